@@ -1,0 +1,9 @@
+// Package engine is the analysis pipeline shared by analyze and listen:
+// decode each frame (down to the innermost packet), apply the optional
+// mirror filter, find its flow, run the per-flow TCP analysis and
+// diagnosis, and build the report model when flows end.
+//
+// An Engine is single-threaded: Packet must not be called concurrently.
+// It keeps no reference to a frame's bytes after Packet returns, so
+// sources may reuse their buffers.
+package engine

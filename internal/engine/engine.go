@@ -1,0 +1,411 @@
+package engine
+
+import (
+	"container/heap"
+	"fmt"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/mirrorscope/mirrorscope/internal/decode"
+	"github.com/mirrorscope/mirrorscope/internal/flow"
+	"github.com/mirrorscope/mirrorscope/internal/report"
+)
+
+// Config configures an Engine.
+type Config struct {
+	Decode decode.Config
+	Flow   flow.Config
+	// MaxReportFlows caps the flows listed in the report: when more flows
+	// end, the smallest by bytes are left out and counted.
+	MaxReportFlows int
+	// Accept, when set, is asked about every decoded IP packet; packets it
+	// rejects are counted as filtered and not analysed (--filter).
+	Accept func(p *decode.Packet) bool
+	// OnPacket, when set, is called for every frame after analysis, with
+	// the frame number (1-based), the decoded packet, and its flow and
+	// direction (f is nil for frames that are not IP or failed to
+	// decode; err is the decode error). It must not keep p or f.
+	OnPacket func(frame uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, err error)
+	// OnFlowEnd, when set, receives each flow's report entry as the flow
+	// ends (listen streams these).
+	OnFlowEnd func(rf *report.Flow)
+	// Tool is the "tool" string of the report.
+	Tool string
+}
+
+// DefaultConfig returns the defaults of mirrorscope analyze.
+func DefaultConfig() Config {
+	return Config{
+		Decode:         decode.DefaultConfig(),
+		Flow:           flow.DefaultConfig(),
+		MaxReportFlows: 10000,
+		Tool:           "mirrorscope",
+	}
+}
+
+type sessionAcc struct {
+	s     report.Session
+	first bool
+}
+
+// Engine runs the analysis over a stream of frames.
+type Engine struct {
+	cfg   Config
+	dec   *decode.Decoder
+	table *flow.Table
+	pkt   decode.Packet
+
+	capt        report.Capture
+	errKinds    [decode.NumErrors]uint64
+	encap       [4]uint64
+	first, last int64
+	prevTS      int64
+	lastExpire  int64
+
+	sessions    map[flow.SessionKey]*sessionAcc
+	lastSessKey flow.SessionKey
+	lastSess    *sessionAcc
+
+	protoFlows [4]uint64 // tcp, udp, icmp, other
+
+	kept     flowHeap
+	unlisted uint64
+	frame    uint64
+
+	inputs []report.Input
+}
+
+// New returns an Engine ready for frames.
+func New(cfg Config) *Engine {
+	if cfg.MaxReportFlows <= 0 {
+		cfg.MaxReportFlows = DefaultConfig().MaxReportFlows
+	}
+	e := &Engine{
+		cfg:      cfg,
+		dec:      decode.New(cfg.Decode),
+		sessions: make(map[flow.SessionKey]*sessionAcc),
+	}
+	e.table = flow.NewTable(cfg.Flow, e.flowEnded)
+	return e
+}
+
+// Packet analyses one frame. data is read only during the call. ts is the
+// capture time in ns; origLen the frame's length on the wire.
+func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkType) {
+	e.frame++
+	c := &e.capt
+	c.Packets++
+	c.Bytes += uint64(origLen)
+	if e.first == 0 || ts < e.first {
+		e.first = ts
+	}
+	if ts > e.last {
+		e.last = ts
+	}
+	if ts < e.prevTS {
+		c.TimeStepsBack++
+		if us := float64(e.prevTS-ts) / 1e3; us > c.MaxStepBackUS {
+			c.MaxStepBackUS = us
+		}
+	}
+	e.prevTS = ts
+
+	p := &e.pkt
+	if err := e.dec.Decode(data, link, origLen, p); err != nil {
+		c.DecodeErrors++
+		if de, ok := err.(decode.Error); ok && int(de) < len(e.errKinds) {
+			e.errKinds[de]++
+		}
+		if e.cfg.OnPacket != nil {
+			e.cfg.OnPacket(e.frame, p, nil, 0, err)
+		}
+		return
+	}
+	if int(p.Encap) < len(e.encap) {
+		e.encap[p.Encap]++
+	}
+	if p.IPVersion == 0 {
+		c.NonIPPackets++
+		if e.cfg.OnPacket != nil {
+			e.cfg.OnPacket(e.frame, p, nil, 0, nil)
+		}
+		return
+	}
+	c.IPPackets++
+	if p.Truncated {
+		c.TruncatedPackets++
+		if len(data) >= int(origLen) {
+			c.TruncatedUpstream++
+		}
+	}
+	if e.cfg.Accept != nil && !e.cfg.Accept(p) {
+		c.Filtered++
+		if e.cfg.OnPacket != nil {
+			e.cfg.OnPacket(e.frame, p, nil, 0, nil)
+		}
+		return
+	}
+	if p.Encap != decode.EncapNone {
+		e.countSession(p)
+	}
+	f, d := e.table.Lookup(p, ts)
+	st, _ := f.Ext.(*flowState)
+	if st == nil {
+		st = newFlowState(f, p)
+		f.Ext = st
+		if p.Encap != decode.EncapNone && e.lastSess != nil {
+			e.lastSess.s.Flows++
+		}
+	}
+	st.packet(ts, d, p)
+	if e.cfg.OnPacket != nil {
+		e.cfg.OnPacket(e.frame, p, f, d, nil)
+	}
+	// Idle expiry once per second of capture time keeps the table bounded
+	// in long captures without scanning per packet.
+	if ts-e.lastExpire > int64(time.Second) {
+		e.lastExpire = ts
+		e.table.Expire()
+	}
+}
+
+func (e *Engine) countSession(p *decode.Packet) {
+	k := flow.SessionKey{OuterSrc: p.Session.OuterSrc, VNI: p.Session.VNI, HasVNI: p.Session.HasVNI, GWLBEndpointID: p.Session.GWLBEndpointID}
+	s := e.lastSess
+	if s == nil || k != e.lastSessKey {
+		s = e.sessions[k]
+		if s == nil {
+			s = &sessionAcc{s: report.Session{
+				OuterSrc: addrString(p.Session.OuterSrc),
+				OuterDst: addrString(p.Session.OuterDst),
+				VNI:      p.Session.VNI,
+				Encap:    p.Encap.String(),
+			}}
+			if p.Session.HasGWLB {
+				s.s.GWLBEndpointID = fmt.Sprintf("%016x", p.Session.GWLBEndpointID)
+				s.s.GWLBAttachmentID = fmt.Sprintf("%016x", p.Session.GWLBAttachmentID)
+			}
+			e.sessions[k] = s
+		}
+		e.lastSessKey, e.lastSess = k, s
+	}
+	s.s.Packets++
+	s.s.Bytes += uint64(p.FrameLen)
+	if p.Truncated {
+		s.s.Truncated++
+	}
+}
+
+// flowEnded turns an ended flow into its report entry and keeps the
+// largest MaxReportFlows of them.
+func (e *Engine) flowEnded(f *flow.Flow) {
+	switch f.Key.Proto {
+	case 6:
+		e.protoFlows[0]++
+	case 17:
+		e.protoFlows[1]++
+	case 1, 58:
+		e.protoFlows[2]++
+	default:
+		e.protoFlows[3]++
+	}
+	rf := buildFlow(f)
+	if st, ok := f.Ext.(*flowState); ok {
+		st.finish(rf)
+	}
+	f.Ext = nil
+	if e.cfg.OnFlowEnd != nil {
+		e.cfg.OnFlowEnd(rf)
+	}
+	if len(e.kept) < e.cfg.MaxReportFlows {
+		heap.Push(&e.kept, rf)
+		return
+	}
+	e.unlisted++
+	if e.kept[0].Bytes < rf.Bytes {
+		e.kept[0] = rf
+		heap.Fix(&e.kept, 0)
+	}
+}
+
+// AddInput records an input file's summary for the report.
+func (e *Engine) AddInput(in report.Input) { e.inputs = append(e.inputs, in) }
+
+// Frames returns the number of frames given to Packet so far.
+func (e *Engine) Frames() uint64 { return e.frame }
+
+// Finish ends every live flow and returns the report. The Engine must not
+// be used afterwards.
+func (e *Engine) Finish() *report.Report {
+	e.table.Flush("end_of_capture")
+	c := &e.capt
+	if e.first != 0 {
+		c.First = formatTS(e.first)
+		c.Last = formatTS(e.last)
+		c.DurationS = float64(e.last-e.first) / 1e9
+	}
+	for i, n := range e.errKinds {
+		if n > 0 {
+			if c.DecodeErrorKinds == nil {
+				c.DecodeErrorKinds = map[string]uint64{}
+			}
+			c.DecodeErrorKinds[decode.Error(i).Name()] = n
+		}
+	}
+	c.Encapsulation = map[string]uint64{}
+	for i, n := range e.encap {
+		if n > 0 {
+			c.Encapsulation[decode.Encap(i).String()] = n
+		}
+	}
+	c.Sessions = make([]report.Session, 0, len(e.sessions))
+	for _, s := range e.sessions {
+		c.Sessions = append(c.Sessions, s.s)
+	}
+	sort.Slice(c.Sessions, func(i, j int) bool {
+		a, b := c.Sessions[i], c.Sessions[j]
+		if a.Packets != b.Packets {
+			return a.Packets > b.Packets
+		}
+		if a.OuterSrc != b.OuterSrc {
+			return a.OuterSrc < b.OuterSrc
+		}
+		return a.VNI < b.VNI
+	})
+	ts := e.table.Stats()
+	c.FlowCounts = report.FlowCounts{
+		Total:    ts.Created,
+		TCP:      e.protoFlows[0],
+		UDP:      e.protoFlows[1],
+		ICMP:     e.protoFlows[2],
+		Other:    e.protoFlows[3],
+		Evicted:  ts.Evicted,
+		IdleEnd:  ts.Idle,
+		Listed:   uint64(len(e.kept)),
+		Unlisted: e.unlisted,
+	}
+	flows := make([]report.Flow, len(e.kept))
+	for i, rf := range e.kept {
+		flows[i] = *rf
+	}
+	sort.Slice(flows, func(i, j int) bool {
+		if flows[i].Bytes != flows[j].Bytes {
+			return flows[i].Bytes > flows[j].Bytes
+		}
+		return flows[i].ID < flows[j].ID
+	})
+	r := &report.Report{
+		SchemaVersion: report.SchemaVersion,
+		Tool:          e.cfg.Tool,
+		Inputs:        e.inputs,
+		Capture:       *c,
+		Flows:         flows,
+	}
+	r.Findings = findings(r)
+	if r.Inputs == nil {
+		r.Inputs = []report.Input{}
+	}
+	return r
+}
+
+func buildFlow(f *flow.Flow) *report.Flow {
+	rf := &report.Flow{
+		ID:        f.ID,
+		Proto:     protoName(f.Key.Proto),
+		Client:    endpointString(f.Client, f.Key.Proto),
+		Server:    endpointString(f.Server, f.Key.Proto),
+		RolesFrom: f.Roles.String(),
+		Encap:     f.Encap.String(),
+		Start:     formatTS(f.First),
+		End:       formatTS(f.Last),
+		DurationS: float64(f.Duration()) / 1e9,
+		Packets:   f.Packets(),
+		Bytes:     f.Bytes(),
+		EndReason: f.EndReason,
+		C2S:       direction(&f.Dir[0]),
+		S2C:       direction(&f.Dir[1]),
+		StartNS:   f.First,
+		EndNS:     f.Last,
+	}
+	if f.Encap != decode.EncapNone {
+		rf.Session = &report.SessionRef{
+			OuterSrc: addrString(f.Session.OuterSrc),
+			OuterDst: addrString(f.Session.OuterDst),
+			VNI:      f.Session.VNI,
+		}
+		if f.Session.HasGWLB {
+			rf.Session.GWLBEndpointID = fmt.Sprintf("%016x", f.Session.GWLBEndpointID)
+		}
+	}
+	if d := f.Duration(); d > 0 {
+		rf.ThroughputBPS = float64(f.Bytes()) * 8 / (float64(d) / 1e9)
+	}
+	return rf
+}
+
+func direction(d *flow.DirStats) report.Direction {
+	out := report.Direction{
+		Packets:      d.Packets,
+		Bytes:        d.Bytes,
+		PayloadBytes: d.PayloadBytes,
+		Truncated:    d.Truncated,
+	}
+	if dur := d.Last - d.First; dur > 0 {
+		out.ThroughputBPS = float64(d.Bytes) * 8 / (float64(dur) / 1e9)
+	}
+	return out
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 1:
+		return "icmp"
+	case 58:
+		return "icmpv6"
+	case 132:
+		return "sctp"
+	}
+	return fmt.Sprintf("ip-%d", p)
+}
+
+func endpointString(ap netip.AddrPort, proto uint8) string {
+	if proto == 6 || proto == 17 || proto == 132 {
+		return ap.String()
+	}
+	return ap.Addr().String()
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func formatTS(ns int64) string {
+	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+}
+
+// flowHeap is a min-heap of flows by bytes (the smallest is dropped first).
+type flowHeap []*report.Flow
+
+func (h flowHeap) Len() int { return len(h) }
+func (h flowHeap) Less(i, j int) bool {
+	if h[i].Bytes != h[j].Bytes {
+		return h[i].Bytes < h[j].Bytes
+	}
+	return h[i].ID > h[j].ID
+}
+func (h flowHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *flowHeap) Push(x any)   { *h = append(*h, x.(*report.Flow)) }
+func (h *flowHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

@@ -1,0 +1,157 @@
+package flow
+
+import (
+	"net/netip"
+
+	"github.com/mirrorscope/mirrorscope/internal/decode"
+)
+
+// SessionKey is the part of the key that identifies the mirror session.
+// It is the zero value for plain captures.
+type SessionKey struct {
+	OuterSrc       netip.Addr
+	VNI            uint32
+	HasVNI         bool
+	GWLBEndpointID uint64
+}
+
+// Key identifies a conversation independent of direction: A is the
+// lower endpoint (address, then port).
+type Key struct {
+	Session SessionKey
+	Proto   uint8
+	A, B    netip.Addr
+	PortA   uint16
+	PortB   uint16
+}
+
+// Dir is a direction relative to the flow's roles.
+type Dir uint8
+
+const (
+	// ClientToServer is the direction of the connection's initiator.
+	ClientToServer Dir = 0
+	// ServerToClient is the reverse direction.
+	ServerToClient Dir = 1
+)
+
+func (d Dir) String() string {
+	if d == ClientToServer {
+		return "client_to_server"
+	}
+	return "server_to_client"
+}
+
+// RoleSource says how client and server were decided.
+type RoleSource uint8
+
+const (
+	RoleFromHandshake   RoleSource = iota // SYN or SYN/ACK seen first
+	RoleFromPorts                         // the lower (service) port is the server
+	RoleFromFirstPacket                   // equal ports: the first sender is the client
+)
+
+func (r RoleSource) String() string {
+	switch r {
+	case RoleFromHandshake:
+		return "handshake"
+	case RoleFromPorts:
+		return "ports"
+	}
+	return "first_packet"
+}
+
+// DirStats counts one direction of a flow.
+type DirStats struct {
+	Packets      uint64
+	Bytes        uint64 // inner frame bytes on the wire (decode.Packet.FrameLen)
+	PayloadBytes uint64 // L4 payload bytes per the IP header
+	Truncated    uint64 // packets captured shorter than their IP length
+	First, Last  int64  // ns; First 0 = none yet
+}
+
+// Flow is one conversation in one session. The table owns it until it is
+// passed to OnEnd; after that the callee owns it.
+type Flow struct {
+	ID      uint64 // creation order, from 0
+	Key     Key
+	Session decode.Session
+	Encap   decode.Encap
+	Client  netip.AddrPort
+	Server  netip.AddrPort
+	Roles   RoleSource
+	Dir     [2]DirStats
+	First   int64 // ns, earliest timestamp seen
+	Last    int64 // ns, latest timestamp seen
+
+	// Closed is set when the conversation ended on the wire (TCP RST or
+	// FIN in both directions).
+	Closed  bool
+	finSeen [2]bool
+	// EndReason tells why the flow ended: "end_of_capture", "closed",
+	// "idle", "evicted".
+	EndReason string
+
+	// Ext is owned by the table's user (the engine keeps per-flow analysis
+	// state here).
+	Ext any
+
+	clientIsA  bool
+	prev, next *Flow // LRU list, most recent at head
+}
+
+// Packets returns the packets of both directions.
+func (f *Flow) Packets() uint64 { return f.Dir[0].Packets + f.Dir[1].Packets }
+
+// Bytes returns the bytes of both directions.
+func (f *Flow) Bytes() uint64 { return f.Dir[0].Bytes + f.Dir[1].Bytes }
+
+// Duration returns Last-First in ns (never negative).
+func (f *Flow) Duration() int64 {
+	if f.Last > f.First {
+		return f.Last - f.First
+	}
+	return 0
+}
+
+// MakeKey fills k from p and returns the direction of p relative to the
+// key's A side: true when p travels from A to B.
+func MakeKey(p *decode.Packet, k *Key) (fromA bool) {
+	k.Session = SessionKey{
+		OuterSrc:       p.Session.OuterSrc,
+		VNI:            p.Session.VNI,
+		HasVNI:         p.Session.HasVNI,
+		GWLBEndpointID: p.Session.GWLBEndpointID,
+	}
+	k.Proto = p.Proto
+	var sp, dp uint16
+	if p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132) {
+		sp, dp = p.SrcPort, p.DstPort
+	}
+	c := p.Src.Compare(p.Dst)
+	if c < 0 || (c == 0 && sp <= dp) {
+		k.A, k.PortA, k.B, k.PortB = p.Src, sp, p.Dst, dp
+		return true
+	}
+	k.A, k.PortA, k.B, k.PortB = p.Dst, dp, p.Src, sp
+	return false
+}
+
+// Hash returns a direction-independent hash of k, for sharding.
+func (k *Key) Hash() uint64 {
+	// FNV-1a over the fields that vary most; cheap and allocation-free.
+	h := uint64(14695981039346656037)
+	mix := func(b byte) { h ^= uint64(b); h *= 1099511628211 }
+	a16, b16 := k.A.As16(), k.B.As16()
+	for i := 8; i < 16; i++ {
+		mix(a16[i])
+		mix(b16[i])
+	}
+	mix(byte(k.PortA))
+	mix(byte(k.PortA >> 8))
+	mix(byte(k.PortB))
+	mix(byte(k.PortB >> 8))
+	mix(k.Proto)
+	mix(byte(k.Session.VNI))
+	return h
+}

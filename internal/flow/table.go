@@ -1,0 +1,277 @@
+package flow
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/mirrorscope/mirrorscope/internal/decode"
+)
+
+// Config bounds the table.
+type Config struct {
+	// MaxFlows is the most live flows kept; when a new flow would exceed
+	// it, the least recently active flow is ended with reason "evicted".
+	MaxFlows int
+	// IdleTimeout ends flows that saw no packet for this long, measured in
+	// capture time. 0 disables it.
+	IdleTimeout time.Duration
+}
+
+// DefaultConfig keeps up to a million live flows and ends flows idle for
+// five minutes (pping's and conntrack's order of magnitude).
+func DefaultConfig() Config {
+	return Config{MaxFlows: 1 << 20, IdleTimeout: 5 * time.Minute}
+}
+
+// Stats counts what the table did.
+type Stats struct {
+	Created uint64 // flows created
+	Evicted uint64 // flows ended early because MaxFlows was reached
+	Idle    uint64 // flows ended by IdleTimeout
+	Closed  uint64 // flows ended by RST/FIN and then ended at a new SYN
+	Peak    int    // most live flows at once
+}
+
+// Table maps keys to live flows.
+type Table struct {
+	cfg    Config
+	m      map[Key]*Flow
+	head   *Flow // most recently active
+	tail   *Flow // least recently active
+	n      int
+	nextID uint64
+	now    int64 // latest timestamp seen (capture time never runs back here)
+	onEnd  func(*Flow)
+	stats  Stats
+
+	lastKey  Key
+	lastFlow *Flow
+	key      Key // scratch, avoids taking the address of a local per call
+}
+
+// NewTable returns an empty table. onEnd receives every flow the table
+// ends (idle, evicted, or at Flush); it must not call back into the table.
+func NewTable(cfg Config, onEnd func(*Flow)) *Table {
+	if cfg.MaxFlows <= 0 {
+		cfg.MaxFlows = DefaultConfig().MaxFlows
+	}
+	return &Table{cfg: cfg, m: make(map[Key]*Flow, 1024), onEnd: onEnd}
+}
+
+// Stats returns the counters so far.
+func (t *Table) Stats() Stats { return t.stats }
+
+// Len returns the number of live flows.
+func (t *Table) Len() int { return t.n }
+
+// Now returns the latest packet timestamp seen.
+func (t *Table) Now() int64 { return t.now }
+
+// Lookup finds or creates the flow of p (an IP packet), counts p in it and
+// returns the flow and p's direction. ts is the packet time in ns.
+func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
+	fromA := MakeKey(p, &t.key)
+	if ts > t.now {
+		t.now = ts
+	}
+	f := t.lastFlow
+	if f == nil || t.key != t.lastKey {
+		f = t.m[t.key]
+		if f != nil && f.Closed && isNewSYN(p) {
+			// A new connection on the same 4-tuple after RST/FIN: end the
+			// old one so each connection is its own flow.
+			t.stats.Closed++
+			t.remove(f, "closed")
+			f = nil
+		}
+		if f == nil {
+			f = t.create(p, ts, fromA)
+		}
+		t.lastKey = t.key
+		t.lastFlow = f
+	} else if f.Closed && isNewSYN(p) {
+		t.stats.Closed++
+		t.remove(f, "closed")
+		f = t.create(p, ts, fromA)
+		t.lastFlow = f
+	}
+	d := ClientToServer
+	if fromA != f.clientIsA {
+		d = ServerToClient
+	}
+	ds := &f.Dir[d]
+	ds.Packets++
+	ds.Bytes += uint64(p.FrameLen)
+	ds.PayloadBytes += uint64(p.PayloadLen)
+	if p.Truncated {
+		ds.Truncated++
+	}
+	if ds.First == 0 || ts < ds.First {
+		ds.First = ts
+	}
+	if ts > ds.Last {
+		ds.Last = ts
+	}
+	if ts < f.First {
+		f.First = ts
+	}
+	if ts > f.Last {
+		f.Last = ts
+	}
+	if p.Proto == 6 && p.L4 {
+		fl := p.TCP.Flags
+		if fl&decode.TCPRst != 0 {
+			f.Closed = true
+		}
+		if fl&decode.TCPFin != 0 {
+			f.finSeen[d] = true
+			if f.finSeen[0] && f.finSeen[1] {
+				f.Closed = true
+			}
+		}
+	}
+	t.touch(f)
+	return f, d
+}
+
+func isNewSYN(p *decode.Packet) bool {
+	return p.Proto == 6 && p.L4 && p.TCP.Flags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn
+}
+
+func (t *Table) create(p *decode.Packet, ts int64, fromA bool) *Flow {
+	if t.n >= t.cfg.MaxFlows && t.tail != nil {
+		t.stats.Evicted++
+		t.remove(t.tail, "evicted")
+	}
+	f := &Flow{
+		ID:      t.nextID,
+		Key:     t.key,
+		Session: p.Session,
+		Encap:   p.Encap,
+		First:   ts,
+		Last:    ts,
+	}
+	t.nextID++
+	t.stats.Created++
+	src := netip.AddrPortFrom(p.Src, p.SrcPort)
+	dst := netip.AddrPortFrom(p.Dst, p.DstPort)
+	if !(p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132)) {
+		src, dst = netip.AddrPortFrom(p.Src, 0), netip.AddrPortFrom(p.Dst, 0)
+	}
+	srcIsClient := true
+	switch {
+	case p.Proto == 6 && p.L4 && p.TCP.Flags&decode.TCPSyn != 0:
+		f.Roles = RoleFromHandshake
+		srcIsClient = p.TCP.Flags&decode.TCPAck == 0
+	case p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132) && p.SrcPort != p.DstPort:
+		f.Roles = RoleFromPorts
+		srcIsClient = p.SrcPort > p.DstPort
+	case p.Proto == 1 && p.L4 && (p.ICMPType == 0 || p.ICMPType == 14 || p.ICMPType == 16 || p.ICMPType == 18):
+		// ICMP replies: the receiver asked.
+		f.Roles = RoleFromHandshake
+		srcIsClient = false
+	case p.Proto == 58 && p.L4 && p.ICMPType == 129:
+		f.Roles = RoleFromHandshake
+		srcIsClient = false
+	default:
+		f.Roles = RoleFromFirstPacket
+	}
+	if srcIsClient {
+		f.Client, f.Server = src, dst
+		f.clientIsA = fromA
+	} else {
+		f.Client, f.Server = dst, src
+		f.clientIsA = !fromA
+	}
+	t.m[t.key] = f
+	t.n++
+	if t.n > t.stats.Peak {
+		t.stats.Peak = t.n
+	}
+	t.pushFront(f)
+	return f
+}
+
+// Expire ends flows idle for longer than the idle timeout at the latest
+// timestamp seen. Call it every so often (the engine does so once per
+// capture second); it only looks at the idle end of the list.
+func (t *Table) Expire() {
+	if t.cfg.IdleTimeout <= 0 {
+		return
+	}
+	limit := t.now - int64(t.cfg.IdleTimeout)
+	for t.tail != nil && t.tail.Last < limit {
+		t.stats.Idle++
+		t.remove(t.tail, "idle")
+	}
+}
+
+// Flush ends every live flow, least recently active first, with the given
+// reason ("end_of_capture" at the end of a file).
+func (t *Table) Flush(reason string) {
+	for t.tail != nil {
+		t.remove(t.tail, reason)
+	}
+}
+
+// Range calls fn for each live flow, most recently active first, without
+// ending them (for periodic reports of long flows).
+func (t *Table) Range(fn func(*Flow) bool) {
+	for f := t.head; f != nil; f = f.next {
+		if !fn(f) {
+			return
+		}
+	}
+}
+
+func (t *Table) remove(f *Flow, reason string) {
+	if f.EndReason == "" || reason != "closed" {
+		f.EndReason = reason
+	}
+	if reason == "closed" || f.Closed && reason == "end_of_capture" {
+		f.EndReason = "closed"
+	}
+	delete(t.m, f.Key)
+	t.unlink(f)
+	t.n--
+	if t.lastFlow == f {
+		t.lastFlow = nil
+	}
+	if t.onEnd != nil {
+		t.onEnd(f)
+	}
+}
+
+func (t *Table) touch(f *Flow) {
+	if t.head == f {
+		return
+	}
+	t.unlink(f)
+	t.pushFront(f)
+}
+
+func (t *Table) pushFront(f *Flow) {
+	f.prev = nil
+	f.next = t.head
+	if t.head != nil {
+		t.head.prev = f
+	}
+	t.head = f
+	if t.tail == nil {
+		t.tail = f
+	}
+}
+
+func (t *Table) unlink(f *Flow) {
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else if t.head == f {
+		t.head = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	} else if t.tail == f {
+		t.tail = f.prev
+	}
+	f.prev, f.next = nil, nil
+}
