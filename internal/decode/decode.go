@@ -1,0 +1,664 @@
+package decode
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Limits on header chains. They bound the work a hostile frame can cause
+// while staying far above anything seen on a real network.
+const (
+	maxVLANTags   = 8 // tags walked; only the first two are recorded
+	maxExtHeaders = 8 // IPv6 extension headers walked
+)
+
+// EtherTypes and IP protocol numbers the decoder looks at.
+const (
+	etherIPv4  = 0x0800
+	etherIPv6  = 0x86DD
+	etherVLAN  = 0x8100 // 802.1Q
+	etherQinQ  = 0x88A8 // 802.1ad
+	etherQinQ2 = 0x9100 // pre-standard QinQ
+	etherTEB   = 0x6558 // transparent Ethernet bridging (GENEVE)
+
+	protoICMP   = 1
+	protoTCP    = 6
+	protoUDP    = 17
+	protoICMPv6 = 58
+)
+
+// Linux ARPHRD_ values that mean the SLL frame stood for an Ethernet
+// frame on the wire (ARPHRD_ETHER, ARPHRD_LOOPBACK).
+const (
+	arphrdEther    = 1
+	arphrdLoopback = 772
+)
+
+// Decoder decodes frames into Packets. It holds only its configuration,
+// so one Decoder may be shared by goroutines; each needs its own Packet.
+type Decoder struct {
+	cfg Config
+}
+
+// New returns a Decoder for cfg.
+func New(cfg Config) *Decoder { return &Decoder{cfg: cfg} }
+
+// Config returns the configuration the decoder was built with.
+func (d *Decoder) Config() Config { return d.cfg }
+
+// Decode decodes one captured frame of link type link into p, going down
+// to the innermost packet of AWS mirror tunnels unless cfg.NoDecap. data
+// is the captured bytes, origLen the frame's length on the wire (the pcap
+// orig_len; data may be shorter). p is overwritten entirely. On error p
+// holds what was decoded before the failing header (for example the IP
+// fields when the TCP header is cut), which callers may use for counting
+// but not for flow analysis. Decode does not allocate and does not keep
+// data.
+func (d *Decoder) Decode(data []byte, link LinkType, origLen uint32, p *Packet) error {
+	*p = Packet{}
+	if origLen < uint32(len(data)) {
+		origLen = uint32(len(data))
+	}
+	pay, err := decodeFrame(data, link, origLen, p)
+	if err != nil || d.cfg.NoDecap {
+		return err
+	}
+	return d.decap(data, origLen, pay, p)
+}
+
+// l4Span is the L4 payload of a decoded packet as offsets into the
+// frame buffer: [off, end), where end is bounded by the captured bytes,
+// the IP total length and the UDP length. cut says the captured bytes
+// ended before the headers said the payload does.
+type l4Span struct {
+	off, end int
+	cut      bool
+}
+
+// decap looks at a decoded outer packet and, when it is a tunnel to one of
+// the configured destination ports, decodes what is inside. Only the
+// destination port identifies a tunnel: AWS picks the source port as a
+// flow hash, so matching either port (Suricata's mistake) would decap
+// ordinary traffic that happens to use 4789 as its ephemeral port.
+func (d *Decoder) decap(data []byte, origLen uint32, pay l4Span, p *Packet) error {
+	if !p.L4 || p.Proto != protoUDP || p.Fragment {
+		// An outer fragment is not decapsulated: reassembly is out of
+		// scope, and AWS does not fragment mirror packets.
+		return nil
+	}
+	// Bytes the capture cut off the end of the frame; they belong to
+	// the inner frame, whose length on the wire is what we report.
+	missing := origLen - uint32(len(data))
+	b := data[pay.off:pay.end]
+	switch p.DstPort {
+	case d.cfg.VXLANPort:
+		return d.vxlan(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, EncapVXLAN, Session{}, p)
+	case d.cfg.GENEVEPort:
+		return d.geneve(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, p)
+	}
+	return nil
+}
+
+// DecodeVXLANPayload decodes the payload of a UDP datagram received on the
+// VXLAN port (starting at the VXLAN header) into p, with the outer
+// addresses and source port from the socket. The frame length and
+// truncation logic applies to the inner frame: the listener receives
+// whole datagrams, so truncation shows only as an inner IP total length
+// larger than the bytes present. It does not allocate or keep payload.
+func (d *Decoder) DecodeVXLANPayload(payload []byte, outerSrc, outerDst netip.Addr, outerSrcPort uint16, p *Packet) error {
+	*p = Packet{}
+	return d.vxlan(payload, outerSrc.Unmap(), outerDst.Unmap(), outerSrcPort, 0, false, EncapVXLAN, Session{}, p)
+}
+
+// DecodeGENEVEPayload is DecodeVXLANPayload for datagrams received on the
+// GENEVE port (a Gateway Load Balancer target).
+func (d *Decoder) DecodeGENEVEPayload(payload []byte, outerSrc, outerDst netip.Addr, outerSrcPort uint16, p *Packet) error {
+	*p = Packet{}
+	return d.geneve(payload, outerSrc.Unmap(), outerDst.Unmap(), outerSrcPort, 0, false, p)
+}
+
+// vxlan decodes b, a VXLAN header and the Ethernet frame after it. sess
+// carries GENEVE ids when VXLAN sits inside GENEVE. missing is the number
+// of bytes the capture cut from the end of the outer frame, cut whether
+// b ends early because of that.
+func (d *Decoder) vxlan(b []byte, src, dst netip.Addr, sport uint16, missing uint32, cut bool, enc Encap, sess Session, p *Packet) error {
+	*p = Packet{}
+	p.Encap = enc
+	sess.OuterSrc, sess.OuterDst = src, dst
+	p.Session = sess
+	p.OuterSrcPort = sport
+	if len(b) < 8 {
+		return ErrShort
+	}
+	// RFC 7348: only the I flag must be set; reserved bits are ignored on
+	// receipt. Rejecting them is the Suricata bug (OISF/suricata#13458).
+	if b[0]&0x08 == 0 {
+		return ErrVXLAN
+	}
+	p.Session.VNI = uint32(b[4])<<16 | uint32(b[5])<<8 | uint32(b[6])
+	p.Session.HasVNI = true
+	inner := b[8:]
+	orig := uint32(len(inner))
+	if cut {
+		orig += missing
+	}
+	// The packet inside the mirror session is what the mirrored ENI saw.
+	// It is not decapsulated further even when it is itself VXLAN or
+	// GENEVE (a mirrored Kubernetes node running a VXLAN or GENEVE
+	// overlay): those packets are the source's own traffic, and
+	// decapsulating them would replace the mirror session's identity.
+	_, err := decodeFrame(inner, LinkEthernet, orig, p)
+	return err
+}
+
+// geneve decodes b, a GENEVE header with options and what it carries:
+// an IP packet (GWLB), usually itself a VXLAN mirror packet, or an
+// Ethernet frame (protocol 0x6558).
+func (d *Decoder) geneve(b []byte, src, dst netip.Addr, sport uint16, missing uint32, cut bool, p *Packet) error {
+	*p = Packet{}
+	p.Encap = EncapGENEVE
+	p.Session.OuterSrc, p.Session.OuterDst = src, dst
+	p.OuterSrcPort = sport
+	if len(b) < 8 {
+		return ErrShort
+	}
+	if b[0]>>6 != 0 {
+		return ErrGENEVE
+	}
+	hdr := 8 + int(b[0]&0x3f)*4
+	if len(b) < hdr {
+		if cut {
+			return ErrShort
+		}
+		return ErrGENEVE
+	}
+	proto := binary.BigEndian.Uint16(b[2:4])
+	var s Session
+	if err := genevOptions(b[8:hdr], &s); err != nil {
+		return err
+	}
+	p.Session.GWLBEndpointID = s.GWLBEndpointID
+	p.Session.GWLBAttachmentID = s.GWLBAttachmentID
+	p.Session.GWLBFlowCookie = s.GWLBFlowCookie
+	p.Session.HasGWLB = s.HasGWLB
+
+	var link LinkType
+	switch proto {
+	case etherIPv4:
+		link = LinkIPv4
+	case etherIPv6:
+		link = LinkIPv6
+	case etherTEB:
+		link = LinkEthernet
+	default:
+		return ErrGENEVE
+	}
+	inner := b[hdr:]
+	orig := uint32(len(inner))
+	if cut {
+		orig += missing
+	}
+	sess := p.Session
+	pay, err := decodeFrame(inner, link, orig, p)
+	if err != nil {
+		return err
+	}
+	// AWS: GENEVE around a VXLAN mirror packet. The mirror session is the
+	// VXLAN layer (its outer source is the source ENI); the GWLB ids come
+	// from GENEVE.
+	if p.L4 && p.Proto == protoUDP && !p.Fragment && p.DstPort == d.cfg.VXLANPort {
+		return d.vxlan(inner[pay.off:pay.end], p.Src, p.Dst, p.SrcPort, missing, pay.cut, EncapGENEVEVXLAN, sess, p)
+	}
+	return nil
+}
+
+// genevOptions walks the GENEVE option TLVs in b and records the AWS GWLB
+// options of class 0x0108 in s. An option whose length runs past the
+// option area is an error; AWS options of an unexpected size are ignored.
+func genevOptions(b []byte, s *Session) error {
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return ErrGENEVE
+		}
+		n := 4 + int(b[3]&0x1f)*4
+		if n > len(b) {
+			return ErrGENEVE
+		}
+		if binary.BigEndian.Uint16(b[0:2]) == 0x0108 {
+			v := b[4:n]
+			switch {
+			case b[2] == 1 && len(v) == 8:
+				s.GWLBEndpointID = binary.BigEndian.Uint64(v)
+				s.HasGWLB = true
+			case b[2] == 2 && len(v) == 8:
+				s.GWLBAttachmentID = binary.BigEndian.Uint64(v)
+				s.HasGWLB = true
+			case b[2] == 3 && len(v) == 4:
+				s.GWLBFlowCookie = binary.BigEndian.Uint32(v)
+				s.HasGWLB = true
+			}
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// decodeFrame decodes one frame starting with a header of type link,
+// filling the link, network and transport fields of p and CapLen,
+// FrameLen and Truncated. origLen is the frame's wire length (>= len(data)),
+// used only for non-IP frames. It returns where the L4 payload lies in
+// data, for tunnel decapsulation.
+func decodeFrame(data []byte, link LinkType, origLen uint32, p *Packet) (l4Span, error) {
+	p.CapLen = uint32(len(data))
+	p.FrameLen = origLen
+	var (
+		off   int    // start of the network header
+		et    uint16 // EtherType of what is at off
+		wire  int    // link header bytes on the wire, for FrameLen
+		ether bool   // the link header can carry VLAN tags
+	)
+	switch link {
+	case LinkEthernet:
+		if len(data) < 14 {
+			return l4Span{}, ErrShort
+		}
+		off, et, ether = 14, binary.BigEndian.Uint16(data[12:14]), true
+	case LinkRaw:
+		if len(data) < 1 {
+			return l4Span{}, ErrShort
+		}
+		switch data[0] >> 4 {
+		case 4:
+			et = etherIPv4
+		case 6:
+			et = etherIPv6
+		default:
+			return l4Span{}, ErrIPVersion
+		}
+	case LinkIPv4:
+		et = etherIPv4
+	case LinkIPv6:
+		et = etherIPv6
+	case LinkLinuxSLL:
+		// pkttype(2) hatype(2) halen(2) addr(8) protocol(2)
+		if len(data) < 16 {
+			return l4Span{}, ErrShort
+		}
+		off, et, ether = 16, binary.BigEndian.Uint16(data[14:16]), true
+		if h := binary.BigEndian.Uint16(data[2:4]); h == arphrdEther || h == arphrdLoopback {
+			wire = 14
+		}
+	case LinkLinuxSLL2:
+		// protocol(2) reserved(2) ifindex(4) hatype(2) pkttype(1) halen(1) addr(8)
+		if len(data) < 20 {
+			return l4Span{}, ErrShort
+		}
+		off, et, ether = 20, binary.BigEndian.Uint16(data[0:2]), true
+		if h := binary.BigEndian.Uint16(data[8:10]); h == arphrdEther || h == arphrdLoopback {
+			wire = 14
+		}
+	case LinkNull:
+		// A 4-byte address family in the capturing host's byte order.
+		if len(data) < 4 {
+			return l4Span{}, ErrShort
+		}
+		off = 4
+		af := binary.LittleEndian.Uint32(data[0:4])
+		if af&0xffff0000 != 0 {
+			af = binary.BigEndian.Uint32(data[0:4])
+		}
+		switch af {
+		case 2:
+			et = etherIPv4
+		case 24, 28, 30: // AF_INET6 on NetBSD/OpenBSD, FreeBSD, Darwin
+			et = etherIPv6
+		}
+	default:
+		return l4Span{}, ErrLinkType
+	}
+	if ether {
+		for n := 0; et == etherVLAN || et == etherQinQ || et == etherQinQ2; n++ {
+			if n == maxVLANTags {
+				return l4Span{}, ErrVLANDepth
+			}
+			if len(data) < off+4 {
+				return l4Span{}, ErrShort
+			}
+			if n < len(p.VLAN) {
+				p.VLAN[n] = binary.BigEndian.Uint16(data[off:off+2]) & 0x0fff
+				p.NVLAN++
+			}
+			et = binary.BigEndian.Uint16(data[off+2 : off+4])
+			off += 4
+		}
+		if link == LinkEthernet {
+			wire = off
+		} else if wire != 0 {
+			wire += off - headerLen(link) // tags kept after an SLL header
+		}
+	}
+	p.EtherType = et
+	p.L2Len = uint16(off)
+	var (
+		pay l4Span
+		err error
+	)
+	switch et {
+	case etherIPv4:
+		pay, err = decodeIPv4(data, off, p)
+	case etherIPv6:
+		pay, err = decodeIPv6(data, off, p)
+	default:
+		// Not IP (ARP, LLDP, ...): nothing more to decode. The wire
+		// length is the frame's original length with the capture's
+		// link header replaced by the one on the wire.
+		if d := uint32(off - wire); origLen >= d {
+			p.FrameLen = origLen - d
+		}
+		return l4Span{}, nil
+	}
+	if p.IPVersion != 0 {
+		// Set as soon as the IP header is known, also on L4 errors.
+		p.FrameLen = uint32(wire) + p.IPLen
+		p.Truncated = uint64(len(data)) < uint64(off)+uint64(p.IPLen)
+	}
+	return pay, err
+}
+
+// headerLen is the fixed link header length of link, before VLAN tags.
+func headerLen(link LinkType) int {
+	switch link {
+	case LinkLinuxSLL:
+		return 16
+	case LinkLinuxSLL2:
+		return 20
+	}
+	return 0
+}
+
+// decodeIPv4 decodes the IPv4 header at data[off:] and what follows.
+func decodeIPv4(data []byte, off int, p *Packet) (l4Span, error) {
+	b := data[off:]
+	if len(b) < 20 {
+		return l4Span{}, ErrShort
+	}
+	if b[0]>>4 != 4 {
+		return l4Span{}, ErrIPVersion
+	}
+	ihl := int(b[0]&0x0f) * 4
+	if ihl < 20 {
+		return l4Span{}, ErrIPHeader
+	}
+	if len(b) < ihl {
+		return l4Span{}, ErrShort
+	}
+	tot := int(binary.BigEndian.Uint16(b[2:4]))
+	if tot == 0 {
+		// TSO/GSO: a capture taken on the sending host before the NIC
+		// segments a large TCP packet may carry total length 0 (the
+		// NIC fills it in). The captured length is the best length
+		// we have.
+		tot = len(b)
+	} else if tot < ihl {
+		return l4Span{}, ErrIPHeader
+	}
+	p.IPVersion = 4
+	p.TOS = b[1]
+	p.IPID = uint32(binary.BigEndian.Uint16(b[4:6]))
+	frag := binary.BigEndian.Uint16(b[6:8])
+	p.MoreFrags = frag&0x2000 != 0
+	p.FragOff = (frag & 0x1fff) * 8
+	p.Fragment = p.MoreFrags || p.FragOff != 0
+	p.TTL = b[8]
+	p.Proto = b[9]
+	p.Src = netip.AddrFrom4([4]byte(b[12:16]))
+	p.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+	p.IPHdrLen = uint16(ihl)
+	p.IPLen = uint32(tot)
+	p.IPOptions = ihl > 20
+	if p.FragOff != 0 {
+		p.PayloadLen = uint32(tot - ihl)
+		return l4Span{}, nil
+	}
+	end, cut := tot, false
+	if len(b) < end {
+		end, cut = len(b), true
+	}
+	return decodeL4(data, off, off+ihl, off+end, off+tot, cut, p)
+}
+
+// decodeIPv6 decodes the IPv6 header at data[off:], its extension headers
+// and what follows.
+func decodeIPv6(data []byte, off int, p *Packet) (l4Span, error) {
+	b := data[off:]
+	if len(b) < 40 {
+		return l4Span{}, ErrShort
+	}
+	if b[0]>>4 != 6 {
+		return l4Span{}, ErrIPVersion
+	}
+	tot := 40 + int(binary.BigEndian.Uint16(b[4:6]))
+	if tot == 40 && len(b) > 40 {
+		// Payload length 0 with bytes after the header: a jumbogram or
+		// a BIG TCP/GSO capture. Use the captured length, as for IPv4
+		// total length 0.
+		tot = len(b)
+	}
+	p.IPVersion = 6
+	p.TOS = uint8(binary.BigEndian.Uint16(b[0:2]) >> 4)
+	p.TTL = b[7]
+	p.Src = netip.AddrFrom16([16]byte(b[8:24]))
+	p.Dst = netip.AddrFrom16([16]byte(b[24:40]))
+	p.IPLen = uint32(tot)
+	end, cut := tot, false
+	if len(b) < end {
+		end, cut = len(b), true
+	}
+	// A header running past end is cut by the capture (ErrShort) or lies
+	// about its length (ErrExtHeader).
+	bad := ErrExtHeader
+	if cut {
+		bad = ErrShort
+	}
+	nh := b[6]
+	h := 40
+	first := true // first fragment or not a fragment: L4 follows
+walk:
+	for n := 0; ; n++ {
+		var l int
+		switch nh {
+		case 0, 43, 60, 135: // hop-by-hop, routing, destination options, mobility
+			if h+2 > end {
+				p.IPHdrLen = uint16(h)
+				p.Proto = nh
+				return l4Span{}, bad
+			}
+			l = (int(b[h+1]) + 1) * 8
+		case 51: // AH: length in 4-byte words minus 2
+			if h+2 > end {
+				p.IPHdrLen = uint16(h)
+				p.Proto = nh
+				return l4Span{}, bad
+			}
+			l = (int(b[h+1]) + 2) * 4
+		case 44: // fragment
+			l = 8
+			if h+8 <= end {
+				fo := binary.BigEndian.Uint16(b[h+2 : h+4])
+				p.FragOff = fo & 0xfff8
+				p.MoreFrags = fo&1 != 0
+				p.Fragment = p.FragOff != 0 || p.MoreFrags
+				p.IPID = binary.BigEndian.Uint32(b[h+4 : h+8])
+				first = p.FragOff == 0
+			}
+		default: // an upper-layer header, ESP (50) or No Next Header (59)
+			break walk
+		}
+		if n == maxExtHeaders {
+			p.IPHdrLen = uint16(h)
+			p.Proto = nh
+			return l4Span{}, ErrExtHeader
+		}
+		if h+l > end {
+			p.IPHdrLen = uint16(h)
+			p.Proto = nh
+			return l4Span{}, bad
+		}
+		nh = b[h]
+		h += l
+		if !first {
+			// Later fragments carry the rest of the payload, not headers.
+			break
+		}
+	}
+	p.Proto = nh
+	p.IPHdrLen = uint16(h)
+	if !first {
+		p.PayloadLen = uint32(tot - h)
+		return l4Span{}, nil
+	}
+	return decodeL4(data, off, off+h, off+end, off+tot, cut, p)
+}
+
+// decodeL4 decodes the transport header at data[l4:end]. ipEnd is where
+// the IP packet ends by its header (may be past end when cut).
+func decodeL4(data []byte, ipOff, l4, end, ipEnd int, cut bool, p *Packet) (l4Span, error) {
+	b := data[l4:end]
+	var hl int
+	switch p.Proto {
+	case protoTCP:
+		if len(b) < 20 {
+			p.PayloadLen = uint32(ipEnd - l4)
+			if cut {
+				return l4Span{}, ErrShort
+			}
+			return l4Span{}, ErrTCPHeader
+		}
+		hl = int(b[12]>>4) * 4
+		if hl < 20 {
+			p.PayloadLen = uint32(ipEnd - l4)
+			return l4Span{}, ErrTCPHeader
+		}
+		t := &p.TCP
+		p.SrcPort = binary.BigEndian.Uint16(b[0:2])
+		p.DstPort = binary.BigEndian.Uint16(b[2:4])
+		t.Seq = binary.BigEndian.Uint32(b[4:8])
+		t.Ack = binary.BigEndian.Uint32(b[8:12])
+		t.Flags = b[13]
+		t.Window = binary.BigEndian.Uint16(b[14:16])
+		t.Checksum = binary.BigEndian.Uint16(b[16:18])
+		t.Urgent = binary.BigEndian.Uint16(b[18:20])
+		t.HdrLen = uint8(hl)
+		if hl > 20 {
+			oe := hl
+			if oe > len(b) {
+				// Options cut by the capture are parsed as far as
+				// present (Truncated says the rest is missing);
+				// options longer than the IP packet are malformed.
+				oe = len(b)
+				if !cut {
+					t.BadOptions = true
+				}
+			}
+			tcpOptions(b[20:oe], cut && hl > len(b), t)
+		}
+		p.L4 = true
+	case protoUDP:
+		if len(b) < 8 {
+			p.PayloadLen = uint32(ipEnd - l4)
+			return l4Span{}, ErrShort
+		}
+		hl = 8
+		p.SrcPort = binary.BigEndian.Uint16(b[0:2])
+		p.DstPort = binary.BigEndian.Uint16(b[2:4])
+		p.L4 = true
+		// The tunnel payload ends at the UDP length when it is sane,
+		// which drops Ethernet padding after short packets.
+		if ul := int(binary.BigEndian.Uint16(b[4:6])); ul >= 8 && l4+ul < end {
+			end, cut = l4+ul, false
+		}
+	case protoICMP, protoICMPv6:
+		if len(b) < 8 {
+			p.PayloadLen = uint32(ipEnd - l4)
+			return l4Span{}, ErrShort
+		}
+		hl = 8
+		p.ICMPType, p.ICMPCode = b[0], b[1]
+		p.L4 = true
+	}
+	if n := ipEnd - l4 - hl; n > 0 {
+		p.PayloadLen = uint32(n)
+	}
+	return l4Span{off: l4 + hl, end: end, cut: cut}, nil
+}
+
+// tcpOptions parses the TCP option list b into t. cut says b was cut
+// short by the capture: an option running past it is then not malformed.
+func tcpOptions(b []byte, cut bool, t *TCP) {
+	for i := 0; i < len(b); {
+		k := b[i]
+		if k == 0 { // end of option list
+			return
+		}
+		if k == 1 { // no-operation
+			i++
+			continue
+		}
+		if i+1 >= len(b) {
+			t.BadOptions = t.BadOptions || !cut
+			return
+		}
+		l := int(b[i+1])
+		if l < 2 {
+			t.BadOptions = true
+			return
+		}
+		if i+l > len(b) {
+			t.BadOptions = t.BadOptions || !cut
+			return
+		}
+		v := b[i+2 : i+l]
+		switch k {
+		case 2:
+			if len(v) != 2 {
+				t.BadOptions = true
+				break
+			}
+			t.HasMSS, t.MSS = true, binary.BigEndian.Uint16(v)
+		case 3:
+			if len(v) != 1 {
+				t.BadOptions = true
+				break
+			}
+			t.HasWScale, t.WScale = true, v[0]
+		case 4:
+			if len(v) != 0 {
+				t.BadOptions = true
+				break
+			}
+			t.SACKPerm = true
+		case 5:
+			if len(v) == 0 || len(v)%8 != 0 {
+				t.BadOptions = true
+				break
+			}
+			t.NSACK = 0
+			for j := 0; j+8 <= len(v) && int(t.NSACK) < len(t.SACK); j += 8 {
+				t.SACK[t.NSACK] = SACKBlock{
+					Left:  binary.BigEndian.Uint32(v[j : j+4]),
+					Right: binary.BigEndian.Uint32(v[j+4 : j+8]),
+				}
+				t.NSACK++
+			}
+		case 8:
+			if len(v) != 8 {
+				t.BadOptions = true
+				break
+			}
+			t.HasTS = true
+			t.TSVal = binary.BigEndian.Uint32(v[0:4])
+			t.TSEcr = binary.BigEndian.Uint32(v[4:8])
+		}
+		i += l
+	}
+}

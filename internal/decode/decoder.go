@@ -1,0 +1,85 @@
+package decode
+
+// Config selects which UDP ports carry tunnels. The zero value is not
+// useful; start from DefaultConfig.
+type Config struct {
+	// VXLANPort is the UDP destination port of VXLAN (AWS: 4789).
+	VXLANPort uint16
+	// GENEVEPort is the UDP destination port of GENEVE (GWLB: 6081).
+	GENEVEPort uint16
+	// NoDecap turns decapsulation off: tunnel packets are reported as the
+	// outer UDP packets they are.
+	NoDecap bool
+}
+
+// DefaultConfig returns the AWS ports.
+func DefaultConfig() Config { return Config{VXLANPort: 4789, GENEVEPort: 6081} }
+
+// Error is a decode failure. It is a small value so that returning one
+// does not allocate; callers count them by kind.
+type Error uint8
+
+const (
+	ErrShort       Error = iota + 1 // a header ran past the captured bytes
+	ErrLinkType                     // link type not supported
+	ErrIPVersion                    // IP version nibble is neither 4 nor 6
+	ErrIPHeader                     // bad IPv4 IHL / total length smaller than header
+	ErrExtHeader                    // IPv6 extension header chain malformed or too long
+	ErrTCPHeader                    // TCP data offset < 20
+	ErrVXLAN                        // VXLAN header without the I flag
+	ErrGENEVE                       // GENEVE version/option length invalid
+	ErrTunnelDepth                  // tunnels nested deeper than GENEVE+VXLAN
+	ErrVLANDepth                    // more than maxVLANTags VLAN tags
+	numErrors
+)
+
+// NumErrors is the number of Error kinds, for counter arrays indexed by Error.
+const NumErrors = int(numErrors)
+
+var errText = [...]string{
+	0:              "ok",
+	ErrShort:       "truncated header",
+	ErrLinkType:    "unsupported link type",
+	ErrIPVersion:   "bad IP version",
+	ErrIPHeader:    "bad IPv4 header",
+	ErrExtHeader:   "bad IPv6 extension header",
+	ErrTCPHeader:   "bad TCP header",
+	ErrVXLAN:       "VXLAN without I flag",
+	ErrGENEVE:      "bad GENEVE header",
+	ErrTunnelDepth: "tunnels nested too deep",
+	ErrVLANDepth:   "too many VLAN tags",
+}
+
+func (e Error) Error() string {
+	if int(e) < len(errText) {
+		return errText[e]
+	}
+	return "decode error"
+}
+
+// Name is a short machine-readable name for JSON and metrics labels.
+func (e Error) Name() string {
+	switch e {
+	case ErrShort:
+		return "short"
+	case ErrLinkType:
+		return "link_type"
+	case ErrIPVersion:
+		return "ip_version"
+	case ErrIPHeader:
+		return "ipv4_header"
+	case ErrExtHeader:
+		return "ipv6_ext_header"
+	case ErrTCPHeader:
+		return "tcp_header"
+	case ErrVXLAN:
+		return "vxlan"
+	case ErrGENEVE:
+		return "geneve"
+	case ErrTunnelDepth:
+		return "tunnel_depth"
+	case ErrVLANDepth:
+		return "vlan_depth"
+	}
+	return "other"
+}
