@@ -1,0 +1,240 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/mirrorscope/mirrorscope/internal/capture"
+	"github.com/mirrorscope/mirrorscope/internal/engine"
+	"github.com/mirrorscope/mirrorscope/internal/report"
+)
+
+// analysisFlags are the options shared by every command that runs the
+// analysis engine.
+type analysisFlags struct {
+	vxlanPort      uint16
+	genevePort     uint16
+	noDecap        bool
+	maxFlows       int
+	idleTimeout    time.Duration
+	maxReportFlows int
+}
+
+func (a *analysisFlags) bind(fs *pflag.FlagSet) {
+	d := engine.DefaultConfig()
+	fs.Uint16Var(&a.vxlanPort, "vxlan-port", d.Decode.VXLANPort, "UDP destination port decoded as VXLAN")
+	fs.Uint16Var(&a.genevePort, "geneve-port", d.Decode.GENEVEPort, "UDP destination port decoded as GENEVE (Gateway Load Balancer)")
+	fs.BoolVar(&a.noDecap, "no-decap", false, "do not decapsulate VXLAN/GENEVE: analyse the outer packets")
+	fs.IntVar(&a.maxFlows, "max-flows", d.Flow.MaxFlows, "most live flows tracked at once; beyond it the least recently active flow is ended and counted as evicted")
+	fs.DurationVar(&a.idleTimeout, "idle-timeout", d.Flow.IdleTimeout, "end a flow after this much capture time without packets (0 = never)")
+	fs.IntVar(&a.maxReportFlows, "max-report-flows", d.MaxReportFlows, "most flows listed in the report (the largest by bytes); the rest are counted")
+}
+
+func (a *analysisFlags) config() (engine.Config, error) {
+	c := engine.DefaultConfig()
+	c.Tool = "mirrorscope " + version
+	c.Decode.VXLANPort = a.vxlanPort
+	c.Decode.GENEVEPort = a.genevePort
+	c.Decode.NoDecap = a.noDecap
+	if a.maxFlows < 1 {
+		return c, usageErr("--max-flows must be at least 1")
+	}
+	if a.idleTimeout < 0 {
+		return c, usageErr("--idle-timeout must not be negative")
+	}
+	if a.maxReportFlows < 1 {
+		return c, usageErr("--max-report-flows must be at least 1")
+	}
+	c.Flow.MaxFlows = a.maxFlows
+	c.Flow.IdleTimeout = a.idleTimeout
+	c.MaxReportFlows = a.maxReportFlows
+	return c, nil
+}
+
+type analyzeOpts struct {
+	analysisFlags
+	format string
+	output string
+	quiet  bool
+}
+
+func newAnalyzeCmd() *cobra.Command {
+	var o analyzeOpts
+	cmd := &cobra.Command{
+		Use:   "analyze [flags] CAPTURE...",
+		Short: "Analyse pcap/pcapng captures (plain or mirrored) and report flows and findings",
+		Long: `Analyse one or more capture files, in order, as one capture.
+
+CAPTURE is a pcap (micro- or nanosecond) or pcapng file, optionally
+gzip-compressed, or - for standard input. Mirror-stream captures (VXLAN on
+UDP 4789; GENEVE on UDP 6081 around VXLAN) are decapsulated and each mirror
+session (outer source, VNI) is kept apart.
+
+The text report gives a capture summary, the flows ordered by bytes and the
+findings. --format json writes the schema documented in docs/json.md.
+
+Exit status: 0 on success, 2 for bad input (not a capture, truncated or
+corrupt file: the report of what could be read is still written), 1 for
+other errors.`,
+		Example: `  mirrorscope analyze capture.pcapng
+  mirrorscope analyze --format json a.pcap b.pcap > result.json
+  tcpdump -i eth0 -w - | mirrorscope analyze -`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErr("analyze needs at least one capture file (or - for stdin)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAnalyze(cmd, &o, args)
+		},
+	}
+	o.bind(cmd.Flags())
+	cmd.Flags().StringVarP(&o.format, "format", "f", "text", "report format: text or json")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "-", "write the report to this file instead of standard output")
+	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress on standard error")
+	return cmd
+}
+
+func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
+	if o.format != "text" && o.format != "json" {
+		return usageErr("unknown --format %q: use text or json", o.format)
+	}
+	cfg, err := o.config()
+	if err != nil {
+		return err
+	}
+	src, err := capture.OpenFiles(paths, capture.Options{})
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	defer src.Close()
+
+	out := cmd.OutOrStdout()
+	var outFile *os.File
+	if o.output != "-" && o.output != "" {
+		outFile, err = os.Create(o.output)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		defer outFile.Close()
+		out = outFile
+	}
+
+	eng := engine.New(cfg)
+	stopProgress := startProgress(cmd.ErrOrStderr(), src, eng, o.quiet)
+	perFile := make([]uint64, len(paths))
+	readErr := readAll(cmd, src, eng, perFile)
+	stopProgress()
+
+	for i, p := range paths {
+		in := report.Input{File: p, Packets: perFile[i]}
+		var ce *capture.Error
+		if errors.As(readErr, &ce) && ce.File == displayName(p) {
+			in.Error = ce.Error()
+		}
+		eng.AddInput(in)
+	}
+	rep := eng.Finish()
+	switch o.format {
+	case "json":
+		err = report.WriteJSON(out, rep)
+	default:
+		err = report.WriteText(out, rep, report.TextOptions{Color: isTerminal(out)})
+	}
+	if err != nil {
+		return fmt.Errorf("writing report: %w", err)
+	}
+	if outFile != nil {
+		if err := outFile.Close(); err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+	}
+	if readErr != nil {
+		var ce *capture.Error
+		if errors.As(readErr, &ce) {
+			return &exitError{code: exitUsage, err: readErr}
+		}
+		return readErr
+	}
+	return nil
+}
+
+func displayName(p string) string {
+	if p == "-" {
+		return "stdin"
+	}
+	return p
+}
+
+// readAll feeds every frame of src to eng. It stops at the end of the
+// input, at a final read error (returned), or when the command's context
+// is cancelled (Ctrl-C: the report of what was read is still written).
+func readAll(cmd *cobra.Command, src *capture.FileSource, eng *engine.Engine, perFile []uint64) error {
+	ctx := cmd.Context()
+	var f capture.Frame
+	for n := 0; ; n++ {
+		if n&0xffff == 0 && ctx != nil && ctx.Err() != nil {
+			return nil
+		}
+		if err := src.Next(&f); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		if f.File < len(perFile) {
+			perFile[f.File]++
+		}
+		eng.Packet(f.Data, f.TS, f.OrigLen, f.Link)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// startProgress prints bytes read of total to w every quarter second while
+// w is a terminal. The returned function stops it and clears the line.
+func startProgress(w io.Writer, src *capture.FileSource, eng *engine.Engine, quiet bool) func() {
+	if quiet || !isTerminal(w) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case <-t.C:
+				read, total := src.BytesRead(), src.TotalBytes()
+				el := time.Since(start).Seconds()
+				if total > 0 {
+					fmt.Fprintf(w, "\r\033[Kreading: %5.1f%% (%s of %s, %.1f MB/s)",
+						100*float64(read)/float64(total), mib(read), mib(total), float64(read)/el/1e6)
+				} else {
+					fmt.Fprintf(w, "\r\033[Kreading: %s (%.1f MB/s)", mib(read), float64(read)/el/1e6)
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

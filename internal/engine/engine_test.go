@@ -1,0 +1,141 @@
+package engine
+
+import (
+	"errors"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mirrorscope/mirrorscope/internal/capture"
+	"github.com/mirrorscope/mirrorscope/internal/report"
+)
+
+const testdata = "../../testdata"
+
+func analyzeFiles(t testing.TB, cfg Config, paths ...string) *report.Report {
+	t.Helper()
+	src, err := capture.OpenFiles(paths, capture.Options{})
+	if err != nil {
+		t.Fatalf("OpenFiles: %v", err)
+	}
+	defer src.Close()
+	e := New(cfg)
+	var f capture.Frame
+	for {
+		err := src.Next(&f)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		e.Packet(f.Data, f.TS, f.OrigLen, f.Link)
+	}
+	return e.Finish()
+}
+
+func findCapture(t testing.TB, pattern string) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(testdata, pattern))
+	if len(m) == 0 {
+		t.Skipf("no capture matches testdata/%s", pattern)
+	}
+	return m[0]
+}
+
+// flowShape is what must agree between a plain capture and its VXLAN
+// mirror: everything but the session fields.
+type flowShape struct {
+	Proto, Client, Server, Roles string
+	C2S, S2C                     report.Direction
+}
+
+func shapes(r *report.Report) map[string]flowShape {
+	out := map[string]flowShape{}
+	for _, f := range r.Flows {
+		c2s, s2c := f.C2S, f.S2C
+		c2s.ThroughputBPS, s2c.ThroughputBPS = 0, 0 // mirror timestamps differ by µs
+		out[f.Proto+" "+f.Client+" "+f.Server] = flowShape{f.Proto, f.Client, f.Server, f.RolesFrom, c2s, s2c}
+	}
+	return out
+}
+
+// TestMirrorEqualsPlain: a VXLAN-mirrored capture and a plain capture of
+// the same traffic (the mirrored point: srv's eth0) give the same flows
+// with the same counts.
+func TestMirrorEqualsPlain(t *testing.T) {
+	for _, sc := range []string{"policer", "shaper", "loss", "reorder", "rwnd", "applimited", "delay"} {
+		t.Run(sc, func(t *testing.T) {
+			plain := findCapture(t, sc+"/"+sc+".srv.pcap*")
+			mirror := findCapture(t, sc+"/"+sc+".mon.pcap*")
+			rp := analyzeFiles(t, DefaultConfig(), plain)
+			rm := analyzeFiles(t, DefaultConfig(), mirror)
+			if len(rp.Flows) == 0 {
+				t.Fatalf("%s: no flows", plain)
+			}
+			if diff := cmp.Diff(shapes(rm), shapes(rp)); diff != "" {
+				t.Errorf("mirror vs plain flows (-mirror +plain):\n%s", diff)
+			}
+			if len(rm.Capture.Sessions) != 1 || rm.Capture.Sessions[0].VNI != 4242 {
+				t.Errorf("mirror sessions: %+v", rm.Capture.Sessions)
+			}
+			for _, f := range rm.Flows {
+				if f.Session == nil || f.Session.VNI != 4242 {
+					t.Errorf("flow %d has no session", f.ID)
+				}
+			}
+			if rp.Capture.Encapsulation["none"] != rp.Capture.Packets || rm.Capture.Encapsulation["vxlan"] != rm.Capture.Packets {
+				t.Errorf("encapsulation counts: plain %v mirror %v", rp.Capture.Encapsulation, rm.Capture.Encapsulation)
+			}
+		})
+	}
+}
+
+// TestMirroredTwice: both ENIs mirrored: one flow per session and a
+// finding that ties them.
+func TestMirroredTwice(t *testing.T) {
+	path := findCapture(t, "twosessions/*.mon.pcap*")
+	r := analyzeFiles(t, DefaultConfig(), path)
+	if len(r.Capture.Sessions) != 2 {
+		t.Fatalf("sessions: %+v", r.Capture.Sessions)
+	}
+	var dup *report.Finding
+	for i := range r.Findings {
+		if r.Findings[i].Kind == "mirrored_twice" {
+			if dup == nil {
+				dup = &r.Findings[i]
+			}
+		}
+	}
+	if dup == nil {
+		t.Fatalf("no mirrored_twice finding in %+v", r.Findings)
+	}
+	if len(dup.Flows) != 2 {
+		t.Errorf("finding ties %d flows, want 2", len(dup.Flows))
+	}
+	// The two sessions' copies of the data flow carry the same packets.
+	byID := map[uint64]report.Flow{}
+	for _, f := range r.Flows {
+		byID[f.ID] = f
+	}
+	a, b := byID[dup.Flows[0]], byID[dup.Flows[1]]
+	if a.Client != b.Client || a.Server != b.Server || a.Session.VNI == b.Session.VNI {
+		t.Errorf("tied flows differ: %+v vs %+v", a, b)
+	}
+}
+
+func TestMaxReportFlowsKeepsLargest(t *testing.T) {
+	path := findCapture(t, "policer/policer.srv.pcap*")
+	cfg := DefaultConfig()
+	cfg.MaxReportFlows = 1
+	r := analyzeFiles(t, cfg, path)
+	full := analyzeFiles(t, DefaultConfig(), path)
+	if len(r.Flows) != 1 || r.Capture.FlowCounts.Unlisted != uint64(len(full.Flows)-1) {
+		t.Fatalf("listed %d unlisted %d", len(r.Flows), r.Capture.FlowCounts.Unlisted)
+	}
+	if r.Flows[0].Bytes != full.Flows[0].Bytes {
+		t.Errorf("kept flow of %d bytes, largest is %d", r.Flows[0].Bytes, full.Flows[0].Bytes)
+	}
+}

@@ -1,0 +1,142 @@
+package flow
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mirrorscope/mirrorscope/internal/decode"
+)
+
+func tcpPkt(src, dst string, sp, dp uint16, flags uint8) *decode.Packet {
+	return &decode.Packet{
+		IPVersion: 4, Proto: 6, L4: true,
+		Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst),
+		SrcPort: sp, DstPort: dp, FrameLen: 100, PayloadLen: 46,
+		TCP: decode.TCP{Flags: flags},
+	}
+}
+
+func TestBothDirectionsMeet(t *testing.T) {
+	var ended []*Flow
+	tb := NewTable(DefaultConfig(), func(f *Flow) { ended = append(ended, f) })
+	f1, d1 := tb.Lookup(tcpPkt("10.0.0.2", "10.0.0.1", 40000, 443, decode.TCPSyn), 1)
+	f2, d2 := tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 443, 40000, decode.TCPSyn|decode.TCPAck), 2)
+	f3, d3 := tb.Lookup(tcpPkt("10.0.0.2", "10.0.0.1", 40000, 443, decode.TCPAck), 3)
+	if f1 != f2 || f2 != f3 {
+		t.Fatalf("directions did not meet: %p %p %p", f1, f2, f3)
+	}
+	if got, want := []Dir{d1, d2, d3}, []Dir{ClientToServer, ServerToClient, ClientToServer}; !cmp.Equal(got, want) {
+		t.Errorf("dirs (-got +want):\n%s", cmp.Diff(got, want))
+	}
+	if f1.Client.String() != "10.0.0.2:40000" || f1.Server.String() != "10.0.0.1:443" || f1.Roles != RoleFromHandshake {
+		t.Errorf("roles: client %v server %v from %v", f1.Client, f1.Server, f1.Roles)
+	}
+	if f1.Dir[0].Packets != 2 || f1.Dir[1].Packets != 1 || f1.Bytes() != 300 {
+		t.Errorf("counts: %+v", f1.Dir)
+	}
+	tb.Flush("end_of_capture")
+	if len(ended) != 1 || ended[0].EndReason != "end_of_capture" {
+		t.Fatalf("flush: %d flows ended", len(ended))
+	}
+}
+
+func TestRoles(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		p          *decode.Packet
+		client     string
+		roleSource RoleSource
+	}{
+		{"syn", tcpPkt("10.0.0.1", "10.0.0.2", 80, 50000, decode.TCPSyn), "10.0.0.1:80", RoleFromHandshake},
+		{"synack", tcpPkt("10.0.0.1", "10.0.0.2", 80, 50000, decode.TCPSyn|decode.TCPAck), "10.0.0.2:50000", RoleFromHandshake},
+		{"midstream server first", tcpPkt("10.0.0.9", "10.0.0.2", 443, 50000, decode.TCPAck), "10.0.0.2:50000", RoleFromPorts},
+		{"midstream client first", tcpPkt("10.0.0.2", "10.0.0.9", 50000, 443, decode.TCPAck), "10.0.0.2:50000", RoleFromPorts},
+		{"equal ports", tcpPkt("10.0.0.9", "10.0.0.2", 7000, 7000, decode.TCPAck), "10.0.0.9:7000", RoleFromFirstPacket},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := NewTable(DefaultConfig(), nil)
+			f, _ := tb.Lookup(tc.p, 1)
+			if f.Client.String() != tc.client || f.Roles != tc.roleSource {
+				t.Errorf("client %v from %v, want %v from %v", f.Client, f.Roles, tc.client, tc.roleSource)
+			}
+		})
+	}
+}
+
+func TestSessionsKeptApart(t *testing.T) {
+	tb := NewTable(DefaultConfig(), nil)
+	a := tcpPkt("10.0.0.1", "10.0.0.2", 1000, 80, decode.TCPAck)
+	b := *a
+	a.Session = decode.Session{OuterSrc: netip.MustParseAddr("192.0.2.1"), VNI: 1, HasVNI: true}
+	b.Session = decode.Session{OuterSrc: netip.MustParseAddr("192.0.2.2"), VNI: 2, HasVNI: true}
+	fa, _ := tb.Lookup(a, 1)
+	fb, _ := tb.Lookup(&b, 2)
+	if fa == fb || tb.Len() != 2 {
+		t.Fatalf("two sessions share a flow (len %d)", tb.Len())
+	}
+}
+
+func TestEvictionAndIdle(t *testing.T) {
+	var reasons []string
+	tb := NewTable(Config{MaxFlows: 2, IdleTimeout: time.Second}, func(f *Flow) { reasons = append(reasons, f.EndReason) })
+	tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 1001, 80, decode.TCPAck), 1)
+	tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 1002, 80, decode.TCPAck), 2)
+	tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 1003, 80, decode.TCPAck), 3) // evicts 1001
+	if tb.Len() != 2 || tb.Stats().Evicted != 1 {
+		t.Fatalf("len %d stats %+v", tb.Len(), tb.Stats())
+	}
+	tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 1003, 80, decode.TCPAck), int64(3*time.Second))
+	tb.Expire() // 1002 idle for > 1 s
+	if diff := cmp.Diff(reasons, []string{"evicted", "idle"}); diff != "" {
+		t.Errorf("end reasons (-got +want):\n%s", diff)
+	}
+	if tb.Stats().Peak != 2 {
+		t.Errorf("peak %d", tb.Stats().Peak)
+	}
+}
+
+func TestNewSYNAfterRSTStartsNewFlow(t *testing.T) {
+	var ended []*Flow
+	tb := NewTable(DefaultConfig(), func(f *Flow) { ended = append(ended, f) })
+	f1, _ := tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 1000, 80, decode.TCPSyn), 1)
+	tb.Lookup(tcpPkt("10.0.0.2", "10.0.0.1", 80, 1000, decode.TCPRst|decode.TCPAck), 2)
+	f2, _ := tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 1000, 80, decode.TCPSyn), 3)
+	if f1 == f2 || len(ended) != 1 || ended[0].EndReason != "closed" {
+		t.Fatalf("reused 4-tuple: same flow %v, ended %d", f1 == f2, len(ended))
+	}
+}
+
+func TestLookupAllocs(t *testing.T) {
+	tb := NewTable(DefaultConfig(), nil)
+	p := tcpPkt("10.0.0.1", "10.0.0.2", 1000, 80, decode.TCPAck)
+	q := tcpPkt("10.0.0.2", "10.0.0.1", 80, 1000, decode.TCPAck)
+	tb.Lookup(p, 1)
+	var ts int64 = 1
+	if n := testing.AllocsPerRun(1000, func() {
+		ts++
+		tb.Lookup(p, ts)
+		tb.Lookup(q, ts)
+	}); n != 0 {
+		t.Errorf("Lookup of existing flows allocates %.1f times per run", n)
+	}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	tb := NewTable(DefaultConfig(), nil)
+	pkts := make([]*decode.Packet, 64)
+	for i := range pkts {
+		pkts[i] = tcpPkt("10.0.0.1", "10.0.0.2", uint16(1000+i/2), 80, decode.TCPAck)
+		if i%2 == 1 {
+			pkts[i] = tcpPkt("10.0.0.2", "10.0.0.1", 80, uint16(1000+i/2), decode.TCPAck)
+		}
+	}
+	b.ReportAllocs()
+	var ts int64
+	for b.Loop() {
+		ts++
+		tb.Lookup(pkts[ts&63], ts)
+	}
+}
