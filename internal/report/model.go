@@ -70,10 +70,10 @@ type FlowCounts struct {
 	UDP      uint64 `json:"udp"`
 	ICMP     uint64 `json:"icmp"`
 	Other    uint64 `json:"other"`
-	Evicted  uint64 `json:"evicted"`   // ended early: the flow table was full
+	Evicted  uint64 `json:"evicted"`    // ended early: the flow table was full
 	IdleEnd  uint64 `json:"idle_ended"` // ended by the idle timeout
-	Listed   uint64 `json:"listed"`    // flows present in "flows"
-	Unlisted uint64 `json:"unlisted"`  // smallest flows left out of "flows" (--max-report-flows)
+	Listed   uint64 `json:"listed"`     // flows present in "flows"
+	Unlisted uint64 `json:"unlisted"`   // smallest flows left out of "flows" (--max-report-flows)
 }
 
 // SessionRef names the mirror session of a flow.
