@@ -28,6 +28,7 @@ what limits each flow.`,
 	// Subcommands. Each lives in its own file.
 	root.AddCommand(
 		newAnalyzeCmd(),
+		newPacketsCmd(),
 	)
 	return root
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
 	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
 // Config configures an Engine.
@@ -26,7 +27,8 @@ type Config struct {
 	// the frame number (1-based), the decoded packet, and its flow and
 	// direction (f is nil for frames that are not IP or failed to
 	// decode; err is the decode error). It must not keep p or f.
-	OnPacket func(frame uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, err error)
+	// r is the TCP analysis of the packet, nil for anything but TCP.
+	OnPacket func(frame uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error)
 	// OnFlowEnd, when set, receives each flow's report entry as the flow
 	// ends (listen streams these).
 	OnFlowEnd func(rf *report.Flow)
@@ -55,6 +57,9 @@ type Engine struct {
 	dec   *decode.Decoder
 	table *flow.Table
 	pkt   decode.Packet
+	res   tcpseq.Result
+	// streams numbers TCP conversations as tshark's tcp.stream does.
+	streams tcpseq.StreamCounter
 
 	capt        report.Capture
 	errKinds    [decode.NumErrors]uint64
@@ -118,7 +123,7 @@ func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkT
 			e.errKinds[de]++
 		}
 		if e.cfg.OnPacket != nil {
-			e.cfg.OnPacket(e.frame, p, nil, 0, err)
+			e.cfg.OnPacket(e.frame, p, nil, 0, nil, err)
 		}
 		return
 	}
@@ -128,7 +133,7 @@ func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkT
 	if p.IPVersion == 0 {
 		c.NonIPPackets++
 		if e.cfg.OnPacket != nil {
-			e.cfg.OnPacket(e.frame, p, nil, 0, nil)
+			e.cfg.OnPacket(e.frame, p, nil, 0, nil, nil)
 		}
 		return
 	}
@@ -142,7 +147,7 @@ func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkT
 	if e.cfg.Accept != nil && !e.cfg.Accept(p) {
 		c.Filtered++
 		if e.cfg.OnPacket != nil {
-			e.cfg.OnPacket(e.frame, p, nil, 0, nil)
+			e.cfg.OnPacket(e.frame, p, nil, 0, nil, nil)
 		}
 		return
 	}
@@ -152,15 +157,15 @@ func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkT
 	f, d := e.table.Lookup(p, ts)
 	st, _ := f.Ext.(*flowState)
 	if st == nil {
-		st = newFlowState(f, p)
+		st = e.newFlowState(f, p)
 		f.Ext = st
 		if p.Encap != decode.EncapNone && e.lastSess != nil {
 			e.lastSess.s.Flows++
 		}
 	}
-	st.packet(ts, d, p)
+	r := e.analyse(st, ts, d, p)
 	if e.cfg.OnPacket != nil {
-		e.cfg.OnPacket(e.frame, p, f, d, nil)
+		e.cfg.OnPacket(e.frame, p, f, d, r, nil)
 	}
 	// Idle expiry once per second of capture time keeps the table bounded
 	// in long captures without scanning per packet.

@@ -4,20 +4,38 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
 	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
 // flowState is the per-flow analysis state the engine keeps in Flow.Ext.
 // It lives exactly as long as the flow is in the table.
 type flowState struct {
-	tcp bool
+	tcp *tcpseq.Conn
 }
 
-func newFlowState(f *flow.Flow, p *decode.Packet) *flowState {
-	return &flowState{tcp: p.Proto == 6}
+func (e *Engine) newFlowState(f *flow.Flow, p *decode.Packet) *flowState {
+	s := &flowState{}
+	if p.Proto == 6 {
+		s.tcp = tcpseq.NewConn(tcpseq.Config{Streams: &e.streams})
+	}
+	return s
 }
 
-// packet runs the per-flow analyses on one packet of the flow.
-func (s *flowState) packet(ts int64, d flow.Dir, p *decode.Packet) {}
+// packet runs the per-flow analyses on one packet of the flow. It returns
+// the TCP analysis result, or nil when the packet is not TCP.
+func (e *Engine) analyse(s *flowState, ts int64, d flow.Dir, p *decode.Packet) *tcpseq.Result {
+	if s.tcp == nil || !p.HasTCP() {
+		return nil
+	}
+	r := &e.res
+	s.tcp.Analyze(p, ts, r)
+	return r
+}
 
 // finish adds the analyses' results to the flow's report entry.
-func (s *flowState) finish(rf *report.Flow) {}
+func (s *flowState) finish(rf *report.Flow) {
+	if s.tcp != nil {
+		st := s.tcp.Stats()
+		rf.TCP = &st
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mirrorscope/mirrorscope/internal/capture"
+	"github.com/mirrorscope/mirrorscope/internal/decode"
+	"github.com/mirrorscope/mirrorscope/internal/engine"
+	"github.com/mirrorscope/mirrorscope/internal/flow"
+	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
+)
+
+const packetsTsharkCmd = `tshark -n -r FILE -d udp.port==4789,vxlan -Y tcp -T fields -E separator=/t -E occurrence=l \
+  -e frame.number -e vxlan.vni -e tcp.stream -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport \
+  -e tcp.seq_raw -e tcp.ack_raw -e tcp.len -e tcp.flags -e tcp.window_size_value -e tcp.window_size \
+  -e tcp.analysis.ack_rtt -e tcp.analysis.bytes_in_flight -e tcp.analysis.duplicate_ack_num \
+  -e tcp.analysis.retransmission -e tcp.analysis.fast_retransmission ... (one -e per flag)`
+
+func newPacketsCmd() *cobra.Command {
+	var (
+		af      analysisFlags
+		flagged bool
+		noHdr   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "packets [flags] CAPTURE...",
+		Short: "Print the TCP analysis of every TCP packet, in a form that diffs against tshark",
+		Long: `Print one tab-separated line per TCP packet: frame number, VNI, stream,
+inner addresses and ports, raw sequence and acknowledgement numbers, payload
+length, TCP flags, raw and scaled window, ack RTT (s), bytes in flight,
+duplicate-ACK number, and the tcp.analysis flags mirrorscope set, by their
+Wireshark names (plus "reset" for RST), comma-separated.
+
+The columns are those of the following tshark command, whose flag columns
+are turned into the same comma-separated list, so that anyone can check
+mirrorscope against Wireshark 4.0 with diff:
+
+  ` + packetsTsharkCmd + `
+
+Streams are numbered per mirror session: a conversation mirrored by two
+sessions has two streams here and one in tshark (see docs/wireshark-parity.md).`,
+		Example: `  mirrorscope packets capture.pcap | less
+  mirrorscope packets --flagged mirror.pcap`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErr("packets needs at least one capture file (or - for stdin)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := af.config()
+			if err != nil {
+				return err
+			}
+			src, err := capture.OpenFiles(args, capture.Options{})
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			defer src.Close()
+			w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<16)
+			if !noHdr {
+				fmt.Fprintln(w, "frame\tvni\tstream\tsrc\tsport\tdst\tdport\tseq_raw\tack_raw\tlen\ttcp_flags\twin\twin_scaled\tack_rtt\tbytes_in_flight\tdup_ack_num\tflags")
+			}
+			var line []byte
+			cfg.OnPacket = func(frame uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
+				if r == nil || (flagged && r.Flags == 0) {
+					return
+				}
+				line = appendPacketLine(line[:0], frame, p, r)
+				w.Write(line)
+			}
+			eng := engine.New(cfg)
+			readErr := readAll(cmd, src, eng, make([]uint64, len(args)))
+			eng.Finish()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if readErr != nil {
+				var ce *capture.Error
+				if errors.As(readErr, &ce) {
+					return &exitError{code: exitUsage, err: readErr}
+				}
+				return readErr
+			}
+			return nil
+		},
+	}
+	af.bind(cmd.Flags())
+	cmd.Flags().BoolVar(&flagged, "flagged", false, "print only packets with at least one analysis flag")
+	cmd.Flags().BoolVar(&noHdr, "no-header", false, "omit the header line")
+	return cmd
+}
+
+// appendPacketLine formats one line as tshark prints the same fields.
+func appendPacketLine(b []byte, frame uint64, p *decode.Packet, r *tcpseq.Result) []byte {
+	tab := func() { b = append(b, '\t') }
+	b = strconv.AppendUint(b, frame, 10)
+	tab()
+	if p.Session.HasVNI {
+		b = strconv.AppendUint(b, uint64(p.Session.VNI), 10)
+	}
+	tab()
+	b = strconv.AppendUint(b, uint64(r.Stream), 10)
+	tab()
+	b = p.Src.AppendTo(b)
+	tab()
+	b = strconv.AppendUint(b, uint64(p.SrcPort), 10)
+	tab()
+	b = p.Dst.AppendTo(b)
+	tab()
+	b = strconv.AppendUint(b, uint64(p.DstPort), 10)
+	tab()
+	b = strconv.AppendUint(b, uint64(p.TCP.Seq), 10)
+	tab()
+	b = strconv.AppendUint(b, uint64(p.TCP.Ack), 10)
+	tab()
+	b = strconv.AppendUint(b, uint64(p.PayloadLen), 10)
+	tab()
+	b = fmt.Appendf(b, "0x%04x", uint16(p.TCP.Flags))
+	tab()
+	b = strconv.AppendUint(b, uint64(p.TCP.Window), 10)
+	tab()
+	b = strconv.AppendUint(b, uint64(r.Window), 10)
+	tab()
+	if r.HasAckRTT {
+		b = strconv.AppendFloat(b, float64(r.AckRTT)/1e9, 'f', 9, 64)
+	}
+	tab()
+	if r.BytesInFlight >= 0 && p.PayloadLen > 0 {
+		b = strconv.AppendInt(b, r.BytesInFlight, 10)
+	}
+	tab()
+	if r.Flags&tcpseq.DuplicateAck != 0 {
+		b = strconv.AppendUint(b, uint64(r.DupAckNum), 10)
+	}
+	tab()
+	b = append(b, strings.Join(r.Flags.Names(), ",")...)
+	b = append(b, '\n')
+	return b
+}
+
+var _ io.Writer = (*bufio.Writer)(nil)
