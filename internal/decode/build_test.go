@@ -114,7 +114,8 @@ func wantTCP4(n int) Packet {
 
 // vxlanWrap puts frame into VXLAN from eni4 to tgt4, as AWS sends it.
 func vxlanWrap(t testing.TB, frame []byte, vni uint32, sport uint16, flags0 byte) []byte {
-	return append(ser(t, ethL(layers.EthernetTypeIPv4)), vxlanIP(t, frame, vni, sport, flags0)...)
+	// Not ser(ethL(...)): gopacket pads a lone Ethernet header to 60 bytes.
+	return cat(macB, macA, []byte{0x08, 0x00}, vxlanIP(t, frame, vni, sport, flags0))
 }
 
 // vxlanIP is the IPv4/UDP/VXLAN packet carrying frame, without Ethernet.
