@@ -1,0 +1,493 @@
+package capture
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+
+	"github.com/mirrorscope/mirrorscope/internal/decode"
+)
+
+// Options tunes the file sources. The zero value selects the defaults.
+type Options struct {
+	// MaxRecord is the largest captured length accepted for one packet
+	// (default 256 KiB, libpcap's maximum snaplen). A larger length is
+	// treated as corruption: reading stops with an ErrMalformed error
+	// instead of allocating or skipping an attacker-chosen amount.
+	MaxRecord int
+	// BufferSize is the size of the read buffer (default 1 MiB). It is
+	// raised if needed to hold the largest accepted pcapng block.
+	BufferSize int
+}
+
+const (
+	defaultMaxRecord  = 256 << 10
+	defaultBufferSize = 1 << 20
+	// blockSlack is what a pcapng block may hold beyond its packet bytes
+	// (block header and options, interface names, comments).
+	blockSlack = 64 << 10
+)
+
+type format uint8
+
+const (
+	fmtNone format = iota
+	fmtPcap
+	fmtPcapNG
+)
+
+// FileSource reads frames from pcap and pcapng files (optionally gzip
+// compressed), one file after another, streaming through one fixed buffer:
+// memory does not grow with file size and Next does not allocate.
+//
+// A FileSource is not safe for concurrent use, except BytesRead and
+// TotalBytes, which may be called from any goroutine.
+type FileSource struct {
+	paths []string
+	opt   Options
+	total int64
+	read  atomic.Int64 // bytes read from disk/stdin (compressed for gzip)
+
+	fileIdx int // index of the open file, -1 before the first
+	name    string
+	file    *os.File // nil for stdin
+	src     io.Reader
+
+	// Read buffer: buf[r:w] holds unread bytes; base is the stream offset
+	// of buf[0].
+	buf  []byte
+	r, w int
+	base int64
+
+	format   format
+	be       bool // big-endian file (pcap) or section (pcapng)
+	maxRec   uint32
+	maxBlock uint32
+
+	// pcap
+	pcapHdr   int // 16, or 24 for the modified (Kuznetzov) format
+	pcapNano  bool
+	pcapLink  decode.LinkType
+	pcapIface uint32
+
+	// pcapng
+	section  int       // section number within the file, -1 before the first SHB
+	sectIfcs []ngIface // interfaces of the current section
+
+	ifaces []Interface // all interfaces seen, global numbering
+	index  uint64      // frames returned so far
+	cut    bool        // the compressed stream ended early
+	err    error       // sticky final error
+}
+
+// ngIface is a pcapng interface with its timestamp conversion precomputed.
+type ngIface struct {
+	global  uint32
+	link    decode.LinkType
+	snaplen uint32
+	tsMode  uint8 // tsMul, tsDiv, tsPow2
+	tsK     uint64
+	tsShift uint
+	tsOff   int64 // nanoseconds
+}
+
+const (
+	tsMul uint8 = iota
+	tsDiv
+	tsPow2
+)
+
+// countingReader counts the bytes read from the underlying file for the
+// progress display.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// OpenFiles opens capture files to be read in order, one after another.
+// "-" means standard input. Every path is checked (stat) now; the first
+// file is opened and its header validated now, the others when reading
+// reaches them.
+func OpenFiles(paths []string, opt Options) (*FileSource, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("capture: no input files")
+	}
+	if opt.MaxRecord <= 0 {
+		opt.MaxRecord = defaultMaxRecord
+	}
+	if opt.MaxRecord > 1<<30 {
+		opt.MaxRecord = 1 << 30
+	}
+	if opt.BufferSize <= 0 {
+		opt.BufferSize = defaultBufferSize
+	}
+	s := &FileSource{
+		paths:    append([]string(nil), paths...),
+		opt:      opt,
+		fileIdx:  -1,
+		maxRec:   uint32(opt.MaxRecord),
+		maxBlock: uint32(opt.MaxRecord + blockSlack),
+	}
+	bufSize := opt.BufferSize
+	if bufSize < int(s.maxBlock)+64 {
+		bufSize = int(s.maxBlock) + 64
+	}
+	s.buf = make([]byte, bufSize)
+	stdin := 0
+	for _, p := range paths {
+		if p == "-" {
+			stdin++
+			s.total = -1
+			continue
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("capture: %w", err)
+		}
+		if st.IsDir() {
+			return nil, fmt.Errorf("capture: %s: is a directory", p)
+		}
+		if s.total >= 0 {
+			if st.Mode().IsRegular() {
+				s.total += st.Size()
+			} else {
+				s.total = -1
+			}
+		}
+	}
+	if stdin > 1 {
+		return nil, errors.New("capture: standard input (-) given more than once")
+	}
+	if s.total < 0 {
+		s.total = 0
+	}
+	if err := s.openNext(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// BytesRead returns the number of bytes read so far from the files (the
+// compressed bytes for gzip files), comparable to TotalBytes. Safe to call
+// from any goroutine.
+func (s *FileSource) BytesRead() int64 { return s.read.Load() }
+
+// TotalBytes is the sum of the file sizes on disk, or 0 when unknown (when
+// standard input or a non-regular file is among the inputs). Safe to call
+// from any goroutine.
+func (s *FileSource) TotalBytes() int64 { return s.total }
+
+// Interfaces returns the interfaces seen so far (pcapng IDBs across all
+// sections and files; one per classic pcap file), indexed by Frame.Iface.
+// The slice is a copy owned by the caller.
+func (s *FileSource) Interfaces() []Interface {
+	return append([]Interface(nil), s.ifaces...)
+}
+
+// Close closes the open file. It does not close standard input.
+func (s *FileSource) Close() error {
+	var err error
+	if s.file != nil {
+		err = s.file.Close()
+		s.file = nil
+	}
+	s.src = nil
+	if s.err == nil {
+		s.err = errors.New("capture: source closed")
+	}
+	return err
+}
+
+// Next fills f with the next frame. It returns io.EOF after the last frame
+// of the last file. Any other error is an *Error naming the file, cause
+// and offset; it is final (Next keeps returning it) and the frames already
+// returned remain valid results.
+//
+// Timestamps are passed through as recorded: captures taken on several
+// CPUs can step backwards by a few hundred microseconds, and it is the
+// analysis that decides how to treat that.
+func (s *FileSource) Next(f *Frame) error {
+	for {
+		if s.err != nil {
+			return s.err
+		}
+		var err error
+		switch s.format {
+		case fmtPcap:
+			err = s.nextPcap(f)
+		case fmtPcapNG:
+			err = s.nextNG(f)
+		default:
+			err = io.EOF
+		}
+		if err == nil {
+			return nil
+		}
+		if err != io.EOF {
+			s.err = err
+			return err
+		}
+		if err := s.openNext(); err != nil {
+			s.err = err
+			return err
+		}
+	}
+}
+
+// openNext closes the current file and opens the next one, reading its
+// header. It returns io.EOF when there is no next file.
+func (s *FileSource) openNext() error {
+	if s.file != nil {
+		s.file.Close()
+		s.file = nil
+	}
+	s.src = nil
+	s.format = fmtNone
+	s.fileIdx++
+	if s.fileIdx >= len(s.paths) {
+		return io.EOF
+	}
+	p := s.paths[s.fileIdx]
+	var raw io.Reader
+	if p == "-" {
+		s.name = "stdin"
+		raw = os.Stdin
+	} else {
+		s.name = p
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("capture: %w", err)
+		}
+		s.file = f
+		raw = f
+	}
+	s.src = countingReader{r: raw, n: &s.read}
+	s.r, s.w, s.base = 0, 0, 0
+	s.cut = false
+
+	// Peek at the magic; a gzip stream is decompressed transparently (the
+	// bytes already read are replayed into the decompressor).
+	if err := s.fill(4); err != nil && err != io.EOF {
+		return err
+	}
+	if s.w >= 2 && s.buf[0] == 0x1f && s.buf[1] == 0x8b {
+		head := append([]byte(nil), s.buf[:s.w]...)
+		zr, err := gzip.NewReader(io.MultiReader(bytes.NewReader(head), s.src))
+		if err != nil {
+			return s.errorf(ErrRead, 0, 0, "bad gzip header", err, "%v", err)
+		}
+		s.src = zr
+		s.r, s.w = 0, 0
+		if err := s.fill(4); err != nil && err != io.EOF {
+			return err
+		}
+	}
+	if s.w < 4 {
+		return &Error{File: s.name, Kind: ErrNotCapture, Detail: fmt.Sprintf("file has only %d bytes", s.w)}
+	}
+	magicLE := binary.LittleEndian.Uint32(s.buf)
+	switch magicLE {
+	case 0x0A0D0D0A:
+		s.format = fmtPcapNG
+		s.section = -1
+		s.sectIfcs = s.sectIfcs[:0]
+		// The SHB is read by nextNG like any other block.
+		return nil
+	case 0xa1b2c3d4, 0xa1b23c4d, 0xa1b2cd34:
+		s.be = false
+	case 0xd4c3b2a1, 0x4d3cb2a1, 0x34cdb2a1:
+		s.be = true
+	default:
+		return &Error{File: s.name, Kind: ErrNotCapture, Detail: fmt.Sprintf("magic 0x%08x", binary.BigEndian.Uint32(s.buf))}
+	}
+	return s.pcapHeader()
+}
+
+// fill makes at least n bytes available in buf[r:w], moving the unread
+// bytes to the front of the buffer when needed (which invalidates slices
+// handed out earlier: hence Frame.Data's lifetime). n must not exceed
+// len(buf). It returns io.EOF if the stream ends first (buf[r:w] then
+// holds what was left) or an *Error for a read failure.
+func (s *FileSource) fill(n int) error {
+	if s.w-s.r >= n {
+		return nil
+	}
+	if len(s.buf)-s.r < n {
+		copy(s.buf, s.buf[s.r:s.w])
+		s.base += int64(s.r)
+		s.w -= s.r
+		s.r = 0
+	}
+	zero := 0
+	for s.w-s.r < n {
+		m, err := s.src.Read(s.buf[s.w:])
+		s.w += m
+		if err != nil {
+			if s.w-s.r >= n {
+				return nil
+			}
+			if err == io.EOF {
+				return io.EOF
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				// A gzip stream cut short: to the capture parser this is an
+				// end of file, but never a clean one (see cleanEOF).
+				s.cut = true
+				return io.EOF
+			}
+			return s.errorf(ErrRead, s.base+int64(s.w), 0, "read error", err, "%v", err)
+		}
+		if m == 0 {
+			// A reader returning 0, nil forever would hang us; io.Reader
+			// discourages it, so a long run of them is an error.
+			if zero++; zero >= 100 {
+				return s.errorf(ErrRead, s.base+int64(s.w), 0, "read error", io.ErrNoProgress, "%v", io.ErrNoProgress)
+			}
+		} else {
+			zero = 0
+		}
+	}
+	return nil
+}
+
+// errorf builds an *Error for the current file. frame is the index of the
+// record at fault (0 if none).
+func (s *FileSource) errorf(kind error, off int64, frame uint64, what string, cause error, format string, args ...any) *Error {
+	return &Error{
+		File:   s.name,
+		Offset: off,
+		Frame:  frame,
+		After:  s.index,
+		What:   what,
+		Detail: fmt.Sprintf(format, args...),
+		Kind:   kind,
+		Err:    cause,
+	}
+}
+
+// cleanEOF reports whether the file ended exactly at a record boundary.
+func (s *FileSource) cleanEOF() bool { return s.w == s.r && !s.cut }
+
+// truncated reports a record or block cut short by the end of the file.
+func (s *FileSource) truncated(what string, frame uint64, need int) error {
+	have := s.w - s.r
+	detail := "file ends mid-packet"
+	if frame == 0 {
+		detail = "file ends mid-block"
+	}
+	if s.cut {
+		detail = "compressed stream is cut short"
+	}
+	return s.errorf(ErrTruncated, s.off(), frame, "truncated "+what, io.ErrUnexpectedEOF,
+		"%s (%d of %d bytes present)", detail, have, need)
+}
+
+// off is the stream offset of buf[r].
+func (s *FileSource) off() int64 { return s.base + int64(s.r) }
+
+func (s *FileSource) u16(b []byte) uint16 {
+	if s.be {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+func (s *FileSource) u32(b []byte) uint32 {
+	if s.be {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+// pcapHeader parses the 24-byte classic pcap file header.
+func (s *FileSource) pcapHeader() error {
+	if err := s.fill(24); err != nil {
+		if err == io.EOF {
+			return s.errorf(ErrTruncated, 0, 0, "truncated file header", io.ErrUnexpectedEOF,
+				"file ends after %d bytes", s.w)
+		}
+		return err
+	}
+	h := s.buf[s.r : s.r+24]
+	magic := s.u32(h)
+	s.pcapNano = magic == 0xa1b23c4d
+	s.pcapHdr = 16
+	if magic == 0xa1b2cd34 {
+		s.pcapHdr = 24
+	}
+	if major := s.u16(h[4:]); major != 2 {
+		return s.errorf(ErrMalformed, 0, 0, "bad file header", nil, "unsupported pcap version %d.%d", major, s.u16(h[6:]))
+	}
+	snap := s.u32(h[16:])
+	s.pcapLink = decode.LinkType(s.u32(h[20:]) & 0xffff)
+	resol := uint8(6)
+	if s.pcapNano {
+		resol = 9
+	}
+	s.pcapIface = uint32(len(s.ifaces))
+	s.ifaces = append(s.ifaces, Interface{Link: s.pcapLink, SnapLen: snap, TSResol: resol, File: s.fileIdx})
+	s.r += 24
+	s.format = fmtPcap
+	return nil
+}
+
+// nextPcap reads one classic pcap record. io.EOF means a clean end of file.
+func (s *FileSource) nextPcap(f *Frame) error {
+	hl := s.pcapHdr
+	if s.w-s.r < hl {
+		if err := s.fill(hl); err != nil {
+			if err == io.EOF {
+				if s.cleanEOF() {
+					return io.EOF
+				}
+				return s.truncated("record header", s.index+1, hl)
+			}
+			return err
+		}
+	}
+	h := s.buf[s.r : s.r+hl]
+	capLen := s.u32(h[8:])
+	if capLen > s.maxRec {
+		return s.errorf(ErrMalformed, s.off(), s.index+1, "bad record", nil,
+			"captured length %d exceeds limit %d", capLen, s.maxRec)
+	}
+	need := hl + int(capLen)
+	if s.w-s.r < need {
+		if err := s.fill(need); err != nil {
+			if err == io.EOF {
+				return s.truncated("record", s.index+1, need)
+			}
+			return err
+		}
+		h = s.buf[s.r : s.r+hl]
+	}
+	sec := int64(s.u32(h))
+	frac := int64(s.u32(h[4:]))
+	if !s.pcapNano {
+		frac *= 1000
+	}
+	s.index++
+	f.TS = sec*1e9 + frac
+	f.CapLen = capLen
+	f.OrigLen = s.u32(h[12:])
+	f.Link = s.pcapLink
+	f.Iface = s.pcapIface
+	f.Index = s.index
+	f.File = s.fileIdx
+	start := s.r + hl
+	f.Data = s.buf[start : s.r+need : s.r+need]
+	s.r += need
+	return nil
+}
