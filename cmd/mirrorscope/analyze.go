@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
+	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/report"
 )
@@ -26,6 +29,8 @@ type analysisFlags struct {
 	maxFlows       int
 	idleTimeout    time.Duration
 	maxReportFlows int
+	vnis           []uint
+	outerSrcs      []string
 }
 
 func (a *analysisFlags) bind(fs *pflag.FlagSet) {
@@ -35,6 +40,8 @@ func (a *analysisFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&a.noDecap, "no-decap", false, "do not decapsulate VXLAN/GENEVE: analyse the outer packets")
 	fs.IntVar(&a.maxFlows, "max-flows", d.Flow.MaxFlows, "most live flows tracked at once; beyond it the least recently active flow is ended and counted as evicted")
 	fs.DurationVar(&a.idleTimeout, "idle-timeout", d.Flow.IdleTimeout, "end a flow after this much capture time without packets (0 = never)")
+	fs.UintSliceVar(&a.vnis, "vni", nil, "analyse only these mirror sessions' VNIs (repeat or comma-separate)")
+	fs.StringSliceVar(&a.outerSrcs, "outer-src", nil, "analyse only mirror traffic from these outer source addresses (source ENIs)")
 	fs.IntVar(&a.maxReportFlows, "max-report-flows", d.MaxReportFlows, "most flows listed in the report (the largest by bytes); the rest are counted")
 }
 
@@ -56,6 +63,11 @@ func (a *analysisFlags) config() (engine.Config, error) {
 	c.Flow.MaxFlows = a.maxFlows
 	c.Flow.IdleTimeout = a.idleTimeout
 	c.MaxReportFlows = a.maxReportFlows
+	sel, err := sessionSelector(a.vnis, a.outerSrcs)
+	if err != nil {
+		return c, err
+	}
+	c.Accept = sel
 	return c, nil
 }
 
@@ -166,6 +178,40 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 		return readErr
 	}
 	return nil
+}
+
+// sessionSelector returns a predicate that accepts only packets of the
+// selected mirror sessions, or nil when nothing is selected.
+func sessionSelector(vnis []uint, srcs []string) (func(*decode.Packet) bool, error) {
+	if len(vnis) == 0 && len(srcs) == 0 {
+		return nil, nil
+	}
+	var vset [](uint32)
+	for _, v := range vnis {
+		if v > 0xffffff {
+			return nil, usageErr("--vni %d: a VNI has 24 bits (at most 16777215)", v)
+		}
+		vset = append(vset, uint32(v))
+	}
+	var aset []netip.Addr
+	for _, s := range srcs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, usageErr("--outer-src %q: not an IP address", s)
+		}
+		aset = append(aset, a)
+	}
+	return func(p *decode.Packet) bool {
+		if len(vset) > 0 {
+			if !p.Session.HasVNI || !slices.Contains(vset, p.Session.VNI) {
+				return false
+			}
+		}
+		if len(aset) > 0 && !slices.Contains(aset, p.Session.OuterSrc) {
+			return false
+		}
+		return true
+	}, nil
 }
 
 func displayName(p string) string {
