@@ -595,6 +595,14 @@ func decodeL4(data []byte, ipOff, l4, end, ipEnd int, cut bool, p *Packet) (l4Sp
 // tcpOptions parses the TCP option list b into t. cut says b was cut
 // short by the capture: an option running past it is then not malformed.
 func tcpOptions(b []byte, cut bool, t *TCP) {
+	// Fast path: NOP, NOP, timestamps is what Linux puts on every
+	// segment after the handshake.
+	if len(b) == 12 && b[0] == 1 && b[1] == 1 && b[2] == 8 && b[3] == 10 {
+		t.HasTS = true
+		t.TSVal = binary.BigEndian.Uint32(b[4:8])
+		t.TSEcr = binary.BigEndian.Uint32(b[8:12])
+		return
+	}
 	for i := 0; i < len(b); {
 		k := b[i]
 		if k == 0 { // end of option list

@@ -211,4 +211,3 @@ func TestDecodeListenerPayloads(t *testing.T) {
 	want.Encap, want.Session = EncapGENEVEVXLAN, gwlbSession(0x4242)
 	diffPacket(t, p, want)
 }
-
