@@ -102,6 +102,37 @@ func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkT
 	c := &e.capt
 	c.Packets++
 	c.Bytes += uint64(origLen)
+	e.clock(ts)
+
+	p := &e.pkt
+	if err := e.dec.Decode(data, link, origLen, p); err != nil {
+		c.DecodeErrors++
+		if de, ok := err.(decode.Error); ok && int(de) < len(e.errKinds) {
+			e.errKinds[de]++
+		}
+		if e.cfg.OnPacket != nil {
+			e.cfg.OnPacket(e.frame, p, nil, 0, nil, err)
+		}
+		return
+	}
+	e.analysePacket(p, ts, len(data) >= int(origLen))
+}
+
+// Decoded analyses a packet decoded elsewhere (the live listener decodes
+// on its receiving goroutines and hands each shard's engine its packets).
+// ts is the receive time in ns; whole says the frame was not cut by the
+// capture itself (so truncation happened upstream).
+func (e *Engine) Decoded(p *decode.Packet, ts int64, whole bool) {
+	e.frame++
+	c := &e.capt
+	c.Packets++
+	c.Bytes += uint64(p.FrameLen)
+	e.clock(ts)
+	e.analysePacket(p, ts, whole)
+}
+
+func (e *Engine) clock(ts int64) {
+	c := &e.capt
 	if e.first == 0 || ts < e.first {
 		e.first = ts
 	}
@@ -115,18 +146,10 @@ func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkT
 		}
 	}
 	e.prevTS = ts
+}
 
-	p := &e.pkt
-	if err := e.dec.Decode(data, link, origLen, p); err != nil {
-		c.DecodeErrors++
-		if de, ok := err.(decode.Error); ok && int(de) < len(e.errKinds) {
-			e.errKinds[de]++
-		}
-		if e.cfg.OnPacket != nil {
-			e.cfg.OnPacket(e.frame, p, nil, 0, nil, err)
-		}
-		return
-	}
+func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
+	c := &e.capt
 	if int(p.Encap) < len(e.encap) {
 		e.encap[p.Encap]++
 	}
@@ -140,7 +163,7 @@ func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkT
 	c.IPPackets++
 	if p.Truncated {
 		c.TruncatedPackets++
-		if len(data) >= int(origLen) {
+		if whole {
 			c.TruncatedUpstream++
 		}
 	}
@@ -232,6 +255,30 @@ func (e *Engine) flowEnded(f *flow.Flow) {
 		e.kept[0] = rf
 		heap.Fix(&e.kept, 0)
 	}
+}
+
+// Snapshot returns report entries for the flows still in the table,
+// without ending them (listen's /api/flows and periodic reports of long
+// flows). The TCP analysis in them is as of now.
+func (e *Engine) Snapshot(max int) []report.Flow {
+	var out []report.Flow
+	e.table.Range(func(f *flow.Flow) bool {
+		rf := buildFlow(f)
+		if st, ok := f.Ext.(*flowState); ok {
+			st.snapshot(rf)
+		}
+		out = append(out, *rf)
+		return max <= 0 || len(out) < max
+	})
+	return out
+}
+
+// Expire ends flows idle past the idle timeout as of now (ns); live
+// sources call it on a timer, since no packet may come to advance the
+// capture clock.
+func (e *Engine) Expire(now int64) {
+	e.table.Advance(now)
+	e.table.Expire()
 }
 
 // AddInput records an input file's summary for the report.

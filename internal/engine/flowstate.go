@@ -32,6 +32,14 @@ func (e *Engine) analyse(s *flowState, ts int64, d flow.Dir, p *decode.Packet) *
 	return r
 }
 
+// snapshot adds the analyses' results so far, leaving the state usable.
+func (s *flowState) snapshot(rf *report.Flow) {
+	if s.tcp != nil {
+		st := s.tcp.Stats()
+		rf.TCP = &st
+	}
+}
+
 // finish adds the analyses' results to the flow's report entry.
 func (s *flowState) finish(rf *report.Flow) {
 	if s.tcp != nil {

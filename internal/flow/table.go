@@ -192,6 +192,14 @@ func (t *Table) create(p *decode.Packet, ts int64, fromA bool) *Flow {
 	return f
 }
 
+// Advance moves the table's clock to now (ns) if it is later: live
+// sources call it when no packet arrives.
+func (t *Table) Advance(now int64) {
+	if now > t.now {
+		t.now = now
+	}
+}
+
 // Expire ends flows idle for longer than the idle timeout at the latest
 // timestamp seen. Call it every so often (the engine does so once per
 // capture second); it only looks at the idle end of the list.

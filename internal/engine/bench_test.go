@@ -1,0 +1,45 @@
+package engine
+
+import (
+	"errors"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/mirrorscope/mirrorscope/internal/capture"
+)
+
+// BenchmarkEngineFile measures decode + flow tracking + TCP analysis over a
+// capture file read from disk (page cache warm after the first pass). Set
+// MIRRORSCOPE_BENCH_PCAP to a large capture (docs/benchmarks.md); the
+// default is a small lab capture so CI can run one pass.
+func BenchmarkEngineFile(b *testing.B) {
+	path := os.Getenv("MIRRORSCOPE_BENCH_PCAP")
+	if path == "" {
+		path = testdata + "/reorder/reorder.srv.pcap"
+	}
+	var frames uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		src, err := capture.OpenFiles([]string{path}, capture.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e := New(DefaultConfig())
+		var f capture.Frame
+		for {
+			err := src.Next(&f)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			e.Packet(f.Data, f.TS, f.OrigLen, f.Link)
+		}
+		e.Finish()
+		src.Close()
+		frames += e.Frames()
+	}
+	b.ReportMetric(float64(frames)/b.Elapsed().Seconds(), "pkts/s")
+}
