@@ -89,4 +89,18 @@ type Result struct {
 	// capture, counted as Wireshark counts it (a reused-port SYN starts a
 	// new one).
 	Stream uint32
+
+	// HasAckRTT says this packet acknowledged the end of a stored segment
+	// (tcp.analysis.acks_frame is set); AckRTT is then valid even when 0
+	// or negative (timestamps stepping backwards). tshark prints ack_rtt
+	// only when it is non-zero.
+	HasAckRTT bool
+	// InitialRTT is tcp.analysis.initial_rtt in ns (0 = not known yet):
+	// from the most recent SYN to the first ACK without SYN.
+	InitialRTT int64
+	// RTO is tcp.analysis.rto in ns for a plain retransmission: time since
+	// the oldest unacknowledged segment of this direction.
+	RTO int64
+
+	ackOfRetrans bool // the acknowledged segment was retransmitted (Karn)
 }
