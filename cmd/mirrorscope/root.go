@@ -29,6 +29,7 @@ what limits each flow.`,
 	root.AddCommand(
 		newAnalyzeCmd(),
 		newPacketsCmd(),
+		newFilterCmd(),
 	)
 	return root
 }
