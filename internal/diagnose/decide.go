@@ -1,0 +1,151 @@
+package diagnose
+
+import (
+	"fmt"
+	"math"
+)
+
+// decide picks the verdict: insufficient data, then application,
+// receiver window, reordering, policer, shaper, congestion, random loss,
+// unconstrained (the order of tcp-analysis.md "Implications", with
+// reordering before the loss-based classes because spurious
+// retransmissions look like loss).
+func (f *Flow) decide(a *analysis, dg *Diagnosis) {
+	c := &f.cfg
+	d := a.d
+	ev := func(format string, args ...any) { dg.Evidence = append(dg.Evidence, fmt.Sprintf(format, args...)) }
+
+	// facts every verdict shows
+	ev("data direction %s: %d data segments, %d payload bytes over %.2f s at the %s side",
+		dg.Direction, d.dataPkts, d.payload, float64(a.durNS)/1e9, a.point)
+	if a.rtt.Samples > 0 {
+		ev("RTT min %.1f ms, p10 %.1f, median %.1f, p90 %.1f ms (queueing delay p90-min %.1f ms, %d samples)",
+			a.rtt.MinMS, a.rtt.P10MS, a.rtt.P50MS, a.rtt.P90MS, a.rtt.QueueMS, a.rtt.Samples)
+	}
+	ev("%d of %d segments lost (%.2f%%)", a.lost, a.originals, 100*a.lossFrac)
+	if len(a.plateau) > 0 {
+		ev("rate plateau %s over %d 100 ms bins, CV %.3f%s", mbps(a.plateauBps), len(a.plateau), a.plateauCV,
+			map[bool]string{true: fmt.Sprintf(" (level shift after bin %d)", a.shiftBin), false: ""}[a.levelShift])
+	}
+	if a.reorderN > 0 {
+		ev("reordering: %d D-SACKs, %d holes refilled by late originals, %d by retransmissions", d.dsack, d.fillReord, d.fillRetx)
+	}
+
+	set := func(v string, conf float64) {
+		dg.Verdict = v
+		dg.Confidence = round3(conf)
+	}
+	switch {
+	case d.dataPkts < uint64(c.MinDataPackets) || a.durNS < c.MinDurationNS:
+		set(VerdictInsufficientData, 1)
+		dg.Summary = fmt.Sprintf("too little data to diagnose: %d data segments over %.0f ms", d.dataPkts, float64(a.durNS)/1e6)
+		return
+
+	case a.appIdleFr >= c.AppIdleFrac && a.lossFrac < 0.01:
+		set(VerdictApplication, math.Min(0.95, 0.5+a.appIdleFr/2))
+		dg.RateBps = math.Round(a.meanBps)
+		ev("idle with everything acknowledged for %.0f%% of the transfer (%d gaps longer than %.0f× the min RTT or 1 ms), window open", 100*a.appIdleFr, d.appN, c.IdleRTTs)
+		dg.Summary = fmt.Sprintf("application-limited at %s on average: the sender was idle with nothing in flight %.0f%% of the time, no loss", mbps(a.meanBps), 100*a.appIdleFr)
+		return
+
+	case (!a.receiver && a.rwndRoundFr >= c.RwndRoundsFrac || a.receiver && a.rwndUtil >= c.RwndUtil) && a.lossFrac < c.LossMinFrac*5:
+		conf := 0.6 + 0.3*math.Min(1, a.rwndRoundFr)
+		if a.receiver {
+			conf = math.Min(0.9, 0.4+0.4*a.rwndUtil)
+		}
+		set(VerdictReceiverWindow, conf)
+		rate := a.plateauBps
+		if rate == 0 {
+			rate = a.meanBps
+		}
+		dg.RateBps = math.Round(rate)
+		rw := d.rwndHist.quantile(0.5)
+		ev("advertised window median %.0f B (max %d); flight >= %.0f%% of it in %.0f%% of RTT rounds; rate×RTT/rwnd = %.2f",
+			rw, d.rwndMax, 100*c.RwndFullFrac, 100*a.rwndRoundFr, a.rwndUtil)
+		dg.Summary = fmt.Sprintf("receiver-window limited at %s: window ~%.0f KB over a %.1f ms RTT, no loss",
+			mbps(rate), rw/1000, a.rtt.P50MS)
+		return
+
+	case a.reorderN >= uint64(math.Max(5, c.ReorderMinFrac*float64(a.originals))) && f.reorderDominates(a):
+		set(VerdictReordering, 0.8)
+		dg.Summary = fmt.Sprintf("limited by reordering: %d reordering events (%.1f%% of segments) trigger spurious retransmissions, real loss %.2f%%",
+			a.reorderN, 100*float64(a.reorderN)/float64(a.originals), 100*a.lossFrac)
+		return
+
+	case a.flach[0].code == 0 || a.flach[1].code == 0:
+		r := a.flach[0]
+		conf := 0.9
+		if r.code != 0 {
+			r = a.flach[1]
+			conf = 0.8
+		} else if a.flach[1].code != 0 {
+			conf = 0.8
+		}
+		set(VerdictPolicer, conf)
+		dg.RateBps = math.Round(r.rate)
+		dg.BurstBytes = math.Round(a.burstBytes)
+		ev("Flach et al. token-bucket tests pass (cutoff 0: code %d, cutoff 2: code %d): losses when the simulated bucket is empty, none while it holds tokens",
+			a.flach[0].code, a.flach[1].code)
+		ev("%.0f B sent before the first loss; largest excess over the rate within 2 RTTs %.0f B", r.burst, a.burstBytes)
+		dg.Summary = fmt.Sprintf("policed at %s, burst ~%.0f KB: %.1f%% of segments dropped at a steady rate, RTT flat at %.0f ms",
+			mbps(r.rate), a.burstBytes/1000, 100*a.lossFrac, a.rtt.P50MS)
+		return
+
+	case a.flat && a.inflated && a.lossFrac < c.ShaperMaxLossFrac:
+		// a shaper (or saturated link) whose queue overflows now and then
+		// still shows its rate; drops at its tail do not make it a policer
+		conf := 0.7
+		if a.plateauCV < c.PlateauMaxCV/2 {
+			conf += 0.1
+		}
+		if a.levelShift {
+			conf += 0.1
+		}
+		set(VerdictShaper, conf)
+		dg.RateBps = math.Round(a.plateauBps)
+		dg.QueueDelayMS = round3(a.queueMS)
+		ev("RTT rises %.1f ms above its %.1f ms minimum at the plateau (p90/min %.1f)", a.queueMS, a.rtt.MinMS, a.rtt.P90MS/math.Max(a.rtt.MinMS, 1e-3))
+		dg.Summary = fmt.Sprintf("shaped at %s: flat rate (CV %.2f), queueing delay up to %.0f ms over a %.1f ms base RTT, %.2f%% loss",
+			mbps(a.plateauBps), a.plateauCV, a.queueMS, a.rtt.MinMS, 100*a.lossFrac)
+		return
+
+	case a.flat && !a.inflated && a.lossFrac >= 0.01:
+		set(VerdictPolicer, 0.5)
+		dg.RateBps = math.Round(a.plateauBps)
+		ev("Flach tests inconclusive (codes %d/%d), but the rate is flat with heavy loss and no RTT growth", a.flach[0].code, a.flach[1].code)
+		dg.Summary = fmt.Sprintf("probably policed at %s: %.1f%% loss at a flat rate (CV %.2f), RTT flat at %.0f ms",
+			mbps(a.plateauBps), 100*a.lossFrac, a.plateauCV, a.rtt.P50MS)
+		return
+
+	case a.lossFrac >= c.LossMinFrac && a.inflLossFr > c.FlachInflatedTolerance:
+		set(VerdictCongestion, 0.7)
+		ev("%.0f%% of losses were preceded by an inflated RTT", 100*a.inflLossFr)
+		dg.Summary = fmt.Sprintf("congestion: %.2f%% loss preceded by RTT inflation (queueing up to %.0f ms), variable rate %s on average",
+			100*a.lossFrac, a.queueMS, mbps(a.meanBps))
+		return
+
+	case a.lossFrac >= c.LossMinFrac:
+		set(VerdictRandomLoss, 0.7)
+		dg.Summary = fmt.Sprintf("limited by random loss: %.2f%% of segments lost without a rate plateau or RTT inflation (RTT %.1f ms), %s on average",
+			100*a.lossFrac, a.rtt.P50MS, mbps(a.meanBps))
+		return
+	case a.flat && a.inflated:
+		set(VerdictShaper, 0.6)
+		dg.RateBps = math.Round(a.plateauBps)
+		dg.QueueDelayMS = round3(a.queueMS)
+		dg.Summary = fmt.Sprintf("shaped at %s with %.1f%% loss: flat rate, queueing delay up to %.0f ms", mbps(a.plateauBps), 100*a.lossFrac, a.queueMS)
+		return
+	}
+	set(VerdictUnconstrained, 0.5)
+	dg.Summary = fmt.Sprintf("no limiter found: %s on average, %.2f%% loss, RTT %.1f ms", mbps(a.meanBps), 100*a.lossFrac, a.rtt.P50MS)
+}
+
+// reorderDominates: spurious retransmissions and late originals outweigh
+// real loss.
+func (f *Flow) reorderDominates(a *analysis) bool {
+	d := a.d
+	if a.receiver {
+		return d.reorder+d.dsack >= a.lost
+	}
+	return d.dsack*2 >= d.retx
+}

@@ -1,0 +1,32 @@
+// Package diagnose names what limits each TCP flow: a policer, a shaper
+// (any rate limit that queues: a token-bucket shaper or a saturated link),
+// the receiver window, the application, random loss, reordering or
+// congestion, with the limiter's rate, how sure it is and the evidence.
+//
+// A Flow is fed every packet of one TCP connection in file order
+// (Observe) and summarised once (Finish). Observe does not allocate in
+// steady state: every per-direction structure is a fixed-size array
+// (hole ring, pending-segment ring for seq/ACK RTT matching, TSval ring
+// for timestamp echo matching, log-spaced RTT histograms, rate binners),
+// except two bounded, amortised buffers:
+//
+//   - the compact per-data-segment record buffer (24 bytes a record),
+//     which the policer and shaper detectors replay at Finish. It holds
+//     at most Config.MaxRecords records (default 131072, 3 MiB); later
+//     segments are still measured by the streaming statistics but are
+//     not recorded, and Diagnosis.Measurements.RecordsDropped counts them;
+//   - the downsampled 100 ms and 1 s throughput series, at most
+//     Config.SeriesPoints points each (pairs of points are merged and the
+//     point width doubled when full).
+//
+// Loss is found at any capture point: at a sender-side point a
+// retransmission is a data segment at or below the highest sequence
+// already seen; at a receiver-side point (and its VXLAN mirror) a hole in
+// the sequence space is remembered and classified when it is refilled: by
+// a retransmission (TSval newer than the segment that opened the hole) or
+// by a late original (reordering). The mirror's µs delays and rare one or
+// two place reorderings therefore count as reordering, never as loss.
+//
+// Correlate looks across finished flows for shared ceilings and slow
+// session setup and says what to check next in AWS terms.
+package diagnose

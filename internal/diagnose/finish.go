@@ -1,0 +1,507 @@
+package diagnose
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
+)
+
+// analysis is the Finish-time view of the data direction.
+type analysis struct {
+	dir       int
+	d         *dirState
+	receiver  bool // capture point on the receiver side of the bottleneck
+	point     string
+	rtt       RTTStats
+	medRTTus  float64
+	lost      uint64
+	originals uint64
+	lossFrac  float64
+	wireRatio float64 // wire bytes per payload byte
+	durNS     int64
+
+	plateau     []float64 // bps
+	plateauBps  float64
+	plateauCV   float64
+	flat        bool
+	levelShift  bool
+	shiftBin    int
+	queueMS     float64
+	inflated    bool
+	inflLossFr  float64
+	flach       [2]flachResult
+	burstBytes  float64
+	rwndRoundFr float64
+	rwndUtil    float64
+	appIdleFr   float64
+	reorderN    uint64
+	meanBps     float64
+}
+
+// Finish summarises the flow. Call it once, after the last Observe.
+func (f *Flow) Finish() *Diagnosis {
+	for i := range f.d {
+		for j := range f.d[i].bins {
+			f.d[i].bins[j].close()
+		}
+		if f.d[i].ackBins.active {
+			f.d[i].ackBins.close()
+		}
+	}
+	dg := &Diagnosis{Evidence: []string{}}
+	a := &analysis{dir: 0}
+	if f.d[1].payload > f.d[0].payload {
+		a.dir = 1
+	}
+	a.d = &f.d[a.dir]
+	dg.Direction = [2]string{"client_to_server", "server_to_client"}[a.dir]
+	f.measure(a)
+	dg.Measurements.DurationS = float64(f.last-f.t0) / 1e9
+	if f.synT > 0 && f.synAckT > f.synT {
+		dg.Measurements.HandshakeSynSynAckMS = float64(f.synAckT-f.synT) / 1e6
+		if f.hsAckT > f.synAckT {
+			dg.Measurements.HandshakeSynAckAckMS = float64(f.hsAckT-f.synAckT) / 1e6
+		}
+		if f.respT > f.synT {
+			dg.Measurements.SetupMS = float64(f.respT-f.synT) / 1e6
+		}
+	}
+	dg.Measurements.RecordsDropped = f.d[0].recDropped + f.d[1].recDropped
+	dg.Measurements.ClientToServer = f.dirMeasurements(0, a)
+	dg.Measurements.ServerToClient = f.dirMeasurements(1, a)
+	dg.CapturePoint = a.point
+	dg.Detectors = Detectors{
+		FlachCode0: a.flach[0].code, FlachCode2: a.flach[1].code,
+		LevelShift: a.levelShift, LevelShiftBin: a.shiftBin,
+		PlateauBins: len(a.plateau), PlateauCV: round3(a.plateauCV), PlateauBps: math.Round(a.plateauBps),
+		RwndRoundFrac: round3(a.rwndRoundFr), RwndUtil: round3(a.rwndUtil),
+		AppIdleFrac: round3(a.appIdleFr), InflatedLoss: round3(a.inflLossFr),
+	}
+	if a.flach[0].code == 0 {
+		dg.Detectors.FlachRateBps = math.Round(a.flach[0].rate)
+	} else if a.flach[1].code == 0 {
+		dg.Detectors.FlachRateBps = math.Round(a.flach[1].rate)
+	}
+	f.decide(a, dg)
+	return dg
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+func rttStats(h *logHist, addMS float64) RTTStats {
+	if h.n == 0 {
+		return RTTStats{}
+	}
+	s := RTTStats{
+		Samples: int(h.n),
+		MinMS:   h.quantile(0.01)/1000 + addMS,
+		P10MS:   h.quantile(0.1)/1000 + addMS,
+		P50MS:   h.quantile(0.5)/1000 + addMS,
+		P90MS:   h.quantile(0.9)/1000 + addMS,
+	}
+	s.QueueMS = s.P90MS - s.MinMS
+	for _, p := range []*float64{&s.MinMS, &s.P10MS, &s.P50MS, &s.P90MS, &s.QueueMS} {
+		*p = round3(*p)
+	}
+	return s
+}
+
+// measure computes everything the verdict needs for the data direction.
+func (f *Flow) measure(a *analysis) {
+	d := a.d
+	// capture point: which half carries the path RTT.
+	ma, mb := d.ackHalf.quantile(0.5), d.echoHalf.quantile(0.5)
+	switch {
+	case d.ackHalf.n == 0 && d.echoHalf.n == 0:
+		a.point = "unknown"
+		a.receiver = d.holesN > d.retx
+	case mb > ma:
+		a.point = "receiver"
+		a.receiver = true
+	default:
+		a.point = "sender"
+	}
+	if a.receiver {
+		add := 0.0
+		if d.minA > 0 {
+			add = float64(d.minA) / 1e6
+		}
+		a.rtt = rttStats(&d.echoHalf, add)
+	} else {
+		add := 0.0
+		if d.minB > 0 && d.ackHalf.n > 0 {
+			add = float64(d.minB) / 1e6
+		}
+		a.rtt = rttStats(&d.ackHalf, add)
+		if d.ackHalf.n == 0 && f.synT > 0 && f.hsAckT > f.synT {
+			ms := float64(f.hsAckT-f.synT) / 1e6
+			a.rtt = RTTStats{Samples: 1, MinMS: ms, P10MS: ms, P50MS: ms, P90MS: ms}
+		}
+	}
+	if a.rtt.Samples == 0 && f.synT > 0 && f.hsAckT > f.synT {
+		ms := round3(float64(f.hsAckT-f.synT) / 1e6)
+		a.rtt = RTTStats{Samples: 1, MinMS: ms, P10MS: ms, P50MS: ms, P90MS: ms}
+	}
+	a.medRTTus = a.rtt.P50MS * 1000
+	a.queueMS = a.rtt.QueueMS
+	if a.rtt.MinMS > 0 {
+		a.inflated = a.queueMS >= f.cfg.ShaperMinQueueMS && a.rtt.P90MS/a.rtt.MinMS >= f.cfg.ShaperMinInflate
+	}
+	if d.payload > 0 {
+		a.wireRatio = float64(d.wire) / float64(d.payload)
+	}
+	if d.lastDataT > d.firstDataT {
+		a.durNS = d.lastDataT - d.firstDataT
+		a.meanBps = float64(d.wire) * 8 / (float64(a.durNS) / 1e9)
+	}
+
+	// loss
+	f.markLoss(a)
+	for i := range d.recs {
+		r := &d.recs[i]
+		if r.kind == recOrig || r.kind == recHole && r.flags&recVoid == 0 {
+			a.originals++
+		}
+	}
+	if a.originals > 0 {
+		a.lossFrac = float64(a.lost) / float64(a.originals)
+	}
+	a.reorderN = d.dsack + d.reorder
+
+	// rate plateau
+	f.plateau(a)
+
+	// receiver window
+	st := &d.sStats
+	if a.receiver {
+		st = &d.rStats
+	}
+	if st.n > 0 {
+		a.rwndRoundFr = float64(st.wfull) / float64(st.n)
+	}
+	if rw := d.rwndHist.quantile(0.5); rw > 0 && a.rtt.P50MS > 0 {
+		rate := a.plateauBps
+		if rate == 0 {
+			rate = a.meanBps
+		}
+		payloadBps := rate
+		if a.wireRatio > 0 {
+			payloadBps = rate / a.wireRatio
+		}
+		a.rwndUtil = payloadBps / 8 * a.rtt.P50MS / 1000 / rw
+	}
+	if a.durNS > 0 {
+		a.appIdleFr = float64(d.appNs) / float64(a.durNS)
+	}
+
+	// Flach, cutoff 0 and 2
+	a.flach[0] = f.flach(a, 0)
+	a.flach[1] = f.flach(a, 2)
+	a.inflLossFr = f.inflatedLossFrac(a)
+	if a.flach[0].code == 0 || a.flach[1].code == 0 {
+		r := a.flach[0].rate
+		if a.flach[0].code != 0 {
+			r = a.flach[1].rate
+		}
+		a.burstBytes = f.burst(a, r)
+	}
+}
+
+// markLoss sets recLost on records and counts a.lost.
+func (f *Flow) markLoss(a *analysis) {
+	d := a.d
+	if a.receiver {
+		for i := range d.recs {
+			r := &d.recs[i]
+			if r.kind == recHole && r.flags&recLost != 0 {
+				a.lost++
+			}
+		}
+		if a.lost < d.lostRecv && d.recDropped > 0 {
+			a.lost = d.lostRecv
+		}
+		return
+	}
+	// sender side: originals (seq increasing) later retransmitted.
+	origs := make([]int32, 0, len(d.recs))
+	for i := range d.recs {
+		if d.recs[i].kind == recOrig {
+			origs = append(origs, int32(i))
+		}
+	}
+	lastTx := make([]int32, len(origs))
+	for i := range lastTx {
+		lastTx[i] = -1
+	}
+	n := d.ndsr
+	if n > dsackRing {
+		n = dsackRing
+	}
+	for i := range d.recs {
+		r := &d.recs[i]
+		if r.kind != recRetx {
+			continue
+		}
+		end := r.seq + uint32(r.plen)
+		spur := false
+		for k := 0; k < n; k++ {
+			if overlap(r.seq, end, d.dsr[k].l, d.dsr[k].r) > 0 {
+				spur = true
+				break
+			}
+		}
+		if spur {
+			r.flags |= recSpur
+			continue
+		}
+		// the last original starting at or below r.seq
+		j := sort.Search(len(origs), func(j int) bool { return seqLT(r.seq, d.recs[origs[j]].seq) }) - 1
+		if j < 0 {
+			continue
+		}
+		o := &d.recs[origs[j]]
+		if overlap(r.seq, end, o.seq, o.seq+uint32(o.plen)) == 0 {
+			continue
+		}
+		// the previous transmission of this range (the original or an
+		// earlier retransmission) was lost
+		prev := &d.recs[origs[j]]
+		if lastTx[j] >= 0 {
+			prev = &d.recs[lastTx[j]]
+		}
+		if prev.flags&recLost == 0 {
+			prev.flags |= recLost
+			a.lost++
+		}
+		lastTx[j] = int32(i)
+	}
+	// D-SACKs beyond the ring: discount them from the count.
+	if d.ndsr > dsackRing {
+		extra := uint64(d.ndsr - dsackRing)
+		if extra > a.lost {
+			extra = a.lost
+		}
+		a.lost -= extra
+	}
+}
+
+// plateau finds the rate plateau on the 100 ms series of the data
+// direction: after a ShaperProbe level shift when there is one, else
+// after the slow-start ramp.
+func (f *Flow) plateau(a *analysis) {
+	d := a.d
+	// The delivered rate: arrivals at a receiver-side point; at a
+	// sender-side point the ACK advance (ACKs leave the bottleneck at its
+	// rate, while the sender's own sends are bursty).
+	sr, b := &d.s100, &d.bins[2]
+	scale := 1.0
+	if !a.receiver && d.ackBins.active {
+		sr, b = &d.sAck, &d.ackBins
+		scale = a.wireRatio
+	}
+	s := sr.out(b.start, b.width)
+	pts := s.Bps
+	if sr.accN > 0 && len(pts) > 0 {
+		pts = pts[:len(pts)-1] // partial last point
+	}
+	for i := range pts {
+		pts[i] *= scale
+	}
+	// trim leading/trailing empty points
+	for len(pts) > 0 && pts[0] == 0 {
+		pts = pts[1:]
+	}
+	for len(pts) > 0 && pts[len(pts)-1] == 0 {
+		pts = pts[:len(pts)-1]
+	}
+	if len(pts) < 3 {
+		return
+	}
+	// the first point is partial (flow starts mid-bin): drop it
+	pts = pts[1:]
+	sm := smooth(pts, f.cfg.SmoothFactor)
+	if n, ok := levelShift(sm, f.cfg.LevelShiftMinBefore, f.cfg.LevelShiftMinAfter, f.cfg.LevelShiftRatio); ok {
+		a.levelShift = true
+		a.shiftBin = n + 1
+		pts = pts[n:]
+	} else {
+		srt := append([]float64(nil), pts...)
+		sort.Float64s(srt)
+		med := quantileSorted(srt, 0.5)
+		i := 0
+		for i < len(pts) && pts[i] < 0.8*med {
+			i++
+		}
+		pts = pts[i:]
+	}
+	// drop a trailing ramp-down (the transfer ending inside a bin)
+	if len(pts) > 2 {
+		srt := append([]float64(nil), pts...)
+		sort.Float64s(srt)
+		med := quantileSorted(srt, 0.5)
+		for len(pts) > 1 && pts[len(pts)-1] < 0.5*med {
+			pts = pts[:len(pts)-1]
+		}
+	}
+	a.plateau = pts
+	m, sd := meanStd(pts)
+	srt := append([]float64(nil), pts...)
+	sort.Float64s(srt)
+	a.plateauBps = quantileSorted(srt, 0.5)
+	if m > 0 {
+		a.plateauCV = sd / m
+	}
+	a.flat = len(pts) >= f.cfg.PlateauMinBins && a.plateauCV < f.cfg.PlateauMaxCV
+}
+
+// smooth replaces a bin more than factor above or below both neighbouring
+// 5-bin medians by their mean (ShaperProbe smoothFilterRate).
+func smooth(x []float64, factor float64) []float64 {
+	out := append([]float64(nil), x...)
+	var w [5]float64
+	med := func(lo, hi int) (float64, bool) {
+		if lo < 0 || hi > len(x) || hi-lo < 5 {
+			return 0, false
+		}
+		copy(w[:], x[lo:hi])
+		sort.Float64s(w[:])
+		return w[2], true
+	}
+	for i := range x {
+		l, okl := med(i-5, i)
+		r, okr := med(i+1, i+6)
+		if !okl || !okr {
+			continue
+		}
+		if (x[i] > factor*l && x[i] > factor*r) || (x[i]*factor < l && x[i]*factor < r) {
+			out[i] = (l + r) / 2
+		}
+	}
+	return out
+}
+
+// levelShift returns n such that every bin from n on is below every bin
+// before n, with at least minBefore/minAfter bins and
+// median(before)/median(after) > ratio.
+func levelShift(x []float64, minBefore, minAfter int, ratio float64) (int, bool) {
+	nx := len(x)
+	if nx < minBefore+minAfter {
+		return 0, false
+	}
+	// prefix minimum and suffix maximum
+	pmin := make([]float64, nx)
+	smax := make([]float64, nx+1)
+	for i := range x {
+		pmin[i] = x[i]
+		if i > 0 && pmin[i-1] < pmin[i] {
+			pmin[i] = pmin[i-1]
+		}
+	}
+	for i := nx - 1; i >= 0; i-- {
+		smax[i] = x[i]
+		if smax[i+1] > smax[i] {
+			smax[i] = smax[i+1]
+		}
+	}
+	for n := minBefore; n <= nx-minAfter; n++ {
+		if pmin[n-1] <= smax[n] {
+			continue
+		}
+		b := append([]float64(nil), x[:n]...)
+		af := append([]float64(nil), x[n:]...)
+		sort.Float64s(b)
+		sort.Float64s(af)
+		mb, ma := quantileSorted(b, 0.5), quantileSorted(af, 0.5)
+		if ma > 0 && mb/ma > ratio {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+// burst estimates the token-bucket depth in wire bytes: the most the
+// passed bytes exceeded rate*time over any window up to two median RTTs.
+func (f *Flow) burst(a *analysis, rateBps float64) float64 {
+	d := a.d
+	win := 2 * a.medRTTus
+	if win < 10000 {
+		win = 10000
+	}
+	rb := rateBps / 8 / 1e6 // bytes per µs
+	best := 0.0
+	// two-pointer over passed records
+	var sum float64
+	lo := 0
+	passed := make([]int32, 0, len(d.recs))
+	for i := range d.recs {
+		r := &d.recs[i]
+		if r.kind == recHole || r.flags&recLost != 0 {
+			continue
+		}
+		passed = append(passed, int32(i))
+	}
+	for hi := range passed {
+		rh := &d.recs[passed[hi]]
+		sum += float64(rh.flen)
+		for lo < hi && float64(rh.t-d.recs[passed[lo]].t) > win {
+			sum -= float64(d.recs[passed[lo]].flen)
+			lo++
+		}
+		ex := sum - rb*float64(rh.t-d.recs[passed[lo]].t)
+		if ex > best {
+			best = ex
+		}
+	}
+	return best
+}
+
+func (f *Flow) dirMeasurements(i int, a *analysis) DirMeasurements {
+	d := &f.d[i]
+	m := DirMeasurements{
+		Packets: d.pkts, DataPackets: d.dataPkts, PayloadBytes: d.payload, WireBytes: d.wire,
+		Retransmissions: d.retx, Holes: d.holesN, HoleFillsRetx: d.fillRetx, HoleFillsReordered: d.fillReord,
+		Duplicates: d.dups, DSACKs: d.dsack, ReorderEvents: d.reorder + d.dsack,
+		AckHalf: rttStats(&d.ackHalf, 0), EchoHalf: rttStats(&d.echoHalf, 0),
+		DupAcks: d.dupAcks, ZeroWin: d.zeroWin, RwndMaxB: d.rwndMax, RwndMedB: math.Round(d.rwndHist.quantile(0.5)),
+		CE: d.ce, ECE: d.ece, CWR: d.cwr, MSS: d.segSize(),
+		OffPeriods: d.offN, OffS: float64(d.offNs) / 1e9, AppIdlePeriods: d.appN, AppIdleS: float64(d.appNs) / 1e9,
+		LossStalls: d.stallN, RestartsAfterID: d.restarts,
+	}
+	for j := range d.bins {
+		m.Rates = append(m.Rates, d.bins[j].stats())
+	}
+	m.Series100ms = d.s100.out(d.bins[2].start, d.bins[2].width)
+	m.Series1s = d.s1s.out(d.bins[3].start, d.bins[3].width)
+	st := &d.sStats
+	if i == a.dir {
+		m.RTT = a.rtt
+		m.LostSegments = a.lost
+		m.LossRate = round3(a.lossFrac*1000) / 1000
+		if a.receiver {
+			st = &d.rStats
+		}
+	}
+	m.Rounds = st.n
+	m.FlightMaxB = st.maxFlight
+	m.FlightMedB = math.Round(st.flights.quantile(0.5))
+	if st.ssDone {
+		m.SlowStartExitS = round3(float64(st.ssExitT-f.t0) / 1e9)
+		m.SlowStartExitB = st.ssExitB
+	}
+	m.Reductions = append([]Reduction(nil), st.reds[:st.nred]...)
+	m.ReductionCount = st.redCount
+	m.WindowFull = st.wfull
+	for j := 0; j < tcpseq.NumFlags; j++ {
+		if d.flags[j] > 0 {
+			if m.TCPSeqFlags == nil {
+				m.TCPSeqFlags = map[string]uint64{}
+			}
+			m.TCPSeqFlags[tcpseq.FlagByIndex(j).Name()] = d.flags[j]
+		}
+	}
+	return m
+}
+
+func mbps(bps float64) string { return fmt.Sprintf("%.1f Mbit/s", bps/1e6) }

@@ -1,0 +1,788 @@
+package diagnose
+
+import (
+	"github.com/mirrorscope/mirrorscope/internal/decode"
+	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
+)
+
+// Sizes of the fixed per-direction rings. They bound memory; when one is
+// full the newest entry is not stored (pending, ts) or the oldest is
+// overwritten (holes, dsack), which only costs samples, never
+// correctness of the counters.
+const (
+	holeRing  = 32
+	pendRing  = 512
+	tsRing    = 128
+	dsackRing = 64
+	maxRed    = 32
+	// a hole wider than this many segments gets only this many synthetic
+	// loss records.
+	maxHoleRecs = 64
+)
+
+// rec kinds
+const (
+	recOrig uint8 = iota // new data
+	recRetx              // at/below the highest seq, not filling a hole
+	recFill              // fills a hole
+	recHole              // synthetic: a segment missing at this point
+)
+
+// rec flags
+const (
+	recLost  uint8 = 1 << iota // set at Finish (sender side): later retransmitted
+	recVoid                    // synthetic hole record turned out reordered
+	recReord                   // a fill by a late original
+	recSpur                    // retransmission D-SACKed / duplicated
+)
+
+// rec is one data segment, 24 bytes.
+type rec struct {
+	t     uint32 // µs since the flow's first packet
+	seq   uint32 // relative to the direction's first seq
+	plen  uint16
+	flen  uint16
+	rttA  uint32 // µs: this segment's data->ACK delay (0 none)
+	rttB  uint32 // µs: latest ACK->echoing data delay at arrival (0 none)
+	kind  uint8
+	flags uint8
+}
+
+type hole struct {
+	start, end uint32 // relative seq range as opened
+	left       uint32 // bytes still missing
+	t          int64
+	tsval      uint32
+	hasTS      bool
+	r0, r1     int32 // synthetic record indices
+	fillRetx   uint32
+}
+
+type pend struct {
+	end uint32
+	t   int64
+	rec int32
+}
+
+type tsEnt struct {
+	tsval uint32
+	t     int64
+	used  bool
+}
+
+type seqRange struct{ l, r uint32 }
+
+type round struct {
+	max     uint64
+	startT  int64
+	endSeq  uint32 // sender style: round ends when ack >= endSeq
+	ackTS   uint32 // receiver style
+	haveTS  bool
+	open    bool
+	wfull   bool
+	retx    bool
+	ecn     bool
+	timeout bool
+	bytes   uint64
+}
+
+// roundStats accumulates per-round flights.
+type roundStats struct {
+	n         uint64
+	wfull     uint64
+	flights   logHist
+	maxFlight uint64
+	prev      uint64
+	ssDone    bool
+	ssExitT   int64
+	ssExitB   uint64
+	reds      [maxRed]Reduction
+	nred      int
+	redCount  uint64
+}
+
+type dirState struct {
+	seen    bool
+	isn     uint32
+	hasISN  bool
+	high    uint32 // relative: next expected seq (highest end)
+	hasHigh bool
+	mss     uint32 // from the SYN's MSS option
+	maxSeg  uint32 // largest payload seen
+	wscale  uint8
+	hasWS   bool // window scale negotiated (both SYNs carried it)
+	sentWS  bool
+
+	pkts, dataPkts, payload, wire uint64
+
+	// ACKs received for this direction's data (sent by the peer).
+	highAck    uint32
+	hasAck     bool
+	rwnd       uint64
+	dupAcks    uint64
+	zeroWin    uint64
+	ece, cwr   uint64
+	ce         uint64
+	rwndHist   logHist
+	rwndMax    uint64
+	recoverEnd uint32 // Karn: no RTT samples for segments ending at or below
+	inRecovery bool
+
+	retx, holesN, fillRetx, fillReord, dups, dsack, reorder, lostRecv uint64
+
+	holes  [holeRing]hole
+	nholes int // total opened (ring index = n % holeRing)
+	open   int // holes with left > 0
+
+	pend       [pendRing]pend
+	ph, pn     int
+	ackHalf    logHist
+	echoHalf   logHist
+	minA, minB int64
+	lastEchoUs uint32
+
+	ts     [tsRing]tsEnt
+	tsh    int // next write slot
+	tsn    int
+	lastTS uint32
+
+	dsr  [dsackRing]seqRange
+	ndsr int
+
+	lastDataT                    int64
+	firstDataT                   int64
+	offN, appN, stallN, restarts uint64
+	offNs, appNs                 int64
+
+	sr, rr round
+	sStats roundStats
+	rStats roundStats
+
+	bins [4]binner
+	s100 series
+	s1s  series
+	// ackBins: payload bytes newly acknowledged per 100 ms (delivered
+	// rate seen from the sender side).
+	ackBins binner
+	sAck    series
+
+	flags      [tcpseq.NumFlags]uint64
+	recs       []rec
+	recDropped uint64
+}
+
+// Flow is the diagnosis state of one TCP connection. Memory: about 30 KiB
+// of fixed arrays plus at most MaxRecords records and two series per
+// direction.
+type Flow struct {
+	cfg     Config
+	started bool
+	t0      int64
+	last    int64
+
+	synT, synAckT, hsAckT, respT int64
+
+	d [2]dirState
+}
+
+// NewFlow returns an empty flow diagnosis.
+func NewFlow(cfg Config) *Flow {
+	if cfg.MaxRecords <= 0 {
+		cfg.MaxRecords = DefaultConfig().MaxRecords
+	}
+	if cfg.SeriesPoints < 2 {
+		cfg.SeriesPoints = DefaultConfig().SeriesPoints
+	}
+	cfg.SeriesPoints &^= 1 // series merges pairs: keep it even
+	f := &Flow{cfg: cfg}
+	for i := range f.d {
+		d := &f.d[i]
+		for j, w := range [4]int64{1e6, 10e6, 100e6, 1e9} {
+			d.bins[j].width = w
+		}
+		d.s100 = series{cap: cfg.SeriesPoints, per: 1}
+		d.s1s = series{cap: cfg.SeriesPoints, per: 1}
+		d.bins[2].series = &d.s100
+		d.bins[3].series = &d.s1s
+		d.sAck = series{cap: cfg.SeriesPoints, per: 1}
+		d.ackBins = binner{width: 100e6, series: &d.sAck}
+		d.minA, d.minB = -1, -1
+	}
+	return f
+}
+
+func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
+func seqLE(a, b uint32) bool { return int32(a-b) <= 0 }
+
+// minRTT is the online estimate of the path's minimum RTT (ns), -1 when
+// unknown.
+func (f *Flow) minRTT(d *dirState) int64 {
+	switch {
+	case d.minA >= 0 && d.minB >= 0:
+		return d.minA + d.minB
+	case d.minA >= 0:
+		return d.minA
+	case d.minB >= 0:
+		return d.minB
+	}
+	if f.synT > 0 && f.hsAckT > 0 {
+		return f.hsAckT - f.synT
+	}
+	return -1
+}
+
+// Observe feeds one packet. dir 0 = client->server, 1 = server->client.
+// ts is in ns and may step backwards slightly (clamped). r may be nil.
+// p and r are only read during the call.
+func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
+	if p == nil || !p.HasTCP() || dir < 0 || dir > 1 {
+		return
+	}
+	if !f.started {
+		f.started = true
+		f.t0 = ts
+		f.last = ts
+	}
+	if ts < f.last {
+		ts = f.last
+	}
+	f.last = ts
+	d := &f.d[dir]
+	o := &f.d[dir^1]
+	t := &p.TCP
+	d.seen = true
+	d.pkts++
+	d.wire += uint64(p.FrameLen)
+	for i := range d.bins {
+		d.bins[i].add(ts, float64(p.FrameLen))
+	}
+	if r != nil {
+		for i := 0; i < tcpseq.NumFlags; i++ {
+			if r.Flags&(1<<i) != 0 {
+				d.flags[i]++
+			}
+		}
+	}
+
+	syn := t.Flags&decode.TCPSyn != 0
+	if syn {
+		d.isn = t.Seq
+		d.hasISN = true
+		d.high = 1
+		d.hasHigh = true
+		if t.HasMSS {
+			d.mss = uint32(t.MSS)
+		}
+		if t.HasWScale {
+			d.sentWS = true
+			d.wscale = t.WScale
+			if d.wscale > 14 {
+				d.wscale = 14
+			}
+		}
+		if t.Flags&decode.TCPAck == 0 {
+			if f.synT == 0 {
+				f.synT = ts
+			}
+		} else {
+			if f.synAckT == 0 {
+				f.synAckT = ts
+			}
+			d.hasWS = d.sentWS && o.sentWS
+			o.hasWS = d.hasWS
+		}
+	} else if f.synAckT > 0 && f.hsAckT == 0 && dir == 0 && t.Flags&decode.TCPAck != 0 {
+		f.hsAckT = ts
+	}
+	if !d.hasISN {
+		d.isn = t.Seq
+		d.hasISN = true
+	}
+
+	// ECN
+	if p.ECN() == 3 {
+		d.ce++
+	}
+
+	// ACK processing: this packet acknowledges o's data.
+	if t.Flags&decode.TCPAck != 0 && o.hasISN {
+		f.onAck(ts, d, o, t, r, syn)
+	}
+	// TS bookkeeping for echo matching (after the ACK part, before data).
+	if t.HasTS && t.TSVal != 0 {
+		if d.tsn == 0 || seqLT(d.lastTS, t.TSVal) {
+			d.ts[d.tsh] = tsEnt{tsval: t.TSVal, t: ts}
+			d.tsh = (d.tsh + 1) % tsRing
+			if d.tsn < tsRing {
+				d.tsn++
+			}
+			d.lastTS = t.TSVal
+		}
+	}
+
+	if p.PayloadLen > 0 && !syn {
+		f.onData(ts, dir, d, o, p, t)
+	}
+}
+
+func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, syn bool) {
+	ack := t.Ack - o.isn
+	win := uint64(t.Window)
+	if !syn && d.hasWS {
+		win <<= d.wscale
+	}
+	if r != nil && r.Window > 0 && !syn {
+		win = uint64(r.Window)
+	}
+	if !syn {
+		o.rwnd = win
+		if win > o.rwndMax {
+			o.rwndMax = win
+		}
+		if win == 0 && t.Flags&decode.TCPRst == 0 {
+			o.zeroWin++
+		}
+	}
+	if t.Flags&decode.TCPEce != 0 && !syn {
+		o.ece++
+		if o.sr.open {
+			o.sr.ecn = true
+		}
+		if o.rr.open {
+			o.rr.ecn = true
+		}
+	}
+	// D-SACK (RFC 2883): first block below the cumulative ACK or inside
+	// the second block.
+	if t.NSACK > 0 {
+		b0 := t.SACK[0]
+		l, rr := b0.Left-o.isn, b0.Right-o.isn
+		isD := seqLT(l, ack)
+		if !isD && t.NSACK > 1 {
+			b1 := t.SACK[1]
+			l1, r1 := b1.Left-o.isn, b1.Right-o.isn
+			isD = seqLE(l1, l) && seqLE(rr, r1)
+		}
+		if isD {
+			o.dsack++
+			o.dsr[o.ndsr%dsackRing] = seqRange{l, rr}
+			o.ndsr++
+		}
+	}
+	if !o.hasAck || seqLT(o.highAck, ack) {
+		if o.hasAck && !syn {
+			o.ackBins.add(ts, float64(ack-o.highAck))
+		}
+		o.highAck = ack
+		o.hasAck = true
+		// RTT: pop covered pending segments.
+		var last *pend
+		for o.pn > 0 {
+			e := &o.pend[o.ph]
+			if !seqLE(e.end, ack) {
+				break
+			}
+			if !o.inRecovery || !seqLE(e.end, o.recoverEnd) {
+				us := (ts - e.t) / 1000
+				if e.rec >= 0 && int(e.rec) < len(o.recs) {
+					o.recs[e.rec].rttA = uint32(us) + 1
+				}
+				last = e
+			}
+			o.ph = (o.ph + 1) % pendRing
+			o.pn--
+		}
+		if last != nil {
+			s := ts - last.t
+			o.ackHalf.add(float64(s) / 1000)
+			if o.minA < 0 || s < o.minA {
+				o.minA = s
+			}
+		}
+		if o.inRecovery && !seqLT(ack, o.recoverEnd) {
+			o.inRecovery = false
+		}
+		// sender-style round
+		if o.sr.open && seqLE(o.sr.endSeq, ack) {
+			f.closeRound(&o.sStats, &o.sr, o, ts)
+		}
+	} else if ack == o.highAck && !syn && t.Flags&(decode.TCPFin|decode.TCPRst) == 0 {
+		o.dupAcks++
+	}
+	// receiver-style round: remember the first ACK after the round began.
+	if o.rr.open && !o.rr.haveTS && t.HasTS && t.TSVal != 0 {
+		o.rr.ackTS = t.TSVal
+		o.rr.haveTS = true
+	}
+}
+
+func (f *Flow) onData(ts int64, dir int, d, o *dirState, p *decode.Packet, t *decode.TCP) {
+	plen := p.PayloadLen
+	seq := t.Seq - d.isn
+	end := seq + plen
+	if !d.hasHigh {
+		d.high = seq
+		d.hasHigh = true
+	}
+	if dir == 1 && f.respT == 0 {
+		f.respT = ts
+	}
+	if d.firstDataT == 0 {
+		d.firstDataT = ts
+	}
+	if plen > d.maxSeg {
+		d.maxSeg = plen
+	}
+	d.dataPkts++
+	d.payload += uint64(plen)
+	if t.Flags&decode.TCPCwr != 0 {
+		d.cwr++
+	}
+
+	// echo half: ACK seen -> this data echoing its TSval
+	if t.HasTS && t.TSEcr != 0 && o.tsn > 0 {
+		for i, j := 0, (o.tsh+tsRing-1)%tsRing; i < o.tsn; i, j = i+1, (j+tsRing-1)%tsRing {
+			e := &o.ts[j]
+			if e.tsval == t.TSEcr {
+				if !e.used {
+					e.used = true
+					s := ts - e.t
+					d.echoHalf.add(float64(s) / 1000)
+					d.lastEchoUs = uint32(s/1000) + 1
+					if d.minB < 0 || s < d.minB {
+						d.minB = s
+					}
+				}
+				break
+			}
+			if seqLT(e.tsval, t.TSEcr) {
+				break
+			}
+		}
+	}
+
+	kind := recOrig
+	var recFlags uint8
+	gapEndedByLoss := false
+	switch {
+	case !seqLT(seq, d.high): // new data, maybe after a hole
+		if seqLT(d.high, seq) {
+			f.openHole(ts, d, p, t, d.high, seq)
+		}
+		d.high = end
+	default: // at or below the highest seq
+		if seqLT(d.high, end) { // straddles: count as retransmission, extend
+			d.high = end
+		}
+		hi := f.findHole(d, seq, end)
+		if hi >= 0 {
+			kind = recFill
+			gapEndedByLoss = true
+			h := &d.holes[hi%holeRing]
+			reord := false
+			if t.HasTS && h.hasTS {
+				reord = !seqLT(h.tsval, t.TSVal) // TSval not newer than the hole's opener
+			} else {
+				reord = f.minRTT(d) > 0 && ts-h.t < f.minRTT(d)/2
+			}
+			cov := overlap(seq, end, h.start, h.end)
+			if cov > h.left {
+				cov = h.left
+			}
+			h.left -= cov
+			if h.left == 0 {
+				d.open--
+			}
+			if reord {
+				d.fillReord++
+				d.reorder++
+				recFlags |= recReord
+				f.voidHoleRecs(d, h, seq, end)
+			} else {
+				d.fillRetx++
+				d.lostRecv++
+				h.fillRetx++
+				d.startRecovery()
+			}
+		} else {
+			kind = recRetx
+			d.retx++
+			d.startRecovery()
+			gapEndedByLoss = true
+			if f.lateOriginal(d, seq, end, t) {
+				d.dups++
+			}
+		}
+	}
+
+	// gaps (on/off)
+	if d.lastDataT != 0 {
+		gap := ts - d.lastDataT
+		thr := f.cfg.IdleFloorNS
+		if m := f.minRTT(d); m > 0 && int64(f.cfg.IdleRTTs*float64(m)) > thr {
+			thr = int64(f.cfg.IdleRTTs * float64(m))
+		}
+		if gap > thr {
+			d.offN++
+			d.offNs += gap
+			switch {
+			case gapEndedByLoss || d.open > 0:
+				d.stallN++
+				if d.sr.open {
+					d.sr.timeout = true
+				}
+			case d.hasAck && !seqLT(d.highAck, seq) && d.rwnd > 0:
+				d.appN++
+				d.appNs += gap
+				if gap > 200e6 && gap > 4*thr {
+					d.restarts++
+				}
+			}
+		}
+	}
+	d.lastDataT = ts
+
+	// records
+	if len(d.recs) < f.cfg.MaxRecords && ts-f.t0 < 4e15 {
+		d.recs = append(d.recs, rec{
+			t: uint32((ts - f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
+			rttB: d.lastEchoUs, kind: kind, flags: recFlags,
+		})
+		if kind == recOrig && d.pn < pendRing {
+			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(len(d.recs) - 1)}
+			d.pn++
+		}
+	} else {
+		d.recDropped++
+		if kind == recOrig && d.pn < pendRing {
+			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: -1}
+			d.pn++
+		}
+	}
+
+	// rounds
+	flight := uint64(0)
+	if d.hasAck {
+		flight = uint64(d.high - d.highAck)
+		if seqLT(d.high, d.highAck) {
+			flight = 0
+		}
+	}
+	if d.rwnd > 0 {
+		d.rwndHist.add(float64(d.rwnd))
+	}
+	if !d.sr.open {
+		d.sr = round{open: true, startT: ts, endSeq: d.high}
+	}
+	if flight > d.sr.max {
+		d.sr.max = flight
+	}
+	if d.rwnd > 0 && float64(flight) >= f.cfg.RwndFullFrac*float64(d.rwnd) {
+		d.sr.wfull = true
+	}
+	if kind != recOrig {
+		d.sr.retx = true
+	}
+	// receiver style: the round closes at the first data echoing an ACK
+	// sent after the round began.
+	if d.rr.open && d.rr.haveTS && t.HasTS && t.TSEcr != 0 && !seqLT(t.TSEcr, d.rr.ackTS) {
+		d.rr.max = d.rr.bytes
+		f.closeRound(&d.rStats, &d.rr, d, ts)
+	}
+	if !d.rr.open {
+		d.rr = round{open: true, startT: ts}
+	}
+	d.rr.bytes += uint64(plen)
+	if kind != recOrig {
+		d.rr.retx = true
+	}
+	if d.rwnd > 0 && float64(d.rr.bytes) >= f.cfg.RwndFullFrac*float64(d.rwnd) {
+		d.rr.wfull = true
+	}
+}
+
+func clamp16(v uint32) uint16 {
+	if v > 65535 {
+		return 65535
+	}
+	return uint16(v)
+}
+
+func overlap(a0, a1, b0, b1 uint32) uint32 {
+	l, r := a0, a1
+	if seqLT(l, b0) {
+		l = b0
+	}
+	if seqLT(b1, r) {
+		r = b1
+	}
+	if !seqLT(l, r) {
+		return 0
+	}
+	return r - l
+}
+
+func (d *dirState) startRecovery() {
+	d.inRecovery = true
+	d.recoverEnd = d.high
+}
+
+func (f *Flow) openHole(ts int64, d *dirState, p *decode.Packet, t *decode.TCP, from, to uint32) {
+	i := d.nholes % holeRing
+	if old := &d.holes[i]; d.nholes >= holeRing && old.left > 0 {
+		d.open-- // overwritten while open: forget it
+	}
+	h := hole{start: from, end: to, left: to - from, t: ts, tsval: t.TSVal, hasTS: t.HasTS && t.TSVal != 0}
+	d.nholes++
+	d.holesN++
+	d.open++
+	// synthetic records, one per MSS-sized missing segment
+	mss := d.segSize()
+	if mss == 0 {
+		mss = p.PayloadLen
+	}
+	if mss == 0 {
+		mss = 1
+	}
+	hdr := uint32(0)
+	if p.FrameLen > p.PayloadLen {
+		hdr = p.FrameLen - p.PayloadLen
+	}
+	h.r0 = int32(len(d.recs))
+	n := 0
+	for s := from; seqLT(s, to) && n < maxHoleRecs; n++ {
+		l := to - s
+		if l > mss {
+			l = mss
+		}
+		if len(d.recs) < f.cfg.MaxRecords {
+			d.recs = append(d.recs, rec{t: uint32((ts - f.t0) / 1000), seq: s, plen: clamp16(l), flen: clamp16(l + hdr), kind: recHole, flags: recLost})
+		} else {
+			d.recDropped++
+		}
+		s += l
+	}
+	h.r1 = int32(len(d.recs))
+	d.holes[i] = h
+}
+
+// findHole returns the index (absolute count) of an open hole overlapping
+// [seq,end), newest first, or -1.
+func (f *Flow) findHole(d *dirState, seq, end uint32) int {
+	if d.open <= 0 {
+		return -1
+	}
+	n := d.nholes
+	lim := n - holeRing
+	if lim < 0 {
+		lim = 0
+	}
+	for k := n - 1; k >= lim; k-- {
+		h := &d.holes[k%holeRing]
+		if h.left > 0 && overlap(seq, end, h.start, h.end) > 0 {
+			return k
+		}
+	}
+	return -1
+}
+
+func (f *Flow) voidHoleRecs(d *dirState, h *hole, seq, end uint32) {
+	for i := h.r0; i < h.r1 && int(i) < len(d.recs); i++ {
+		r := &d.recs[i]
+		if r.kind == recHole && overlap(seq, end, r.seq, r.seq+uint32(r.plen)) > 0 {
+			r.flags = (r.flags | recVoid) &^ recLost
+		}
+	}
+}
+
+// lateOriginal handles a segment wholly at or below the highest seq that
+// fills no open hole. At a receiver-side point it is a duplicate; if its
+// TSval is older than the hole's opener it is the late original of a
+// range already refilled by a retransmission, which makes that
+// retransmission spurious: the loss is taken back and counted as
+// reordering. It reports whether the segment was a duplicate of a
+// closed hole.
+func (f *Flow) lateOriginal(d *dirState, seq, end uint32, t *decode.TCP) bool {
+	n := d.nholes
+	lim := n - holeRing
+	if lim < 0 {
+		lim = 0
+	}
+	for k := n - 1; k >= lim; k-- {
+		h := &d.holes[k%holeRing]
+		if overlap(seq, end, h.start, h.end) == 0 {
+			continue
+		}
+		if h.fillRetx > 0 && t.HasTS && h.hasTS && seqLT(t.TSVal, h.tsval) {
+			h.fillRetx--
+			if d.lostRecv > 0 {
+				d.lostRecv--
+			}
+			d.reorder++
+			f.voidHoleRecs(d, h, seq, end)
+		}
+		return true
+	}
+	return false
+}
+
+func (f *Flow) closeRound(st *roundStats, r *round, d *dirState, ts int64) {
+	fl := r.max
+	r.open = false
+	if fl == 0 {
+		return
+	}
+	st.n++
+	st.flights.add(float64(fl))
+	if fl > st.maxFlight {
+		st.maxFlight = fl
+	}
+	if r.wfull {
+		st.wfull++
+	}
+	mss := uint64(d.segSize())
+	if mss == 0 {
+		mss = 1448
+	}
+	if st.prev > 0 {
+		if !st.ssDone && st.n > 2 && float64(fl) < 1.5*float64(st.prev) {
+			st.ssDone = true
+			st.ssExitT = ts
+			st.ssExitB = st.prev
+		}
+		ratio := float64(fl) / float64(st.prev)
+		if ratio < 0.85 && (r.retx || r.ecn || r.timeout) {
+			st.redCount++
+			if st.nred < maxRed {
+				kind := "other"
+				switch {
+				case fl <= 2*mss:
+					kind = "1mss"
+				case ratio >= 0.4 && ratio < 0.6:
+					kind = "0.5"
+				case ratio >= 0.6 && ratio < 0.8:
+					kind = "0.7"
+				}
+				cause := "fast_retransmit"
+				switch {
+				case r.ecn:
+					cause = "ecn"
+				case r.timeout || fl <= 2*mss:
+					cause = "timeout"
+				}
+				st.reds[st.nred] = Reduction{AtS: float64(ts-f.t0) / 1e9, Ratio: ratio, Kind: kind, Cause: cause}
+				st.nred++
+			}
+		}
+	}
+	st.prev = fl
+}
+
+// segSize is the MSS as seen on the wire: the largest payload, else the
+// SYN option.
+func (d *dirState) segSize() uint32 {
+	if d.maxSeg > 0 {
+		return d.maxSeg
+	}
+	return d.mss
+}

@@ -1,0 +1,266 @@
+package diagnose
+
+import (
+	"math"
+	"sort"
+)
+
+// flachResult is the outcome of the Flach et al. policing detector.
+// Codes follow policing_detector.py: 0 ok, 1 insufficient loss, 2 late
+// loss, 3 negative fill, 4 higher fill on loss, 5 loss fill out of range,
+// 6 pass fill out of range, 7 inflated RTT.
+type flachResult struct {
+	code     int
+	rate     float64 // wire bits/s
+	burst    float64 // wire bytes before the first loss
+	inflFrac float64 // losses preceded by an inflated RTT / losses (-1: not run)
+}
+
+// packetRTTus is a record's "ack delay" in µs for the detector, or -1.
+func (a *analysis) packetRTTus(r *rec) float64 {
+	if r.flags&recLost != 0 || r.kind == recHole {
+		return -1
+	}
+	if a.receiver {
+		if r.rttB == 0 {
+			return -1
+		}
+		add := 0.0
+		if a.d.minA > 0 {
+			add = float64(a.d.minA) / 1000
+		}
+		return float64(r.rttB-1) + add
+	}
+	if r.kind != recOrig || r.rttA == 0 {
+		return -1
+	}
+	add := 0.0
+	if a.d.minB > 0 {
+		add = float64(a.d.minB) / 1000
+	}
+	return float64(r.rttA-1) + add
+}
+
+// flach ports get_policing_params_for_endpoint with its constants. Sizes
+// are wire bytes (Ethernet frames) so that the rate is the one a policer
+// configured on L2 bytes enforces; the late-loss test keeps the payload
+// sequence number as the original does.
+func (f *Flow) flach(a *analysis, cutoff int) flachResult {
+	c := &f.cfg
+	recs := a.d.recs
+	res := flachResult{inflFrac: -1}
+	live := func(i int) bool { return recs[i].flags&recVoid == 0 }
+	lost := func(i int) bool { return recs[i].flags&recLost != 0 }
+	first, last, firstNoSkip := -1, -1, -1
+	skipped := 0
+	for i := range recs {
+		if !live(i) || !lost(i) {
+			continue
+		}
+		if firstNoSkip < 0 {
+			firstNoSkip = i
+		}
+		if cutoff == skipped {
+			first = i
+			break
+		}
+		skipped++
+	}
+	if first < 0 {
+		res.code = 1
+		return res
+	}
+	skipped = 0
+	for i := len(recs) - 1; i > first; i-- {
+		if !live(i) || !lost(i) {
+			continue
+		}
+		if cutoff == skipped {
+			last = i
+			break
+		}
+		skipped++
+	}
+	if last < 0 {
+		res.code = 1
+		return res
+	}
+	if float64(recs[first].seq) > c.FlachLateLossBytes {
+		res.code = 2
+		return res
+	}
+	// 2. goodput between first and last loss
+	if recs[first].t == recs[last].t {
+		res.code = 1
+		return res
+	}
+	var bytes float64
+	for i := first; i < last; i++ {
+		if live(i) && !lost(i) {
+			bytes += float64(recs[i].flen)
+		}
+	}
+	rate := bytes * 8 * 1e6 / float64(recs[last].t-recs[first].t)
+	res.rate = rate
+	med := a.medRTTus
+	lossZero := c.FlachLossRTTMult * med * rate / 8e6
+	passZero := c.FlachPassRTTMult * med * rate / 8e6
+	t0 := recs[0].t
+	wr := a.wireRatio
+	if wr == 0 {
+		wr = 1
+	}
+	yint := float64(recs[first].seq)*wr - rate*float64(recs[first].t-t0)/8e6
+	if yint < -passZero {
+		res.code = 3
+		return res
+	}
+	// 3. simulate a policer from the first loss
+	var used float64
+	var onLoss, onPass []float64
+	var hist logHist
+	var rtts int
+	prev1, prev2 := -1.0, -1.0
+	slices := 1
+	sliceEnd := float64(recs[first].t) + med
+	seenFirst, seenFirstNoSkip := false, false
+	var burst float64
+	infl, all := 0, 0
+	for i := range recs {
+		if !live(i) {
+			continue
+		}
+		r := &recs[i]
+		if v := a.packetRTTus(r); v >= 0 {
+			hist.add(v)
+			rtts++
+			prev2, prev1 = prev1, v
+		}
+		if i == first {
+			seenFirst = true
+		}
+		if i == firstNoSkip {
+			seenFirstNoSkip = true
+		}
+		if !seenFirstNoSkip {
+			burst += float64(r.flen)
+		}
+		if !seenFirst {
+			continue
+		}
+		avail := rate*float64(r.t-recs[first].t)/8e6 - used
+		if lost(i) {
+			onLoss = append(onLoss, avail)
+			if rtts > 1 && prev2 >= hist.quantile(0.5) &&
+				prev2 > c.FlachInflatedFactor*hist.quantile(c.FlachInflatedPct/100) &&
+				prev2 >= c.FlachInflatedMinMS*1000 {
+				infl++
+			}
+			all++
+			if float64(r.t) > sliceEnd {
+				sliceEnd = float64(r.t) + med
+				slices++
+			}
+		} else {
+			onPass = append(onPass, avail)
+			used += float64(r.flen)
+		}
+	}
+	res.burst = burst
+	if all > 0 {
+		res.inflFrac = float64(infl) / float64(all)
+	}
+	if slices < c.FlachMinLossSlices || len(onLoss) < c.FlachMinSamples || len(onPass) < c.FlachMinSamples {
+		res.code = 1
+		return res
+	}
+	if flachDebug != nil {
+		flachDebug(cutoff, rate, onLoss, onPass)
+	}
+	ml, _ := meanStd(onLoss)
+	mp, _ := meanStd(onPass)
+	sort.Float64s(onLoss)
+	sort.Float64s(onPass)
+	medLoss := median(onLoss)
+	if ml >= mp || medLoss >= median(onPass) {
+		res.code = 4
+		return res
+	}
+	out := 0
+	for _, v := range onLoss {
+		if math.Abs(v-medLoss) > lossZero {
+			out++
+		}
+	}
+	if float64(len(onLoss))*c.FlachLossOutOfRange < float64(out) {
+		res.code = 5
+		return res
+	}
+	out = 0
+	for _, v := range onPass {
+		if v-medLoss < -passZero {
+			out++
+		}
+	}
+	if float64(len(onPass))*c.FlachPassOutOfRange < float64(out) {
+		res.code = 6
+		return res
+	}
+	if float64(infl) > c.FlachInflatedTolerance*float64(all) {
+		res.code = 7
+		return res
+	}
+	res.code = 0
+	return res
+}
+
+// flachDebug, when set by a test, sees the detector's token samples.
+var flachDebug func(cutoff int, rate float64, onLoss, onPass []float64)
+
+// median of a sorted slice, as Python's statistics.median.
+func median(s []float64) float64 {
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// inflatedLossFrac is the share of losses preceded by an inflated RTT
+// (Flach step 9 over all losses), -1 without losses.
+func (f *Flow) inflatedLossFrac(a *analysis) float64 {
+	if a.flach[0].inflFrac >= 0 {
+		return a.flach[0].inflFrac
+	}
+	c := &f.cfg
+	var hist logHist
+	rtts, infl, all := 0, 0, 0
+	prev1, prev2 := -1.0, -1.0
+	for i := range a.d.recs {
+		r := &a.d.recs[i]
+		if r.flags&recVoid != 0 {
+			continue
+		}
+		if v := a.packetRTTus(r); v >= 0 {
+			hist.add(v)
+			rtts++
+			prev2, prev1 = prev1, v
+		}
+		if r.flags&recLost == 0 {
+			continue
+		}
+		all++
+		if rtts > 1 && prev2 >= hist.quantile(0.5) &&
+			prev2 > c.FlachInflatedFactor*hist.quantile(c.FlachInflatedPct/100) &&
+			prev2 >= c.FlachInflatedMinMS*1000 {
+			infl++
+		}
+	}
+	if all == 0 {
+		return -1
+	}
+	return float64(infl) / float64(all)
+}

@@ -1,0 +1,251 @@
+package diagnose
+
+import "math"
+
+// logHist is a fixed-size histogram of positive values (µs or bytes) with
+// 3 % wide log-spaced bins from 1 to about 1e11: enough for RTTs up to
+// days and windows up to 1 GiB. Percentiles are accurate to 3 %.
+const (
+	histBins   = 860
+	histGrowth = 1.03
+)
+
+var histLogBase = math.Log(histGrowth)
+
+type logHist struct {
+	n      uint64
+	min    float64
+	counts [histBins]uint32
+}
+
+func histIndex(v float64) int {
+	if v < 1 {
+		return 0
+	}
+	i := int(math.Log(v)/histLogBase) + 1
+	if i >= histBins {
+		i = histBins - 1
+	}
+	return i
+}
+
+// histValue is the geometric middle of bin i.
+func histValue(i int) float64 {
+	if i == 0 {
+		return 0.5
+	}
+	return math.Exp((float64(i-1) + 0.5) * histLogBase)
+}
+
+func (h *logHist) add(v float64) {
+	if h.n == 0 || v < h.min {
+		h.min = v
+	}
+	h.n++
+	c := &h.counts[histIndex(v)]
+	if *c < math.MaxUint32 {
+		*c++
+	}
+}
+
+// quantile q in [0,1]; 0 when empty. q==0 gives the exact minimum.
+func (h *logHist) quantile(q float64) float64 {
+	if h.n == 0 {
+		return 0
+	}
+	if q <= 0 {
+		return h.min
+	}
+	var total uint64
+	for _, c := range h.counts {
+		total += uint64(c)
+	}
+	target := uint64(math.Ceil(q * float64(total)))
+	if target == 0 {
+		target = 1
+	}
+	var cum uint64
+	for i, c := range h.counts {
+		cum += uint64(c)
+		if cum >= target {
+			v := histValue(i)
+			if v < h.min {
+				v = h.min
+			}
+			return v
+		}
+	}
+	return h.min
+}
+
+// binner accumulates bytes per fixed-width time bin and keeps streaming
+// statistics over active bins, plus an optional bounded series.
+type binner struct {
+	width  int64
+	start  int64 // first bin start (ns); valid when started
+	cur    int64 // index of the open bin
+	acc    float64
+	active bool
+	n      float64
+	sum    float64
+	sumsq  float64
+	max    float64
+	series *series // nil: no series kept
+}
+
+func (b *binner) add(ts int64, bytes float64) {
+	if !b.active {
+		b.active = true
+		b.start = ts - ts%b.width
+		b.cur = 0
+	}
+	idx := (ts - b.start) / b.width
+	if idx < b.cur { // clamped timestamps never step back; be safe
+		idx = b.cur
+	}
+	if idx != b.cur {
+		b.close()
+		if b.series != nil && idx > b.cur+1 {
+			b.series.addZeros(idx - b.cur - 1)
+		}
+		b.cur = idx
+	}
+	b.acc += bytes
+}
+
+func (b *binner) close() {
+	if b.acc > 0 {
+		b.n++
+		b.sum += b.acc
+		b.sumsq += b.acc * b.acc
+		if b.acc > b.max {
+			b.max = b.acc
+		}
+	}
+	if b.series != nil {
+		b.series.add(b.acc)
+	}
+	b.acc = 0
+}
+
+// stats over active bins; call after finish.
+func (b *binner) stats() RateStats {
+	rs := RateStats{BinMS: float64(b.width) / 1e6}
+	if b.n == 0 {
+		return rs
+	}
+	mean := b.sum / b.n
+	v := b.sumsq/b.n - mean*mean
+	if v < 0 {
+		v = 0
+	}
+	rs.Bins = int(b.n)
+	rs.MeanBps = mean * 8 / (float64(b.width) / 1e9)
+	if mean > 0 {
+		rs.CV = math.Sqrt(v) / mean
+		rs.PeakMean = b.max / mean
+	}
+	return rs
+}
+
+// series keeps at most cap points; each point covers per bins. When full,
+// adjacent points are merged (summed) and per doubles.
+type series struct {
+	cap   int
+	per   int64
+	pts   []float64 // bytes per point
+	acc   float64   // open point
+	accN  int64     // bins in the open point
+	total int64     // bins added
+}
+
+func (s *series) add(bytes float64) {
+	s.acc += bytes
+	s.accN++
+	s.total++
+	if s.accN == s.per {
+		s.push()
+	}
+}
+
+func (s *series) push() {
+	if len(s.pts) >= s.cap { // cap is even: merge pairs, double the width
+		n := len(s.pts) / 2
+		for i := 0; i < n; i++ {
+			s.pts[i] = s.pts[2*i] + s.pts[2*i+1]
+		}
+		s.pts = s.pts[:n]
+		s.per *= 2
+		if s.accN < s.per {
+			return
+		}
+	}
+	s.pts = append(s.pts, s.acc)
+	s.acc, s.accN = 0, 0
+}
+
+func (s *series) addZeros(k int64) {
+	for k > 0 {
+		if s.accN > 0 || k < s.per {
+			need := s.per - s.accN
+			if need > k {
+				need = k
+			}
+			s.accN += need
+			s.total += need
+			k -= need
+			if s.accN == s.per {
+				s.push()
+			}
+			continue
+		}
+		// whole empty points
+		s.accN = s.per
+		s.total += s.per
+		k -= s.per
+		s.push()
+	}
+}
+
+// out converts to bits/s; the open partial point is included scaled by
+// its real width.
+func (s *series) out(startNS, binNS int64) Series {
+	o := Series{StartNS: startNS, StepNS: binNS * s.per}
+	o.Bps = make([]float64, 0, len(s.pts)+1)
+	for _, v := range s.pts {
+		o.Bps = append(o.Bps, v*8/(float64(o.StepNS)/1e9))
+	}
+	if s.accN > 0 {
+		o.Bps = append(o.Bps, s.acc*8/(float64(binNS*s.accN)/1e9))
+	}
+	return o
+}
+
+func quantileSorted(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	pos := q * float64(len(xs)-1)
+	lo := int(math.Floor(pos))
+	hi := int(math.Ceil(pos))
+	if lo == hi {
+		return xs[lo]
+	}
+	return xs[lo] + (xs[hi]-xs[lo])*(pos-float64(lo))
+}
+
+func meanStd(xs []float64) (float64, float64) {
+	if len(xs) == 0 {
+		return 0, 0
+	}
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	m := s / float64(len(xs))
+	var v float64
+	for _, x := range xs {
+		v += (x - m) * (x - m)
+	}
+	return m, math.Sqrt(v / float64(len(xs)))
+}
