@@ -163,12 +163,12 @@ func (c *Conn) Analyze(p *decode.Packet, ts int64, r *Result) {
 	if flags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn && fwd.baseSet {
 		if t.Seq != fwd.baseSeq {
 			c.restart()
+			fl |= ReusedPorts
 		} else {
-			// Retransmitted SYN: 4.0 restores nextseq and also says
-			// "port numbers reused".
+			// Retransmitted SYN: restore nextseq (a RST may have moved
+			// it); tshark 4.0.17 flags it as a retransmission only.
 			fwd.nextseq = fwd.maxseqtobeck
 		}
-		fl |= ReusedPorts
 	}
 	if flags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn|decode.TCPAck && fwd.baseSet && t.Seq != fwd.baseSeq {
 		fwd.baseSeq = t.Seq

@@ -267,4 +267,3 @@ func compareFile(t *testing.T, file string, frames []frame) {
 	}
 	t.Logf("%s: %d TCP frames, %d flagged (%s), %d differences", filepath.Base(file), len(got), nFlags, strings.Join(parts, " "), nBad)
 }
-
