@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -221,27 +222,18 @@ func displayName(p string) string {
 	return p
 }
 
-// readAll feeds every frame of src to eng. It stops at the end of the
-// input, at a final read error (returned), or when the command's context
-// is cancelled (Ctrl-C: the report of what was read is still written).
+// readAll feeds every frame of src to eng (reading and decoding on a second
+// goroutine). It stops at the end of the input, at a final read error
+// (returned), or when the command's context is cancelled (Ctrl-C: the
+// report of what was read is still written).
 func readAll(cmd *cobra.Command, src *capture.FileSource, eng *engine.Engine, perFile []uint64) error {
 	ctx := cmd.Context()
-	var f capture.Frame
-	for n := 0; ; n++ {
-		if n&0xffff == 0 && ctx != nil && ctx.Err() != nil {
-			return nil
-		}
-		if err := src.Next(&f); err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-		if f.File < len(perFile) {
-			perFile[f.File]++
-		}
-		eng.Packet(f.Data, f.TS, f.OrigLen, f.Link)
+	if ctx == nil {
+		ctx = context.Background()
 	}
+	counts, err := eng.Run(ctx, src, len(perFile))
+	copy(perFile, counts)
+	return err
 }
 
 func isTerminal(w io.Writer) bool {

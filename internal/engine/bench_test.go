@@ -1,8 +1,7 @@
 package engine
 
 import (
-	"errors"
-	"io"
+	"context"
 	"os"
 	"testing"
 
@@ -26,16 +25,8 @@ func BenchmarkEngineFile(b *testing.B) {
 			b.Fatal(err)
 		}
 		e := New(DefaultConfig())
-		var f capture.Frame
-		for {
-			err := src.Next(&f)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			e.Packet(f.Data, f.TS, f.OrigLen, f.Link)
+		if _, err := e.Run(context.Background(), src, 1); err != nil {
+			b.Fatal(err)
 		}
 		e.Finish()
 		src.Close()

@@ -106,16 +106,42 @@ func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkT
 
 	p := &e.pkt
 	if err := e.dec.Decode(data, link, origLen, p); err != nil {
-		c.DecodeErrors++
-		if de, ok := err.(decode.Error); ok && int(de) < len(e.errKinds) {
-			e.errKinds[de]++
+		de, ok := err.(decode.Error)
+		if !ok {
+			de = decode.ErrShort
 		}
-		if e.cfg.OnPacket != nil {
-			e.cfg.OnPacket(e.frame, p, nil, 0, nil, err)
-		}
+		e.countError(de)
 		return
 	}
 	e.analysePacket(p, ts, len(data) >= int(origLen))
+}
+
+func (e *Engine) countError(de decode.Error) {
+	e.capt.DecodeErrors++
+	if int(de) < len(e.errKinds) {
+		e.errKinds[de]++
+	}
+	if e.cfg.OnPacket != nil {
+		e.cfg.OnPacket(e.frame, &e.pkt, nil, 0, nil, de)
+	}
+}
+
+// failed counts a frame the reading goroutine could not decode.
+func (e *Engine) failed(ts int64, origLen uint32, de decode.Error) {
+	e.frame++
+	e.capt.Packets++
+	e.capt.Bytes += uint64(origLen)
+	e.clock(ts)
+	e.countError(de)
+}
+
+// decoded analyses a frame decoded by the reading goroutine.
+func (e *Engine) decoded(p *decode.Packet, ts int64, origLen uint32, whole bool) {
+	e.frame++
+	e.capt.Packets++
+	e.capt.Bytes += uint64(origLen)
+	e.clock(ts)
+	e.analysePacket(p, ts, whole)
 }
 
 // Decoded analyses a packet decoded elsewhere (the live listener decodes

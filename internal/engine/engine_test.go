@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"io"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/report"
@@ -139,3 +141,31 @@ func TestMaxReportFlowsKeepsLargest(t *testing.T) {
 		t.Errorf("kept flow of %d bytes, largest is %d", r.Flows[0].Bytes, full.Flows[0].Bytes)
 	}
 }
+
+// TestRunEqualsSequential: the two-goroutine pipeline gives exactly the
+// report of feeding frames one by one.
+func TestRunEqualsSequential(t *testing.T) {
+	for _, pat := range []string{"reorder/reorder.srv.pcap", "twosessions/twosessions.mon.pcap"} {
+		path := findCapture(t, pat)
+		seq := analyzeFiles(t, DefaultConfig(), path)
+		src, err := capture.OpenFiles([]string{path}, capture.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := New(DefaultConfig())
+		counts, err := e.Run(context.Background(), src, 1)
+		src.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		par := e.Finish()
+		if counts[0] != seq.Capture.Packets {
+			t.Errorf("%s: per-file count %d, want %d", pat, counts[0], seq.Capture.Packets)
+		}
+		if diff := cmp.Diff(par, seq); diff != "" {
+			t.Errorf("%s: Run vs sequential (-run +seq):\n%s", pat, diff)
+		}
+	}
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
