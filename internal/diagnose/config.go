@@ -57,6 +57,9 @@ type Config struct {
 
 	// Reordering: reorder events at least this share of data segments.
 	ReorderMinFrac float64
+	// CongestionInflated: share of losses preceded by an inflated RTT
+	// (Flach's test) above which loss is congestion rather than random.
+	CongestionInflated float64
 	// Loss: below this share of segments lost, loss is not a limiter.
 	LossMinFrac float64
 }
@@ -101,7 +104,9 @@ func DefaultConfig() Config {
 
 		AppIdleFrac: 0.25,
 
-		ReorderMinFrac: 0.005,
+		ReorderMinFrac: 0.0025,
 		LossMinFrac:    0.001,
+
+		CongestionInflated: 0.5,
 	}
 }

@@ -117,7 +117,7 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 			mbps(a.plateauBps), 100*a.lossFrac, a.plateauCV, a.rtt.P50MS)
 		return
 
-	case a.lossFrac >= c.LossMinFrac && a.inflLossFr > c.FlachInflatedTolerance:
+	case a.lossFrac >= c.LossMinFrac && a.inflLossFr > c.CongestionInflated:
 		set(VerdictCongestion, 0.7)
 		ev("%.0f%% of losses were preceded by an inflated RTT", 100*a.inflLossFr)
 		dg.Summary = fmt.Sprintf("congestion: %.2f%% loss preceded by RTT inflation (queueing up to %.0f ms), variable rate %s on average",
@@ -147,5 +147,5 @@ func (f *Flow) reorderDominates(a *analysis) bool {
 	if a.receiver {
 		return d.reorder+d.dsack >= a.lost
 	}
-	return d.dsack*2 >= d.retx
+	return d.dsack*2 >= d.retx && a.lossFrac < 0.005
 }

@@ -118,6 +118,8 @@ type dirState struct {
 	// ACKs received for this direction's data (sent by the peer).
 	highAck    uint32
 	hasAck     bool
+	highDeliv  uint32
+	hasDeliv   bool
 	rwnd       uint64
 	dupAcks    uint64
 	zeroWin    uint64
@@ -369,10 +371,25 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 			o.ndsr++
 		}
 	}
-	if !o.hasAck || seqLT(o.highAck, ack) {
-		if o.hasAck && !syn {
-			o.ackBins.add(ts, float64(ack-o.highAck))
+	// delivered: the highest byte the receiver reports holding (cumulative
+	// ACK or the right edge of a SACK block), so that the delivered rate
+	// keeps flowing during loss recovery.
+	deliv := ack
+	for i := 0; i < int(t.NSACK) && i < len(t.SACK); i++ {
+		if r := t.SACK[i].Right - o.isn; seqLT(deliv, r) && seqLE(r, o.high) {
+			deliv = r
 		}
+	}
+	if !syn {
+		if !o.hasDeliv {
+			o.hasDeliv = true
+			o.highDeliv = deliv
+		} else if seqLT(o.highDeliv, deliv) {
+			o.ackBins.add(ts, float64(deliv-o.highDeliv))
+			o.highDeliv = deliv
+		}
+	}
+	if !o.hasAck || seqLT(o.highAck, ack) {
 		o.highAck = ack
 		o.hasAck = true
 		// RTT: pop covered pending segments.

@@ -1,0 +1,34 @@
+package diagnose
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+)
+
+// TestDebugDump prints one capture's diagnosis (set MS_DEBUG=path).
+func TestDebugDump(t *testing.T) {
+	path := os.Getenv("MS_DEBUG")
+	if path == "" {
+		t.Skip("MS_DEBUG not set")
+	}
+	flachDebug = func(c int, rate float64, l, p []float64) {
+		t.Logf("flach cutoff %d rate %.0f loss n=%d %v", c, rate, len(l), l[:min(40, len(l))])
+		t.Logf("pass n=%d first %v", len(p), p[:min(60, len(p))])
+	}
+	defer func() { flachDebug = nil }()
+	d := diagnoseFlow(DefaultConfig(), largest(readFlows(t, path)))
+	m := d.Measurements
+	for _, dm := range []*DirMeasurements{&m.ClientToServer, &m.ServerToClient} {
+		dm.Series100ms.Bps = nil
+		dm.Series1s.Bps = nil
+	}
+	b, _ := json.MarshalIndent(struct {
+		V, S string
+		E    []string
+		Det  Detectors
+		P    string
+		C2S  DirMeasurements
+	}{d.Verdict, d.Summary, d.Evidence, d.Detectors, d.CapturePoint, m.ClientToServer}, "", " ")
+	t.Log(string(b))
+}
