@@ -169,3 +169,5 @@ func analyzeFrames(frames []frame) (map[int]Result, map[connKey]*Conn) {
 	}
 	return res, conns
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
