@@ -161,7 +161,7 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 	case "json":
 		err = report.WriteJSON(out, rep)
 	default:
-		err = report.WriteText(out, rep, report.TextOptions{Color: isTerminal(out)})
+		err = report.WriteText(out, rep, report.TextOptions{Color: isTerminal(out)}, report.DefaultSections()...)
 	}
 	if err != nil {
 		return fmt.Errorf("writing report: %w", err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mirrorscope/mirrorscope/internal/decode"
+	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
 	"github.com/mirrorscope/mirrorscope/internal/report"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
@@ -15,8 +16,11 @@ import (
 
 // Config configures an Engine.
 type Config struct {
-	Decode decode.Config
-	Flow   flow.Config
+	Decode   decode.Config
+	Flow     flow.Config
+	Diagnose diagnose.Config
+	// NoDiagnose turns the limiter diagnosis off (TCP analysis only).
+	NoDiagnose bool
 	// MaxReportFlows caps the flows listed in the report: when more flows
 	// end, the smallest by bytes are left out and counted.
 	MaxReportFlows int
@@ -40,6 +44,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Decode:         decode.DefaultConfig(),
+		Diagnose:       diagnose.DefaultConfig(),
 		Flow:           flow.DefaultConfig(),
 		MaxReportFlows: 10000,
 		Tool:           "mirrorscope",

@@ -11,6 +11,8 @@ import (
 // findings derives the capture-level findings from a finished report.
 func findings(r *report.Report) []report.Finding {
 	out := []report.Finding{}
+	out = append(out, verdictFindings(r)...)
+	out = append(out, mirrorLossFindings(r)...)
 	c := &r.Capture
 	if c.DecodeErrors > 0 {
 		kinds := make([]string, 0, len(c.DecodeErrorKinds))

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"github.com/mirrorscope/mirrorscope/internal/decode"
+	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
 	"github.com/mirrorscope/mirrorscope/internal/report"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
@@ -10,13 +11,17 @@ import (
 // flowState is the per-flow analysis state the engine keeps in Flow.Ext.
 // It lives exactly as long as the flow is in the table.
 type flowState struct {
-	tcp *tcpseq.Conn
+	tcp  *tcpseq.Conn
+	diag *diagnose.Flow
 }
 
 func (e *Engine) newFlowState(f *flow.Flow, p *decode.Packet) *flowState {
 	s := &flowState{}
 	if p.Proto == 6 {
 		s.tcp = tcpseq.NewConn(tcpseq.Config{Streams: &e.streams})
+		if !e.cfg.NoDiagnose {
+			s.diag = diagnose.NewFlow(e.cfg.Diagnose)
+		}
 	}
 	return s
 }
@@ -29,6 +34,9 @@ func (e *Engine) analyse(s *flowState, ts int64, d flow.Dir, p *decode.Packet) *
 	}
 	r := &e.res
 	s.tcp.Analyze(p, ts, r)
+	if s.diag != nil {
+		s.diag.Observe(ts, int(d), p, r)
+	}
 	return r
 }
 
@@ -45,5 +53,8 @@ func (s *flowState) finish(rf *report.Flow) {
 	if s.tcp != nil {
 		st := s.tcp.Stats()
 		rf.TCP = &st
+	}
+	if s.diag != nil {
+		rf.Diagnosis = s.diag.Finish()
 	}
 }

@@ -31,8 +31,8 @@ func WriteText(w io.Writer, r *Report, o TextOptions, sections ...TextSection) e
 		max = 20
 	}
 	t.capture(r)
-	t.flows(r, max, sections)
 	t.findings(r)
+	t.flows(r, max, sections)
 	return bw.Flush()
 }
 
@@ -128,7 +128,7 @@ func (t *textWriter) flows(r *Report, max int, sections []TextSection) {
 			Count(f.S2C.Packets), Bytes(f.S2C.Bytes), Rate(f.S2C.ThroughputBPS))
 		for _, s := range sections {
 			for _, line := range s(f) {
-				t.p("     %s", line)
+				t.p("     %s", wrap(line, 73, "       "))
 			}
 		}
 	}
@@ -141,8 +141,10 @@ func (t *textWriter) flows(r *Report, max int, sections []TextSection) {
 func (t *textWriter) findings(r *Report) {
 	if len(r.Findings) == 0 {
 		t.p("%s", t.bold("FINDINGS: none"))
+		t.p("")
 		return
 	}
+	defer t.p("")
 	t.p("%s", t.bold(fmt.Sprintf("FINDINGS (%d)", len(r.Findings))))
 	order := map[string]int{"critical": 0, "warning": 1, "info": 2}
 	fs := append([]Finding(nil), r.Findings...)

@@ -1,0 +1,89 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mirrorscope/mirrorscope/internal/diagnose"
+	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
+)
+
+// DefaultSections are the per-flow text sections of analyze: the verdict
+// first, then the TCP analysis in words.
+func DefaultSections() []TextSection {
+	return []TextSection{DiagnosisSection, TCPSection}
+}
+
+// DiagnosisSection prints the flow's verdict in one plain sentence.
+func DiagnosisSection(f *Flow) []string {
+	d, ok := f.Diagnosis.(*diagnose.Diagnosis)
+	if !ok || d == nil || d.Summary == "" {
+		return nil
+	}
+	return []string{fmt.Sprintf("verdict: %s (confidence %.0f%%)", d.Summary, d.Confidence*100)}
+}
+
+// TCPSection summarises the TCP analysis per data-carrying direction.
+func TCPSection(f *Flow) []string {
+	st, ok := f.TCP.(*tcpseq.Stats)
+	if !ok || st == nil {
+		return nil
+	}
+	var out []string
+	if h := st.Handshake; h != nil && h.InitialRTTMS > 0 {
+		out = append(out, fmt.Sprintf("handshake: SYN->SYN/ACK %.2f ms, SYN/ACK->ACK %.2f ms (initial RTT %.2f ms)",
+			h.SynToSynAckMS, h.SynAckToAckMS, h.InitialRTTMS))
+	}
+	for _, d := range []*tcpseq.DirStats{&st.A, &st.B} {
+		if d.DataSegments == 0 {
+			continue
+		}
+		who := "c->s"
+		if d.Endpoint == f.Server {
+			who = "s->c"
+		}
+		rt := d.Retrans
+		line := fmt.Sprintf("%s tcp: %s data segments, %.2f%% retransmitted", who, Count(d.DataSegments), rt.Pct)
+		if rt.Segments > 0 {
+			var parts []string
+			if rt.Fast > 0 {
+				parts = append(parts, fmt.Sprintf("%d after duplicate ACKs", rt.Fast))
+			}
+			if rt.RTO > 0 {
+				parts = append(parts, fmt.Sprintf("%d after timeouts", rt.RTO))
+			}
+			if rt.Spurious > 0 {
+				parts = append(parts, fmt.Sprintf("%d spurious", rt.Spurious))
+			}
+			if rt.Other > 0 {
+				parts = append(parts, fmt.Sprintf("%d other", rt.Other))
+			}
+			if len(parts) > 0 {
+				line += " (" + strings.Join(parts, ", ") + ")"
+			}
+		}
+		var extra []string
+		for _, k := range []string{"out_of_order", "lost_segment", "duplicate_ack", "window_full", "zero_window"} {
+			if n := d.Flags[k]; n > 0 {
+				extra = append(extra, fmt.Sprintf("%s %s", strings.ReplaceAll(k, "_", " "), Count(n)))
+			}
+		}
+		if len(extra) > 0 {
+			line += "; " + strings.Join(extra, ", ")
+		}
+		out = append(out, line)
+		// The RTT seen from this direction's data: ACKs come back from the
+		// peer, so at a sender-side capture this is the path RTT.
+		if r := d.AckRTT; r != nil && r.Samples > 0 {
+			out = append(out, fmt.Sprintf("%s rtt (data->ack): min %.2f, median %.2f, p90 %.2f, max %.2f ms over %d samples",
+				who, r.MinMS, r.MedianMS, r.P90MS, r.MaxMS, r.Samples))
+		}
+		if d.ECN.CE > 0 || d.ECN.ECE > 0 || d.ECN.CWR > 0 {
+			out = append(out, fmt.Sprintf("%s ecn: %d CE marks, %d ECE, %d CWR", who, d.ECN.CE, d.ECN.ECE, d.ECN.CWR))
+		}
+	}
+	if st.Resets > 0 {
+		out = append(out, fmt.Sprintf("resets: %d", st.Resets))
+	}
+	return out
+}
