@@ -32,6 +32,7 @@ type analysisFlags struct {
 	maxReportFlows int
 	vnis           []uint
 	outerSrcs      []string
+	noDiagnose     bool
 }
 
 func (a *analysisFlags) bind(fs *pflag.FlagSet) {
@@ -41,6 +42,7 @@ func (a *analysisFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&a.noDecap, "no-decap", false, "do not decapsulate VXLAN/GENEVE: analyse the outer packets")
 	fs.IntVar(&a.maxFlows, "max-flows", d.Flow.MaxFlows, "most live flows tracked at once; beyond it the least recently active flow is ended and counted as evicted")
 	fs.DurationVar(&a.idleTimeout, "idle-timeout", d.Flow.IdleTimeout, "end a flow after this much capture time without packets (0 = never)")
+	fs.BoolVar(&a.noDiagnose, "no-diagnose", false, "skip the limiter diagnosis (TCP analysis only; faster)")
 	fs.UintSliceVar(&a.vnis, "vni", nil, "analyse only these mirror sessions' VNIs (repeat or comma-separate)")
 	fs.StringSliceVar(&a.outerSrcs, "outer-src", nil, "analyse only mirror traffic from these outer source addresses (source ENIs)")
 	fs.IntVar(&a.maxReportFlows, "max-report-flows", d.MaxReportFlows, "most flows listed in the report (the largest by bytes); the rest are counted")
@@ -64,6 +66,7 @@ func (a *analysisFlags) config() (engine.Config, error) {
 	c.Flow.MaxFlows = a.maxFlows
 	c.Flow.IdleTimeout = a.idleTimeout
 	c.MaxReportFlows = a.maxReportFlows
+	c.NoDiagnose = a.noDiagnose
 	sel, err := sessionSelector(a.vnis, a.outerSrcs)
 	if err != nil {
 		return c, err
