@@ -58,9 +58,9 @@ func (k FlowKey) String() string {
 
 // FlowCount is one flow's share of a rule.
 type FlowCount struct {
-	Flow       string `json:"flow"`
+	Flow       string  `json:"flow"`
 	Key        FlowKey `json:"-"`
-	FirstFrame uint64 `json:"first_frame"`
+	FirstFrame uint64  `json:"first_frame"`
 	Counts
 }
 
@@ -128,10 +128,10 @@ type TestReport struct {
 	Sessions         []SessionReport `json:"sessions"`
 	// NotMirrored: packets of the interface no session mirrors, by the
 	// decision of the highest-priority session (no match or reject).
-	NotMirroredNoMatch Counts `json:"not_mirrored_no_match"`
-	NotMirroredReject  Counts `json:"not_mirrored_rejected"`
-	Mirrored           Counts `json:"mirrored"`
-	MirrorWireBytes    uint64 `json:"mirror_wire_bytes"`
+	NotMirroredNoMatch Counts  `json:"not_mirrored_no_match"`
+	NotMirroredReject  Counts  `json:"not_mirrored_rejected"`
+	Mirrored           Counts  `json:"mirrored"`
+	MirrorWireBytes    uint64  `json:"mirror_wire_bytes"`
 	DurationSeconds    float64 `json:"duration_seconds"`
 	// MirrorRateBps is MirrorWireBytes in bits/s over the capture's
 	// duration (0 for captures shorter than 1 ms).
