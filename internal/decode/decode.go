@@ -438,10 +438,11 @@ func decodeIPv6(data []byte, off int, p *Packet) (l4Span, error) {
 		return l4Span{}, ErrIPVersion
 	}
 	tot := 40 + int(binary.BigEndian.Uint16(b[4:6]))
-	if tot == 40 && len(b) > 40 {
+	if tot == 40 && len(b) > 40 && b[6] != 59 {
 		// Payload length 0 with bytes after the header: a jumbogram or
 		// a BIG TCP/GSO capture. Use the captured length, as for IPv4
-		// total length 0.
+		// total length 0. (With No Next Header the bytes are Ethernet
+		// padding.)
 		tot = len(b)
 	}
 	p.IPVersion = 6

@@ -20,7 +20,7 @@ func DefaultConfig() Config { return Config{VXLANPort: 4789, GENEVEPort: 6081} }
 type Error uint8
 
 const (
-	ErrShort       Error = iota + 1 // a header ran past the captured bytes
+	ErrShort       Error = iota + 1 // a header ran past the captured bytes (or, for UDP/ICMP, the IP payload)
 	ErrLinkType                     // link type not supported
 	ErrIPVersion                    // IP version nibble is neither 4 nor 6
 	ErrIPHeader                     // bad IPv4 IHL / total length smaller than header
@@ -28,7 +28,7 @@ const (
 	ErrTCPHeader                    // TCP data offset < 20
 	ErrVXLAN                        // VXLAN header without the I flag
 	ErrGENEVE                       // GENEVE version/option length invalid
-	ErrTunnelDepth                  // tunnels nested deeper than GENEVE+VXLAN
+	ErrTunnelDepth                  // tunnels nested deeper than GENEVE+VXLAN (reserved: the layer grammar makes it unreachable, see doc.go)
 	ErrVLANDepth                    // more than maxVLANTags VLAN tags
 	numErrors
 )

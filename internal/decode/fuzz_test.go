@@ -232,7 +232,9 @@ func FuzzDecode(f *testing.F) {
 //   - more than 8 VLAN tags: ErrVLANDepth; gopacket walks any number;
 //   - MPTCP options (kind 30): gopacket stops the option list at an
 //     MPTCP subtype of unexpected length, we skip it by its length;
-//   - fragments, IPv6 extension headers: gopacket's parser stops there.
+//   - fragments, IPv6 extension headers: gopacket's parser stops there;
+//   - EtherType 0xFFFF: gopacket's private "raw IP" marker, not an IEEE
+//     EtherType; we decode such frames as non-IP.
 func FuzzDecodeDifferential(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		if s.link == LinkEthernet {
@@ -268,7 +270,14 @@ func FuzzDecodeDifferential(f *testing.F) {
 		)
 		for _, lt := range decoded {
 			switch lt {
+			case layers.LayerTypeEthernet:
+				if eth.EthernetType == layers.EthernetTypeRaw {
+					return
+				}
 			case layers.LayerTypeDot1Q:
+				if dot1q.Type == layers.EthernetTypeRaw {
+					return
+				}
 				tags++
 			case layers.LayerTypeIPv4:
 				if ip4.Version != 4 {
