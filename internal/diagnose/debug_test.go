@@ -12,11 +12,6 @@ func TestDebugDump(t *testing.T) {
 	if path == "" {
 		t.Skip("MS_DEBUG not set")
 	}
-	flachDebug = func(c int, rate float64, l, p []float64) {
-		t.Logf("flach cutoff %d rate %.0f loss n=%d %v", c, rate, len(l), l[:min(40, len(l))])
-		t.Logf("pass n=%d first %v", len(p), p[:min(60, len(p))])
-	}
-	defer func() { flachDebug = nil }()
 	d := diagnoseFlow(DefaultConfig(), largest(readFlows(t, path)))
 	m := d.Measurements
 	for _, dm := range []*DirMeasurements{&m.ClientToServer, &m.ServerToClient} {

@@ -31,6 +31,10 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		ev("reordering: %d D-SACKs, %d holes refilled by late originals, %d by retransmissions", d.dsack, d.fillReord, d.fillRetx)
 	}
 
+	if d.capGaps > 0 {
+		ev("%d segments were acknowledged by the receiver but never seen here: lost by the capture or the mirror session, not by the network", d.capGaps)
+	}
+
 	set := func(v string, conf float64) {
 		dg.Verdict = v
 		dg.Confidence = round3(conf)

@@ -116,6 +116,9 @@ type DirMeasurements struct {
 	LostSegments       uint64  `json:"lost_segments"`
 	LossRate           float64 `json:"loss_rate"`
 	ReorderEvents      uint64  `json:"reorder_events"`
+	// CaptureGaps: segments the receiver acknowledged that never passed
+	// the capture point (capture or mirror loss, not network loss).
+	CaptureGaps uint64 `json:"capture_gaps"`
 
 	// RTT: the full RTT seen from this direction's data.
 	RTT      RTTStats `json:"rtt"`

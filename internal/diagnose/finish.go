@@ -462,7 +462,7 @@ func (f *Flow) dirMeasurements(i int, a *analysis) DirMeasurements {
 	m := DirMeasurements{
 		Packets: d.pkts, DataPackets: d.dataPkts, PayloadBytes: d.payload, WireBytes: d.wire,
 		Retransmissions: d.retx, Holes: d.holesN, HoleFillsRetx: d.fillRetx, HoleFillsReordered: d.fillReord,
-		Duplicates: d.dups, DSACKs: d.dsack, ReorderEvents: d.reorder + d.dsack,
+		CaptureGaps: d.capGaps, Duplicates: d.dups, DSACKs: d.dsack, ReorderEvents: d.reorder + d.dsack,
 		AckHalf: rttStats(&d.ackHalf, 0), EchoHalf: rttStats(&d.echoHalf, 0),
 		DupAcks: d.dupAcks, ZeroWin: d.zeroWin, RwndMaxB: d.rwndMax, RwndMedB: math.Round(d.rwndHist.quantile(0.5)),
 		CE: d.ce, ECE: d.ece, CWR: d.cwr, MSS: d.segSize(),

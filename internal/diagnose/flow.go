@@ -130,6 +130,8 @@ type dirState struct {
 	recoverEnd uint32 // Karn: no RTT samples for segments ending at or below
 	inRecovery bool
 
+	capGaps uint64 // segments acknowledged but never seen here (capture/mirror loss)
+
 	retx, holesN, fillRetx, fillReord, dups, dsack, reorder, lostRecv uint64
 
 	holes  [holeRing]hole
@@ -415,6 +417,9 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 			if o.minA < 0 || s < o.minA {
 				o.minA = s
 			}
+		}
+		if o.open > 0 {
+			f.ackedHoles(o, ack)
 		}
 		if o.inRecovery && !seqLT(ack, o.recoverEnd) {
 			o.inRecovery = false
@@ -802,4 +807,30 @@ func (d *dirState) segSize() uint32 {
 		return d.maxSeg
 	}
 	return d.mss
+}
+
+// ackedHoles closes holes the receiver acknowledged although their data
+// never passed this capture point: the capture (or the mirror session)
+// lost them, the network did not.
+func (f *Flow) ackedHoles(d *dirState, ack uint32) {
+	n := d.nholes
+	lim := n - holeRing
+	if lim < 0 {
+		lim = 0
+	}
+	for k := n - 1; k >= lim; k-- {
+		h := &d.holes[k%holeRing]
+		if h.left == 0 || !seqLE(h.end, ack) {
+			continue
+		}
+		for i := h.r0; i < h.r1 && int(i) < len(d.recs); i++ {
+			r := &d.recs[i]
+			if r.kind == recHole && r.flags&recVoid == 0 {
+				r.flags = (r.flags | recVoid) &^ recLost
+				d.capGaps++
+			}
+		}
+		h.left = 0
+		d.open--
+	}
 }

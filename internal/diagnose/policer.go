@@ -174,9 +174,6 @@ func (f *Flow) flach(a *analysis, cutoff int) flachResult {
 		res.code = 1
 		return res
 	}
-	if flachDebug != nil {
-		flachDebug(cutoff, rate, onLoss, onPass)
-	}
 	ml, _ := meanStd(onLoss)
 	mp, _ := meanStd(onPass)
 	sort.Float64s(onLoss)
@@ -213,9 +210,6 @@ func (f *Flow) flach(a *analysis, cutoff int) flachResult {
 	res.code = 0
 	return res
 }
-
-// flachDebug, when set by a test, sees the detector's token samples.
-var flachDebug func(cutoff int, rate float64, onLoss, onPass []float64)
 
 // median of a sorted slice, as Python's statistics.median.
 func median(s []float64) float64 {
