@@ -174,45 +174,53 @@ func TestGeneratedAgainstPcapgo(t *testing.T) {
 	}
 }
 
+// testdataCaptures lists the capture files under testdata (recursively);
+// broken ones (named *trunc* / *bad* / *not*) separately.
+func testdataCaptures(t *testing.T) (good, broken []string) {
+	t.Helper()
+	filepath.WalkDir("../../testdata", func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		base := filepath.Base(p)
+		isCap := false
+		for _, ext := range []string{".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz", ".cap"} {
+			if strings.HasSuffix(base, ext) {
+				isCap = true
+			}
+		}
+		switch {
+		case strings.Contains(base, "trunc") || strings.Contains(base, "bad") || strings.Contains(base, "notcap") || strings.Contains(base, "not-a"):
+			if !strings.HasSuffix(base, ".md") && !strings.HasSuffix(base, ".json") {
+				broken = append(broken, p)
+			}
+		case isCap:
+			good = append(good, p)
+		}
+		return nil
+	})
+	return good, broken
+}
+
 // TestRealCaptures compares the reader with pcapgo on the lab captures in
 // testdata, frame by frame.
 func TestRealCaptures(t *testing.T) {
-	paths, _ := filepath.Glob("../../testdata/*.pcap*")
-	var n int
-	for _, p := range paths {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(raw) < 4 {
-			continue
-		}
-		// Files meant to be broken (truncated, not a capture) are covered
-		// by TestRealBrokenFiles.
-		if strings.Contains(filepath.Base(p), "trunc") || strings.Contains(filepath.Base(p), "bad") {
-			continue
-		}
-		n++
-		t.Run(filepath.Base(p), func(t *testing.T) { compareWithPcapgo(t, p, false) })
-	}
-	if n == 0 {
+	good, _ := testdataCaptures(t)
+	if len(good) == 0 {
 		t.Skip("no captures in testdata yet")
+	}
+	for _, p := range good {
+		t.Run(strings.TrimPrefix(p, "../../testdata/"), func(t *testing.T) { compareWithPcapgo(t, p, false) })
 	}
 }
 
 func TestRealBrokenFiles(t *testing.T) {
-	paths, _ := filepath.Glob("../../testdata/*")
-	var n int
-	for _, p := range paths {
-		base := filepath.Base(p)
-		if !strings.Contains(base, "trunc") && !strings.Contains(base, "bad") && !strings.Contains(base, "not") {
-			continue
-		}
-		if strings.HasSuffix(base, ".md") {
-			continue
-		}
-		n++
-		t.Run(base, func(t *testing.T) {
+	_, broken := testdataCaptures(t)
+	if len(broken) == 0 {
+		t.Skip("no broken files in testdata yet")
+	}
+	for _, p := range broken {
+		t.Run(filepath.Base(p), func(t *testing.T) {
 			got, _, err := readAll(t, []string{p}, Options{})
 			var ce *Error
 			if !errors.As(err, &ce) {
@@ -223,9 +231,6 @@ func TestRealBrokenFiles(t *testing.T) {
 			}
 			t.Logf("%d frames, then: %v", len(got), err)
 		})
-	}
-	if n == 0 {
-		t.Skip("no broken files in testdata yet")
 	}
 }
 

@@ -20,10 +20,11 @@ type Frame struct {
 	Link    decode.LinkType
 	// Iface is the index of the frame's interface in Interfaces(): a single
 	// list across all files and pcapng sections, numbered in the order the
-	// interface description blocks appear (Wireshark numbers interfaces the
-	// same way). For a single-section pcapng file it is the interface ID the
-	// packet block carries; for a classic pcap file it is the file's one
-	// pseudo-interface (0 for the first file).
+	// interface description blocks appear. For the first section of the
+	// first file it is the interface ID the packet block carries; in later
+	// sections Interfaces()[Iface].ID is that section-local ID, which is
+	// what Wireshark 4.0 shows as frame.interface_id. For a classic pcap
+	// file it is the file's one pseudo-interface (0 for the first file).
 	Iface uint32
 	// Index is the 1-based frame number across the whole input: the files
 	// are numbered as if concatenated. It equals Wireshark's frame.number
