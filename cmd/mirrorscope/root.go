@@ -30,6 +30,7 @@ what limits each flow.`,
 		newAnalyzeCmd(),
 		newPacketsCmd(),
 		newFilterCmd(),
+		newMirrorCmd(),
 	)
 	return root
 }
