@@ -27,7 +27,8 @@ tshark -n -r "$in" -d udp.port==4789,vxlan -Y tcp -T fields -E separator=/t -E o
 	awk -F'\t' -v names="${flags[*]} reset" '
 	BEGIN { OFS = "\t"; n = split(names, nm, " ") }
 	{
-		src = $4 != "" ? $4 : $5; dst = $7 != "" ? $7 : $8
+		# an IPv6 address can only be the innermost one: mirror outers are IPv4
+		src = $5 != "" ? $5 : $4; dst = $8 != "" ? $8 : $7
 		fl = ""
 		for (i = 1; i <= n; i++) {
 			v = $(18 + i)
