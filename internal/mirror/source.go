@@ -61,4 +61,3 @@ func (c SourceCounters) String() string {
 	return fmt.Sprintf("captured %d, mirrored %d (%d B), rejected %d, not matched %d, never mirrored %d, truncated %d, send failures %d, decode errors %d, own output skipped %d, kernel drops %d",
 		c.Captured, c.Mirrored, c.MirroredB, c.Rejected, c.NotMatched, c.Never, c.Truncated, c.SendFailures, c.DecodeErrors, c.Own, c.KernelDrops)
 }
-

@@ -16,7 +16,9 @@ func NewSource(SourceConfig) (*Source, error) {
 }
 
 // Run is never reached: NewSource fails on this system.
-func (s *Source) Run(context.Context) (SourceCounters, error) { return SourceCounters{}, errors.ErrUnsupported }
+func (s *Source) Run(context.Context) (SourceCounters, error) {
+	return SourceCounters{}, errors.ErrUnsupported
+}
 
 // Close does nothing.
 func (s *Source) Close() error { return nil }
