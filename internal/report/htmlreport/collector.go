@@ -33,7 +33,7 @@ type CollectorConfig struct {
 // candidates, 4000 points a series, 10 ms bins. The HTML of 12 flows at
 // these caps stays under 10 MB.
 func DefaultCollectorConfig() CollectorConfig {
-	return CollectorConfig{MaxFlows: 12, Candidates: 48, MaxPoints: 4000, BinNS: 10e6}
+	return CollectorConfig{MaxFlows: 12, Candidates: 48, MaxPoints: 3000, BinNS: 10e6}
 }
 
 // Flag kinds charted over time, the order of ChartData.FlagNames.

@@ -7,12 +7,8 @@ import (
 	"testing"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
-	"github.com/mirrorscope/mirrorscope/internal/decode"
-	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
-	"github.com/mirrorscope/mirrorscope/internal/flow"
 	"github.com/mirrorscope/mirrorscope/internal/report"
-	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
 func testdata(parts ...string) string {
@@ -20,27 +16,13 @@ func testdata(parts ...string) string {
 }
 
 // analyze runs the real engine over paths with a Collector attached and
-// returns the report and chart data. Flows the engine did not diagnose
-// (before the engine runs internal/diagnose itself) get a diagnosis from
-// the same packets through diagnose.Flow, as the engine will.
+// returns the report and chart data.
 func analyze(t testing.TB, cc CollectorConfig, paths ...string) (*report.Report, *ChartData) {
 	t.Helper()
 	col := NewCollector(cc)
-	diags := map[uint64]*diagnose.Flow{}
 	cfg := engine.DefaultConfig()
 	cfg.Tool = "mirrorscope test"
-	cfg.OnPacket = func(n uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
-		col.OnPacket(n, p, f, d, r, err)
-		if f == nil || r == nil {
-			return
-		}
-		df := diags[f.ID]
-		if df == nil {
-			df = diagnose.NewFlow(diagnose.DefaultConfig())
-			diags[f.ID] = df
-		}
-		df.Observe(f.Last, int(d), p, r)
-	}
+	cfg.OnPacket = col.OnPacket
 	eng := engine.New(cfg)
 	src, err := capture.OpenFiles(paths, capture.Options{})
 	if err != nil {
@@ -61,12 +43,5 @@ func analyze(t testing.TB, cc CollectorConfig, paths ...string) (*report.Report,
 		eng.AddInput(report.Input{File: filepath.Base(p)})
 	}
 	rep := eng.Finish()
-	for i := range rep.Flows {
-		if rep.Flows[i].Diagnosis == nil {
-			if df := diags[rep.Flows[i].ID]; df != nil {
-				rep.Flows[i].Diagnosis = df.Finish()
-			}
-		}
-	}
 	return rep, col.Data()
 }
