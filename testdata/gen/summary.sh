@@ -6,6 +6,7 @@ cd "$1"
 echo "| run | cause (truth) | recv Mbit/s | sender retransmits | drops at the impairment | sender RTT min/mean ms |"
 echo "|---|---|---:|---:|---|---|"
 for t in */*.truth.json; do
+	[[ $(jq -r .schema "$t") == mklab-truth/1 ]] || continue
 	jq -r '
 	def drops:
 	  ([.counters.rtr_qdisc[]? | "tbf \(.drops) of \(.packets)"] +
@@ -23,6 +24,7 @@ echo
 echo "| capture | frames | retr | fast | spur | ooo | lost | ackl | dup | zw | wfull | wupd | ka | rst |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for o in */*.oracle.json; do
+	[[ -e $o ]] || continue
 	jq -r --arg f "$(basename "$o" .oracle.json)" '.tshark.expert as $e |
 	"| \($f) | \($e.frame) | " + ([ "retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
 	  "lost_segment", "ack_lost_segment", "duplicate_ack", "zero_window", "window_full", "window_update", "keep_alive"] |
