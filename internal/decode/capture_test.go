@@ -42,7 +42,9 @@ func readCapture(t *testing.T, path string) (LinkType, []frame) {
 		r = zr
 	}
 	var (
-		pr   interface{ ReadPacketData() ([]byte, gopacket.CaptureInfo, error) }
+		pr interface {
+			ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+		}
 		link LinkType
 	)
 	if strings.Contains(path, ".pcapng") {
