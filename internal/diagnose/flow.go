@@ -1,6 +1,8 @@
 package diagnose
 
 import (
+	"math/bits"
+
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
@@ -11,7 +13,7 @@ import (
 // correctness of the counters.
 const (
 	holeRing  = 32
-	pendRing  = 512
+	pendRing  = 256
 	tsRing    = 128
 	dsackRing = 64
 	maxRed    = 32
@@ -60,8 +62,8 @@ type hole struct {
 
 type pend struct {
 	end uint32
-	t   int64
 	rec int32
+	t   int64
 }
 
 type tsEnt struct {
@@ -261,8 +263,8 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		d.bins[i].add(ts, float64(p.FrameLen))
 	}
 	if r != nil {
-		for i := 0; i < tcpseq.NumFlags; i++ {
-			if r.Flags&(1<<i) != 0 {
+		for fl := uint32(r.Flags); fl != 0; fl &= fl - 1 {
+			if i := bits.TrailingZeros32(fl); i < tcpseq.NumFlags {
 				d.flags[i]++
 			}
 		}
@@ -590,10 +592,10 @@ func (f *Flow) onData(ts int64, dir int, d, o *dirState, p *decode.Packet, t *de
 			flight = 0
 		}
 	}
-	if d.rwnd > 0 {
-		d.rwndHist.add(float64(d.rwnd))
-	}
 	if !d.sr.open {
+		if d.rwnd > 0 { // one rwnd sample per round
+			d.rwndHist.add(float64(d.rwnd))
+		}
 		d.sr = round{open: true, startT: ts, endSeq: d.high}
 	}
 	if flight > d.sr.max {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -292,4 +293,43 @@ func BenchmarkObserve(b *testing.B) {
 	for b.Loop() {
 		s.next(f) // one data segment plus its ACK
 	}
+}
+
+// BenchmarkCapture compares tcpseq analysis alone with analysis plus
+// diagnosis on a real lab capture (the budget: diagnosis adds at
+// most 20 % to analysis time).
+func BenchmarkCapture(b *testing.B) {
+	fl := largestOf(b, "../../testdata/shaper/shaper.srv.pcap")
+	run := func(b *testing.B, diag bool) {
+		var res tcpseq.Result
+		b.ReportAllocs()
+		for b.Loop() {
+			conn := tcpseq.NewConn(tcpseq.Config{})
+			var f *Flow
+			if diag {
+				f = NewFlow(DefaultConfig())
+			}
+			for i := range fl.pkts {
+				cp := &fl.pkts[i]
+				conn.Analyze(&cp.p, cp.ts, &res)
+				if diag {
+					dir := 1
+					if netip.AddrPortFrom(cp.p.Src, cp.p.SrcPort) == fl.client {
+						dir = 0
+					}
+					f.Observe(cp.ts, dir, &cp.p, &res)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(fl.pkts)), "ns/pkt")
+	}
+	b.Run("tcpseq", func(b *testing.B) { run(b, false) })
+	b.Run("tcpseq+diagnose", func(b *testing.B) { run(b, true) })
+}
+
+func largestOf(tb testing.TB, path string) *capFlow {
+	if _, err := os.Stat(path); err != nil {
+		tb.Skipf("capture %s not present", path)
+	}
+	return largest(readFlows(tb, path))
 }

@@ -3,14 +3,14 @@ package diagnose
 import "math"
 
 // logHist is a fixed-size histogram of positive values (µs or bytes) with
-// 3 % wide log-spaced bins from 1 to about 1e11: enough for RTTs up to
-// days and windows up to 1 GiB. Percentiles are accurate to 3 %.
+// log-linear bins: 16 per power of two (at most 4.4 % wide) from 1 to
+// 2^40 (12 days in µs, 1 TiB in bytes). The bin comes from the float's
+// exponent and top mantissa bits, so add costs no logarithm.
 const (
-	histBins   = 860
-	histGrowth = 1.03
+	histSub     = 16
+	histOctaves = 40
+	histBins    = histOctaves*histSub + 1
 )
-
-var histLogBase = math.Log(histGrowth)
 
 type logHist struct {
 	n      uint64
@@ -22,19 +22,23 @@ func histIndex(v float64) int {
 	if v < 1 {
 		return 0
 	}
-	i := int(math.Log(v)/histLogBase) + 1
-	if i >= histBins {
-		i = histBins - 1
+	b := math.Float64bits(v)
+	e := int(b>>52&0x7ff) - 1023 // v = 2^e * 1.m
+	if e >= histOctaves {
+		return histBins - 1
 	}
-	return i
+	m := int(b >> (52 - 4) & (histSub - 1))
+	return 1 + e*histSub + m
 }
 
-// histValue is the geometric middle of bin i.
+// histValue is the middle of bin i.
 func histValue(i int) float64 {
 	if i == 0 {
 		return 0.5
 	}
-	return math.Exp((float64(i-1) + 0.5) * histLogBase)
+	e := (i - 1) / histSub
+	m := (i - 1) % histSub
+	return math.Ldexp(1+(float64(m)+0.5)/histSub, e)
 }
 
 func (h *logHist) add(v float64) {
@@ -82,6 +86,7 @@ func (h *logHist) quantile(q float64) float64 {
 // statistics over active bins, plus an optional bounded series.
 type binner struct {
 	width  int64
+	curEnd int64 // end of the open bin (ns): adds before it skip the division
 	start  int64 // first bin start (ns); valid when started
 	cur    int64 // index of the open bin
 	acc    float64
@@ -94,6 +99,10 @@ type binner struct {
 }
 
 func (b *binner) add(ts int64, bytes float64) {
+	if b.active && ts < b.curEnd {
+		b.acc += bytes
+		return
+	}
 	if !b.active {
 		b.active = true
 		b.start = ts - ts%b.width
@@ -110,6 +119,7 @@ func (b *binner) add(ts int64, bytes float64) {
 		}
 		b.cur = idx
 	}
+	b.curEnd = b.start + (b.cur+1)*b.width
 	b.acc += bytes
 }
 
