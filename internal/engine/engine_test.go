@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
+	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
 const testdata = "../../testdata"
@@ -52,6 +56,8 @@ func findCapture(t testing.TB, pattern string) string {
 type flowShape struct {
 	Proto, Client, Server, Roles string
 	C2S, S2C                     report.Direction
+	TCPFlags                     map[string]uint64
+	Verdict                      string
 }
 
 func shapes(r *report.Report) map[string]flowShape {
@@ -59,7 +65,14 @@ func shapes(r *report.Report) map[string]flowShape {
 	for _, f := range r.Flows {
 		c2s, s2c := f.C2S, f.S2C
 		c2s.ThroughputBPS, s2c.ThroughputBPS = 0, 0 // mirror timestamps differ by µs
-		out[f.Proto+" "+f.Client+" "+f.Server] = flowShape{f.Proto, f.Client, f.Server, f.RolesFrom, c2s, s2c}
+		sh := flowShape{Proto: f.Proto, Client: f.Client, Server: f.Server, Roles: f.RolesFrom, C2S: c2s, S2C: s2c}
+		if st, ok := f.TCP.(*tcpseq.Stats); ok {
+			sh.TCPFlags = st.Flags
+		}
+		if d, ok := f.Diagnosis.(*diagnose.Diagnosis); ok {
+			sh.Verdict = d.Verdict
+		}
+		out[f.Proto+" "+f.Client+" "+f.Server] = sh
 	}
 	return out
 }
@@ -68,10 +81,18 @@ func shapes(r *report.Report) map[string]flowShape {
 // the same traffic (the mirrored point: srv's eth0) give the same flows
 // with the same counts.
 func TestMirrorEqualsPlain(t *testing.T) {
-	for _, sc := range []string{"policer", "shaper", "loss", "reorder", "rwnd", "applimited", "delay"} {
-		t.Run(sc, func(t *testing.T) {
-			plain := findCapture(t, sc+"/"+sc+".srv.pcap*")
-			mirror := findCapture(t, sc+"/"+sc+".mon.pcap*")
+	mons, _ := filepath.Glob(filepath.Join(testdata, "*", "*.mon.pcap"))
+	evals, _ := filepath.Glob(filepath.Join(testdata, "eval", "*", "*.mon.pcap"))
+	mons = append(mons, evals...)
+	if len(mons) < 2 {
+		t.Fatalf("expected lab mirror captures in testdata, found %v", mons)
+	}
+	for _, mirror := range mons {
+		plain := strings.TrimSuffix(mirror, ".mon.pcap") + ".srv.pcap"
+		if _, err := os.Stat(plain); err != nil {
+			continue // a mirror without the mirrored point's own capture
+		}
+		t.Run(filepath.Base(plain), func(t *testing.T) {
 			rp := analyzeFiles(t, DefaultConfig(), plain)
 			rm := analyzeFiles(t, DefaultConfig(), mirror)
 			if len(rp.Flows) == 0 {
@@ -90,6 +111,36 @@ func TestMirrorEqualsPlain(t *testing.T) {
 			}
 			if rp.Capture.Encapsulation["none"] != rp.Capture.Packets || rm.Capture.Encapsulation["vxlan"] != rm.Capture.Packets {
 				t.Errorf("encapsulation counts: plain %v mirror %v", rp.Capture.Encapsulation, rm.Capture.Encapsulation)
+			}
+		})
+	}
+}
+
+// TestTunnelsEqualPlain: the same traffic as a host capture, a pcapng
+// VXLAN mirror capture and a GENEVE(GWLB)+VXLAN capture gives the same
+// flows, for TCP, UDP, ICMP, IPv6 and fragments alike.
+func TestTunnelsEqualPlain(t *testing.T) {
+	plain := analyzeFiles(t, DefaultConfig(), findCapture(t, "mixed/mixed.b.pcap"))
+	for _, tc := range []struct{ pattern, encap string }{
+		{"mixed/mixed.mon.pcapng", "vxlan"},
+		{"geneve/geneve.app.pcap", "geneve+vxlan"},
+	} {
+		t.Run(tc.encap, func(t *testing.T) {
+			r := analyzeFiles(t, DefaultConfig(), findCapture(t, tc.pattern))
+			if diff := cmp.Diff(shapes(r), shapes(plain)); diff != "" {
+				t.Errorf("(-%s +plain):\n%s", tc.encap, diff)
+			}
+			if r.Capture.Encapsulation[tc.encap] == 0 || len(r.Capture.Sessions) != 1 {
+				t.Errorf("encapsulation %v sessions %+v", r.Capture.Encapsulation, r.Capture.Sessions)
+			}
+			protos := map[string]bool{}
+			for _, f := range r.Flows {
+				protos[f.Proto] = true
+			}
+			for _, p := range []string{"tcp", "udp", "icmp", "icmpv6"} {
+				if !protos[p] {
+					t.Errorf("no %s flow", p)
+				}
 			}
 		})
 	}

@@ -1,0 +1,11 @@
+package engine
+
+import "github.com/mirrorscope/mirrorscope/internal/report"
+
+// LiveFlows returns the number of flows open in the table (listen's
+// flows-active metric).
+func (e *Engine) LiveFlows() int { return e.table.Len() }
+
+// Findings derives the capture-level findings of a report (listen merges
+// the reports of its shards and asks for the findings of the whole).
+func Findings(r *report.Report) []report.Finding { return findings(r) }
