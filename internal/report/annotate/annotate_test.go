@@ -1,0 +1,368 @@
+package annotate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/mirrorscope/mirrorscope/internal/capture"
+	"github.com/mirrorscope/mirrorscope/internal/decode"
+	"github.com/mirrorscope/mirrorscope/internal/engine"
+	"github.com/mirrorscope/mirrorscope/internal/flow"
+	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func testdata(parts ...string) string {
+	return filepath.Join(append([]string{"..", "..", "..", "testdata"}, parts...)...)
+}
+
+// pass1 is the caller's analysis; it also returns the frames the engine
+// flagged as retransmissions.
+func pass1(t *testing.T, cfg engine.Config, paths ...string) (*report.Report, map[uint64]bool) {
+	t.Helper()
+	retx := map[uint64]bool{}
+	cfg.OnPacket = func(n uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
+		if r != nil && r.Flags&tcpseq.Retransmission != 0 {
+			retx[n] = true
+		}
+	}
+	eng := engine.New(cfg)
+	src, err := capture.OpenFiles(paths, capture.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var fr capture.Frame
+	for {
+		if err := src.Next(&fr); err != nil {
+			if err == io.EOF {
+				break
+			}
+			t.Fatal(err)
+		}
+		eng.Packet(fr.Data, fr.TS, fr.OrigLen, fr.Link)
+	}
+	return eng.Finish(), retx
+}
+
+type readBack struct {
+	frames   [][]byte
+	ts       []int64
+	comments map[uint64]string // frame number -> comment
+	ifaces   []pcapgo.NgInterface
+}
+
+func readNG(t *testing.T, path string) readBack {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.NgReaderOptions{})
+	if err != nil {
+		t.Fatalf("pcapgo cannot read %s: %v", path, err)
+	}
+	rb := readBack{comments: map[uint64]string{}}
+	for n := uint64(1); ; n++ {
+		data, ci, opts, err := r.ReadPacketDataWithOptions()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("frame %d: %v", n, err)
+		}
+		rb.frames = append(rb.frames, append([]byte(nil), data...))
+		rb.ts = append(rb.ts, ci.Timestamp.UnixNano())
+		if len(opts.Comments) > 0 {
+			rb.comments[n] = strings.Join(opts.Comments, " | ")
+		}
+	}
+	for i := 0; i < r.NInterfaces(); i++ {
+		in, _ := r.Interface(i)
+		rb.ifaces = append(rb.ifaces, in)
+	}
+	return rb
+}
+
+func commentsText(c map[uint64]string) string {
+	var ns []uint64
+	for n := range c {
+		ns = append(ns, n)
+	}
+	sort.Slice(ns, func(i, j int) bool { return ns[i] < ns[j] })
+	var b strings.Builder
+	for _, n := range ns {
+		fmt.Fprintf(&b, "%d\t%s\n", n, strings.ReplaceAll(c[n], "\n", "\\n"))
+	}
+	return b.String()
+}
+
+// normalize replaces the diagnosis' and findings' wording (owned by
+// internal/diagnose and internal/engine) with placeholders, so the golden
+// file pins what this package writes where.
+func normalize(s string, rep *report.Report) string {
+	for _, f := range rep.Findings {
+		s = strings.ReplaceAll(s, f.Summary, "{finding summary}")
+	}
+	for _, f := range rep.Flows {
+		if f.Diagnosis == nil {
+			continue
+		}
+		b, _ := json.Marshal(f.Diagnosis)
+		var d struct{ Summary string }
+		json.Unmarshal(b, &d)
+		if d.Summary != "" {
+			s = strings.ReplaceAll(s, d.Summary, "{verdict summary}")
+		}
+	}
+	return s
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if d := cmp.Diff(got, string(want)); d != "" {
+		t.Errorf("%s (-got +want):\n%s", name, d)
+	}
+}
+
+// tsharkFrames runs tshark with a display filter and returns the frame
+// numbers (and the first field) it prints.
+func tsharkFrames(t *testing.T, file, filter string, fields ...string) map[uint64]string {
+	t.Helper()
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark not installed")
+	}
+	args := []string{"-n", "-r", file, "-Y", filter, "-T", "fields", "-e", "frame.number"}
+	for _, f := range fields {
+		args = append(args, "-e", f)
+	}
+	out, err := exec.Command("tshark", args...).Output()
+	if err != nil {
+		t.Fatalf("tshark %v: %v", args, err)
+	}
+	m := map[uint64]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line == "" {
+			continue
+		}
+		a, b, _ := strings.Cut(line, "\t")
+		n, err := strconv.ParseUint(a, 10, 64)
+		if err != nil {
+			t.Fatalf("tshark line %q", line)
+		}
+		m[n] = b
+	}
+	return m
+}
+
+func TestPolicerSenderTwoPass(t *testing.T) {
+	in := testdata("policer", "policer.cli.pcap")
+	cfg := engine.DefaultConfig()
+	rep, retx := pass1(t, cfg, in)
+	out := filepath.Join(t.TempDir(), "out.pcapng")
+	got, st, err := WriteFile(out, []string{in}, cfg, rep, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.TwoPass || st.Frames != 2112 || got.Capture.Packets != 2112 {
+		t.Fatalf("stats %+v, report packets %d", st, got.Capture.Packets)
+	}
+	rb := readNG(t, out)
+	// every frame as received, same time
+	orig, err := capture.OpenFiles([]string{in}, capture.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	var fr capture.Frame
+	for i := 0; ; i++ {
+		if err := orig.Next(&fr); err == io.EOF {
+			if i != len(rb.frames) {
+				t.Fatalf("%d frames written, %d read", len(rb.frames), i)
+			}
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fr.Data, rb.frames[i]) || fr.TS != rb.ts[i] {
+			t.Fatalf("frame %d differs from the input", i+1)
+		}
+	}
+	if uint64(len(rb.comments)) != st.Commented {
+		t.Errorf("%d comments read, %d written", len(rb.comments), st.Commented)
+	}
+	if len(retx) != 60 {
+		t.Fatalf("engine flagged %d retransmissions, want 60", len(retx))
+	}
+	for n := range retx {
+		c := rb.comments[n]
+		if !strings.Contains(c, "retransmission") || !strings.Contains(c, "policer at 5.0 Mbit/s") {
+			t.Errorf("frame %d (retransmission): comment %q", n, c)
+		}
+	}
+	golden(t, "policer.cli.comments", normalize(commentsText(rb.comments), rep))
+
+	// tshark sees our comments on every frame it flags as a retransmission
+	ts := tsharkFrames(t, out, "frame.comment", "frame.comment")
+	if len(ts) != len(rb.comments) {
+		t.Errorf("tshark shows %d commented frames, we wrote %d", len(ts), len(rb.comments))
+	}
+	for n := range tsharkFrames(t, in, "tcp.analysis.retransmission") {
+		if !strings.Contains(ts[n], "mirrorscope: ") || !strings.Contains(ts[n], "retransmission") {
+			t.Errorf("tshark: retransmission frame %d has comment %q", n, ts[n])
+		}
+	}
+	// and its own analysis of our file is the analysis of the input
+	a := tsharkFrames(t, out, "tcp.analysis.flags && !tcp.analysis.window_update")
+	b := tsharkFrames(t, in, "tcp.analysis.flags && !tcp.analysis.window_update")
+	if !cmp.Equal(a, b) {
+		t.Errorf("tshark's analysis of the annotated file differs from the input's: %d vs %d flagged", len(a), len(b))
+	}
+}
+
+func TestMirrorDecapAndSessions(t *testing.T) {
+	in := testdata("policer", "policer.mon.pcap")
+	cfg := engine.DefaultConfig()
+	rep, _ := pass1(t, cfg, in)
+	for _, decap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("decap=%v", decap), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.pcapng")
+			_, st, err := WriteFile(out, []string{in}, cfg, rep, Options{Decap: decap})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rb := readNG(t, out)
+			var sess []string
+			for _, f := range rb.ifaces {
+				if strings.Contains(f.Description, "AWS traffic mirror session") {
+					sess = append(sess, f.Name+": "+f.Description)
+				}
+			}
+			if len(sess) != 1 || !strings.Contains(sess[0], "outer source 198.19.0.2 VNI 4242") {
+				t.Errorf("session interfaces: %q", sess)
+			}
+			if decap != strings.Contains(sess[0], "decapsulated") {
+				t.Errorf("decap %v but interface says %q", decap, sess[0])
+			}
+			if st.Commented == 0 {
+				t.Fatal("nothing commented")
+			}
+			// tshark reads the result, sees TCP in every session frame,
+			// and each frame it flags as a retransmission carries ours
+			cm := tsharkFrames(t, out, "frame.comment", "frame.comment")
+			rt := tsharkFrames(t, out, "tcp.analysis.retransmission", "frame.interface_description")
+			if len(rt) == 0 {
+				t.Fatal("tshark finds no retransmissions in the annotated mirror capture")
+			}
+			for n, desc := range rt {
+				if !strings.Contains(cm[n], "retransmission") {
+					t.Errorf("frame %d: tshark retransmission, our comment %q", n, cm[n])
+				}
+				if !strings.Contains(desc, "VNI 4242") {
+					t.Errorf("frame %d: interface %q", n, desc)
+				}
+			}
+			if decap {
+				vx := tsharkFrames(t, out, "vxlan")
+				if len(vx) != 0 {
+					t.Errorf("%d frames still VXLAN after decapsulation", len(vx))
+				}
+			}
+		})
+	}
+}
+
+func TestStdinOnePass(t *testing.T) {
+	in := testdata("policer", "policer.cli.pcap")
+	f, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	old := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = old }()
+	cfg := engine.DefaultConfig()
+	rep, _ := pass1(t, cfg, in)
+	out := filepath.Join(t.TempDir(), "out.pcapng")
+	got, st, err := WriteFile(out, []string{"-"}, cfg, rep, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TwoPass || got.Capture.Packets != 2112 {
+		t.Fatalf("stats %+v, packets %d", st, got.Capture.Packets)
+	}
+	rb := readNG(t, out)
+	for n, c := range rb.comments {
+		if strings.Contains(c, "policer") {
+			t.Fatalf("frame %d: one pass cannot know the verdict, comment %q", n, c)
+		}
+	}
+	if len(rb.comments) == 0 {
+		t.Error("no flag comments in one-pass mode")
+	}
+}
+
+func TestInputsChanged(t *testing.T) {
+	cfg := engine.DefaultConfig()
+	rep, _ := pass1(t, cfg, testdata("shaper", "shaper.cli.pcap"))
+	out := filepath.Join(t.TempDir(), "out.pcapng")
+	_, _, err := WriteFile(out, []string{testdata("policer", "policer.cli.pcap")}, cfg, rep, Options{})
+	if !errors.Is(err, ErrInputsChanged) {
+		t.Fatalf("err %v, want ErrInputsChanged", err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.pcap")
+	good, err := os.ReadFile(testdata("policer", "policer.cli.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// cut in the middle of a record
+	if err := os.WriteFile(bad, good[:len(good)/2+7], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.pcapng")
+	_, st, err := WriteFile(out, []string{bad}, engine.DefaultConfig(), nil, Options{})
+	var ce *capture.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("err %v, want a *capture.Error", err)
+	}
+	rb := readNG(t, out) // still a valid file with the whole frames
+	if uint64(len(rb.frames)) != st.Frames || st.Frames == 0 {
+		t.Errorf("read %d frames, wrote %d", len(rb.frames), st.Frames)
+	}
+	if _, _, err := WriteFile(filepath.Join(dir, "x.pcapng"), []string{filepath.Join(dir, "missing.pcap")}, engine.DefaultConfig(), nil, Options{}); err == nil {
+		t.Error("no error for a missing input")
+	}
+}
