@@ -30,6 +30,8 @@ what limits each flow.`,
 		newAnalyzeCmd(),
 		newPacketsCmd(),
 		newFilterCmd(),
+		newListenCmd(),
+		newReplayCmd(),
 		newMirrorCmd(),
 	)
 	return root

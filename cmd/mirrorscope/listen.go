@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mirrorscope/mirrorscope/internal/listen"
+	"github.com/mirrorscope/mirrorscope/internal/report/htmlreport"
+)
+
+type listenOpts struct {
+	analysisFlags
+	vxlan, geneve, http, iface string
+	sockets, shards, batch     int
+	rcvbuf                     byteSize
+	allowSrc                   []string
+	allowVNI                   []uint
+	reportInterval             time.Duration
+	out                        string
+	outRotate                  byteSize
+	outKeep                    int
+	pcapDir                    string
+	pcapRotate                 byteSize
+	pcapInterval               time.Duration
+	snaplen                    int
+	quiet                      bool
+}
+
+func newListenCmd() *cobra.Command {
+	var o listenOpts
+	d := listen.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "listen [flags]",
+		Short: "Be a VPC Traffic Mirroring target: receive mirrored traffic live and analyse it continuously",
+		Long: `Receive AWS VPC Traffic Mirroring sessions live (VXLAN on UDP 4789, and
+with --geneve the GENEVE stream of a Gateway Load Balancer on UDP 6081), or
+capture a local interface with --iface, and run the analysis of 'analyze'
+continuously.
+
+Each flow is reported as one JSON line when it ends (FIN/RST, idle timeout,
+or at exit); flows still open are also reported every --report-interval.
+Findings are JSON lines too; the last line is a summary. Prometheus metrics,
+a health check for NLB/GWLB target groups and a JSON API are served on
+--http. SIGINT/SIGTERM stop receiving, analyse everything received, report
+every open flow and exit 0.
+
+See docs/listen.md for deployment as a mirror target.`,
+		Example: `  mirrorscope listen
+  mirrorscope listen --geneve --allow-src 10.0.0.0/8 --out /var/log/mirrorscope/flows.jsonl
+  mirrorscope listen --http 0.0.0.0:9180 --write-pcap /var/lib/mirrorscope/pcap
+  mirrorscope listen --iface eth1 --vxlan ''`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runListen(cmd, &o) },
+	}
+	fs := cmd.Flags()
+	o.bind(fs)
+	_ = fs.MarkHidden("vni")
+	_ = fs.MarkHidden("outer-src")
+	fs.StringVar(&o.vxlan, "vxlan", d.VXLAN, "ADDR:PORT to receive VXLAN mirror traffic on ('' = off)")
+	fs.StringVar(&o.geneve, "geneve", "", "ADDR:PORT to receive GENEVE (Gateway Load Balancer) traffic on; --geneve alone means 0.0.0.0:6081")
+	fs.Lookup("geneve").NoOptDefVal = "0.0.0.0:6081"
+	fs.StringVar(&o.http, "http", d.HTTP, "ADDR:PORT of /metrics, /healthz and /api ('' = off); use 0.0.0.0:9180 for load balancer health checks")
+	fs.StringVar(&o.iface, "iface", "", "capture this local interface (AF_PACKET) instead of receiving mirror datagrams")
+	fs.IntVar(&o.sockets, "sockets", runtime.NumCPU(), "SO_REUSEPORT sockets (receiving goroutines) per listener")
+	fs.IntVar(&o.shards, "shards", runtime.NumCPU(), "analysing goroutines (flow state is sharded across them)")
+	fs.IntVar(&o.batch, "batch", d.Batch, "datagrams read per recvmmsg call")
+	o.rcvbuf = byteSize(d.RcvBuf)
+	fs.Var(&o.rcvbuf, "rcvbuf", "receive buffer per socket (e.g. 32MiB); raised past net.core.rmem_max when run as root")
+	fs.StringSliceVar(&o.allowSrc, "allow-src", nil, "accept mirror traffic only from these outer sources (CIDR or address; repeat or comma-separate)")
+	fs.UintSliceVar(&o.allowVNI, "allow-vni", nil, "accept only these VNIs (repeat or comma-separate)")
+	fs.DurationVar(&o.reportInterval, "report-interval", d.ReportInterval, "report flows still open this often, once they are that old (0 = only when they end)")
+	fs.StringVarP(&o.out, "out", "o", "-", "write the JSON lines to this file instead of standard output")
+	o.outRotate = 100 << 20
+	fs.Var(&o.outRotate, "out-rotate-size", "rotate --out past this size (FILE -> FILE.1 ...; 0 = never)")
+	fs.IntVar(&o.outKeep, "out-keep", 5, "rotated --out files kept")
+	fs.StringVar(&o.pcapDir, "write-pcap", "", "save the received traffic, decapsulated, as pcapng files in this directory (one interface per mirror session)")
+	o.pcapRotate = byteSize(d.Pcap.RotateSize)
+	fs.Var(&o.pcapRotate, "pcap-rotate-size", "start a new pcapng file past this size (0 = never)")
+	fs.DurationVar(&o.pcapInterval, "pcap-rotate-interval", 0, "start a new pcapng file this often (0 = never)")
+	fs.IntVar(&o.snaplen, "snaplen", d.Pcap.Snaplen, "bytes kept of each frame in --write-pcap files (0 = whole frames); mirrored payload is sensitive")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "log only warnings and errors on standard error")
+	return cmd
+}
+
+func runListen(cmd *cobra.Command, o *listenOpts) error {
+	if len(o.vnis) > 0 || len(o.outerSrcs) > 0 {
+		return usageErr("listen selects sessions with --allow-vni and --allow-src")
+	}
+	ec, err := o.config()
+	if err != nil {
+		return err
+	}
+	cfg := listen.DefaultConfig()
+	cfg.Engine = ec
+	if o.maxReportFlows == ec.MaxReportFlows && !cmd.Flags().Changed("max-report-flows") {
+		cfg.Engine.MaxReportFlows = listen.DefaultConfig().Engine.MaxReportFlows
+	}
+	cfg.VXLAN, cfg.GENEVE, cfg.HTTP, cfg.Iface = o.vxlan, o.geneve, o.http, o.iface
+	if o.iface != "" {
+		cfg.VXLAN, cfg.GENEVE = "", ""
+	}
+	for _, a := range []*string{&cfg.VXLAN, &cfg.GENEVE, &cfg.HTTP} {
+		if *a == "off" {
+			*a = ""
+		}
+	}
+	if cfg.VXLAN == "" && cfg.GENEVE == "" && cfg.Iface == "" {
+		return usageErr("nothing to receive: give --vxlan, --geneve or --iface")
+	}
+	for _, a := range []struct{ flag, v string }{{"--vxlan", cfg.VXLAN}, {"--geneve", cfg.GENEVE}} {
+		if a.v != "" {
+			if _, err := netip.ParseAddrPort(a.v); err != nil {
+				return usageErr("%s %q: want ADDR:PORT (e.g. 0.0.0.0:4789)", a.flag, a.v)
+			}
+		}
+	}
+	if o.sockets < 1 || o.shards < 1 || o.batch < 1 || o.batch > 1024 {
+		return usageErr("--sockets and --shards must be at least 1, --batch 1..1024")
+	}
+	if o.snaplen < 0 {
+		return usageErr("--snaplen must not be negative")
+	}
+	if o.reportInterval < 0 || o.pcapInterval < 0 {
+		return usageErr("intervals must not be negative")
+	}
+	cfg.Sockets, cfg.Shards, cfg.Batch, cfg.RcvBuf = o.sockets, o.shards, o.batch, int(o.rcvbuf)
+	for _, s := range o.allowSrc {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return usageErr("--allow-src %q: %v", s, err)
+		}
+		cfg.AllowSrc = append(cfg.AllowSrc, p)
+	}
+	for _, v := range o.allowVNI {
+		if v > 0xffffff {
+			return usageErr("--allow-vni %d: a VNI has 24 bits (at most 16777215)", v)
+		}
+		cfg.AllowVNI = append(cfg.AllowVNI, uint32(v))
+	}
+	cfg.ReportInterval = o.reportInterval
+	cfg.Pcap = listen.PcapConfig{Dir: o.pcapDir, Snaplen: o.snaplen, RotateSize: int64(o.pcapRotate), RotateInterval: o.pcapInterval}
+	level := slog.LevelInfo
+	if o.quiet {
+		level = slog.LevelWarn
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	// The live page at "/" with per-flow charts fed by every shard.
+	lc := htmlreport.NewLiveCollector(htmlreport.DefaultCollectorConfig(), cfg.Shards)
+	cfg.PacketHook = lc.OnPacket
+	cfg.Live = htmlreport.LiveHandler()
+	cfg.Routes = map[string]http.Handler{"GET /api/flows/{id}/series": htmlreport.SeriesHandler(lc)}
+
+	var closeOut func() error
+	if o.out == "-" || o.out == "" {
+		bw := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+		cfg.Out = bw
+		closeOut = bw.Flush
+	} else {
+		rf, err := listen.NewRotatingFile(o.out, int64(o.outRotate), o.outKeep)
+		if err != nil {
+			return usageErr("--out: %v", err)
+		}
+		cfg.Out = rf
+		closeOut = rf.Close
+	}
+	l, err := listen.New(cfg)
+	if err != nil {
+		closeOut()
+		return &exitError{code: exitUsage, err: err}
+	}
+	_, runErr := l.Run(cmd.Context())
+	if err := closeOut(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("writing output: %w", err)
+	}
+	return runErr
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// byteSize is a flag value in bytes that accepts K/M/G and KiB/MiB/GiB
+// suffixes.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *byteSize) Type() string   { return "bytes" }
+func (b *byteSize) Set(s string) error {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSuffix(t, u.suf), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q is not a size (e.g. 32MiB)", s)
+	}
+	*b = byteSize(n * mult)
+	return nil
+}

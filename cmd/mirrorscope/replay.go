@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mirrorscope/mirrorscope/internal/decode"
+	"github.com/mirrorscope/mirrorscope/internal/listen"
+)
+
+func newReplayCmd() *cobra.Command {
+	var (
+		cfg   = listen.ReplayConfig{Decode: decode.DefaultConfig()}
+		vni   uint
+		quiet bool
+	)
+	cmd := &cobra.Command{
+		Use:   "replay [flags] CAPTURE... --to HOST:PORT",
+		Short: "Send a capture to a mirror target as a VXLAN (or GENEVE) mirror stream, for tests and load tests",
+		Long: `Send capture files to a traffic-mirror target (mirrorscope listen, or any
+other) as AWS would.
+
+Plain captures are wrapped: each frame in VXLAN with --vni (frames of
+non-Ethernet captures get an Ethernet header). Mirror captures (VXLAN on UDP
+4789 or GENEVE on 6081) are sent as their UDP payloads, keeping their VNIs.
+With --encap geneve, VXLAN is further wrapped as a Gateway Load Balancer
+delivers it: GENEVE with the AWS options (class 0x0108) around IPv4/UDP/VXLAN;
+send it to the target's GENEVE port.
+
+Each frame leaves from one of --sources UDP sockets, chosen by its inner flow
+and direction, as AWS derives the outer source port from the inner 5-tuple.`,
+		Example: `  mirrorscope replay policer.srv.pcap --to 127.0.0.1:4789 --vni 4242
+  mirrorscope replay big.pcap --to 10.0.1.5:4789 --vni 7 --pps 200000 --loop 10
+  mirrorscope replay mon.pcap --to 127.0.0.1:6081 --encap geneve`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErr("replay needs at least one capture file")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cfg.To == "" {
+				return usageErr("replay needs --to HOST:PORT")
+			}
+			if vni > 0xffffff {
+				return usageErr("--vni %d: a VNI has 24 bits (at most 16777215)", vni)
+			}
+			if cfg.Encap != "vxlan" && cfg.Encap != "geneve" {
+				return usageErr("--encap %q: use vxlan or geneve", cfg.Encap)
+			}
+			if cfg.PPS < 0 || cfg.Loop < 1 || cfg.Sources < 1 {
+				return usageErr("--pps must not be negative, --loop and --sources at least 1")
+			}
+			cfg.VNI = uint32(vni)
+			cfg.Files = args
+			st, err := listen.Replay(cmd.Context(), cfg)
+			if !quiet {
+				rate := 0.0
+				if s := st.Elapsed.Seconds(); s > 0 {
+					rate = float64(st.Sent) / s
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "replay: %d frames read, %d datagrams (%d bytes) sent in %s (%.0f pps), %d skipped\n",
+					st.Frames, st.Sent, st.Bytes, st.Elapsed.Round(1e6), rate, st.Skipped)
+			}
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&cfg.To, "to", "", "target HOST:PORT (4789 for VXLAN, 6081 for GENEVE)")
+	fs.UintVar(&vni, "vni", 0, "VNI for the frames of plain captures")
+	fs.Float64Var(&cfg.PPS, "pps", 0, "datagrams per second (0 = as fast as possible)")
+	fs.IntVar(&cfg.Loop, "loop", 1, "send the captures this many times")
+	fs.StringVar(&cfg.Encap, "encap", "vxlan", "vxlan, or geneve (GWLB: GENEVE around VXLAN)")
+	fs.IntVar(&cfg.Sources, "sources", 8, "UDP source sockets (outer source ports) to spread flows over")
+	fs.Uint16Var(&cfg.Decode.VXLANPort, "vxlan-port", cfg.Decode.VXLANPort, "UDP port that marks a capture's packets as VXLAN mirror traffic")
+	fs.Uint16Var(&cfg.Decode.GENEVEPort, "geneve-port", cfg.Decode.GENEVEPort, "UDP port that marks a capture's packets as GENEVE")
+	fs.BoolVarP(&quiet, "quiet", "q", false, "no summary on standard error")
+	return cmd
+}

@@ -1,0 +1,186 @@
+package listen
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/mirrorscope/mirrorscope/internal/decode"
+	"github.com/mirrorscope/mirrorscope/internal/engine"
+	"github.com/mirrorscope/mirrorscope/internal/flow"
+	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
+)
+
+// Config configures a Listener. Start from DefaultConfig.
+type Config struct {
+	// VXLAN is the ADDR:PORT of the VXLAN listener ("" = off; port 0
+	// picks a free port, see Listener.VXLANAddr).
+	VXLAN string
+	// GENEVE is the ADDR:PORT of the GENEVE (GWLB) listener; "" = off.
+	GENEVE string
+	// Iface, when set, captures frames from this interface with AF_PACKET
+	// instead of listening for mirror datagrams (VXLAN/GENEVE are off).
+	Iface string
+
+	// Sockets is the number of SO_REUSEPORT sockets per listener (and of
+	// receiving goroutines).
+	Sockets int
+	// Batch is the most datagrams read per recvmmsg call.
+	Batch int
+	// RcvBuf is the receive buffer asked for each socket, in bytes.
+	RcvBuf int
+	// Shards is the number of analysing goroutines (one engine each).
+	Shards int
+	// QueueDepth is the number of batches queued per shard.
+	QueueDepth int
+
+	// Engine configures each shard's engine. OnFlowEnd is set by the
+	// listener (ended flows go to Out).
+	Engine engine.Config
+
+	// AllowSrc, when not empty, accepts mirror traffic only from outer
+	// sources in these prefixes; AllowVNI only these VNIs.
+	AllowSrc []netip.Prefix
+	AllowVNI []uint32
+
+	// ReportInterval is how often flows still open are reported (as
+	// "interim" flow lines) once they are at least that old; 0 = never.
+	ReportInterval time.Duration
+	// ExpireInterval is how often idle flows are ended without traffic.
+	ExpireInterval time.Duration
+	// FlushInterval is how often Out is flushed.
+	FlushInterval time.Duration
+
+	// MaxSessions bounds the session registry; beyond it traffic is
+	// counted in one overflow session.
+	MaxSessions int
+	// RecentFlows and RecentFindings bound what /api keeps of the past.
+	RecentFlows    int
+	RecentFindings int
+
+	// Out receives the JSON lines. Each Write is one whole line; if it
+	// implements Flush() error it is flushed every FlushInterval and at
+	// the end. nil discards them.
+	Out LineWriter
+
+	// Pcap, when Dir is set, writes the received traffic decapsulated.
+	Pcap PcapConfig
+
+	// HTTP is the ADDR:PORT of the HTTP server (/metrics, /healthz,
+	// /api/*); "" = off.
+	HTTP string
+	// Live, when set, is served at "/" (the live page); otherwise "/"
+	// lists the endpoints.
+	Live http.Handler
+	// Routes are further HTTP handlers by ServeMux pattern (the live
+	// page's chart series).
+	Routes map[string]http.Handler
+	// PacketHook, when set, returns shard i's engine.Config.OnPacket (the
+	// live page's chart collector). It runs on the shard's goroutine.
+	PacketHook func(shard int) func(uint64, *decode.Packet, *flow.Flow, flow.Dir, *tcpseq.Result, error)
+
+	Logger *slog.Logger
+}
+
+// LineWriter receives whole JSON lines.
+type LineWriter interface {
+	Write(line []byte) (int, error)
+}
+
+// PcapConfig configures --write-pcap.
+type PcapConfig struct {
+	Dir string
+	// Snaplen is the most bytes kept of each inner frame (0 = whole).
+	Snaplen int
+	// RotateSize starts a new file past this many bytes (0 = never).
+	RotateSize int64
+	// RotateInterval starts a new file this often (0 = never).
+	RotateInterval time.Duration
+}
+
+// DefaultConfig returns the defaults of mirrorscope listen.
+func DefaultConfig() Config {
+	ec := engine.DefaultConfig()
+	ec.MaxReportFlows = 1000
+	return Config{
+		VXLAN:          "0.0.0.0:4789",
+		Sockets:        runtime.NumCPU(),
+		Batch:          64,
+		RcvBuf:         32 << 20,
+		Shards:         runtime.NumCPU(),
+		QueueDepth:     16,
+		Engine:         ec,
+		ReportInterval: 60 * time.Second,
+		ExpireInterval: time.Second,
+		FlushInterval:  time.Second,
+		MaxSessions:    4096,
+		RecentFlows:    1000,
+		RecentFindings: 200,
+		Pcap:           PcapConfig{Snaplen: 128, RotateSize: 100 << 20},
+		HTTP:           "127.0.0.1:9180",
+	}
+}
+
+func (c *Config) check() error {
+	if c.VXLAN == "" && c.GENEVE == "" && c.Iface == "" {
+		return fmt.Errorf("listen: nothing to receive: set a VXLAN or GENEVE address or an interface")
+	}
+	if c.Sockets < 1 || c.Sockets > 1024 {
+		return fmt.Errorf("listen: sockets %d: want 1..1024", c.Sockets)
+	}
+	if c.Shards < 1 || c.Shards > 1024 {
+		return fmt.Errorf("listen: shards %d: want 1..1024", c.Shards)
+	}
+	if c.Batch < 1 || c.Batch > 1024 {
+		return fmt.Errorf("listen: batch %d: want 1..1024", c.Batch)
+	}
+	if c.Pcap.Snaplen < 0 {
+		return fmt.Errorf("listen: negative snaplen")
+	}
+	for _, v := range c.AllowVNI {
+		if v > 0xffffff {
+			return fmt.Errorf("listen: VNI %d has more than 24 bits", v)
+		}
+	}
+	if c.QueueDepth < 1 {
+		c.QueueDepth = 1
+	}
+	if c.MaxSessions < 1 {
+		c.MaxSessions = 1
+	}
+	if c.ExpireInterval <= 0 {
+		c.ExpireInterval = time.Second
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+func (c *Config) srcAllowed(a netip.Addr) bool {
+	if len(c.AllowSrc) == 0 {
+		return true
+	}
+	for _, p := range c.AllowSrc {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) vniAllowed(v uint32, has bool) bool {
+	if len(c.AllowVNI) == 0 {
+		return true
+	}
+	return has && slices.Contains(c.AllowVNI, v)
+}
+
+func formatTS(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }

@@ -1,0 +1,186 @@
+package listen
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mirrorscope/mirrorscope/internal/decode"
+)
+
+// sessionKey identifies a mirror session as the target sees it: the outer
+// source (the source ENI), the VNI, and behind a GWLB its endpoint and
+// attachment ids. For --iface capture of plain traffic it is the zero key.
+type sessionKey struct {
+	src      netip.Addr
+	vni      uint32
+	hasVNI   bool
+	encap    decode.Encap
+	gwlbEP   uint64
+	gwlbAtt  uint64
+	hasGWLB  bool
+	overflow bool // the catch-all once maxSessions is reached
+}
+
+func keyOf(p *decode.Packet) sessionKey {
+	s := &p.Session
+	return sessionKey{src: s.OuterSrc, vni: s.VNI, hasVNI: s.HasVNI, encap: p.Encap,
+		gwlbEP: s.GWLBEndpointID, gwlbAtt: s.GWLBAttachmentID, hasGWLB: s.HasGWLB}
+}
+
+// session counts one session's traffic. Counters are atomics: several
+// receiving goroutines update the same session.
+type session struct {
+	id      uint32 // index in the registry, also the pcapng session id
+	key     sessionKey
+	dst     netip.Addr
+	allowed bool
+
+	packets, bytes, drops, truncated atomic.Uint64
+	first, last                      atomic.Int64
+}
+
+// registry holds every session seen, up to a bound; later ones are
+// counted in one overflow session so a flood of spoofed sources cannot
+// grow memory without end.
+type registry struct {
+	max  int
+	mu   sync.RWMutex
+	m    map[sessionKey]*session
+	list []*session
+}
+
+func newRegistry(max int) *registry {
+	return &registry{max: max, m: make(map[sessionKey]*session)}
+}
+
+// get returns the session of k, creating it on first sight.
+func (r *registry) get(k sessionKey, dst netip.Addr, allowed bool) *session {
+	r.mu.RLock()
+	s := r.m[k]
+	r.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s = r.m[k]; s != nil {
+		return s
+	}
+	if len(r.list) >= r.max {
+		ok := sessionKey{overflow: true}
+		if s = r.m[ok]; s != nil {
+			return s
+		}
+		k, allowed = ok, true
+	}
+	s = &session{id: uint32(len(r.list)), key: k, dst: dst, allowed: allowed}
+	r.m[k] = s
+	r.list = append(r.list, s)
+	return s
+}
+
+func (r *registry) byID(id uint32) *session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if int(id) < len(r.list) {
+		return r.list[id]
+	}
+	return nil
+}
+
+func (r *registry) all() []*session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return append([]*session(nil), r.list...)
+}
+
+func (s *session) count(p *decode.Packet, ts int64) {
+	s.packets.Add(1)
+	s.bytes.Add(uint64(p.FrameLen))
+	if p.Truncated {
+		s.truncated.Add(1)
+	}
+	s.first.CompareAndSwap(0, ts)
+	s.last.Store(ts)
+}
+
+// SessionInfo is a session in /api/sessions and the summary.
+type SessionInfo struct {
+	OuterSrc         string `json:"outer_src,omitempty"`
+	OuterDst         string `json:"outer_dst,omitempty"`
+	VNI              uint32 `json:"vni"`
+	Encap            string `json:"encap"`
+	GWLBEndpointID   string `json:"gwlb_endpoint_id,omitempty"`
+	GWLBAttachmentID string `json:"gwlb_attachment_id,omitempty"`
+	// Allowed is false for sessions whose VNI is outside --allow-vni:
+	// counted, never analysed.
+	Allowed bool `json:"allowed"`
+	// Overflow marks the catch-all of sessions beyond the registry's bound.
+	Overflow  bool   `json:"overflow,omitempty"`
+	Packets   uint64 `json:"packets"`
+	Bytes     uint64 `json:"bytes"`
+	Drops     uint64 `json:"drops"` // datagrams of this session not analysed (not allowed, inner decode error)
+	Truncated uint64 `json:"truncated"`
+	First     string `json:"first,omitempty"`
+	Last      string `json:"last,omitempty"`
+}
+
+func (s *session) info() SessionInfo {
+	k := s.key
+	in := SessionInfo{
+		VNI: k.vni, Encap: k.encap.String(), Allowed: s.allowed, Overflow: k.overflow,
+		Packets: s.packets.Load(), Bytes: s.bytes.Load(), Drops: s.drops.Load(), Truncated: s.truncated.Load(),
+	}
+	if k.src.IsValid() {
+		in.OuterSrc = k.src.String()
+	}
+	if s.dst.IsValid() {
+		in.OuterDst = s.dst.String()
+	}
+	if k.hasGWLB {
+		in.GWLBEndpointID = fmt.Sprintf("%016x", k.gwlbEP)
+		in.GWLBAttachmentID = fmt.Sprintf("%016x", k.gwlbAtt)
+	}
+	if t := s.first.Load(); t != 0 {
+		in.First = formatTS(t)
+		in.Last = formatTS(s.last.Load())
+	}
+	return in
+}
+
+// name is the session's pcapng interface name; description says the rest.
+func (s *session) name() string {
+	k := s.key
+	switch {
+	case k.overflow:
+		return "overflow"
+	case k.encap == decode.EncapNone:
+		return "plain"
+	case k.hasGWLB:
+		return fmt.Sprintf("%s vni %d gwlbe %016x", k.src, k.vni, k.gwlbEP)
+	}
+	return fmt.Sprintf("%s vni %d", k.src, k.vni)
+}
+
+func (s *session) description() string {
+	i := s.info()
+	d := fmt.Sprintf("mirrorscope session: encap=%s outer_src=%s outer_dst=%s vni=%d", i.Encap, i.OuterSrc, i.OuterDst, i.VNI)
+	if i.GWLBEndpointID != "" {
+		d += fmt.Sprintf(" gwlb_endpoint_id=%s gwlb_attachment_id=%s", i.GWLBEndpointID, i.GWLBAttachmentID)
+	}
+	return d
+}
+
+// sessionInfos returns every session, busiest first.
+func (r *registry) infos() []SessionInfo {
+	ss := r.all()
+	out := make([]SessionInfo, len(ss))
+	for i, s := range ss {
+		out[i] = s.info()
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Packets > out[j].Packets })
+	return out
+}
