@@ -115,12 +115,15 @@ func (e *Engine) readDecode(ctx context.Context, src FrameSource, free <-chan *b
 			}
 			b.n++
 		}
+		// b belongs to the analysing goroutine once sent: read its error
+		// first.
+		last := b.err != nil
 		select {
 		case full <- b:
 		case <-done:
 			return
 		}
-		if b.err != nil {
+		if last {
 			return
 		}
 	}
