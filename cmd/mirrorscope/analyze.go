@@ -18,6 +18,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
+	"github.com/mirrorscope/mirrorscope/internal/mirror"
 	"github.com/mirrorscope/mirrorscope/internal/report"
 )
 
@@ -33,6 +34,8 @@ type analysisFlags struct {
 	vnis           []uint
 	outerSrcs      []string
 	noDiagnose     bool
+	filter         mirrorSpec
+	eniIPs         []string
 }
 
 func (a *analysisFlags) bind(fs *pflag.FlagSet) {
@@ -43,6 +46,8 @@ func (a *analysisFlags) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&a.maxFlows, "max-flows", d.Flow.MaxFlows, "most live flows tracked at once; beyond it the least recently active flow is ended and counted as evicted")
 	fs.DurationVar(&a.idleTimeout, "idle-timeout", d.Flow.IdleTimeout, "end a flow after this much capture time without packets (0 = never)")
 	fs.BoolVar(&a.noDiagnose, "no-diagnose", false, "skip the limiter diagnosis (TCP analysis only; faster)")
+	a.filter.bind(fs)
+	fs.StringArrayVar(&a.eniIPs, "eni-ip", nil, "with --filter/--rule: the source interface's `IP` address(es), which give each packet's direction; for mirror captures the default is the outer source (the source ENI)")
 	fs.UintSliceVar(&a.vnis, "vni", nil, "analyse only these mirror sessions' VNIs (repeat or comma-separate)")
 	fs.StringSliceVar(&a.outerSrcs, "outer-src", nil, "analyse only mirror traffic from these outer source addresses (source ENIs)")
 	fs.IntVar(&a.maxReportFlows, "max-report-flows", d.MaxReportFlows, "most flows listed in the report (the largest by bytes); the rest are counted")
@@ -72,6 +77,23 @@ func (a *analysisFlags) config() (engine.Config, error) {
 		return c, err
 	}
 	c.Accept = sel
+	if a.filter.given() {
+		sessions, err := a.filter.load()
+		if err != nil {
+			return c, err
+		}
+		addrs, err := parseAddrs("--eni-ip", a.eniIPs)
+		if err != nil {
+			return c, err
+		}
+		pred := mirror.NewPredicate(sessions, addrs)
+		keep := func(p *decode.Packet) bool { _, ok := pred.Keep(p); return ok }
+		if sel != nil {
+			c.Accept = func(p *decode.Packet) bool { return sel(p) && keep(p) }
+		} else {
+			c.Accept = keep
+		}
+	}
 	return c, nil
 }
 

@@ -173,3 +173,44 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestAnalyzeFilter: --rule keeps only what AWS would mirror; the counts
+// equal tshark's for the hand-written display filter
+// "ip.dst==198.18.0.2 && tcp.dstport==5201" (1253 packets, see
+// docs/mirroring.md).
+func TestAnalyzeFilter(t *testing.T) {
+	path := repoTestdata + "/policer/policer.srv.pcap"
+	out, errOut, code := run(t, nil, "analyze", "--format", "json", "--rule", "ingress 100 accept tcp dst-port 5201", "--eni-ip", "198.18.0.2", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		Capture struct {
+			IPPackets uint64 `json:"ip_packets"`
+			Filtered  uint64
+		}
+		Flows []struct {
+			Client, Server string
+			C2S            struct{ Packets uint64 } `json:"client_to_server"`
+			S2C            struct{ Packets uint64 } `json:"server_to_client"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	var kept uint64
+	for _, f := range r.Flows {
+		kept += f.C2S.Packets
+		if f.S2C.Packets != 0 {
+			t.Errorf("flow %s->%s kept %d server->client packets; egress has no rules", f.Client, f.Server, f.S2C.Packets)
+		}
+	}
+	if kept+r.Capture.Filtered != r.Capture.IPPackets || kept != 1253 {
+		t.Errorf("kept %d + filtered %d != %d IP packets (want 1253 kept)", kept, r.Capture.Filtered, r.Capture.IPPackets)
+	}
+	// Without the interface address a plain capture has no direction.
+	out, _, _ = run(t, nil, "analyze", "--rule", "ingress 100 accept tcp dst-port 5201", path)
+	if !strings.Contains(out, "rejected all") {
+		t.Errorf("no filter_rejects_all finding in:\n%s", out)
+	}
+}

@@ -46,6 +46,18 @@ func findings(r *report.Report) []report.Finding {
 			Summary:  fmt.Sprintf("%d packets were cut by the capture's snapshot length; headers are intact, payload is not kept", c.TruncatedPackets),
 		})
 	}
+	if c.Filtered > 0 && c.Filtered == c.IPPackets {
+		out = append(out, report.Finding{
+			Severity: "warning",
+			Kind:     "filter_rejects_all",
+			Summary:  fmt.Sprintf("the mirror filter rejected all %d IP packets: with these rules AWS would mirror nothing of this traffic", c.Filtered),
+			Next: []string{
+				"run `mirrorscope filter test` with the same rules to see which rule (or no rule) each packet meets",
+				"on a capture taken on the source host, give --eni-ip so each packet's direction (ingress/egress) is known",
+				"a direction with no rules mirrors nothing in that direction",
+			},
+		})
+	}
 	if c.FlowCounts.Evicted > 0 {
 		out = append(out, report.Finding{
 			Severity: "warning",
