@@ -12,7 +12,8 @@ func TestDebugDump(t *testing.T) {
 	if path == "" {
 		t.Skip("MS_DEBUG not set")
 	}
-	d := diagnoseFlow(DefaultConfig(), largest(readFlows(t, path)))
+	fl := largest(readFlows(t, path))
+	d := diagnoseFlow(DefaultConfig(), fl)
 	m := d.Measurements
 	for _, dm := range []*DirMeasurements{&m.ClientToServer, &m.ServerToClient} {
 		dm.Series100ms.Bps = nil

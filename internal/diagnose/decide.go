@@ -151,5 +151,5 @@ func (f *Flow) reorderDominates(a *analysis) bool {
 	if a.receiver {
 		return d.reorder+d.dsack >= a.lost
 	}
-	return d.dsack*2 >= d.retx && a.lossFrac < 0.005
+	return d.dsack*2 >= d.retx
 }

@@ -40,8 +40,12 @@ type analysis struct {
 	meanBps     float64
 }
 
-// Finish summarises the flow. Call it once, after the last Observe.
+// Finish summarises the flow after the last Observe. A second call
+// returns the same Diagnosis (Finish closes the open rate bins).
 func (f *Flow) Finish() *Diagnosis {
+	if f.done != nil {
+		return f.done
+	}
 	for i := range f.d {
 		for j := range f.d[i].bins {
 			f.d[i].bins[j].close()
@@ -85,6 +89,7 @@ func (f *Flow) Finish() *Diagnosis {
 		dg.Detectors.FlachRateBps = math.Round(a.flach[1].rate)
 	}
 	f.decide(a, dg)
+	f.done = dg
 	return dg
 }
 
@@ -346,12 +351,19 @@ func (f *Flow) plateau(a *analysis) {
 		}
 	}
 	a.plateau = pts
-	m, sd := meanStd(pts)
 	srt := append([]float64(nil), pts...)
 	sort.Float64s(srt)
-	a.plateauBps = quantileSorted(srt, 0.5)
-	if m > 0 {
-		a.plateauCV = sd / m
+	med := quantileSorted(srt, 0.5)
+	a.plateauBps = med
+	// robust CV (1.4826 MAD / median): a few bins that dip while a loss
+	// is repaired must not hide a plateau
+	dev := make([]float64, len(pts))
+	for i, v := range pts {
+		dev[i] = math.Abs(v - med)
+	}
+	sort.Float64s(dev)
+	if med > 0 {
+		a.plateauCV = 1.4826 * quantileSorted(dev, 0.5) / med
 	}
 	a.flat = len(pts) >= f.cfg.PlateauMinBins && a.plateauCV < f.cfg.PlateauMaxCV
 }

@@ -145,6 +145,8 @@ type dirState struct {
 	ackHalf    logHist
 	echoHalf   logHist
 	minA, minB int64
+	srttA      int64 // EWMA (1/8) of the halves, ns: the idle threshold
+	srttB      int64 // follows the RTT including queueing
 	lastEchoUs uint32
 
 	ts     [tsRing]tsEnt
@@ -189,6 +191,8 @@ type Flow struct {
 	synT, synAckT, hsAckT, respT int64
 
 	d [2]dirState
+
+	done *Diagnosis // Finish's result
 }
 
 // NewFlow returns an empty flow diagnosis.
@@ -419,6 +423,7 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 			if o.minA < 0 || s < o.minA {
 				o.minA = s
 			}
+			o.srttA = ewma(o.srttA, s)
 		}
 		if o.open > 0 {
 			f.ackedHoles(o, ack)
@@ -476,6 +481,7 @@ func (f *Flow) onData(ts int64, dir int, d, o *dirState, p *decode.Packet, t *de
 					if d.minB < 0 || s < d.minB {
 						d.minB = s
 					}
+					d.srttB = ewma(d.srttB, s)
 				}
 				break
 			}
@@ -542,8 +548,13 @@ func (f *Flow) onData(ts int64, dir int, d, o *dirState, p *decode.Packet, t *de
 	// gaps (on/off)
 	if d.lastDataT != 0 {
 		gap := ts - d.lastDataT
+		// an off period is longer than IdleRTTs smoothed RTTs (the RTT
+		// with its queueing delay: behind a shaper the receiver sees
+		// evenly spaced arrivals while the sender is busy)
 		thr := f.cfg.IdleFloorNS
-		if m := f.minRTT(d); m > 0 && int64(f.cfg.IdleRTTs*float64(m)) > thr {
+		if m := d.srttA + d.srttB; m > 0 && int64(f.cfg.IdleRTTs*float64(m)) > thr {
+			thr = int64(f.cfg.IdleRTTs * float64(m))
+		} else if m := f.minRTT(d); m > 0 && int64(f.cfg.IdleRTTs*float64(m)) > thr {
 			thr = int64(f.cfg.IdleRTTs * float64(m))
 		}
 		if gap > thr {
@@ -835,4 +846,11 @@ func (f *Flow) ackedHoles(d *dirState, ack uint32) {
 		h.left = 0
 		d.open--
 	}
+}
+
+func ewma(avg, sample int64) int64 {
+	if avg == 0 {
+		return sample
+	}
+	return avg + (sample-avg)/8
 }
