@@ -107,7 +107,7 @@ func TestBrowserReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	png := filepath.Join(dir, "policer.cli.png")
-	dom, console := headless(t, bin, "file://"+html, png, 1500, 1500)
+	dom, console := headless(t, bin, "file://"+html, png, 2600, 1500)
 	// the policer flow: throughput, RTT, flight, Stevens, flags; the tiny
 	// control flow: four charts (no flags)
 	checkPage(t, dom, console, 9)
