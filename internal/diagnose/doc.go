@@ -25,7 +25,18 @@
 // the sequence space is remembered and classified when it is refilled: by
 // a retransmission (TSval newer than the segment that opened the hole) or
 // by a late original (reordering). The mirror's µs delays and rare one or
-// two place reorderings therefore count as reordering, never as loss.
+// two place reorderings therefore count as reordering, never as loss. A
+// hole the receiver acknowledges without any refill was lost by the
+// capture or the mirror session, not the network: it is counted as a
+// capture gap and removed from the loss.
+//
+// Verdicts are tried in order: insufficient_data, application (idle with
+// everything acknowledged), receiver_window, reordering (D-SACKs and late
+// originals outweigh real loss), policer (Flach et al.'s token-bucket
+// tests, cutoff 0 or 2), shaper (flat delivered rate with queueing delay;
+// a saturated link counts), policer by the flat-rate rule, congestion
+// (losses after RTT inflation), random_loss, unconstrained. Accuracy on
+// the lab corpus is in docs/accuracy.md (scripts/accuracy.sh).
 //
 // Correlate looks across finished flows for shared ceilings and slow
 // session setup and says what to check next in AWS terms.

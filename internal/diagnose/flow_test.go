@@ -86,8 +86,8 @@ func TestMemoryBounded(t *testing.T) {
 	cfg.MaxRecords = 5000
 	cfg.SeriesPoints = 100
 	f := NewFlow(cfg)
-	s := newSynth(20e3, 1e6) // 2M segments over 40 s
-	for i := 0; i < 2_000_000; i++ {
+	s := newSynth(20e3, 1e6) // 600k segments over 12 s
+	for i := 0; i < 600_000; i++ {
 		s.next(f)
 	}
 	d := &f.d[0]
@@ -98,16 +98,16 @@ func TestMemoryBounded(t *testing.T) {
 		t.Errorf("series %d/%d points, cap %d", len(d.s100.pts), len(d.s1s.pts), cfg.SeriesPoints)
 	}
 	dg := f.Finish()
-	if want := uint64(2_000_000 - cfg.MaxRecords); dg.Measurements.RecordsDropped != want {
+	if want := uint64(600_000 - cfg.MaxRecords); dg.Measurements.RecordsDropped != want {
 		t.Errorf("RecordsDropped = %d, want %d", dg.Measurements.RecordsDropped, want)
 	}
 	s100 := dg.Measurements.ClientToServer.Series100ms
 	if len(s100.Bps) > cfg.SeriesPoints+1 {
 		t.Errorf("series out has %d points", len(s100.Bps))
 	}
-	// 40 s of data in at most 100 points: each point covers >= 400 ms
-	if s100.StepNS < 400e6 {
-		t.Errorf("series step %d ns, want >= 400 ms", s100.StepNS)
+	// 12 s of data in at most 100 points: each point covers >= 200 ms
+	if s100.StepNS < 200e6 {
+		t.Errorf("series step %d ns, want >= 200 ms", s100.StepNS)
 	}
 	// the rate must survive downsampling: 1514 B per 20 µs = 605.6 Mbit/s
 	var sum float64
