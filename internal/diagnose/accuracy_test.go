@@ -97,7 +97,12 @@ var knownMiss = map[string]string{
 	"eval2_policer.cli": knownPolicerStall,
 	"eval2_policer.srv": knownPolicerStall,
 	"eval2_policer.mon": knownPolicerStall,
+	"eval3_loss.cli":    "random loss 1 % behind a 30 Mbit/s link with a 250-frame FIFO: the sender-side ack half sees the queue cubic builds (p90 - min 8 ms) and 53 % of the losses follow an inflated RTT, above the 50 % congestion threshold; the receiver-side points (whose RTT comes from timestamp echoes) say random_loss",
+	"eval3_rwnd.srv":    knownRwndRecv,
+	"eval3_rwnd.mon":    knownRwndRecv,
 }
+
+const knownRwndRecv = "receiver window 64 KB at a 10 ms RTT: at a receiver-side point the rule is rate x median RTT / median rwnd >= 0.85 and it gives 0.80 (the 100 ms rate varies, CV 0.27); the receiver-style round measure (bytes per echo round >= 0.9 rwnd in 88 % of rounds) would have caught it but is not used for the verdict. Not retuned, as set 3 is held out"
 
 const knownPolicerStall = "policer 8 Mbit/s, 24 KB bucket, 20 ms RTT: cubic stalls in RTOs (goodput 5.7-6 Mbit/s, 5 % loss), Flach's unbounded token simulation then gives more tokens at losses than at passes (code 4 at cutoff 0 and 2), the staircase case the paper reports at 48 % accuracy; the rate is not flat enough for the flat-rate fallback. A finite-depth bucket fit was tried and dropped: on this run the lab's policer clock does not match capture times well enough (at the true 8 Mbit/s / 24 KB, 41-65 % of losses found tokens)"
 
@@ -113,13 +118,16 @@ func accuracyDoc(rows []accRow) string {
 	b.WriteString("Expected verdicts: shaper and shaper+delay -> shaper (rate within 5% of the tbf rate, wire bytes); policer -> policer (within 10%); ")
 	b.WriteString("loss -> random_loss; reorder -> reordering; rwnd -> receiver_window; applimited -> application; ")
 	b.WriteString("delay -> shaper (a saturated link with a drop-tail FIFO is a rate limit that queues; its rate is the link rate); none -> unconstrained.\n\n")
-	for _, set := range []struct {
-		name string
-		eval bool
-	}{{"Tune set", false}, {"Held-out (eval) set", true}} {
+	for _, set := range []struct{ name, prefix string }{
+		{"Tune set", ""}, {"Held-out set 1 (testdata/eval, eval_*)", "eval_"},
+		{"Held-out set 2 (eval2_*)", "eval2_"}, {"Held-out set 3 (eval3_*, untouched)", "eval3_"}} {
 		var rs []accRow
 		for _, r := range rows {
-			if r.c.eval == set.eval {
+			p := ""
+			if r.c.eval {
+				p = r.c.run[:strings.IndexByte(r.c.run, '_')+1]
+			}
+			if p == set.prefix {
 				rs = append(rs, r)
 			}
 		}
@@ -212,6 +220,8 @@ const accuracySplit = `Tune/eval split:
 - **Tune set**: ` + "`testdata/<scenario>/`" + ` (shaper, policer, loss, reorder, delay, rwnd, applimited, twosessions; ` + "`testdata/gen/labruns.sh`" + `). The detectors' thresholds were set on these runs only.
 - **Held-out set 1**: ` + "`testdata/eval/eval_*`" + ` (testdata engineer; shaper 7 Mbit/s, policer 6 Mbit/s, loss, reorder, with parameters different from the tune set).
 - **Held-out set 2**: ` + "`internal/diagnose/testdata/eval/eval2_*`" + ` (made for this suite with ` + "`internal/diagnose/testdata/eval/gen.sh`" + `; shaper 12 Mbit/s/16 KB/30 ms, policer 8 Mbit/s/24 KB/20 ms, loss 2 %/15 ms, reorder 5 %/8 ms, rwnd 96 KB/30 ms, applimited 6 Mbit/s, delay 35 ms at 20 Mbit/s with a 100-frame FIFO, shaper+delay 30 Mbit/s/40 ms + 15 ms).
+
+- **Held-out set 3**: ` + "`internal/diagnose/testdata/eval3/eval3_*`" + ` (` + "`internal/diagnose/testdata/eval3/gen.sh`" + `; shaper 20 Mbit/s/32 KB/15 ms, policer 15 Mbit/s/64 KB/15 ms, loss 1 %/25 ms at 30 Mbit/s, reorder 15 %/5 ms at 30 Mbit/s, rwnd 64 KB/10 ms, applimited 3 Mbit/s, delay 10 ms at 10 Mbit/s with a 50-frame FIFO, shaper+delay 10 Mbit/s/25 ms + 30 ms). Made and evaluated once after all tuning; no threshold was changed after seeing it (the only later edit is a bug fix in the reordering share's denominator, data segments instead of originals, which changed no verdict). Its misses are listed below.
 
 Honesty note: two changes were made after the first look at held-out set 2, so for those classes set 2 is no longer strictly held out: (1) the off-period threshold follows the smoothed RTT (with queueing) instead of the minimum RTT, because a receiver-side capture behind a 12 Mbit/s shaper sees 1 ms packet spacing that the 1 ms floor counted as idle (eval2_shaper srv/mon were "application"); (2) the plateau flatness uses a robust CV (1.4826 MAD / median) instead of the plain CV, because a few bins dipping during loss repair hid the 30 Mbit/s plateau of eval2_shaper_delay (CV 0.15 -> "congestion"). Both changes kept every tune-set verdict. Nothing was changed for eval2_policer, which stays a documented miss.
 

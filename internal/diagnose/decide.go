@@ -70,10 +70,10 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 			mbps(rate), rw/1000, a.rtt.P50MS)
 		return
 
-	case a.reorderN >= uint64(math.Max(5, c.ReorderMinFrac*float64(a.originals))) && f.reorderDominates(a):
+	case a.reorderN >= uint64(math.Max(5, c.ReorderMinFrac*float64(d.dataPkts))) && f.reorderDominates(a):
 		set(VerdictReordering, 0.8)
 		dg.Summary = fmt.Sprintf("limited by reordering: %d reordering events (%.1f%% of segments) trigger spurious retransmissions, real loss %.2f%%",
-			a.reorderN, 100*float64(a.reorderN)/float64(a.originals), 100*a.lossFrac)
+			a.reorderN, 100*float64(a.reorderN)/float64(d.dataPkts), 100*a.lossFrac)
 		return
 
 	case a.flach[0].code == 0 || a.flach[1].code == 0:
