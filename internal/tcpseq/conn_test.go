@@ -15,7 +15,9 @@ import (
 func loadTCP(tb testing.TB, substr string) []frame {
 	tb.Helper()
 	for _, f := range testCaptures(tb) {
-		if !strings.Contains(filepath.Base(f), substr) {
+		// Match the run name exactly: "loss.cli" must not pick the
+		// held-out "eval_loss.cli" (other parameters).
+		if !strings.HasPrefix(filepath.Base(f), substr+".") {
 			continue
 		}
 		frames, err := readCapture(f)
