@@ -183,4 +183,9 @@ func (c *Config) vniAllowed(v uint32, has bool) bool {
 	return has && slices.Contains(c.AllowVNI, v)
 }
 
+// maxDatagram is the receive buffer per datagram: it holds any UDP
+// datagram (and any frame on a 64 KiB-MTU interface), so nothing is ever
+// cut by our buffer.
+const maxDatagram = 65536
+
 func formatTS(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }

@@ -255,15 +255,15 @@ func TestE2EKernelVXLANMirror(t *testing.T) {
 	lab.in("srv", "ping", "-c", "1", "-W", "2", "198.19.0.4")
 
 	dir := t.TempDir()
-	var logs strings.Builder
+	logs := &lines{} // several processes write to it
 	ready := filepath.Join(dir, "ready")
 	out := filepath.Join(dir, "listen.jsonl")
 	exe, _ := os.Executable()
 	helper := []string{exe, "-test.run", "^TestE2EHelper$", "-test.count=1"}
-	lst := lab.start("mon", []string{e2eRoleEnv + "=listen", "E2E_OUT=" + out, "E2E_READY=" + ready}, &logs, helper...)
+	lst := lab.start("mon", []string{e2eRoleEnv + "=listen", "E2E_OUT=" + out, "E2E_READY=" + ready}, logs, helper...)
 	srvPcap, monPcap := filepath.Join(dir, "srv.pcap"), filepath.Join(dir, "mon.pcap")
-	tdSrv := lab.start("srv", nil, &logs, "tcpdump", "-i", "eth0", "-w", srvPcap, "-n", "-U", "-B", "32768", "--time-stamp-precision=nano", "tcp")
-	tdMon := lab.start("mon", nil, &logs, "tcpdump", "-i", "fromsrv", "-w", monPcap, "-n", "-U", "-B", "32768", "--time-stamp-precision=nano", "udp", "port", "4789")
+	tdSrv := lab.start("srv", nil, logs, "tcpdump", "-i", "eth0", "-w", srvPcap, "-n", "-U", "-B", "32768", "--time-stamp-precision=nano", "tcp")
+	tdMon := lab.start("mon", nil, logs, "tcpdump", "-i", "fromsrv", "-w", monPcap, "-n", "-U", "-B", "32768", "--time-stamp-precision=nano", "udp", "port", "4789")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, err := os.Stat(ready)
@@ -275,9 +275,9 @@ func TestE2EKernelVXLANMirror(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	srv := lab.start("srv", []string{e2eRoleEnv + "=server", "E2E_ADDR=198.18.0.2:5201"}, &logs, helper...)
+	srv := lab.start("srv", []string{e2eRoleEnv + "=server", "E2E_ADDR=198.18.0.2:5201"}, logs, helper...)
 	time.Sleep(100 * time.Millisecond)
-	cli := lab.start("cli", []string{e2eRoleEnv + "=client", "E2E_ADDR=198.18.0.2:5201", "E2E_BYTES=" + strconv.Itoa(8<<20)}, &logs, helper...)
+	cli := lab.start("cli", []string{e2eRoleEnv + "=client", "E2E_ADDR=198.18.0.2:5201", "E2E_BYTES=" + strconv.Itoa(8<<20)}, logs, helper...)
 	for _, p := range []*exec.Cmd{cli, srv} {
 		if err := p.Wait(); err != nil {
 			t.Fatalf("transfer: %v\n%s", err, logs.String())

@@ -24,14 +24,8 @@ type mmsghdr struct {
 	n   uint32
 }
 
-// Sizes of the per-message buffers.
-const (
-	// maxDatagram holds any UDP datagram (and any frame on a
-	// 64 KiB-MTU interface), so nothing is ever cut by our buffer.
-	maxDatagram = 65536
-	// oobSize fits a timespec and a drop counter with their headers.
-	oobSize = 64
-)
+// oobSize fits a timespec and a drop counter with their headers.
+const oobSize = 64
 
 // socket is one receiving socket (UDP or AF_PACKET) with its recvmmsg
 // buffers. Only its receiving goroutine touches the buffers; they are

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
@@ -146,7 +147,13 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 				next = next.Add(gap)
 			}
 			c := conns[h%uint32(len(conns))]
-			if _, err := c.Write(buf); err != nil {
+			_, err = c.Write(buf)
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				// The error is the ICMP port unreachable of an earlier
+				// datagram (nothing listening then); this one was not sent.
+				_, err = c.Write(buf)
+			}
+			if err != nil {
 				// A receiver that is not (yet) listening answers with ICMP
 				// port unreachable, which a later write reports; keep going.
 				var ne *net.OpError
