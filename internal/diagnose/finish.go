@@ -47,6 +47,7 @@ func (f *Flow) Finish() *Diagnosis {
 		return f.done
 	}
 	for i := range f.d {
+		f.d[i].recs = f.d[i].rb.flat()
 		for j := range f.d[i].bins {
 			f.d[i].bins[j].close()
 		}

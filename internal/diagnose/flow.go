@@ -175,7 +175,8 @@ type dirState struct {
 	sAck    series
 
 	flags      [tcpseq.NumFlags]uint64
-	recs       []rec
+	rb         recBuf // records while observing
+	recs       []rec  // rb flattened by Finish
 	recDropped uint64
 }
 
@@ -409,8 +410,8 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 			}
 			if !o.inRecovery || !seqLE(e.end, o.recoverEnd) {
 				us := (ts - e.t) / 1000
-				if e.rec >= 0 && int(e.rec) < len(o.recs) {
-					o.recs[e.rec].rttA = uint32(us) + 1
+				if e.rec >= 0 && int(e.rec) < o.rb.n {
+					o.rb.at(int(e.rec)).rttA = uint32(us) + 1
 				}
 				last = e
 			}
@@ -468,26 +469,18 @@ func (f *Flow) onData(ts int64, dir int, d, o *dirState, p *decode.Packet, t *de
 		d.cwr++
 	}
 
-	// echo half: ACK seen -> this data echoing its TSval
+	// echo half: ACK seen -> this data echoing its TSval. The ring holds
+	// increasing TSvals, so a binary search finds the entry.
 	if t.HasTS && t.TSEcr != 0 && o.tsn > 0 {
-		for i, j := 0, (o.tsh+tsRing-1)%tsRing; i < o.tsn; i, j = i+1, (j+tsRing-1)%tsRing {
-			e := &o.ts[j]
-			if e.tsval == t.TSEcr {
-				if !e.used {
-					e.used = true
-					s := ts - e.t
-					d.echoHalf.add(float64(s) / 1000)
-					d.lastEchoUs = uint32(s/1000) + 1
-					if d.minB < 0 || s < d.minB {
-						d.minB = s
-					}
-					d.srttB = ewma(d.srttB, s)
-				}
-				break
+		if e := o.findTS(t.TSEcr); e != nil && !e.used {
+			e.used = true
+			s := ts - e.t
+			d.echoHalf.add(float64(s) / 1000)
+			d.lastEchoUs = uint32(s/1000) + 1
+			if d.minB < 0 || s < d.minB {
+				d.minB = s
 			}
-			if seqLT(e.tsval, t.TSEcr) {
-				break
-			}
+			d.srttB = ewma(d.srttB, s)
 		}
 	}
 
@@ -578,13 +571,13 @@ func (f *Flow) onData(ts int64, dir int, d, o *dirState, p *decode.Packet, t *de
 	d.lastDataT = ts
 
 	// records
-	if len(d.recs) < f.cfg.MaxRecords && ts-f.t0 < 4e15 {
-		d.recs = append(d.recs, rec{
+	if d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15 {
+		d.rb.push(rec{
 			t: uint32((ts - f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
 			rttB: d.lastEchoUs, kind: kind, flags: recFlags,
 		})
 		if kind == recOrig && d.pn < pendRing {
-			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(len(d.recs) - 1)}
+			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(d.rb.n - 1)}
 			d.pn++
 		}
 	} else {
@@ -683,21 +676,21 @@ func (f *Flow) openHole(ts int64, d *dirState, p *decode.Packet, t *decode.TCP, 
 	if p.FrameLen > p.PayloadLen {
 		hdr = p.FrameLen - p.PayloadLen
 	}
-	h.r0 = int32(len(d.recs))
+	h.r0 = int32(d.rb.n)
 	n := 0
 	for s := from; seqLT(s, to) && n < maxHoleRecs; n++ {
 		l := to - s
 		if l > mss {
 			l = mss
 		}
-		if len(d.recs) < f.cfg.MaxRecords {
-			d.recs = append(d.recs, rec{t: uint32((ts - f.t0) / 1000), seq: s, plen: clamp16(l), flen: clamp16(l + hdr), kind: recHole, flags: recLost})
+		if d.rb.n < f.cfg.MaxRecords {
+			d.rb.push(rec{t: uint32((ts - f.t0) / 1000), seq: s, plen: clamp16(l), flen: clamp16(l + hdr), kind: recHole, flags: recLost})
 		} else {
 			d.recDropped++
 		}
 		s += l
 	}
-	h.r1 = int32(len(d.recs))
+	h.r1 = int32(d.rb.n)
 	d.holes[i] = h
 }
 
@@ -722,8 +715,8 @@ func (f *Flow) findHole(d *dirState, seq, end uint32) int {
 }
 
 func (f *Flow) voidHoleRecs(d *dirState, h *hole, seq, end uint32) {
-	for i := h.r0; i < h.r1 && int(i) < len(d.recs); i++ {
-		r := &d.recs[i]
+	for i := h.r0; i < h.r1 && int(i) < d.rb.n; i++ {
+		r := d.rb.at(int(i))
 		if r.kind == recHole && overlap(seq, end, r.seq, r.seq+uint32(r.plen)) > 0 {
 			r.flags = (r.flags | recVoid) &^ recLost
 		}
@@ -836,8 +829,8 @@ func (f *Flow) ackedHoles(d *dirState, ack uint32) {
 		if h.left == 0 || !seqLE(h.end, ack) {
 			continue
 		}
-		for i := h.r0; i < h.r1 && int(i) < len(d.recs); i++ {
-			r := &d.recs[i]
+		for i := h.r0; i < h.r1 && int(i) < d.rb.n; i++ {
+			r := d.rb.at(int(i))
 			if r.kind == recHole && r.flags&recVoid == 0 {
 				r.flags = (r.flags | recVoid) &^ recLost
 				d.capGaps++
@@ -853,4 +846,61 @@ func ewma(avg, sample int64) int64 {
 		return sample
 	}
 	return avg + (sample-avg)/8
+}
+
+// recBuf stores records in chunks of recChunk so that growing never
+// copies: the first chunk grows by append up to recChunk (small flows
+// stay small), later chunks are allocated whole.
+const recChunk = 4096
+
+type recBuf struct {
+	chunks [][]rec
+	n      int
+}
+
+func (b *recBuf) at(i int) *rec { return &b.chunks[i/recChunk][i%recChunk] }
+
+func (b *recBuf) push(r rec) {
+	c := b.n / recChunk
+	if c == len(b.chunks) {
+		if c == 0 {
+			b.chunks = append(b.chunks, make([]rec, 0, 64))
+		} else {
+			b.chunks = append(b.chunks, make([]rec, 0, recChunk))
+		}
+	}
+	b.chunks[c] = append(b.chunks[c], r)
+	b.n++
+}
+
+// flat returns the records as one slice (Finish time).
+func (b *recBuf) flat() []rec {
+	if len(b.chunks) == 1 {
+		return b.chunks[0]
+	}
+	out := make([]rec, 0, b.n)
+	for _, c := range b.chunks {
+		out = append(out, c...)
+	}
+	return out
+}
+
+// findTS returns the ring entry holding tsval, or nil.
+func (d *dirState) findTS(tsval uint32) *tsEnt {
+	base := d.tsh - d.tsn + tsRing // physical index of the oldest entry (mod tsRing)
+	lo, hi := 0, d.tsn             // search logical [lo, hi)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if seqLT(d.ts[(base+m)%tsRing].tsval, tsval) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < d.tsn {
+		if e := &d.ts[(base+lo)%tsRing]; e.tsval == tsval {
+			return e
+		}
+	}
+	return nil
 }
