@@ -2,15 +2,27 @@
 // (pcap, pcapng, gzip-compressed or not), the VXLAN/GENEVE UDP listener
 // that receives AWS Traffic Mirroring sessions, and live AF_PACKET capture.
 //
-// # File sources
+// # Frame sources
 //
-// FileSource streams frames out of one fixed read buffer: memory stays flat
-// whatever the file size, and Next does not allocate. Frame.Data points into
-// that buffer and is valid only until the next call to Next; the caller
-// copies what it keeps. Several files are read one after another and their
-// frames numbered as one sequence (Frame.Index), the way mergecap -a would
-// concatenate them; tshark reading the same files one at a time numbers each
-// file from 1.
+// FileSource (OpenFiles) and LiveSource (OpenLive) share the Source
+// contract: Next(*Frame) fills a caller-owned Frame and returns io.EOF at
+// the end. Frame.Data points into the source's buffer (the read buffer,
+// or the kernel ring for live capture) and is valid only until the next
+// call to Next on the same source; the caller copies what it keeps. Next
+// does not allocate.
+//
+// # Files
+//
+// FileSource streams frames out of one fixed read buffer: memory stays
+// flat whatever the file size. Classic pcap (micro- and nanosecond, both
+// byte orders, the modified/Kuznetzov format), pcapng (either byte order,
+// several sections, interfaces with different link types, if_tsresol in
+// powers of 10 and 2, if_tsoffset, EPB, SPB, the obsolete PB; other blocks
+// skipped) and gzip of either (detected by its magic) are read. Several
+// files are read one after another and their frames numbered as one
+// sequence (Frame.Index), the way mergecap -a would concatenate them;
+// tshark reading the same files one at a time numbers each file from 1.
+// Simple Packet Blocks carry no timestamp: their frames have TS 0.
 //
 // Timestamps are reported exactly as recorded. A capture made on several
 // CPUs can step backwards by ~150 µs; the source does not reorder or clamp
@@ -23,4 +35,23 @@
 // an *Error that names the file, the byte offset and the frame (frames
 // already returned stay valid). Unknown link types are passed through; the
 // decoder reports them.
+//
+// # UDP listener
+//
+// Listener (Listen, Run) receives the UDP datagrams of mirror sessions
+// itself, as the mirror target, on several SO_REUSEPORT sockets read with
+// recvmmsg into preallocated buffers (no allocation per batch). Each
+// Datagram carries the UDP payload (VXLAN or GENEVE header onwards, for
+// decode.DecodeVXLANPayload / DecodeGENEVEPayload), the kernel receive
+// time (SO_TIMESTAMPNS), the outer source address and port and the outer
+// destination address (IP_PKTINFO). Kernel drops are read from
+// SO_RXQ_OVFL. Sockets use the runtime's poller (non-blocking recvmmsg,
+// waiting for readability in between), so cancelling Run's context stops
+// every reader at once, without a timeout loop.
+//
+// # Live capture
+//
+// LiveSource captures from an interface with AF_PACKET TPACKET_V3 (via
+// gopacket/afpacket), optionally in a PACKET_FANOUT_HASH group so that
+// several sources, one per goroutine, share the load by flow.
 package capture

@@ -491,3 +491,5 @@ func (s *FileSource) nextPcap(f *Frame) error {
 	s.r += need
 	return nil
 }
+
+var _ Source = (*FileSource)(nil)

@@ -35,6 +35,17 @@ type Frame struct {
 	File int
 }
 
+// Source is what the file and live sources have in common.
+type Source interface {
+	// Next fills f with the next frame; io.EOF at the end. f.Data is
+	// valid until the next call to Next.
+	Next(f *Frame) error
+	// Interfaces describes the interfaces seen so far, indexed by
+	// Frame.Iface.
+	Interfaces() []Interface
+	Close() error
+}
+
 // Interface describes a capture interface: a pcapng Interface Description
 // Block, or the header of a classic pcap file.
 type Interface struct {

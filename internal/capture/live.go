@@ -217,3 +217,5 @@ func (s *LiveSource) Close() error {
 	}
 	return nil
 }
+
+var _ Source = (*LiveSource)(nil)
