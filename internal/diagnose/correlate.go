@@ -106,9 +106,10 @@ func Correlate(flows []FlowRef) []Finding {
 
 func sharedCeilings(flows []FlowRef) []Finding {
 	type group struct {
-		key  string
-		what string
-		idx  []int
+		key   string
+		what  string
+		idx   []int
+		convs map[string]bool
 	}
 	pairs := map[string]*group{}
 	sessions := map[string]*group{}
@@ -124,10 +125,16 @@ func sharedCeilings(flows []FlowRef) []Finding {
 		}
 		k := a + " <-> " + b
 		if pairs[k] == nil {
-			pairs[k] = &group{key: k, what: "between " + k}
+			pairs[k] = &group{key: k, what: "between " + k, convs: map[string]bool{}}
 			order = append(order, pairs[k])
 		}
-		pairs[k].idx = append(pairs[k].idx, i)
+		// The same conversation seen through two mirror sessions (both
+		// ENIs mirrored) is one flow on the wire, not two sharing a
+		// ceiling: count it once.
+		if conv := fr.Client + " " + fr.Server; !pairs[k].convs[conv] {
+			pairs[k].convs[conv] = true
+			pairs[k].idx = append(pairs[k].idx, i)
+		}
 		if fr.HasVNI {
 			sk := fmt.Sprintf("%s/%d", fr.OuterSrc, fr.VNI)
 			if sessions[sk] == nil {
@@ -158,7 +165,7 @@ func sharedCeilings(flows []FlowRef) []Finding {
 			d := flows[i].Diagnosis
 			sum += d.RateBps
 			kinds[d.Verdict]++
-			ev = append(ev, fmt.Sprintf("flow %d %s -> %s: %s", i, flows[i].Client, flows[i].Server, d.Summary))
+			ev = append(ev, fmt.Sprintf("%s -> %s: %s", flows[i].Client, flows[i].Server, d.Summary))
 		}
 		kind := VerdictShaper
 		if kinds[VerdictPolicer] >= kinds[VerdictShaper] {

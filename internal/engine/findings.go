@@ -12,7 +12,7 @@ import (
 func findings(r *report.Report) []report.Finding {
 	out := []report.Finding{}
 	out = append(out, verdictFindings(r)...)
-	out = append(out, mirrorLossFindings(r)...)
+	out = append(out, correlateFindings(r)...)
 	c := &r.Capture
 	if c.DecodeErrors > 0 {
 		kinds := make([]string, 0, len(c.DecodeErrorKinds))

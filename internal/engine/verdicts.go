@@ -5,7 +5,6 @@ import (
 
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/report"
-	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
 // verdictFindings turns each flow's diagnosis into a finding, largest flows
@@ -34,8 +33,6 @@ func verdictFindings(r *report.Report) []report.Finding {
 	}
 	return out
 }
-
-const fiveGbps = 5e9
 
 func verdictAdvice(d *diagnose.Diagnosis) (string, []string) {
 	ena := "on both instances, read the ENA counters (ethtool -S eth0): bw_in_allowance_exceeded, bw_out_allowance_exceeded, pps_allowance_exceeded; a rising count means the instance's allowance shaped or dropped the traffic"
@@ -73,45 +70,37 @@ func verdictAdvice(d *diagnose.Diagnosis) (string, []string) {
 	default:
 		return "", nil
 	}
-	if d.RateBps >= 0.9*fiveGbps && d.RateBps <= 1.05*fiveGbps {
-		next = append(next, "the rate is near 5 Gbit/s, AWS's limit for a single flow outside a cluster placement group: use several flows")
-	}
 	return sev, next
 }
 
-// mirrorLossFindings: data the receiver acknowledged but the capture never
-// saw did reach the receiver, so it was lost between the source and the
-// capture (mirror loss or capture drops), not in the network.
-func mirrorLossFindings(r *report.Report) []report.Finding {
-	var out []report.Finding
+// correlateFindings asks the diagnosis for cross-flow findings: ceilings
+// shared by several flows (a shared policer or instance allowance), flows at
+// the single-flow limit, slow session setup, capture or mirror loss.
+func correlateFindings(r *report.Report) []report.Finding {
+	refs := make([]diagnose.FlowRef, 0, len(r.Flows))
+	ids := make([]uint64, 0, len(r.Flows))
 	for i := range r.Flows {
 		f := &r.Flows[i]
-		st, ok := f.TCP.(*tcpseq.Stats)
-		if !ok || st == nil {
+		d, ok := f.Diagnosis.(*diagnose.Diagnosis)
+		if !ok || d == nil {
 			continue
 		}
-		n := st.Flags["ack_lost_segment"]
-		if n == 0 {
-			continue
-		}
-		where := "the capture"
-		next := []string{"check the capture host for kernel drops (tcpdump's \"dropped by kernel\")"}
+		ref := diagnose.FlowRef{Client: f.Client, Server: f.Server, Diagnosis: d, StartNS: f.StartNS, EndNS: f.EndNS, Bytes: f.Bytes}
 		if f.Session != nil {
-			where = "the mirror session"
-			next = []string{
-				"NetworkSkipMirrorIn/Out and NetworkPacketsSkipMirrorIn/Out of the source instance (CloudWatch AWS/EC2): AWS drops mirrored copies first when the source is congested",
-				"the target's ENA counters bw_in_allowance_exceeded and pps_allowance_exceeded, and its socket drops (mirrorscope listen reports them)",
+			ref.OuterSrc, ref.VNI, ref.HasVNI = f.Session.OuterSrc, f.Session.VNI, true
+		}
+		refs = append(refs, ref)
+		ids = append(ids, f.ID)
+	}
+	var out []report.Finding
+	for _, cf := range diagnose.Correlate(refs) {
+		rf := report.Finding{Severity: cf.Severity, Kind: cf.Kind, Summary: cf.Summary, Evidence: cf.Evidence, Next: cf.Next}
+		for _, i := range cf.Flows {
+			if i >= 0 && i < len(ids) {
+				rf.Flows = append(rf.Flows, ids[i])
 			}
 		}
-		out = append(out, report.Finding{
-			Severity: "warning",
-			Kind:     "capture_loss",
-			Flows:    []uint64{f.ID},
-			Summary: fmt.Sprintf("flow #%d: %d times the receiver acknowledged data that never reached %s: those packets were lost before the capture point, not in the network",
-				f.ID, n, where),
-			Evidence: []string{fmt.Sprintf("%d ACKs of unseen segments (Wireshark: tcp.analysis.ack_lost_segment)", n)},
-			Next:     next,
-		})
+		out = append(out, rf)
 	}
 	return out
 }
