@@ -235,6 +235,13 @@ func TestPolicerSenderTwoPass(t *testing.T) {
 	if len(ts) != len(rb.comments) {
 		t.Errorf("tshark shows %d commented frames, we wrote %d", len(ts), len(rb.comments))
 	}
+	for n, c := range rb.comments {
+		// tshark prints a comment's newline as the two characters \n
+		if got := strings.ReplaceAll(ts[n], `\n`, "\n"); got != c {
+			t.Errorf("frame %d: tshark reads comment %q, we wrote %q", n, got, c)
+			break
+		}
+	}
 	for n := range tsharkFrames(t, in, "tcp.analysis.retransmission") {
 		if !strings.Contains(ts[n], "mirrorscope: ") || !strings.Contains(ts[n], "retransmission") {
 			t.Errorf("tshark: retransmission frame %d has comment %q", n, ts[n])

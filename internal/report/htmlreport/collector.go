@@ -262,7 +262,7 @@ func (s *series) compact() {
 	s.p = s.p[:out]
 	if s.stride == 1 {
 		s.stride = 4
-	} else {
+	} else if s.stride < 1<<40 { // never overflows, even fed for ever
 		s.stride *= 2
 	}
 	s.decimated = true
@@ -352,6 +352,11 @@ func (a *flowAcc) bin(ts int64) int {
 	}
 	for {
 		i := int((ts - a.start) / a.binNS)
+		if a.binNS > 1<<56 || i < 0 {
+			// absurd time spans (corrupt timestamps): pile into the last bin
+			// rather than widen bins without end
+			i = a.maxBins - 1
+		}
 		if i < a.maxBins {
 			for len(a.flags) <= i {
 				a.flags = append(a.flags, [numFK]uint32{})
