@@ -35,9 +35,21 @@ func testdata(parts ...string) string {
 // pass1 is the caller's analysis; it also returns the frames the engine
 // flagged as retransmissions.
 func pass1(t *testing.T, cfg engine.Config, paths ...string) (*report.Report, map[uint64]bool) {
+	rep, retx, _ := pass1First(t, cfg, paths...)
+	return rep, retx
+}
+
+// pass1First also returns the first frame of every flow.
+func pass1First(t *testing.T, cfg engine.Config, paths ...string) (*report.Report, map[uint64]bool, map[uint64]uint64) {
 	t.Helper()
 	retx := map[uint64]bool{}
+	first := map[uint64]uint64{}
 	cfg.OnPacket = func(n uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
+		if f != nil {
+			if _, ok := first[f.ID]; !ok {
+				first[f.ID] = n
+			}
+		}
 		if r != nil && r.Flags&tcpseq.Retransmission != 0 {
 			retx[n] = true
 		}
@@ -58,7 +70,7 @@ func pass1(t *testing.T, cfg engine.Config, paths ...string) (*report.Report, ma
 		}
 		eng.Packet(fr.Data, fr.TS, fr.OrigLen, fr.Link)
 	}
-	return eng.Finish(), retx
+	return eng.Finish(), retx, first
 }
 
 type readBack struct {
@@ -114,13 +126,23 @@ func commentsText(c map[uint64]string) string {
 	return b.String()
 }
 
-// normalize replaces the diagnosis' and findings' wording (owned by
-// internal/diagnose and internal/engine) with placeholders, so the golden
-// file pins what this package writes where.
+// normalize drops the findings' comments and replaces the diagnosis'
+// wording (owned by internal/engine and internal/diagnose) with a
+// placeholder, so the golden file pins what this package writes where.
 func normalize(s string, rep *report.Report) string {
 	for _, f := range rep.Findings {
-		s = strings.ReplaceAll(s, f.Summary, "{finding summary}")
+		line := fmt.Sprintf("mirrorscope: finding (%s): %s", f.Severity, f.Summary)
+		s = strings.ReplaceAll(s, "\\n"+line, "")
+		s = strings.ReplaceAll(s, line+"\\n", "")
+		s = strings.ReplaceAll(s, line, "")
 	}
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if l != "" && !strings.HasSuffix(l, "\t") {
+			keep = append(keep, l)
+		}
+	}
+	s = strings.Join(keep, "\n") + "\n"
 	for _, f := range rep.Flows {
 		if f.Diagnosis == nil {
 			continue
@@ -133,6 +155,18 @@ func normalize(s string, rep *report.Report) string {
 		}
 	}
 	return s
+}
+
+func verdictSummary(rep *report.Report, id uint64) string {
+	for _, f := range rep.Flows {
+		if f.ID == id && f.Diagnosis != nil {
+			b, _ := json.Marshal(f.Diagnosis)
+			var d struct{ Summary string }
+			json.Unmarshal(b, &d)
+			return d.Summary
+		}
+	}
+	return ""
 }
 
 func golden(t *testing.T, name, got string) {
@@ -186,7 +220,7 @@ func tsharkFrames(t *testing.T, file, filter string, fields ...string) map[uint6
 func TestPolicerSenderTwoPass(t *testing.T) {
 	in := testdata("policer", "policer.cli.pcap")
 	cfg := engine.DefaultConfig()
-	rep, retx := pass1(t, cfg, in)
+	rep, retx, first := pass1First(t, cfg, in)
 	out := filepath.Join(t.TempDir(), "out.pcapng")
 	got, st, err := WriteFile(out, []string{in}, cfg, rep, Options{})
 	if err != nil {
@@ -226,6 +260,18 @@ func TestPolicerSenderTwoPass(t *testing.T) {
 		c := rb.comments[n]
 		if !strings.Contains(c, "retransmission") || !strings.Contains(c, "policer at 5.0 Mbit/s") {
 			t.Errorf("frame %d (retransmission): comment %q", n, c)
+		}
+	}
+	// every finding naming a flow is on the flow's first packet (the
+	// findings are the engine's: checked here, kept out of the golden file)
+	for _, fd := range rep.Findings {
+		for _, id := range fd.Flows {
+			c := rb.comments[first[id]]
+			// a verdict finding repeats the verdict's summary, written once
+			vs := verdictSummary(rep, id)
+			if !strings.Contains(c, fd.Summary) && !(vs != "" && strings.Contains(fd.Summary, vs) && strings.Contains(c, vs)) {
+				t.Errorf("finding %q not on flow %d's first frame %d: %q", fd.Summary, id, first[id], c)
+			}
 		}
 	}
 	golden(t, "policer.cli.comments", normalize(commentsText(rb.comments), rep))
