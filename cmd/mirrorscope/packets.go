@@ -13,7 +13,6 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
-	"github.com/mirrorscope/mirrorscope/internal/flow"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
@@ -69,11 +68,12 @@ sessions has two streams here and one in tshark (see docs/wireshark-parity.md).`
 				fmt.Fprintln(w, "frame\tvni\tstream\tsrc\tsport\tdst\tdport\tseq_raw\tack_raw\tlen\ttcp_flags\twin\twin_scaled\tack_rtt\tbytes_in_flight\tdup_ack_num\tflags")
 			}
 			var line []byte
-			cfg.OnPacket = func(frame uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
+			cfg.OnPacket = func(ev *engine.PacketEvent) {
+				r := ev.TCP
 				if r == nil || (flagged && r.Flags == 0) {
 					return
 				}
-				line = appendPacketLine(line[:0], frame, p, r)
+				line = appendPacketLine(line[:0], ev.Frame, ev.Packet, r)
 				w.Write(line)
 			}
 			eng := engine.New(cfg)

@@ -27,12 +27,9 @@ type Config struct {
 	// Accept, when set, is asked about every decoded IP packet; packets it
 	// rejects are counted as filtered and not analysed (--filter).
 	Accept func(p *decode.Packet) bool
-	// OnPacket, when set, is called for every frame after analysis, with
-	// the frame number (1-based), the decoded packet, and its flow and
-	// direction (f is nil for frames that are not IP or failed to
-	// decode; err is the decode error). It must not keep p or f.
-	// r is the TCP analysis of the packet, nil for anything but TCP.
-	OnPacket func(frame uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error)
+	// OnPacket, when set, is called for every frame after analysis (see
+	// PacketEvent), on the analysing goroutine, in frame order.
+	OnPacket func(ev *PacketEvent)
 	// OnFlowEnd, when set, receives each flow's report entry as the flow
 	// ends (listen streams these).
 	OnFlowEnd func(rf *report.Flow)
@@ -62,6 +59,7 @@ type Engine struct {
 	dec   *decode.Decoder
 	table *flow.Table
 	pkt   decode.Packet
+	ev    PacketEvent
 	res   tcpseq.Result
 	// streams numbers TCP conversations as tshark's tcp.stream does.
 	streams tcpseq.StreamCounter
@@ -115,19 +113,19 @@ func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkT
 		if !ok {
 			de = decode.ErrShort
 		}
-		e.countError(de)
+		e.countError(ts, de)
 		return
 	}
 	e.analysePacket(p, ts, len(data) >= int(origLen))
 }
 
-func (e *Engine) countError(de decode.Error) {
+func (e *Engine) countError(ts int64, de decode.Error) {
 	e.capt.DecodeErrors++
 	if int(de) < len(e.errKinds) {
 		e.errKinds[de]++
 	}
 	if e.cfg.OnPacket != nil {
-		e.cfg.OnPacket(e.frame, &e.pkt, nil, 0, nil, de)
+		e.emit(ts, &e.pkt, nil, 0, nil, de)
 	}
 }
 
@@ -137,7 +135,7 @@ func (e *Engine) failed(ts int64, origLen uint32, de decode.Error) {
 	e.capt.Packets++
 	e.capt.Bytes += uint64(origLen)
 	e.clock(ts)
-	e.countError(de)
+	e.countError(ts, de)
 }
 
 // decoded analyses a frame decoded by the reading goroutine.
@@ -187,7 +185,7 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 	if p.IPVersion == 0 {
 		c.NonIPPackets++
 		if e.cfg.OnPacket != nil {
-			e.cfg.OnPacket(e.frame, p, nil, 0, nil, nil)
+			e.emit(ts, p, nil, 0, nil, nil)
 		}
 		return
 	}
@@ -201,7 +199,7 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 	if e.cfg.Accept != nil && !e.cfg.Accept(p) {
 		c.Filtered++
 		if e.cfg.OnPacket != nil {
-			e.cfg.OnPacket(e.frame, p, nil, 0, nil, nil)
+			e.emit(ts, p, nil, 0, nil, nil)
 		}
 		return
 	}
@@ -219,7 +217,7 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 	}
 	r := e.analyse(st, ts, d, p)
 	if e.cfg.OnPacket != nil {
-		e.cfg.OnPacket(e.frame, p, f, d, r, nil)
+		e.emit(ts, p, f, d, r, nil)
 	}
 	// Idle expiry once per second of capture time keeps the table bounded
 	// in long captures without scanning per packet.
@@ -491,4 +489,25 @@ func (h *flowHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// PacketEvent describes one analysed frame to Config.OnPacket. The event
+// and everything it points to are valid only during the call.
+type PacketEvent struct {
+	Frame  uint64         // 1-based frame number across the input
+	TS     int64          // capture time, ns (as recorded: may step back)
+	Packet *decode.Packet // the decoded innermost packet
+	// Flow and Dir: the packet's flow and direction; Flow is nil for frames
+	// that are not IP, failed to decode, or were filtered out.
+	Flow *flow.Flow
+	Dir  flow.Dir
+	// TCP is the TCP analysis of the packet, nil for anything but TCP.
+	TCP *tcpseq.Result
+	// Err is the decode error of a frame that could not be decoded.
+	Err error
+}
+
+func (e *Engine) emit(ts int64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
+	e.ev = PacketEvent{Frame: e.frame, TS: ts, Packet: p, Flow: f, Dir: d, TCP: r, Err: err}
+	e.cfg.OnPacket(&e.ev)
 }

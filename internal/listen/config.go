@@ -9,10 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
-	"github.com/mirrorscope/mirrorscope/internal/flow"
-	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
 // Config configures a Listener. Start from DefaultConfig.
@@ -81,7 +78,7 @@ type Config struct {
 	Routes map[string]http.Handler
 	// PacketHook, when set, returns shard i's engine.Config.OnPacket (the
 	// live page's chart collector). It runs on the shard's goroutine.
-	PacketHook func(shard int) func(uint64, *decode.Packet, *flow.Flow, flow.Dir, *tcpseq.Result, error)
+	PacketHook func(shard int) func(*engine.PacketEvent)
 
 	Logger *slog.Logger
 }

@@ -91,10 +91,10 @@ func Write(w io.Writer, inputs []string, cfg engine.Config, rep *report.Report, 
 	a.src = src
 
 	user := cfg.OnPacket
-	cfg.OnPacket = func(n uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
-		a.onPacket(p, f, r, err)
+	cfg.OnPacket = func(ev *engine.PacketEvent) {
+		a.onPacket(ev.Packet, ev.Flow, ev.TCP, ev.Err)
 		if user != nil {
-			user(n, p, f, d, r, err)
+			user(ev)
 		}
 	}
 	cfg.OnFlowEnd = nil

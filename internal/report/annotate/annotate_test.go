@@ -19,9 +19,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
-	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
-	"github.com/mirrorscope/mirrorscope/internal/flow"
 	"github.com/mirrorscope/mirrorscope/internal/report"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
@@ -44,7 +42,8 @@ func pass1First(t *testing.T, cfg engine.Config, paths ...string) (*report.Repor
 	t.Helper()
 	retx := map[uint64]bool{}
 	first := map[uint64]uint64{}
-	cfg.OnPacket = func(n uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
+	cfg.OnPacket = func(ev *engine.PacketEvent) {
+		n, f, r := ev.Frame, ev.Flow, ev.TCP
 		if f != nil {
 			if _, ok := first[f.ID]; !ok {
 				first[f.ID] = n

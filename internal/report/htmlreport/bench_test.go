@@ -29,14 +29,15 @@ type recorded struct {
 func record(t testing.TB, path string) (recs []recorded, first int64, span int64) {
 	t.Helper()
 	cfg := engine.DefaultConfig()
-	cfg.OnPacket = func(n uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
+	cfg.OnPacket = func(ev *engine.PacketEvent) {
+		p, f, d, r := ev.Packet, ev.Flow, ev.Dir, ev.TCP
 		if f == nil || r == nil {
 			return
 		}
 		if first == 0 || f.First < first {
 			first = f.First
 		}
-		recs = append(recs, recorded{p: *p, r: *r, id: f.ID, d: d, ts: f.Last, len: uint64(p.FrameLen)})
+		recs = append(recs, recorded{p: *p, r: *r, id: f.ID, d: d, ts: ev.TS, len: uint64(p.FrameLen)})
 	}
 	runEngine(t, cfg, path)
 	span = recs[len(recs)-1].ts - first + 1e6
@@ -71,7 +72,7 @@ func (r *replayer) lapOnce(c *Collector) {
 		f := r.flows[x.id]
 		f.Dir[x.d&1].Bytes += x.len
 		f.Last = x.ts + off
-		c.OnPacket(uint64(i), &x.p, f, x.d, &x.r, nil)
+		c.OnPacket(&engine.PacketEvent{Frame: uint64(i), TS: f.Last, Packet: &x.p, Flow: f, Dir: x.d, TCP: &x.r})
 	}
 	r.lap++
 }
@@ -152,7 +153,7 @@ func TestSizeBound(t *testing.T) {
 			}
 			f.Dir[d].Bytes += 1514 + uint64(i)
 			f.Last = ts
-			c.OnPacket(0, &p, f, d, &r, nil)
+			c.OnPacket(&engine.PacketEvent{TS: ts, Packet: &p, Flow: f, Dir: d, TCP: &r})
 		}
 	}
 	cd := c.Data()

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/mirrorscope/mirrorscope/internal/decode"
+	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
@@ -85,14 +86,13 @@ func NewCollector(cfg CollectorConfig) *Collector {
 	return &Collector{cfg: cfg, flows: make(map[uint64]*flowAcc, cfg.Candidates)}
 }
 
-// OnPacket has the signature of engine.Config.OnPacket. The packet time
-// is the flow's latest timestamp (f.Last): a frame stepping back in time
-// is charted at the latest time seen, which keeps every series ordered.
-func (c *Collector) OnPacket(frame uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
-	if f == nil || r == nil || err != nil {
+// OnPacket is an engine.Config.OnPacket hook. Packets are charted at
+// their own capture time.
+func (c *Collector) OnPacket(ev *engine.PacketEvent) {
+	if ev.Flow == nil || ev.TCP == nil || ev.Err != nil {
 		return
 	}
-	c.Observe(f.Last, p, f, d, r)
+	c.Observe(ev.TS, ev.Packet, ev.Flow, ev.Dir, ev.TCP)
 }
 
 // Observe records one analysed TCP packet of flow f at time ts (ns).

@@ -8,9 +8,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/mirrorscope/mirrorscope/internal/decode"
-	"github.com/mirrorscope/mirrorscope/internal/flow"
-	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
+	"github.com/mirrorscope/mirrorscope/internal/engine"
 )
 
 // LiveHandler serves the live page of mirrorscope listen: one
@@ -78,14 +76,14 @@ func NewLiveCollector(cfg CollectorConfig, shards int) *LiveCollector {
 }
 
 // OnPacket returns the engine.Config.OnPacket hook of shard i.
-func (l *LiveCollector) OnPacket(shard int) func(uint64, *decode.Packet, *flow.Flow, flow.Dir, *tcpseq.Result, error) {
+func (l *LiveCollector) OnPacket(shard int) func(*engine.PacketEvent) {
 	s := &l.sh[shard]
-	return func(frame uint64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
-		if f == nil || r == nil || err != nil {
+	return func(ev *engine.PacketEvent) {
+		if ev.Flow == nil || ev.TCP == nil || ev.Err != nil {
 			return
 		}
 		s.mu.Lock()
-		s.c.Observe(f.Last, p, f, d, r)
+		s.c.Observe(ev.TS, ev.Packet, ev.Flow, ev.Dir, ev.TCP)
 		s.mu.Unlock()
 	}
 }
