@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/mirror"
 	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/report/annotate"
+	"github.com/mirrorscope/mirrorscope/internal/report/htmlreport"
 )
 
 // analysisFlags are the options shared by every command that runs the
@@ -99,9 +102,11 @@ func (a *analysisFlags) config() (engine.Config, error) {
 
 type analyzeOpts struct {
 	analysisFlags
-	format string
-	output string
-	quiet  bool
+	format        string
+	output        string
+	quiet         bool
+	annotate      string
+	annotateDecap bool
 }
 
 func newAnalyzeCmd() *cobra.Command {
@@ -116,15 +121,19 @@ gzip-compressed, or - for standard input. Mirror-stream captures (VXLAN on
 UDP 4789; GENEVE on UDP 6081 around VXLAN) are decapsulated and each mirror
 session (outer source, VNI) is kept apart.
 
-The text report gives a capture summary, the flows ordered by bytes and the
-findings. --format json writes the schema documented in docs/json.md.
+The text report gives a capture summary, the findings (each flow's limiter
+verdict first) and the flows ordered by bytes. --format json writes the
+schema documented in docs/json.md; --format html one self-contained page
+with charts (docs/report.md). --annotate writes a pcapng copy whose packet
+comments show mirrorscope's findings in Wireshark.
 
 Exit status: 0 on success, 2 for bad input (not a capture, truncated or
 corrupt file: the report of what could be read is still written), 1 for
 other errors.`,
 		Example: `  mirrorscope analyze capture.pcapng
   mirrorscope analyze --format json a.pcap b.pcap > result.json
-  tcpdump -i eth0 -w - | mirrorscope analyze -`,
+  tcpdump -i eth0 -w - | mirrorscope analyze -
+  mirrorscope analyze --format html -o report.html --annotate flagged.pcapng mirror.pcap`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr("analyze needs at least one capture file (or - for stdin)")
@@ -136,25 +145,63 @@ other errors.`,
 		},
 	}
 	o.bind(cmd.Flags())
-	cmd.Flags().StringVarP(&o.format, "format", "f", "text", "report format: text or json")
+	cmd.Flags().StringVarP(&o.format, "format", "f", "text", "report format: text, json, or html (one self-contained page with charts; use -o)")
+	cmd.Flags().StringVar(&o.annotate, "annotate", "", "also write the capture to this pcapng `FILE` with a comment on every packet mirrorscope flagged and on each diagnosed flow's first packet, for Wireshark")
+	cmd.Flags().BoolVar(&o.annotateDecap, "annotate-decap", false, "with --annotate: write mirrored packets as their inner frames (without the VXLAN/GENEVE headers)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "-", "write the report to this file instead of standard output")
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress on standard error")
 	return cmd
 }
 
 func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
-	if o.format != "text" && o.format != "json" {
-		return usageErr("unknown --format %q: use text or json", o.format)
+	switch o.format {
+	case "text", "json", "html":
+	default:
+		return usageErr("unknown --format %q: use text, json or html", o.format)
 	}
 	cfg, err := o.config()
 	if err != nil {
 		return err
 	}
-	src, err := capture.OpenFiles(paths, capture.Options{})
-	if err != nil {
-		return &exitError{code: exitUsage, err: err}
+	stdin := slices.Contains(paths, "-")
+	if o.annotate != "" && o.annotate == o.output {
+		return usageErr("--annotate and --output name the same file")
 	}
-	defer src.Close()
+	var col *htmlreport.Collector
+	if o.format == "html" {
+		col = htmlreport.NewCollector(htmlreport.CollectorConfig{})
+	}
+
+	var rep *report.Report
+	var readErr error
+	if o.annotate != "" && stdin {
+		// Standard input can be read once: annotate in the analysis pass
+		// itself (its comments then carry the packet flags, not the flows'
+		// verdicts, which are known only at the end).
+		if col != nil {
+			cfg.OnPacket = col.OnPacket
+		}
+		rep, _, readErr = annotate.WriteFile(o.annotate, paths, cfg, nil, annotate.Options{Decap: o.annotateDecap, Tool: "mirrorscope " + version})
+		if rep == nil {
+			return annotateErr(readErr)
+		}
+	} else {
+		analysisCfg := cfg
+		if col != nil {
+			analysisCfg.OnPacket = col.OnPacket
+		}
+		rep, readErr = analyzeFiles(cmd, analysisCfg, paths, o.quiet)
+		if rep == nil {
+			return readErr
+		}
+		if o.annotate != "" && readErr == nil {
+			// Second pass over the files: every flagged packet and the
+			// first packet of each diagnosed flow get a comment.
+			if _, _, err := annotate.WriteFile(o.annotate, paths, cfg, rep, annotate.Options{Decap: o.annotateDecap, Tool: "mirrorscope " + version}); err != nil {
+				return annotateErr(err)
+			}
+		}
+	}
 
 	out := cmd.OutOrStdout()
 	var outFile *os.File
@@ -166,25 +213,14 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 		defer outFile.Close()
 		out = outFile
 	}
-
-	eng := engine.New(cfg)
-	stopProgress := startProgress(cmd.ErrOrStderr(), src, eng, o.quiet)
-	perFile := make([]uint64, len(paths))
-	readErr := readAll(cmd, src, eng, perFile)
-	stopProgress()
-
-	for i, p := range paths {
-		in := report.Input{File: p, Packets: perFile[i]}
-		var ce *capture.Error
-		if errors.As(readErr, &ce) && ce.File == displayName(p) {
-			in.Error = ce.Error()
-		}
-		eng.AddInput(in)
-	}
-	rep := eng.Finish()
 	switch o.format {
 	case "json":
 		err = report.WriteJSON(out, rep)
+	case "html":
+		bw := bufio.NewWriterSize(out, 1<<16)
+		if err = htmlreport.Write(bw, rep, col.Data(), htmlreport.Options{}); err == nil {
+			err = bw.Flush()
+		}
 	default:
 		err = report.WriteText(out, rep, report.TextOptions{Color: isTerminal(out)}, report.DefaultSections()...)
 	}
@@ -204,6 +240,39 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 		return readErr
 	}
 	return nil
+}
+
+func annotateErr(err error) error {
+	var ce *capture.Error
+	if errors.As(err, &ce) {
+		return &exitError{code: exitUsage, err: err}
+	}
+	return err
+}
+
+// analyzeFiles runs the engine over paths and returns the report. A read
+// error that stopped the input early is returned with the report of what
+// was read; a nil report means nothing could be opened.
+func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet bool) (*report.Report, error) {
+	src, err := capture.OpenFiles(paths, capture.Options{})
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	defer src.Close()
+	eng := engine.New(cfg)
+	stopProgress := startProgress(cmd.ErrOrStderr(), src, eng, quiet)
+	perFile := make([]uint64, len(paths))
+	readErr := readAll(cmd, src, eng, perFile)
+	stopProgress()
+	for i, p := range paths {
+		in := report.Input{File: p, Packets: perFile[i]}
+		var ce *capture.Error
+		if errors.As(readErr, &ce) && ce.File == displayName(p) {
+			in.Error = ce.Error()
+		}
+		eng.AddInput(in)
+	}
+	return eng.Finish(), readErr
 }
 
 // sessionSelector returns a predicate that accepts only packets of the

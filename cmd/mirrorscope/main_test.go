@@ -214,3 +214,39 @@ func TestAnalyzeFilter(t *testing.T) {
 		t.Errorf("no filter_rejects_all finding in:\n%s", out)
 	}
 }
+
+// TestAnalyzeHTMLAndAnnotate: --format html writes one self-contained page
+// and --annotate a pcapng with our comments (their content is tested in
+// internal/report/htmlreport and internal/report/annotate).
+func TestAnalyzeHTMLAndAnnotate(t *testing.T) {
+	dir := t.TempDir()
+	html, ann := filepath.Join(dir, "r.html"), filepath.Join(dir, "a.pcapng")
+	_, errOut, code := run(t, nil, "analyze", "-q", "--format", "html", "-o", html, "--annotate", ann, repoTestdata+"/policer/policer.mon.pcap")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<html", "uPlot", "policed at"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	for _, bad := range []string{`src="http`, `href="http`} {
+		if strings.Contains(string(page), bad) {
+			t.Errorf("report loads something from the network: %q", bad)
+		}
+	}
+	// The annotated file is itself a capture that analyze reads.
+	out, errOut, code := run(t, nil, "analyze", "--format", "json", ann)
+	if code != 0 {
+		t.Fatalf("reading the annotated capture: exit %d: %s", code, errOut)
+	}
+	var r struct{ Capture struct{ Packets int } }
+	json.Unmarshal([]byte(out), &r)
+	if r.Capture.Packets != 1990 {
+		t.Errorf("annotated capture has %d packets, want 1990", r.Capture.Packets)
+	}
+}
