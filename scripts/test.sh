@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the Debian tools the tests compare against
-# (tshark 4.0, tcpdump, tcptrace, iperf3) when run as root, then checks
+# (tshark 4.0, tcpdump, tcptrace, iperf3, and Chromium for the HTML report's
+# browser test) when run as root, then checks
 # formatting and vet, runs every test with the race detector and one pass
 # of every benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for t in tshark tcpdump tcptrace iperf3 ip jq; do
+for t in tshark tcpdump tcptrace iperf3 ip jq chromium; do
 	command -v "$t" >/dev/null 2>&1 || need+=("$t")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -16,7 +17,7 @@ if [ "${#need[@]}" -gt 0 ]; then
 		export DEBIAN_FRONTEND=noninteractive
 		echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 		apt-get update -qq
-		apt-get install -y -qq --no-install-recommends tshark tcpdump tcptrace iperf3 iproute2 jq >/dev/null
+		apt-get install -y -qq --no-install-recommends tshark tcpdump tcptrace iperf3 iproute2 jq chromium >/dev/null
 	else
 		echo "warning: ${need[*]} not installed and not root: tests that compare against them will skip" >&2
 	fi
