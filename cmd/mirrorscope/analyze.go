@@ -37,6 +37,7 @@ type analysisFlags struct {
 	vnis           []uint
 	outerSrcs      []string
 	noDiagnose     bool
+	flowsOnly      bool
 	filter         mirrorSpec
 	eniIPs         []string
 }
@@ -49,6 +50,7 @@ func (a *analysisFlags) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&a.maxFlows, "max-flows", d.Flow.MaxFlows, "most live flows tracked at once; beyond it the least recently active flow is ended and counted as evicted")
 	fs.DurationVar(&a.idleTimeout, "idle-timeout", d.Flow.IdleTimeout, "end a flow after this much capture time without packets (0 = never)")
 	fs.BoolVar(&a.noDiagnose, "no-diagnose", false, "skip the limiter diagnosis (TCP analysis only; faster)")
+	fs.BoolVar(&a.flowsOnly, "flows-only", false, "decode and count flows only: no TCP analysis, no diagnosis (fastest first look at a large capture)")
 	a.filter.bind(fs)
 	fs.StringArrayVar(&a.eniIPs, "eni-ip", nil, "with --filter/--rule: the source interface's `IP` address(es), which give each packet's direction; for mirror captures the default is the outer source (the source ENI)")
 	fs.UintSliceVar(&a.vnis, "vni", nil, "analyse only these mirror sessions' VNIs (repeat or comma-separate)")
@@ -75,6 +77,7 @@ func (a *analysisFlags) config() (engine.Config, error) {
 	c.Flow.IdleTimeout = a.idleTimeout
 	c.MaxReportFlows = a.maxReportFlows
 	c.NoDiagnose = a.noDiagnose
+	c.FlowsOnly = a.flowsOnly
 	sel, err := sessionSelector(a.vnis, a.outerSrcs)
 	if err != nil {
 		return c, err

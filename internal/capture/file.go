@@ -23,6 +23,9 @@ type Options struct {
 	// BufferSize is the size of the read buffer (default 1 MiB). It is
 	// raised if needed to hold the largest accepted pcapng block.
 	BufferSize int
+	// NoReadahead reads regular files on the caller's goroutine instead of
+	// reading ahead on another one.
+	NoReadahead bool
 }
 
 const (
@@ -63,6 +66,14 @@ type FileSource struct {
 	buf  []byte
 	r, w int
 	base int64
+
+	// Readahead (regular files): buf is then the current chunk's data,
+	// fixed the source's own buffer, and raErr the outcome of the last
+	// chunk taken (io.EOF at the end).
+	ra    *readahead
+	cur   *chunk
+	fixed []byte
+	raErr error
 
 	format   format
 	be       bool // big-endian file (pcap) or section (pcapng)
@@ -144,6 +155,7 @@ func OpenFiles(paths []string, opt Options) (*FileSource, error) {
 		bufSize = int(s.maxBlock) + 64
 	}
 	s.buf = make([]byte, bufSize)
+	s.fixed = s.buf
 	stdin := 0
 	for _, p := range paths {
 		if p == "-" {
@@ -198,6 +210,7 @@ func (s *FileSource) Interfaces() []Interface {
 
 // Close closes the open file. It does not close standard input.
 func (s *FileSource) Close() error {
+	s.stopReadahead()
 	var err error
 	if s.file != nil {
 		err = s.file.Close()
@@ -249,6 +262,7 @@ func (s *FileSource) Next(f *Frame) error {
 // openNext closes the current file and opens the next one, reading its
 // header. It returns io.EOF when there is no next file.
 func (s *FileSource) openNext() error {
+	s.stopReadahead()
 	if s.file != nil {
 		s.file.Close()
 		s.file = nil
@@ -297,6 +311,12 @@ func (s *FileSource) openNext() error {
 	if s.w < 4 {
 		return &Error{File: s.name, Kind: ErrNotCapture, Detail: fmt.Sprintf("file has only %d bytes", s.w)}
 	}
+	if s.file != nil && !s.opt.NoReadahead {
+		// Regular files (plain or gzip) are read ahead on another
+		// goroutine; standard input is read in place, since a pipe may
+		// block forever and its reader could not be stopped.
+		s.ra = startReadahead(s.src, int(s.maxBlock)+64)
+	}
 	magicLE := binary.LittleEndian.Uint32(s.buf)
 	switch magicLE {
 	case 0x0A0D0D0A:
@@ -323,6 +343,9 @@ func (s *FileSource) openNext() error {
 func (s *FileSource) fill(n int) error {
 	if s.w-s.r >= n {
 		return nil
+	}
+	if s.ra != nil {
+		return s.fillReadahead(n)
 	}
 	if len(s.buf)-s.r < n {
 		copy(s.buf, s.buf[s.r:s.w])
@@ -416,7 +439,7 @@ func (s *FileSource) pcapHeader() error {
 	if err := s.fill(24); err != nil {
 		if err == io.EOF {
 			return s.errorf(ErrTruncated, 0, 0, "truncated file header", io.ErrUnexpectedEOF,
-				"file ends after %d bytes", s.w)
+				"file ends after %d bytes", s.base+int64(s.w))
 		}
 		return err
 	}
@@ -493,3 +516,48 @@ func (s *FileSource) nextPcap(f *Frame) error {
 }
 
 var _ Source = (*FileSource)(nil)
+
+// fillReadahead is fill for read-ahead files: it moves to the next chunk,
+// carrying the unread tail into the chunk's headroom.
+func (s *FileSource) fillReadahead(n int) error {
+	for s.w-s.r < n {
+		if s.raErr != nil {
+			if s.raErr == io.EOF {
+				return io.EOF
+			}
+			if errors.Is(s.raErr, io.ErrUnexpectedEOF) {
+				s.cut = true
+				return io.EOF
+			}
+			return s.errorf(ErrRead, s.base+int64(s.w), 0, "read error", s.raErr, "%v", s.raErr)
+		}
+		c := s.ra.next()
+		rem := s.w - s.r
+		if rem > s.ra.headroom {
+			return s.errorf(ErrMalformed, s.base+int64(s.r), 0, "record too long", nil, "%d bytes pending", rem)
+		}
+		start := s.ra.headroom - rem
+		copy(c.data[start:s.ra.headroom], s.buf[s.r:s.w])
+		s.base += int64(s.r) - int64(start)
+		if s.cur != nil {
+			s.ra.release(s.cur)
+		}
+		s.cur = c
+		s.buf = c.data
+		s.r, s.w = start, s.ra.headroom+c.n
+		s.raErr = c.err
+	}
+	return nil
+}
+
+// stopReadahead ends the current file's read-ahead and returns to the
+// source's own buffer.
+func (s *FileSource) stopReadahead() {
+	if s.ra == nil {
+		return
+	}
+	s.ra.close()
+	s.ra, s.cur, s.raErr = nil, nil, nil
+	s.buf = s.fixed
+	s.r, s.w = 0, 0
+}

@@ -21,6 +21,9 @@ type Config struct {
 	Diagnose diagnose.Config
 	// NoDiagnose turns the limiter diagnosis off (TCP analysis only).
 	NoDiagnose bool
+	// FlowsOnly turns TCP analysis and diagnosis off: decode and flow
+	// accounting only, for a fast first look at a large capture.
+	FlowsOnly bool
 	// MaxReportFlows caps the flows listed in the report: when more flows
 	// end, the smallest by bytes are left out and counted.
 	MaxReportFlows int
@@ -127,24 +130,6 @@ func (e *Engine) countError(ts int64, de decode.Error) {
 	if e.cfg.OnPacket != nil {
 		e.emit(ts, &e.pkt, nil, 0, nil, de)
 	}
-}
-
-// failed counts a frame the reading goroutine could not decode.
-func (e *Engine) failed(ts int64, origLen uint32, de decode.Error) {
-	e.frame++
-	e.capt.Packets++
-	e.capt.Bytes += uint64(origLen)
-	e.clock(ts)
-	e.countError(ts, de)
-}
-
-// decoded analyses a frame decoded by the reading goroutine.
-func (e *Engine) decoded(p *decode.Packet, ts int64, origLen uint32, whole bool) {
-	e.frame++
-	e.capt.Packets++
-	e.capt.Bytes += uint64(origLen)
-	e.clock(ts)
-	e.analysePacket(p, ts, whole)
 }
 
 // Decoded analyses a packet decoded elsewhere (the live listener decodes

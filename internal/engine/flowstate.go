@@ -17,7 +17,7 @@ type flowState struct {
 
 func (e *Engine) newFlowState(f *flow.Flow, p *decode.Packet) *flowState {
 	s := &flowState{}
-	if p.Proto == 6 {
+	if p.Proto == 6 && !e.cfg.FlowsOnly {
 		s.tcp = tcpseq.NewConn(tcpseq.Config{Streams: &e.streams})
 		if !e.cfg.NoDiagnose {
 			s.diag = diagnose.NewFlow(e.cfg.Diagnose)
