@@ -887,6 +887,17 @@ func (b *recBuf) flat() []rec {
 
 // findTS returns the ring entry holding tsval, or nil.
 func (d *dirState) findTS(tsval uint32) *tsEnt {
+	// Most packets echo one of the peer's latest TSvals: look at the
+	// newest entries first, then search the ring.
+	for k := 1; k <= 4 && k <= d.tsn; k++ {
+		e := &d.ts[(d.tsh-k+tsRing)%tsRing]
+		if e.tsval == tsval {
+			return e
+		}
+		if seqLT(e.tsval, tsval) {
+			return nil // newer than everything left: not in the ring
+		}
+	}
 	base := d.tsh - d.tsn + tsRing // physical index of the oldest entry (mod tsRing)
 	lo, hi := 0, d.tsn             // search logical [lo, hi)
 	for lo < hi {
