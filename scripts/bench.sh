@@ -6,15 +6,17 @@
 # table for docs/benchmarks.md. Warm the page cache first (the script reads
 # the file once before timing). TOOLS defaults to:
 #   mirrorscope_json  mirrorscope analyze --format json (all analyses)
-#   mirrorscope_text  mirrorscope analyze (text report)
+#   mirrorscope_nodiag  analyze --no-diagnose (TCP analysis, no diagnosis)
+#   mirrorscope_flows   analyze --flows-only (decode + flow tracking)
 #   tcptrace_l        tcptrace -l -n
 #   tshark_expert     tshark -q -z expert (Wireshark's TCP analysis)
-# Other tools: tshark_plain (read only), mirrorscope_packets.
+# Other tools: mirrorscope_text, mirrorscope_html, tshark_plain (read only),
+# mirrorscope_packets.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: bench.sh CAPTURE [TOOLS...]" >&2; exit 2; }
 cap=$1; shift
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(mirrorscope_json mirrorscope_text tcptrace_l tshark_expert)
+[ ${#tools[@]} -gt 0 ] || tools=(mirrorscope_json mirrorscope_nodiag mirrorscope_flows tcptrace_l tshark_expert)
 cd "$(dirname "$0")/.."
 bin=$(mktemp -d)/mirrorscope
 go build -o "$bin" ./cmd/mirrorscope
@@ -26,6 +28,9 @@ cmd_for() {
 	case $1 in
 	mirrorscope_json) echo "$bin analyze -q --format json -o /dev/null $cap" ;;
 	mirrorscope_text) echo "$bin analyze -q -o /dev/null $cap" ;;
+	mirrorscope_nodiag) echo "$bin analyze -q --no-diagnose --format json -o /dev/null $cap" ;;
+	mirrorscope_flows) echo "$bin analyze -q --flows-only --format json -o /dev/null $cap" ;;
+	mirrorscope_html) echo "$bin analyze -q --format html -o /dev/null $cap" ;;
 	mirrorscope_packets) echo "$bin packets $cap" ;;
 	tcptrace_l) echo "tcptrace -l -n $cap" ;;
 	tshark_plain) echo "tshark -n -r $cap -q" ;;
