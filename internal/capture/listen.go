@@ -1,23 +1,9 @@
-//go:build linux
-
 package capture
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
-	"sync"
-	"sync/atomic"
-	"syscall"
-	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Kind is the tunnel a listener receives.
@@ -67,8 +53,9 @@ type ListenConfig struct {
 	// on Kind's default port; a missing port (e.g. "10.0.0.5") means the
 	// default port too. Port 0 picks a free port (tests).
 	Addr string
-	// Kind is VXLAN (default) or GENEVE. It picks the default port; the
-	// listener itself hands over UDP payloads whatever they contain.
+	// Kind is VXLAN (default) or GENEVE. It picks the default port and,
+	// with Symmetric, where the steering program finds the inner packet;
+	// otherwise the listener hands over UDP payloads whatever they contain.
 	Kind Kind
 	// Sockets is the number of SO_REUSEPORT sockets sharing the port, each
 	// read by its own goroutine; the kernel spreads datagrams over them by
@@ -76,6 +63,17 @@ type ListenConfig struct {
 	// inner flow, so flows spread and each stays on one socket). Default
 	// runtime.NumCPU().
 	Sockets int
+	// Symmetric steers both directions of a connection to the same socket
+	// (so one goroutine reads them, in arrival order) with a classic BPF
+	// program (SO_ATTACH_REUSEPORT_CBPF) that hashes the inner addresses
+	// and ports direction-independently: AWS derives the outer source port
+	// from the inner flow per direction, so the kernel's own 4-tuple hash
+	// would split a connection's directions over sockets. For Kind VXLAN
+	// the datagrams are VXLAN carrying Ethernet; for GENEVE, GENEVE
+	// carrying IPv4/UDP/VXLAN (as a Gateway Load Balancer delivers mirror
+	// traffic). If the kernel refuses the program, a warning is logged and
+	// the kernel's hash is used (Listener.Steered reports which).
+	Symmetric bool
 	// RcvBuf is the socket receive buffer in bytes (default 32 MiB).
 	// SO_RCVBUFFORCE is tried first (root, CAP_NET_ADMIN), then SO_RCVBUF,
 	// which the kernel caps at net.core.rmem_max.
@@ -90,6 +88,10 @@ type ListenConfig struct {
 }
 
 // Datagram is one received UDP datagram.
+//
+// Run also hands over, after its context is cancelled, what the sockets
+// had already queued (drain on stop), so a datagram the kernel accepted
+// before the stop is never lost.
 type Datagram struct {
 	// Data is the UDP payload (the VXLAN or GENEVE header onwards). It
 	// points into the listener's receive buffers and is valid only until
@@ -141,385 +143,4 @@ func (s ListenerStats) Total() SocketStats {
 		t.RcvBuf += x.RcvBuf
 	}
 	return t
-}
-
-// Listener receives tunnelled mirror traffic on several SO_REUSEPORT UDP
-// sockets with recvmmsg, without allocating per batch.
-type Listener struct {
-	cfg     ListenConfig
-	log     *slog.Logger
-	socks   []*udpSock
-	running atomic.Bool
-}
-
-// udpSock is one socket with its preallocated recvmmsg state. Everything
-// the kernel writes into (hdrs, names, oob, buf) is allocated once; the
-// Datagrams handed to the handler point into buf.
-type udpSock struct {
-	id     int
-	conn   *net.UDPConn
-	raw    syscall.RawConn
-	maxDg  int
-	oobLen int
-	hdrs   []unix.Mmsghdr
-	iovs   []unix.Iovec
-	names  []unix.RawSockaddrInet6
-	oob    []byte
-	buf    []byte
-	dgrams []Datagram
-	recvFn func(fd uintptr) bool // s.recv, bound once so Read does not allocate
-	// Result of the last recv.
-	n     int
-	errno syscall.Errno
-
-	datagrams, bytes, batches, drops, truncated atomic.Uint64
-	rcvbuf                                      int
-}
-
-const (
-	defaultRcvBuf      = 32 << 20
-	defaultBatch       = 64
-	defaultMaxDatagram = 65535
-	cmsgAlign          = int(unsafe.Sizeof(uintptr(0)))
-)
-
-func cmsgSpace(n int) int {
-	return (unix.SizeofCmsghdr+cmsgAlign-1)&^(cmsgAlign-1) + (n+cmsgAlign-1)&^(cmsgAlign-1)
-}
-
-// Listen opens the sockets (all bound to the same address with
-// SO_REUSEPORT) so that datagrams queue from now on; Run reads them.
-func Listen(ctx context.Context, cfg ListenConfig, logger *slog.Logger) (*Listener, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Kind == 0 {
-		cfg.Kind = VXLAN
-	}
-	if cfg.Sockets <= 0 {
-		cfg.Sockets = runtime.NumCPU()
-	}
-	if cfg.RcvBuf <= 0 {
-		cfg.RcvBuf = defaultRcvBuf
-	}
-	if cfg.Batch <= 0 {
-		cfg.Batch = defaultBatch
-	}
-	if cfg.MaxDatagram <= 0 {
-		cfg.MaxDatagram = defaultMaxDatagram
-	}
-	cfg.MaxDatagram = min(cfg.MaxDatagram, 65535)
-	addr := cfg.Addr
-	if addr == "" {
-		addr = ":" + strconv.Itoa(int(cfg.Kind.DefaultPort()))
-	} else if _, _, err := net.SplitHostPort(addr); err != nil {
-		addr = net.JoinHostPort(addr, strconv.Itoa(int(cfg.Kind.DefaultPort())))
-	}
-	l := &Listener{cfg: cfg, log: logger}
-	for i := range cfg.Sockets {
-		s, err := l.open(ctx, i, addr)
-		if err != nil {
-			l.Close()
-			return nil, err
-		}
-		l.socks = append(l.socks, s)
-		if i == 0 {
-			// Later sockets join the port the first one got (port 0).
-			addr = s.conn.LocalAddr().String()
-		}
-	}
-	l.log.Info("listening", "kind", cfg.Kind.String(), "addr", addr, "sockets", cfg.Sockets,
-		"rcvbuf", l.socks[0].rcvbuf, "batch", cfg.Batch)
-	if l.socks[0].rcvbuf < cfg.RcvBuf {
-		l.log.Warn("socket receive buffer smaller than requested; raise net.core.rmem_max or run as root",
-			"requested", cfg.RcvBuf, "granted", l.socks[0].rcvbuf)
-	}
-	return l, nil
-}
-
-func (l *Listener) open(ctx context.Context, id int, addr string) (*udpSock, error) {
-	var optErr error
-	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-		err := c.Control(func(fd uintptr) {
-			optErr = setSockopts(int(fd), l.cfg.RcvBuf)
-		})
-		if err != nil {
-			return err
-		}
-		return optErr
-	}}
-	pc, err := lc.ListenPacket(ctx, "udp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("capture: listen %s: %w", addr, err)
-	}
-	conn := pc.(*net.UDPConn)
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("capture: listen %s: %w", addr, err)
-	}
-	s := &udpSock{id: id, conn: conn, raw: raw, maxDg: l.cfg.MaxDatagram}
-	raw.Control(func(fd uintptr) {
-		s.rcvbuf, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
-	})
-	s.oobLen = cmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))) + cmsgSpace(4) + cmsgSpace(unix.SizeofInet6Pktinfo) + 64
-	n := l.cfg.Batch
-	s.hdrs = make([]unix.Mmsghdr, n)
-	s.iovs = make([]unix.Iovec, n)
-	s.names = make([]unix.RawSockaddrInet6, n)
-	s.oob = make([]byte, n*s.oobLen)
-	s.buf = make([]byte, n*s.maxDg)
-	s.dgrams = make([]Datagram, n)
-	for i := range n {
-		s.iovs[i].Base = &s.buf[i*s.maxDg]
-		s.iovs[i].SetLen(s.maxDg)
-		h := &s.hdrs[i].Hdr
-		h.Name = (*byte)(unsafe.Pointer(&s.names[i]))
-		h.Iov = &s.iovs[i]
-		h.SetIovlen(1)
-		h.Control = &s.oob[i*s.oobLen]
-	}
-	s.reset(n)
-	s.recvFn = s.recv
-	return s, nil
-}
-
-// setSockopts runs before bind: SO_REUSEPORT must be set on every socket
-// sharing the port before any of them binds.
-func setSockopts(fd, rcvbuf int) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-		return fmt.Errorf("SO_REUSEPORT: %w", err)
-	}
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
-		// Not privileged: the kernel caps SO_RCVBUF at rmem_max.
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf); err != nil {
-			return fmt.Errorf("SO_RCVBUF: %w", err)
-		}
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
-		return fmt.Errorf("SO_TIMESTAMPNS: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
-		return fmt.Errorf("SO_RXQ_OVFL: %w", err)
-	}
-	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
-	if err != nil {
-		return fmt.Errorf("SO_DOMAIN: %w", err)
-	}
-	// IP_PKTINFO also applies to IPv4 datagrams on a dual-stack IPv6
-	// socket.
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_PKTINFO, 1); err != nil {
-		return fmt.Errorf("IP_PKTINFO: %w", err)
-	}
-	if domain == unix.AF_INET6 {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1); err != nil {
-			return fmt.Errorf("IPV6_RECVPKTINFO: %w", err)
-		}
-	}
-	return nil
-}
-
-// reset restores the header fields the kernel overwrote in the first n
-// messages.
-func (s *udpSock) reset(n int) {
-	for i := range n {
-		h := &s.hdrs[i].Hdr
-		h.Namelen = unix.SizeofSockaddrInet6
-		h.SetControllen(s.oobLen)
-		h.Flags = 0
-		s.hdrs[i].Len = 0
-	}
-}
-
-// recv is the RawConn.Read callback: one non-blocking recvmmsg. It returns
-// false (wait for readability) only on EAGAIN.
-func (s *udpSock) recv(fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(len(s.hdrs)),
-			unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			s.n, s.errno = int(n), 0
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		s.n, s.errno = 0, e
-		return true
-	}
-}
-
-// parse turns the last recvmmsg result into s.dgrams[:n].
-func (s *udpSock) parse() []Datagram {
-	n := s.n
-	var bytes, trunc, drops uint64
-	for i := range n {
-		m := &s.hdrs[i]
-		d := &s.dgrams[i]
-		l := int(m.Len)
-		d.Len = l
-		d.Truncated = m.Hdr.Flags&unix.MSG_TRUNC != 0
-		if d.Truncated {
-			trunc++
-		}
-		off := i * s.maxDg
-		d.Data = s.buf[off : off+min(l, s.maxDg) : off+s.maxDg]
-		bytes += uint64(l)
-		d.Src = sockaddrToAddrPort(&s.names[i])
-		d.TS, d.Dst = 0, netip.Addr{}
-		oob := s.oob[i*s.oobLen : i*s.oobLen+min(int(m.Hdr.Controllen), s.oobLen)]
-		for len(oob) >= unix.SizeofCmsghdr {
-			c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-			cl := int(c.Len)
-			if cl < unix.SizeofCmsghdr || cl > len(oob) {
-				break
-			}
-			data := oob[cmsgSpace(0):cl]
-			switch {
-			case c.Level == unix.SOL_SOCKET && c.Type == unix.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})):
-				ts := (*unix.Timespec)(unsafe.Pointer(&data[0]))
-				d.TS = int64(ts.Sec)*1e9 + int64(ts.Nsec)
-			case c.Level == unix.SOL_SOCKET && c.Type == unix.SO_RXQ_OVFL && len(data) >= 4:
-				drops = uint64(*(*uint32)(unsafe.Pointer(&data[0])))
-			case c.Level == unix.IPPROTO_IP && c.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
-				pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&data[0]))
-				d.Dst = netip.AddrFrom4(pi.Addr)
-			case c.Level == unix.IPPROTO_IPV6 && c.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
-				pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0]))
-				d.Dst = netip.AddrFrom16(pi.Addr).Unmap()
-			}
-			next := (cl + cmsgAlign - 1) &^ (cmsgAlign - 1)
-			if next > len(oob) {
-				break
-			}
-			oob = oob[next:]
-		}
-	}
-	s.reset(n)
-	s.datagrams.Add(uint64(n))
-	s.bytes.Add(bytes)
-	s.batches.Add(1)
-	if trunc > 0 {
-		s.truncated.Add(trunc)
-	}
-	if drops > s.drops.Load() {
-		s.drops.Store(drops)
-	}
-	return s.dgrams[:n]
-}
-
-func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
-	switch sa.Family {
-	case unix.AF_INET:
-		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		p := (*[2]byte)(unsafe.Pointer(&sa4.Port))
-		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), uint16(p[0])<<8|uint16(p[1]))
-	case unix.AF_INET6:
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
-	}
-	return netip.AddrPort{}
-}
-
-// Run reads all sockets until ctx is cancelled, one goroutine per socket,
-// calling handle with each batch. handle is called concurrently for
-// different sockets (never concurrently for the same one); the batch and
-// its Data point into that socket's buffers, which are reused as soon as
-// handle returns. Run returns nil after ctx is cancelled and every
-// goroutine has stopped, or the first socket error. Run may be called
-// again after it returns; the sockets stay open until Close.
-func (l *Listener) Run(ctx context.Context, handle func(sock int, batch []Datagram)) error {
-	if !l.running.CompareAndSwap(false, true) {
-		return errors.New("capture: listener is already running")
-	}
-	defer l.running.Store(false)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for _, s := range l.socks {
-		s.conn.SetReadDeadline(time.Time{})
-	}
-	// Cancelling wakes the readers by moving their deadline to the past.
-	watchDone := make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		<-ctx.Done()
-		for _, s := range l.socks {
-			s.conn.SetReadDeadline(time.Unix(1, 0))
-		}
-	}()
-	errs := make([]error, len(l.socks))
-	var wg sync.WaitGroup
-	for i, s := range l.socks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.loop(ctx, handle); err != nil {
-				errs[i] = err
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	cancel()
-	<-watchDone
-	return errors.Join(errs...)
-}
-
-func (s *udpSock) loop(ctx context.Context, handle func(int, []Datagram)) error {
-	for {
-		err := s.raw.Read(s.recvFn)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("capture: listener socket %d: %w", s.id, err)
-		}
-		if s.errno != 0 {
-			return fmt.Errorf("capture: listener socket %d: recvmmsg: %w", s.id, s.errno)
-		}
-		if s.n > 0 {
-			handle(s.id, s.parse())
-		}
-	}
-}
-
-// Stats returns per-socket counters. Safe to call from any goroutine.
-func (l *Listener) Stats() ListenerStats {
-	st := ListenerStats{Sockets: make([]SocketStats, len(l.socks))}
-	for i, s := range l.socks {
-		st.Sockets[i] = SocketStats{
-			Datagrams: s.datagrams.Load(),
-			Bytes:     s.bytes.Load(),
-			Batches:   s.batches.Load(),
-			Drops:     s.drops.Load(),
-			Truncated: s.truncated.Load(),
-			RcvBuf:    s.rcvbuf,
-		}
-	}
-	return st
-}
-
-// LocalAddrs returns the bound address of each socket (all the same).
-func (l *Listener) LocalAddrs() []net.Addr {
-	out := make([]net.Addr, len(l.socks))
-	for i, s := range l.socks {
-		out[i] = s.conn.LocalAddr()
-	}
-	return out
-}
-
-// Config returns the configuration with defaults applied.
-func (l *Listener) Config() ListenConfig { return l.cfg }
-
-// Close closes the sockets. Call it after Run has returned.
-func (l *Listener) Close() error {
-	var errs []error
-	for _, s := range l.socks {
-		if err := s.conn.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }

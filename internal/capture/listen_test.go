@@ -23,10 +23,11 @@ import (
 
 // collector gathers copies of received datagrams.
 type collector struct {
-	mu    sync.Mutex
-	got   []Datagram
-	socks map[int]int
-	n     atomic.Int64
+	mu     sync.Mutex
+	got    []Datagram
+	sockOf []int // socket of got[i]
+	socks  map[int]int
+	n      atomic.Int64
 }
 
 func (c *collector) handle(sock int, batch []Datagram) {
@@ -38,6 +39,7 @@ func (c *collector) handle(sock int, batch []Datagram) {
 	for _, d := range batch {
 		d.Data = append([]byte(nil), d.Data...)
 		c.got = append(c.got, d)
+		c.sockOf = append(c.sockOf, sock)
 		c.socks[sock]++
 	}
 	c.n.Add(int64(len(batch)))

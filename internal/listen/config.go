@@ -185,4 +185,8 @@ func (c *Config) vniAllowed(v uint32, has bool) bool {
 // cut by our buffer.
 const maxDatagram = 65536
 
+// ifaceRingBlock is the --iface AF_PACKET ring block size; --rcvbuf sets
+// the number of blocks.
+const ifaceRingBlock = 1 << 20
+
 func formatTS(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }

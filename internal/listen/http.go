@@ -166,15 +166,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	var dec [decode.NumErrors + 1]uint64
 	var rej [numRejects]uint64
 	var acc uint64
+	drops := l.kernelDrops()
 	for i, r := range l.recvs {
-		k := kinds[r.s.kind]
+		k := kinds[r.kind]
 		if k == nil {
 			k = &perKind{}
-			kinds[r.s.kind] = k
+			kinds[r.kind] = k
 		}
 		k.dg += r.stats.datagrams.Load()
 		k.by += r.stats.bytes.Load()
-		k.dr += r.stats.kernelDrops.Load()
+		k.dr += drops[i]
 		for j := range dec {
 			dec[j] += r.stats.decodeErr[j].Load()
 		}
@@ -182,7 +183,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			rej[j] += r.stats.rejected[j].Load()
 		}
 		acc += r.stats.accepted.Load()
-		ch <- prometheus.MustNewConstMetric(descRcvBuf, prometheus.GaugeValue, float64(r.s.rcvbuf), r.s.kind, strconv.Itoa(i))
+		ch <- prometheus.MustNewConstMetric(descRcvBuf, prometheus.GaugeValue, float64(r.rcvbuf), r.kind, strconv.Itoa(i))
 	}
 	for name, k := range kinds {
 		ch <- prometheus.MustNewConstMetric(descDatagrams, prometheus.CounterValue, float64(k.dg), name)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
@@ -46,31 +47,43 @@ const (
 var rejectNames = [numRejects]string{"src_not_allowed", "vni_not_allowed"}
 
 // recvStats are one receiving goroutine's counters (atomics: /metrics
-// reads them while the goroutine runs).
+// reads them while the goroutine runs). The kernel's drops are counted by
+// the sockets themselves (capture.Listener.Stats, LiveSource.Stats).
 type recvStats struct {
 	datagrams, bytes atomic.Uint64
-	kernelDrops      atomic.Uint64 // SO_RXQ_OVFL deltas, or AF_PACKET tp_drops
 	decodeErr        [decode.NumErrors + 1]atomic.Uint64
 	rejected         [numRejects]atomic.Uint64
 	accepted         atomic.Uint64
 }
 
+// receiver is the state of one receiving socket: a socket of a
+// capture.Listener (whose goroutine calls handleUDP) or an --iface
+// source (read by runIface). Only that goroutine touches it while
+// receiving.
 type receiver struct {
-	l     *Listener
-	s     *socket
-	dec   *decode.Decoder
-	pkt   decode.Packet
-	key   flow.Key
-	cur   []*batch // per shard, nil when none taken
-	pc    *pcapBatch
-	stats recvStats
+	l      *Listener
+	kind   string         // "vxlan", "geneve", "iface"
+	live   capture.Source // --iface
+	addr   netip.AddrPort // bound address (UDP)
+	rcvbuf int            // receive buffer (ring) the kernel granted
+	dec    *decode.Decoder
+	pkt    decode.Packet
+	key    flow.Key
+	cur    []*batch // per shard, nil when none taken
+	pc     *pcapBatch
+	stats  recvStats
 
-	lastDrops uint32
-	hasDrops  bool
-	lastSess  *session
-	lastKey   sessionKey
-	localDst  netip.Addr
-	outer     *decode.Decoder // NoDecap decoder for --write-pcap of mirror frames on --iface
+	lastSess *session
+	lastKey  sessionKey
+	localDst netip.Addr      // bound address when specific: the outer destination if PKTINFO gave none
+	outer    *decode.Decoder // NoDecap decoder for --write-pcap of mirror frames on --iface
+}
+
+// udpListener is one VXLAN or GENEVE capture.Listener; its socket i is
+// receiver base+i.
+type udpListener struct {
+	l    *capture.Listener
+	base int
 }
 
 type shard struct {
@@ -87,16 +100,20 @@ type shard struct {
 // Listener is a running traffic-mirror target. Build it with New, run it
 // with Run; Run closes everything it opened when it returns.
 type Listener struct {
-	cfg    Config
-	socks  []*socket
-	recvs  []*receiver
-	shards []*shard
-	reg    *registry
-	sink   *sink
-	pcap   *pcapWriter
-	httpLn net.Listener
-	httpSv *http.Server
-	start  time.Time
+	cfg   Config
+	udp   []udpListener
+	recvs []*receiver
+	// recvCtx is cancelled to stop receiving (the sockets then hand over
+	// what they already hold).
+	recvCtx  context.Context
+	recvStop context.CancelFunc
+	shards   []*shard
+	reg      *registry
+	sink     *sink
+	pcap     *pcapWriter
+	httpLn   net.Listener
+	httpSv   *http.Server
+	start    time.Time
 
 	flowsEnded atomic.Uint64
 	vxlanAddr  netip.AddrPort
@@ -119,34 +136,42 @@ func New(cfg Config) (*Listener, error) {
 			l.closeAll()
 		}
 	}()
-	ctx := context.Background()
+	l.recvCtx, l.recvStop = context.WithCancel(context.Background())
 	if cfg.Iface != "" {
-		s, err := listenIface(cfg.Iface, cfg.Sockets, cfg.RcvBuf, cfg.Batch)
+		srcs, err := openIface(l.recvCtx, &cfg)
 		if err != nil {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
-		l.socks = append(l.socks, s...)
-	} else {
-		if cfg.VXLAN != "" {
-			s, err := listenUDP(ctx, "vxlan", cfg.VXLAN, cfg.Sockets, cfg.RcvBuf, cfg.Batch)
-			if err != nil {
-				return nil, fmt.Errorf("listen: %w", err)
-			}
-			l.socks = append(l.socks, s...)
-			l.vxlanAddr = s[0].local
-			if err := attachSteering(s, false); err != nil {
-				cfg.Logger.Warn("symmetric flow steering unavailable: the directions of a connection may be read by different sockets", "err", err)
-			}
+		for _, s := range srcs {
+			l.recvs = append(l.recvs, &receiver{kind: "iface", live: s, rcvbuf: ifaceRingBlock * max(cfg.RcvBuf/ifaceRingBlock, 8)})
 		}
-		if cfg.GENEVE != "" {
-			s, err := listenUDP(ctx, "geneve", cfg.GENEVE, cfg.Sockets, cfg.RcvBuf, cfg.Batch)
+	} else {
+		for _, u := range []struct {
+			kind string
+			addr string
+			k    capture.Kind
+		}{{"vxlan", cfg.VXLAN, capture.VXLAN}, {"geneve", cfg.GENEVE, capture.GENEVE}} {
+			if u.addr == "" {
+				continue
+			}
+			if _, err := netip.ParseAddrPort(u.addr); err != nil {
+				return nil, fmt.Errorf("listen: %s listen address %q: want ADDR:PORT: %w", u.kind, u.addr, err)
+			}
+			ul, err := capture.Listen(l.recvCtx, capture.ListenConfig{Addr: u.addr, Kind: u.k, Sockets: cfg.Sockets,
+				RcvBuf: cfg.RcvBuf, Batch: cfg.Batch, MaxDatagram: maxDatagram, Symmetric: true}, cfg.Logger)
 			if err != nil {
 				return nil, fmt.Errorf("listen: %w", err)
 			}
-			l.socks = append(l.socks, s...)
-			l.geneveAddr = s[0].local
-			if err := attachSteering(s, true); err != nil {
-				cfg.Logger.Warn("symmetric flow steering unavailable: the directions of a connection may be read by different sockets", "err", err)
+			l.udp = append(l.udp, udpListener{l: ul, base: len(l.recvs)})
+			ap := ul.LocalAddrs()[0].(*net.UDPAddr).AddrPort()
+			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			if u.k == capture.VXLAN {
+				l.vxlanAddr = ap
+			} else {
+				l.geneveAddr = ap
+			}
+			for _, ss := range ul.Stats().Sockets {
+				l.recvs = append(l.recvs, &receiver{kind: u.kind, addr: ap, rcvbuf: ss.RcvBuf})
 			}
 		}
 	}
@@ -165,7 +190,7 @@ func New(cfg Config) (*Listener, error) {
 		l.httpLn = ln
 		l.httpSv = &http.Server{Handler: l.handler(), ReadHeaderTimeout: 10 * time.Second}
 	}
-	nrecv := len(l.socks)
+	nrecv := len(l.recvs)
 	for i := 0; i < cfg.Shards; i++ {
 		sh := &shard{
 			idx:  i,
@@ -193,15 +218,14 @@ func New(cfg Config) (*Listener, error) {
 		sh.eng = engine.New(ec)
 		l.shards = append(l.shards, sh)
 	}
-	for _, s := range l.socks {
-		r := &receiver{l: l, s: s, dec: decode.New(cfg.Engine.Decode), cur: make([]*batch, cfg.Shards)}
-		if s.local.Addr().IsValid() && !s.local.Addr().IsUnspecified() {
-			r.localDst = s.local.Addr()
+	for _, r := range l.recvs {
+		r.l, r.dec, r.cur = l, decode.New(cfg.Engine.Decode), make([]*batch, cfg.Shards)
+		if r.addr.Addr().IsValid() && !r.addr.Addr().IsUnspecified() {
+			r.localDst = r.addr.Addr()
 		}
 		if l.pcap != nil {
 			r.pc = l.pcap.getBatch()
 		}
-		l.recvs = append(l.recvs, r)
 	}
 	ok = true
 	return l, nil
@@ -264,11 +288,18 @@ func (l *Listener) run(ctx context.Context) (*Summary, error) {
 		shardWG.Add(1)
 		go func() { defer shardWG.Done(); l.runShard(sh) }()
 	}
-	recvErr := make(chan error, len(l.recvs))
+	recvErr := make(chan error, len(l.udp)+len(l.recvs))
 	var recvWG sync.WaitGroup
-	for _, r := range l.recvs {
+	for _, u := range l.udp {
 		recvWG.Add(1)
-		go func() { defer recvWG.Done(); recvErr <- r.run() }()
+		handle := func(sock int, b []capture.Datagram) { l.recvs[u.base+sock].handleUDP(b) }
+		go func() { defer recvWG.Done(); recvErr <- u.l.Run(l.recvCtx, handle) }()
+	}
+	for _, r := range l.recvs {
+		if r.live != nil {
+			recvWG.Add(1)
+			go func() { defer recvWG.Done(); recvErr <- r.runIface() }()
+		}
 	}
 	stopAux := make(chan struct{})
 	var auxWG sync.WaitGroup
@@ -276,25 +307,29 @@ func (l *Listener) run(ctx context.Context) (*Summary, error) {
 	go func() { defer auxWG.Done(); l.housekeeping(stopAux) }()
 
 	log.Info("listening", "vxlan", l.vxlanAddr, "geneve", l.geneveAddr, "iface", l.cfg.Iface,
-		"sockets", len(l.socks), "shards", len(l.shards), "http", l.HTTPAddr())
+		"sockets", len(l.recvs), "shards", len(l.shards), "http", l.HTTPAddr())
 
 	var firstErr error
 	select {
 	case <-ctx.Done():
 	case err := <-recvErr:
-		firstErr = err
+		if err != nil {
+			firstErr = fmt.Errorf("listen: %w", err)
+		}
 	}
 	// Stop receiving: each receiver drains its socket and hands over its
 	// last batches.
-	for _, s := range l.socks {
-		s.stop()
-	}
+	l.recvStop()
 	recvWG.Wait()
 	close(recvErr)
 	for err := range recvErr {
-		if firstErr == nil {
-			firstErr = err
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("listen: %w", err)
 		}
+	}
+	// The receiving goroutines are gone: hand over their last batches.
+	for _, r := range l.recvs {
+		r.flushAll()
 	}
 	for _, sh := range l.shards {
 		close(sh.in)
@@ -334,8 +369,16 @@ func (l *Listener) run(ctx context.Context) (*Summary, error) {
 }
 
 func (l *Listener) closeAll() {
-	for _, s := range l.socks {
-		s.close()
+	if l.recvStop != nil {
+		l.recvStop()
+	}
+	for _, u := range l.udp {
+		u.l.Close()
+	}
+	for _, r := range l.recvs {
+		if r.live != nil {
+			r.live.Close()
+		}
 	}
 	if l.httpLn != nil {
 		l.httpLn.Close()
@@ -435,60 +478,26 @@ func (l *Listener) onShard(ctx context.Context, f func(shard int, e *engine.Engi
 	}
 }
 
-// run is a receiving goroutine.
-func (r *receiver) run() error {
-	for {
-		n, err := r.s.recv()
-		if err != nil {
-			if isStopErr(err) {
-				// Drain what the kernel already queued.
-				for {
-					n := r.s.recvNow()
-					if n == 0 {
-						break
-					}
-					r.handle(n)
-				}
-				r.flushAll()
-				return nil
-			}
-			r.flushAll()
-			return fmt.Errorf("listen: %s socket: %w", r.s.kind, err)
-		}
-		r.handle(n)
-	}
-}
-
-// handle processes the n messages of the last recv and hands every shard
-// what it got (so latency stays low when traffic is light).
-func (r *receiver) handle(n int) {
+// handleUDP processes one recvmmsg batch of a socket and hands every
+// shard what it got (so latency stays low when traffic is light). It runs
+// on the socket's goroutine; the datagrams are valid until it returns.
+func (r *receiver) handleUDP(batch []capture.Datagram) {
 	now := int64(0)
-	for i := 0; i < n; i++ {
-		data, wire, from := r.s.datagram(i)
-		ts, drops, hasDrops := r.s.meta(i)
+	var bytes uint64
+	for i := range batch {
+		d := &batch[i]
+		ts := d.TS
 		if ts == 0 {
 			if now == 0 {
 				now = time.Now().UnixNano()
 			}
 			ts = now
 		}
-		if hasDrops {
-			if r.hasDrops {
-				r.stats.kernelDrops.Add(uint64(drops - r.lastDrops))
-			} else {
-				r.stats.kernelDrops.Add(uint64(drops))
-			}
-			r.lastDrops, r.hasDrops = drops, true
-		}
-		r.stats.datagrams.Add(1)
-		r.stats.bytes.Add(uint64(wire))
-		r.packet(data, wire, from, ts)
+		bytes += uint64(d.Len)
+		r.datagram(d.Data, d.Len, d.Src, d.Dst, ts)
 	}
-	if r.s.packet {
-		if d := r.s.packetDrops(); d > 0 {
-			r.stats.kernelDrops.Add(d)
-		}
-	}
+	r.stats.datagrams.Add(uint64(len(batch)))
+	r.stats.bytes.Add(bytes)
 	r.flushAll()
 	if r.pc != nil && r.pc.n > 0 {
 		r.l.pcap.send(r.pc)
@@ -496,30 +505,41 @@ func (r *receiver) handle(n int) {
 	}
 }
 
-func (r *receiver) packet(data []byte, wire int, from netip.AddrPort, ts int64) {
+// datagram decodes one VXLAN or GENEVE datagram of wire bytes (data may
+// be shorter) from outer source from to outer destination dst.
+func (r *receiver) datagram(data []byte, wire int, from netip.AddrPort, dst netip.Addr, ts int64) {
+	if !r.l.cfg.srcAllowed(from.Addr()) {
+		r.stats.rejected[rejectSrc].Add(1)
+		return
+	}
+	if !dst.IsValid() {
+		dst = r.localDst
+	}
+	var err error
+	if r.kind == "geneve" {
+		err = r.dec.DecodeGENEVEPayload(data, from.Addr(), dst, from.Port(), &r.pkt)
+	} else {
+		err = r.dec.DecodeVXLANPayload(data, from.Addr(), dst, from.Port(), &r.pkt)
+	}
+	r.deliver(data, wire, ts, err)
+}
+
+// frame decodes one frame captured on --iface.
+func (r *receiver) frame(data []byte, link decode.LinkType, wire int, ts int64) {
+	p := &r.pkt
+	err := r.dec.Decode(data, link, uint32(wire), p)
+	if p.Encap != decode.EncapNone && !r.l.cfg.srcAllowed(p.Session.OuterSrc) {
+		r.stats.rejected[rejectSrc].Add(1)
+		return
+	}
+	r.deliver(data, wire, ts, err)
+}
+
+// deliver counts the decoded r.pkt in its session, applies the VNI
+// allow-list and queues it for the shard that owns its flow.
+func (r *receiver) deliver(data []byte, wire int, ts int64, err error) {
 	cfg := &r.l.cfg
 	p := &r.pkt
-	var err error
-	switch r.s.kind {
-	case "vxlan":
-		if !cfg.srcAllowed(from.Addr()) {
-			r.stats.rejected[rejectSrc].Add(1)
-			return
-		}
-		err = r.dec.DecodeVXLANPayload(data, from.Addr(), r.localDst, from.Port(), p)
-	case "geneve":
-		if !cfg.srcAllowed(from.Addr()) {
-			r.stats.rejected[rejectSrc].Add(1)
-			return
-		}
-		err = r.dec.DecodeGENEVEPayload(data, from.Addr(), r.localDst, from.Port(), p)
-	default:
-		err = r.dec.Decode(data, decode.LinkEthernet, uint32(wire), p)
-		if p.Encap != decode.EncapNone && !cfg.srcAllowed(p.Session.OuterSrc) {
-			r.stats.rejected[rejectSrc].Add(1)
-			return
-		}
-	}
 	var s *session
 	if p.Session.HasVNI || p.Encap == decode.EncapNone || err == nil {
 		allowed := cfg.vniAllowed(p.Session.VNI, p.Session.HasVNI)
@@ -560,6 +580,23 @@ func (r *receiver) packet(data []byte, wire int, from netip.AddrPort, ts int64) 
 		r.l.shards[si].in <- b
 		r.cur[si] = nil
 	}
+}
+
+// kernelDrops returns each receiver's count of datagrams (frames) the
+// kernel dropped because its socket buffer (ring) was full.
+func (l *Listener) kernelDrops() []uint64 {
+	out := make([]uint64, len(l.recvs))
+	for _, u := range l.udp {
+		for i, s := range u.l.Stats().Sockets {
+			out[u.base+i] = s.Drops
+		}
+	}
+	for i, r := range l.recvs {
+		if r.live != nil {
+			out[i] = r.ifaceDrops()
+		}
+	}
+	return out
 }
 
 func (r *receiver) session(p *decode.Packet, allowed bool) *session {

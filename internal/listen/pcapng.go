@@ -292,7 +292,7 @@ func (r *receiver) pcapAdd(data []byte, wire int, p *decode.Packet, s *session, 
 // innerOffset finds where the innermost frame starts in a received
 // datagram (or frame, for --iface) and its link type.
 func (r *receiver) innerOffset(data []byte, p *decode.Packet) (int, decode.LinkType, bool) {
-	switch r.s.kind {
+	switch r.kind {
 	case "vxlan":
 		return 8, decode.LinkEthernet, len(data) >= 8
 	case "geneve":

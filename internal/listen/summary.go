@@ -59,8 +59,10 @@ type liveCounts struct {
 }
 
 func (l *Listener) counts() (c liveCounts) {
+	for _, d := range l.kernelDrops() {
+		c.drops += d
+	}
 	for _, r := range l.recvs {
-		c.drops += r.stats.kernelDrops.Load()
 		for i := range r.stats.decodeErr {
 			c.decodeErrs += r.stats.decodeErr[i].Load()
 		}
@@ -78,12 +80,13 @@ func (l *Listener) stats() ListenerStats {
 		Rejected:     map[string]uint64{},
 		FlowsEnded:   l.flowsEnded.Load(),
 	}
-	for _, r := range l.recvs {
+	drops := l.kernelDrops()
+	for i, r := range l.recvs {
 		rs := &r.stats
 		st.Datagrams += rs.datagrams.Load()
 		st.Bytes += rs.bytes.Load()
 		st.Accepted += rs.accepted.Load()
-		st.KernelDrops += rs.kernelDrops.Load()
+		st.KernelDrops += drops[i]
 		for i := range rs.decodeErr {
 			if n := rs.decodeErr[i].Load(); n > 0 {
 				st.DecodeErrors[decode.Error(i).Name()] += n
@@ -94,9 +97,9 @@ func (l *Listener) stats() ListenerStats {
 				st.Rejected[rejectNames[i]] += n
 			}
 		}
-		si := SocketInfo{Kind: r.s.kind, RcvBuf: r.s.rcvbuf, Datagrams: rs.datagrams.Load(), KernelDrops: rs.kernelDrops.Load()}
-		if r.s.local.IsValid() {
-			si.Addr = r.s.local.String()
+		si := SocketInfo{Kind: r.kind, RcvBuf: r.rcvbuf, Datagrams: rs.datagrams.Load(), KernelDrops: drops[i]}
+		if r.addr.IsValid() {
+			si.Addr = r.addr.String()
 		} else {
 			si.Addr = l.cfg.Iface
 		}

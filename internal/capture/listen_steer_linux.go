@@ -1,6 +1,6 @@
 //go:build linux
 
-package listen
+package capture
 
 import (
 	"fmt"
@@ -25,29 +25,29 @@ import (
 // order. Packets it cannot parse (non-IP, IPv4 with options) go by inner
 // addresses only or to socket 0.
 
-type asm struct {
+type steerAsm struct {
 	ins    []bpf.Instruction
 	labels map[string]int
-	fix    []fixup
+	fix    []steerFixup
 }
 
-type fixup struct {
+type steerFixup struct {
 	at        int
 	tr, fl, j string
 }
 
-func (a *asm) add(i ...bpf.Instruction) { a.ins = append(a.ins, i...) }
-func (a *asm) label(n string)           { a.labels[n] = len(a.ins) }
-func (a *asm) jeq(v uint32, tr, fl string) {
-	a.fix = append(a.fix, fixup{at: len(a.ins), tr: tr, fl: fl})
+func (a *steerAsm) add(i ...bpf.Instruction) { a.ins = append(a.ins, i...) }
+func (a *steerAsm) label(n string)           { a.labels[n] = len(a.ins) }
+func (a *steerAsm) jeq(v uint32, tr, fl string) {
+	a.fix = append(a.fix, steerFixup{at: len(a.ins), tr: tr, fl: fl})
 	a.ins = append(a.ins, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v})
 }
-func (a *asm) ja(to string) {
-	a.fix = append(a.fix, fixup{at: len(a.ins), j: to})
+func (a *steerAsm) ja(to string) {
+	a.fix = append(a.fix, steerFixup{at: len(a.ins), j: to})
 	a.ins = append(a.ins, bpf.Jump{})
 }
 
-func (a *asm) resolve() ([]bpf.Instruction, error) {
+func (a *steerAsm) resolve() ([]bpf.Instruction, error) {
 	for _, f := range a.fix {
 		skip := func(l string) (uint8, error) {
 			if l == "" {
@@ -84,17 +84,17 @@ func (a *asm) resolve() ([]bpf.Instruction, error) {
 
 // Scratch slots.
 const (
-	mHash  = 0
-	mPorts = 1
-	mTmp   = 2
-	mBase  = 15
+	steerMHash  = 0
+	steerMPorts = 1
+	steerMTmp   = 2
+	steerMBase  = 15
 )
 
 // steerProgram returns the program for a group of n sockets. geneve says
 // the datagrams are GENEVE carrying IPv4/UDP/VXLAN (AWS GWLB); otherwise
 // they are VXLAN. The Ethernet frame inside VXLAN starts at base+8.
 func steerProgram(n int, geneve bool) ([]bpf.RawInstruction, error) {
-	a := &asm{labels: map[string]int{}}
+	a := &steerAsm{labels: map[string]int{}}
 	if geneve {
 		// base = GENEVE header (8 + options) + inner IPv4 (20) + UDP (8).
 		a.add(bpf.LoadAbsolute{Off: 0, Size: 1},
@@ -104,25 +104,25 @@ func steerProgram(n int, geneve bool) ([]bpf.RawInstruction, error) {
 	} else {
 		a.add(bpf.LoadConstant{Dst: bpf.RegA, Val: 0})
 	}
-	a.add(bpf.StoreScratch{Src: bpf.RegA, N: mBase},
+	a.add(bpf.StoreScratch{Src: bpf.RegA, N: steerMBase},
 		bpf.LoadConstant{Dst: bpf.RegA, Val: 0},
-		bpf.StoreScratch{Src: bpf.RegA, N: mHash},
-		bpf.StoreScratch{Src: bpf.RegA, N: mPorts},
-		bpf.LoadScratch{Dst: bpf.RegX, N: mBase})
+		bpf.StoreScratch{Src: bpf.RegA, N: steerMHash},
+		bpf.StoreScratch{Src: bpf.RegA, N: steerMPorts},
+		bpf.LoadScratch{Dst: bpf.RegX, N: steerMBase})
 	const eth = 8 // VXLAN header
 	const ip = eth + 14
 	// xorWord folds the 32-bit word at base+off into the hash.
 	xorWord := func(off uint32) {
-		a.add(bpf.LoadScratch{Dst: bpf.RegX, N: mBase},
+		a.add(bpf.LoadScratch{Dst: bpf.RegX, N: steerMBase},
 			bpf.LoadIndirect{Off: off, Size: 4},
-			bpf.LoadScratch{Dst: bpf.RegX, N: mHash},
+			bpf.LoadScratch{Dst: bpf.RegX, N: steerMHash},
 			bpf.ALUOpX{Op: bpf.ALUOpXor},
-			bpf.StoreScratch{Src: bpf.RegA, N: mHash})
+			bpf.StoreScratch{Src: bpf.RegA, N: steerMHash})
 	}
 	loadPorts := func(off uint32) {
-		a.add(bpf.LoadScratch{Dst: bpf.RegX, N: mBase},
+		a.add(bpf.LoadScratch{Dst: bpf.RegX, N: steerMBase},
 			bpf.LoadIndirect{Off: off, Size: 4},
-			bpf.StoreScratch{Src: bpf.RegA, N: mPorts})
+			bpf.StoreScratch{Src: bpf.RegA, N: steerMPorts})
 	}
 	a.add(bpf.LoadIndirect{Off: eth + 12, Size: 2})
 	a.jeq(0x0800, "v4", "")
@@ -132,7 +132,7 @@ func steerProgram(n int, geneve bool) ([]bpf.RawInstruction, error) {
 	a.label("v4")
 	xorWord(ip + 12)
 	xorWord(ip + 16)
-	a.add(bpf.LoadScratch{Dst: bpf.RegX, N: mBase}, bpf.LoadIndirect{Off: ip, Size: 1})
+	a.add(bpf.LoadScratch{Dst: bpf.RegX, N: steerMBase}, bpf.LoadIndirect{Off: ip, Size: 1})
 	a.jeq(0x45, "", "mix")
 	a.add(bpf.LoadIndirect{Off: ip + 9, Size: 1})
 	a.jeq(6, "v4p", "")
@@ -145,7 +145,7 @@ func steerProgram(n int, geneve bool) ([]bpf.RawInstruction, error) {
 	for off := uint32(ip + 8); off < ip+40; off += 4 {
 		xorWord(off)
 	}
-	a.add(bpf.LoadScratch{Dst: bpf.RegX, N: mBase}, bpf.LoadIndirect{Off: ip + 6, Size: 1})
+	a.add(bpf.LoadScratch{Dst: bpf.RegX, N: steerMBase}, bpf.LoadIndirect{Off: ip + 6, Size: 1})
 	a.jeq(6, "v6p", "")
 	a.jeq(17, "v6p", "mix")
 	a.label("v6p")
@@ -153,22 +153,22 @@ func steerProgram(n int, geneve bool) ([]bpf.RawInstruction, error) {
 
 	a.label("mix")
 	// hash ^= sport ^ dport, then fold the high bits down.
-	a.add(bpf.LoadScratch{Dst: bpf.RegA, N: mPorts},
+	a.add(bpf.LoadScratch{Dst: bpf.RegA, N: steerMPorts},
 		bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 16},
-		bpf.StoreScratch{Src: bpf.RegA, N: mTmp},
-		bpf.LoadScratch{Dst: bpf.RegA, N: mPorts},
+		bpf.StoreScratch{Src: bpf.RegA, N: steerMTmp},
+		bpf.LoadScratch{Dst: bpf.RegA, N: steerMPorts},
 		bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xffff},
-		bpf.LoadScratch{Dst: bpf.RegX, N: mTmp},
+		bpf.LoadScratch{Dst: bpf.RegX, N: steerMTmp},
 		bpf.ALUOpX{Op: bpf.ALUOpXor},
-		bpf.LoadScratch{Dst: bpf.RegX, N: mHash},
+		bpf.LoadScratch{Dst: bpf.RegX, N: steerMHash},
 		bpf.ALUOpX{Op: bpf.ALUOpXor},
-		bpf.StoreScratch{Src: bpf.RegA, N: mHash},
+		bpf.StoreScratch{Src: bpf.RegA, N: steerMHash},
 		bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 16},
-		bpf.LoadScratch{Dst: bpf.RegX, N: mHash},
+		bpf.LoadScratch{Dst: bpf.RegX, N: steerMHash},
 		bpf.ALUOpX{Op: bpf.ALUOpXor},
-		bpf.StoreScratch{Src: bpf.RegA, N: mHash},
+		bpf.StoreScratch{Src: bpf.RegA, N: steerMHash},
 		bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 8},
-		bpf.LoadScratch{Dst: bpf.RegX, N: mHash},
+		bpf.LoadScratch{Dst: bpf.RegX, N: steerMHash},
 		bpf.ALUOpX{Op: bpf.ALUOpXor},
 		bpf.ALUOpConstant{Op: bpf.ALUOpMod, Val: uint32(n)},
 		bpf.RetA{})
@@ -179,22 +179,26 @@ func steerProgram(n int, geneve bool) ([]bpf.RawInstruction, error) {
 	return bpf.Assemble(ins)
 }
 
-// attachSteering installs the program on the group (through its first
-// socket; it applies to every socket of the group, in bind order).
-func attachSteering(socks []*socket, geneve bool) error {
-	if len(socks) < 2 {
+// attachSteering installs the program on the group through its first
+// socket: it applies to every socket of the group, indexed in bind order,
+// so it must come after all of them are bound.
+func (l *Listener) attachSteering() error {
+	if len(l.socks) < 2 {
 		return nil
 	}
-	raw, err := steerProgram(len(socks), geneve)
+	raw, err := steerProgram(len(l.socks), l.cfg.Kind == GENEVE)
 	if err != nil {
 		return err
 	}
 	prog := unix.SockFprog{Len: uint16(len(raw)), Filter: (*unix.SockFilter)(unsafe.Pointer(&raw[0]))}
 	var serr error
-	if err := socks[0].rc.Control(func(fd uintptr) {
+	if err := l.socks[0].raw.Control(func(fd uintptr) {
 		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &prog)
 	}); err != nil {
 		return err
 	}
-	return serr
+	if serr != nil {
+		return fmt.Errorf("SO_ATTACH_REUSEPORT_CBPF: %w", serr)
+	}
+	return nil
 }
