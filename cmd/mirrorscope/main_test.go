@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"encoding/json"
 	"flag"
 	"os"
@@ -40,8 +41,7 @@ func run(t *testing.T, stdin []byte, args ...string) (string, string, int) {
 
 func exitCodeOf(err error) int {
 	var ee *exitError
-	if e, ok := err.(*exitError); ok {
-		ee = e
+	if errors.As(err, &ee) {
 		return ee.code
 	}
 	return exitAnalysis
