@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mirrorscope/mirrorscope/internal/report"
 )
 
 // WriteText writes the report for people.
@@ -87,7 +89,7 @@ func (r *TestReport) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "mirrored: %d pkts %d B of frames; the mirror adds %d B to the source's bandwidth (%d B VXLAN overhead per packet)",
 		r.Mirrored.Packets, r.Mirrored.Bytes, r.MirrorWireBytes, r.Overhead)
 	if r.MirrorRateBps > 0 {
-		fmt.Fprintf(&b, ", %s over %.3f s", rate(r.MirrorRateBps), r.DurationSeconds)
+		fmt.Fprintf(&b, ", %s over %.3f s", report.Rate(r.MirrorRateBps), r.DurationSeconds)
 	}
 	b.WriteString("\n")
 	if r.Mirrored.Packets == 0 && r.Total.Packets > 0 {
@@ -95,16 +97,4 @@ func (r *TestReport) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func rate(bps float64) string {
-	switch {
-	case bps >= 1e9:
-		return fmt.Sprintf("%.2f Gbit/s", bps/1e9)
-	case bps >= 1e6:
-		return fmt.Sprintf("%.2f Mbit/s", bps/1e6)
-	case bps >= 1e3:
-		return fmt.Sprintf("%.2f kbit/s", bps/1e3)
-	}
-	return fmt.Sprintf("%.0f bit/s", bps)
 }

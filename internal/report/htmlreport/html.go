@@ -36,8 +36,8 @@ var (
 )
 
 var funcs = template.FuncMap{
-	"bps":   fmtBps,
-	"bytes": fmtBytes,
+	"bps":   report.Rate,
+	"bytes": report.Bytes,
 	"join":  strings.Join,
 	"f1":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
 	"f3":    func(v float64) string { return fmt.Sprintf("%.3f", v) },
@@ -257,31 +257,6 @@ func sortStrings(s []string) {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
-}
-
-func fmtBps(v float64) string {
-	switch {
-	case v >= 1e9:
-		return fmt.Sprintf("%.2f Gbit/s", v/1e9)
-	case v >= 1e6:
-		return fmt.Sprintf("%.1f Mbit/s", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.1f kbit/s", v/1e3)
-	}
-	return fmt.Sprintf("%.0f bit/s", v)
-}
-
-func fmtBytes(v uint64) string {
-	f := float64(v)
-	switch {
-	case f >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", f/(1<<30))
-	case f >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", f/(1<<20))
-	case f >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", f/(1<<10))
-	}
-	return fmt.Sprintf("%d B", v)
 }
 
 // The embedded assets are ours (uPlot's release file and our own script
