@@ -62,6 +62,18 @@ type Config struct {
 	CongestionInflated float64
 	// Loss: below this share of segments lost, loss is not a limiter.
 	LossMinFrac float64
+
+	// Shared bottleneck (packet-pair dispersion, see dispersion): the
+	// capacity is the rate of the DispersionQuantile of the per-byte
+	// gaps (at least DispersionMinSamples gaps); a flow whose rate is
+	// below SharedMaxShare of it shares its bottleneck with other
+	// traffic, so a flat rate with queueing is not its own shaper. A
+	// standing queue: RTT p10 at least StandingQueueFactor times the
+	// minimum (and ShaperMinQueueMS above it).
+	DispersionQuantile   float64
+	DispersionMinSamples int
+	SharedMaxShare       float64
+	StandingQueueFactor  float64
 }
 
 // DefaultConfig returns the tuned defaults (tuned on the lab "tune" set
@@ -108,5 +120,10 @@ func DefaultConfig() Config {
 		LossMinFrac:    0.001,
 
 		CongestionInflated: 0.5,
+
+		DispersionQuantile:   0.3,
+		DispersionMinSamples: 20,
+		SharedMaxShare:       0.6,
+		StandingQueueFactor:  1.3,
 	}
 }

@@ -56,7 +56,7 @@ func hostOf(ap string) string {
 }
 
 func limited(d *Diagnosis) bool {
-	return d != nil && (d.Verdict == VerdictPolicer || d.Verdict == VerdictShaper) && d.RateBps > 0
+	return d != nil && (d.Verdict == VerdictPolicer || d.Verdict == VerdictShaper || d.Verdict == VerdictCongestion) && d.RateBps > 0
 }
 
 func overlaps(a, b *FlowRef) bool { return a.StartNS < b.EndNS && b.StartNS < a.EndNS }
@@ -167,9 +167,23 @@ func sharedCeilings(flows []FlowRef) []Finding {
 			kinds[d.Verdict]++
 			ev = append(ev, fmt.Sprintf("%s -> %s: %s", flows[i].Client, flows[i].Server, d.Summary))
 		}
-		kind := VerdictShaper
-		if kinds[VerdictPolicer] >= kinds[VerdictShaper] {
-			kind = VerdictPolicer
+		// the most common limiter names the ceiling (ties: policer, then
+		// shaper, then congestion)
+		kind := VerdictPolicer
+		for _, k := range []string{VerdictShaper, VerdictCongestion} {
+			if kinds[k] > kinds[kind] {
+				kind = k
+			}
+		}
+		var caps []float64
+		for _, i := range idx {
+			if c := flows[i].Diagnosis.BottleneckBps; c > 0 {
+				caps = append(caps, c)
+			}
+		}
+		if len(caps) > 0 {
+			sort.Float64s(caps)
+			ev = append(ev, fmt.Sprintf("packet dispersion of the congested flows puts the shared bottleneck at ~%s (median of %d flows)", mbps(quantileSorted(caps, 0.5)), len(caps)))
 		}
 		rates := make([]float64, 0, len(idx))
 		for _, i := range idx {

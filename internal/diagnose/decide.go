@@ -95,7 +95,7 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 			mbps(r.rate), a.burstBytes/1000, 100*a.lossFrac, a.rtt.P50MS)
 		return
 
-	case a.flat && a.inflated && a.lossFrac < c.ShaperMaxLossFrac:
+	case a.flat && a.inflated && a.lossFrac < c.ShaperMaxLossFrac && !a.shared:
 		// a shaper (or saturated link) whose queue overflows now and then
 		// still shows its rate; drops at its tail do not make it a policer
 		conf := 0.7
@@ -121,9 +121,33 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 			mbps(a.plateauBps), 100*a.lossFrac, a.plateauCV, a.rtt.P50MS)
 		return
 
-	case a.lossFrac >= c.LossMinFrac && a.inflLossFr > c.CongestionInflated:
-		set(VerdictCongestion, 0.7)
-		ev("%.0f%% of losses were preceded by an inflated RTT", 100*a.inflLossFr)
+	case a.lossFrac >= c.LossMinFrac && (a.inflLossFr > c.CongestionInflated || a.shared && a.standing):
+		conf := 0.7
+		if a.inflLossFr > c.CongestionInflated && a.shared && a.standing {
+			conf = 0.8
+		}
+		set(VerdictCongestion, conf)
+		rate := a.plateauBps
+		if rate == 0 {
+			rate = a.meanBps
+		}
+		dg.RateBps = math.Round(rate)
+		dg.QueueDelayMS = round3(a.queueMS)
+		if a.inflLossFr >= 0 {
+			ev("%.0f%% of losses were preceded by an inflated RTT", 100*a.inflLossFr)
+		}
+		if a.standing {
+			ev("standing queue: RTT p10 %.1f ms is %.1f× the %.1f ms minimum", a.rtt.P10MS, a.rtt.P10MS/a.rtt.MinMS, a.rtt.MinMS)
+		}
+		if a.capBps > 0 {
+			ev("packet dispersion puts the bottleneck at ~%s; this flow got %.0f%% of it", mbps(a.capBps), 100*a.share)
+		}
+		if a.shared && a.standing {
+			dg.BottleneckBps = math.Round(a.capBps)
+			dg.Summary = fmt.Sprintf("congestion at a shared bottleneck of ~%s: this flow got %s (%.0f%%), %.2f%% loss after queueing up to %.0f ms",
+				mbps(a.capBps), mbps(rate), 100*a.share, 100*a.lossFrac, a.queueMS)
+			return
+		}
 		dg.Summary = fmt.Sprintf("congestion: %.2f%% loss preceded by RTT inflation (queueing up to %.0f ms), variable rate %s on average",
 			100*a.lossFrac, a.queueMS, mbps(a.meanBps))
 		return

@@ -15,14 +15,17 @@ const (
 
 // Diagnosis is the JSON "diagnosis" object of one flow.
 type Diagnosis struct {
-	Verdict      string   `json:"verdict"`
-	Direction    string   `json:"direction,omitempty"` // client_to_server | server_to_client
-	RateBps      float64  `json:"rate_bps,omitempty"`  // wire (Ethernet frame) bits/s of the limiter
-	BurstBytes   float64  `json:"burst_bytes,omitempty"`
-	QueueDelayMS float64  `json:"queue_delay_ms,omitempty"`
-	Confidence   float64  `json:"confidence"`
-	Summary      string   `json:"summary"`
-	Evidence     []string `json:"evidence"`
+	Verdict      string  `json:"verdict"`
+	Direction    string  `json:"direction,omitempty"` // client_to_server | server_to_client
+	RateBps      float64 `json:"rate_bps,omitempty"`  // wire (Ethernet frame) bits/s of the limiter
+	BurstBytes   float64 `json:"burst_bytes,omitempty"`
+	QueueDelayMS float64 `json:"queue_delay_ms,omitempty"`
+	// BottleneckBps: for congestion at a shared bottleneck, its capacity
+	// (wire bits/s) from packet dispersion; RateBps is this flow's share.
+	BottleneckBps float64  `json:"bottleneck_bps,omitempty"`
+	Confidence    float64  `json:"confidence"`
+	Summary       string   `json:"summary"`
+	Evidence      []string `json:"evidence"`
 	// CapturePoint is where the capture sits relative to the data sender,
 	// as inferred from which RTT half is long: "sender", "receiver" or
 	// "unknown".

@@ -33,10 +33,20 @@
 // Verdicts are tried in order: insufficient_data, application (idle with
 // everything acknowledged), receiver_window, reordering (D-SACKs and late
 // originals outweigh real loss), policer (Flach et al.'s token-bucket
-// tests, cutoff 0 or 2), shaper (flat delivered rate with queueing delay;
-// a saturated link counts), policer by the flat-rate rule, congestion
-// (losses after RTT inflation), random_loss, unconstrained. Accuracy on
-// the lab corpus is in docs/accuracy.md (scripts/accuracy.sh).
+// tests, cutoff 0 or 2), shaper (flat delivered rate with queueing delay,
+// the flow alone at its bottleneck; a saturated link counts), policer by
+// the flat-rate rule, congestion (losses after RTT inflation, or losses
+// with a standing queue while the flow gets well under the bottleneck's
+// capacity: several flows sharing a FIFO), random_loss, unconstrained
+// (nothing limited it, e.g. a transfer that ended in slow start).
+// Accuracy on the lab corpus is in docs/accuracy.md (scripts/accuracy.sh).
+//
+// The bottleneck's capacity comes from packet dispersion at Finish:
+// back-to-back packets leave a bottleneck one serialisation time apart,
+// so the short gaps between this flow's arrivals (receiver side) or ACKs
+// (sender side) give its rate. A flow alone at a shaper or saturated link
+// gets about all of it; a flow sharing the queue with others gets a
+// fraction, which is what separates congestion from a shaper.
 //
 // Correlate looks across finished flows for shared ceilings and slow
 // session setup and says what to check next in AWS terms.

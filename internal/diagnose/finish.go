@@ -38,6 +38,12 @@ type analysis struct {
 	appIdleFr   float64
 	reorderN    uint64
 	meanBps     float64
+	// dispersion: the bottleneck's capacity from the spacing of this
+	// flow's back-to-back packets, and the flow's share of it.
+	capBps   float64
+	share    float64
+	shared   bool // the flow got well under the capacity: others share its bottleneck
+	standing bool // RTT inflated even at its 10th percentile: a queue that never drains
 }
 
 // Finish summarises the flow after the last Observe. A second call
@@ -154,6 +160,7 @@ func (f *Flow) measure(a *analysis) {
 	a.queueMS = a.rtt.QueueMS
 	if a.rtt.MinMS > 0 {
 		a.inflated = a.queueMS >= f.cfg.ShaperMinQueueMS && a.rtt.P90MS/a.rtt.MinMS >= f.cfg.ShaperMinInflate
+		a.standing = a.rtt.P10MS-a.rtt.MinMS >= f.cfg.ShaperMinQueueMS && a.rtt.P10MS/a.rtt.MinMS >= f.cfg.StandingQueueFactor
 	}
 	if d.payload > 0 {
 		a.wireRatio = float64(d.wire) / float64(d.payload)
@@ -201,6 +208,8 @@ func (f *Flow) measure(a *analysis) {
 	if a.durNS > 0 {
 		a.appIdleFr = float64(d.appNs) / float64(a.durNS)
 	}
+
+	f.dispersion(a)
 
 	// Flach, cutoff 0 and 2
 	a.flach[0] = f.flach(a, 0)
@@ -518,3 +527,80 @@ func (f *Flow) dirMeasurements(i int, a *analysis) DirMeasurements {
 }
 
 func mbps(bps float64) string { return fmt.Sprintf("%.1f Mbit/s", bps/1e6) }
+
+// dispersion estimates the bottleneck capacity from packet spacing
+// (packet-pair dispersion): at a receiver-side point, the arrival gaps
+// of consecutive data segments; at a sender-side point, the gaps between
+// the ACKs (an ACK's time is its segment's send time plus its data->ACK
+// delay, so the records already hold it). Back-to-back packets leave a
+// bottleneck one serialisation time apart, so the short gaps give its
+// rate. A flow alone at its bottleneck is spaced that way throughout (its
+// own rate ~ the capacity); a flow sharing a FIFO with others gets their
+// packets between its own, so its rate is a fraction of the capacity.
+// Finish-time only: Observe pays nothing for it.
+func (f *Flow) dispersion(a *analysis) {
+	d := a.d
+	var h logHist // ns per wire byte, scaled by dispScale for resolution
+	if a.receiver {
+		prev := -1
+		for i := range d.recs {
+			r := &d.recs[i]
+			if r.kind == recHole {
+				continue
+			}
+			if prev >= 0 {
+				if g := r.t - d.recs[prev].t; g > 0 && r.flen > 0 {
+					h.add(dispScale * 1000 * float64(g) / float64(r.flen))
+				}
+			}
+			prev = i
+		}
+	} else {
+		// ACK events: runs of originals acknowledged at the same time
+		// belong to one ACK; the gap to the previous ACK over the bytes
+		// this one covers is one sample.
+		var cur, prev uint32
+		var bytes float64
+		have, havePrev := false, false
+		flush := func() {
+			if have && havePrev && cur > prev && bytes > 0 {
+				h.add(dispScale * 1000 * float64(cur-prev) / bytes)
+			}
+		}
+		for i := range d.recs {
+			r := &d.recs[i]
+			if r.kind != recOrig || r.rttA == 0 {
+				continue
+			}
+			at := r.t + r.rttA - 1
+			if have && at == cur {
+				bytes += float64(r.flen)
+				continue
+			}
+			flush()
+			if have {
+				prev, havePrev = cur, true
+			}
+			cur, bytes, have = at, float64(r.flen), true
+		}
+		flush()
+	}
+	if h.n < uint64(f.cfg.DispersionMinSamples) {
+		return
+	}
+	v := h.quantile(f.cfg.DispersionQuantile)
+	if v <= 0 {
+		return
+	}
+	a.capBps = 8 * 1e9 * dispScale / v
+	rate := a.plateauBps
+	if rate == 0 {
+		rate = a.meanBps
+	}
+	a.share = rate / a.capBps
+	a.shared = a.share < f.cfg.SharedMaxShare
+}
+
+// dispScale: gaps are µs and frames ~1500 B, so ns per byte is ~1-1000;
+// scaling keeps the histogram's 4 % bins meaningful at the low end.
+const dispScale = 16

@@ -128,7 +128,10 @@ func largest(fs []*capFlow) *capFlow {
 
 // diagnoseFlow runs tcpseq (Wireshark-style analysis) and the diagnosis.
 func diagnoseFlow(cfg Config, fl *capFlow) *Diagnosis {
-	f := NewFlow(cfg)
+	return diagnoseFlowF(NewFlow(cfg), fl)
+}
+
+func diagnoseFlowF(f *Flow, fl *capFlow) *Diagnosis {
 	conn := tcpseq.NewConn(tcpseq.Config{})
 	var res tcpseq.Result
 	for i := range fl.pkts {
@@ -149,6 +152,8 @@ type labCapture struct {
 	eval                       bool
 	params                     map[string]string
 	rateCap                    float64 // bits/s on the wire, 0 = none
+	want                       string  // expected verdict of every data flow
+	clients                    []netip.AddrPort
 }
 
 type truthJSON struct {
@@ -158,6 +163,27 @@ type truthJSON struct {
 		RateCap  float64 `json:"rate_cap_bps"`
 		LinkRate float64 `json:"link_rate_bps"`
 	} `json:"expect"`
+	// Connections are the iperf3 data streams (the control connection
+	// is not listed).
+	Connections []struct {
+		Local  string `json:"local"`
+		Remote string `json:"remote"`
+	} `json:"connections"`
+	Iperf3 struct {
+		Up *struct {
+			ReceiverBps float64 `json:"receiver_bps"`
+			Retransmits int     `json:"retransmits"`
+		} `json:"cli_to_srv"`
+	} `json:"iperf3"`
+	Counters struct {
+		Labwire *struct {
+			Directions []struct {
+				Stats struct {
+					DropQueue int `json:"drop_queue"`
+				} `json:"stats"`
+			} `json:"directions"`
+		} `json:"labwire"`
+	} `json:"counters"`
 }
 
 func readJSONMaybeGzip(path string, v any) error {
@@ -206,8 +232,14 @@ func labCorpus(t testing.TB, root string) []labCapture {
 					if tj.Scenario == "delay" && rate == 0 {
 						rate = 100e6 // labwire default linkrate for delay
 					}
-					out = append(out, labCapture{run: name, scenario: tj.Scenario, point: pt, path: cp,
-						eval: strings.HasPrefix(name, "eval"), params: tj.Params, rateCap: rate})
+					lc := labCapture{run: name, scenario: tj.Scenario, point: pt, path: cp,
+						eval: strings.HasPrefix(name, "eval"), params: tj.Params, rateCap: rate, want: expectedVerdict(&tj)}
+					for _, c := range tj.Connections {
+						if ap, err := netip.ParseAddrPort(c.Local); err == nil {
+							lc.clients = append(lc.clients, ap)
+						}
+					}
+					out = append(out, lc)
 					break
 				}
 			}
@@ -223,12 +255,34 @@ func labCorpus(t testing.TB, root string) []labCapture {
 	return out
 }
 
-// expectedVerdict maps a lab scenario to the verdict mirrorscope must give.
-// delay (a saturated 100 Mbit/s link with a drop-tail FIFO filled by one
-// cubic flow) is a shaper: "shaper covers any rate limit that queues".
-func expectedVerdict(scenario string) string {
-	switch scenario {
-	case "shaper", "shaper+delay", "shaper_delay", "delay":
+// expectedVerdict is the verdict mirrorscope must give every data flow
+// of a lab run, from the run's ground truth. delay is a labwire link
+// (rate plus drop-tail FIFO); what it makes depends on the traffic:
+//   - one cubic flow that overflows the FIFO (queue drops): it saturates
+//     the link alone, a rate limit that queues, so shaper ("shaper covers
+//     any rate limit that queues");
+//   - several flows (iperf3 -P) keeping the FIFO full together: each
+//     gets a variable share and loses at the shared queue, so congestion;
+//   - a transfer that ended in slow start with no FIFO drop, no
+//     retransmission and under half the link rate: nothing limited it,
+//     so unconstrained.
+func expectedVerdict(tj *truthJSON) string {
+	switch tj.Scenario {
+	case "shaper", "shaper+delay", "shaper_delay":
+		return VerdictShaper
+	case "delay":
+		if len(tj.Connections) > 1 {
+			return VerdictCongestion
+		}
+		drops := 0
+		if tj.Counters.Labwire != nil {
+			for _, d := range tj.Counters.Labwire.Directions {
+				drops += d.Stats.DropQueue
+			}
+		}
+		if up := tj.Iperf3.Up; drops == 0 && up != nil && up.Retransmits == 0 && tj.Expect.LinkRate > 0 && up.ReceiverBps < 0.5*tj.Expect.LinkRate {
+			return VerdictUnconstrained
+		}
 		return VerdictShaper
 	case "policer":
 		return VerdictPolicer
