@@ -84,6 +84,13 @@ func TestAnalyzeGolden(t *testing.T) {
 			if strings.HasSuffix(tc.golden, ".json") && !json.Valid([]byte(out)) {
 				t.Errorf("output is not valid JSON")
 			}
+			if strings.HasSuffix(tc.golden, ".txt") {
+				for i, line := range strings.Split(out, "\n") {
+					if n := len([]rune(line)); n > 80 {
+						t.Errorf("line %d has %d columns (> 80): %q", i+1, n, line)
+					}
+				}
+			}
 		})
 	}
 }
