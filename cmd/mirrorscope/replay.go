@@ -28,8 +28,13 @@ With --encap geneve, VXLAN is further wrapped as a Gateway Load Balancer
 delivers it: GENEVE with the AWS options (class 0x0108) around IPv4/UDP/VXLAN;
 send it to the target's GENEVE port.
 
-Each frame leaves from one of --sources UDP sockets, chosen by its inner flow
-and direction, as AWS derives the outer source port from the inner 5-tuple.`,
+Each frame leaves from one of --sources UDP source ports, chosen by its inner
+flow and direction, as AWS derives the outer source port from the inner
+5-tuple. Datagrams are sent in batches with sendmmsg, in capture order; when
+run as root (CAP_NET_RAW) towards an IPv4 target, a batch goes out of one raw
+socket whatever its source ports (--no-raw: through the UDP sockets, one
+sendmmsg per run of datagrams from one port). --pps paces whole batches of
+about a millisecond each.`,
 		Example: `  mirrorscope replay policer.srv.pcap --to 127.0.0.1:4789 --vni 4242
   mirrorscope replay big.pcap --to 10.0.1.5:4789 --vni 7 --pps 200000 --loop 10
   mirrorscope replay mon.pcap --to 127.0.0.1:6081 --encap geneve`,
@@ -60,8 +65,12 @@ and direction, as AWS derives the outer source port from the inner 5-tuple.`,
 				if s := st.Elapsed.Seconds(); s > 0 {
 					rate = float64(st.Sent) / s
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "replay: %d frames read, %d datagrams (%d bytes) sent in %s (%.0f pps), %d skipped\n",
-					st.Frames, st.Sent, st.Bytes, st.Elapsed.Round(1e6), rate, st.Skipped)
+				via := "UDP sockets"
+				if st.Raw {
+					via = "a raw socket"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "replay: %d frames read, %d datagrams (%d bytes) sent in %s (%.0f pps) in %d sendmmsg batches through %s, %d skipped\n",
+					st.Frames, st.Sent, st.Bytes, st.Elapsed.Round(1e6), rate, st.Batches, via, st.Skipped)
 			}
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
@@ -78,6 +87,7 @@ and direction, as AWS derives the outer source port from the inner 5-tuple.`,
 	fs.IntVar(&cfg.Sources, "sources", 8, "UDP source sockets (outer source ports) to spread flows over")
 	fs.Uint16Var(&cfg.Decode.VXLANPort, "vxlan-port", cfg.Decode.VXLANPort, "UDP port that marks a capture's packets as VXLAN mirror traffic")
 	fs.Uint16Var(&cfg.Decode.GENEVEPort, "geneve-port", cfg.Decode.GENEVEPort, "UDP port that marks a capture's packets as GENEVE")
+	fs.BoolVar(&cfg.NoRaw, "no-raw", false, "send through the UDP source sockets even when a raw socket is allowed")
 	fs.BoolVarP(&quiet, "quiet", "q", false, "no summary on standard error")
 	return cmd
 }

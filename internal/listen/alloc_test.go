@@ -1,6 +1,9 @@
 package listen
 
 import (
+	"net"
+
+	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"net/netip"
 	"testing"
 )
@@ -87,6 +90,66 @@ func TestSteeringOn(t *testing.T) {
 	for _, u := range l.udp {
 		if c := u.l.Config(); !u.l.Steered() || c.Sockets != 3 {
 			t.Errorf("%s listener: steered %v, %d sockets", c.Kind, u.l.Steered(), c.Sockets)
+		}
+	}
+}
+
+// TestReplaySendZeroAlloc: wrapping a frame (VXLAN, and GENEVE around
+// VXLAN), queueing it and sending the batches with sendmmsg allocate
+// nothing per datagram, through a raw socket (when root) and through the
+// UDP sockets.
+func TestReplaySendZeroAlloc(t *testing.T) {
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	to := sink.LocalAddr().(*net.UDPAddr)
+	frame := vxlanTCP(40000, 5201)[8:] // an Ethernet frame
+	for _, encap := range []string{"vxlan", "geneve"} {
+		for _, noRaw := range []bool{false, true} {
+			conns := make([]*net.UDPConn, 4)
+			for i := range conns {
+				c, err := net.DialUDP("udp", nil, to)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				conns[i] = c
+			}
+			q := newSendQueue(conns, to, noRaw)
+			defer q.sys.close()
+			cfg := ReplayConfig{VNI: 7, Encap: encap, Decode: decode.DefaultConfig()}
+			oc := cfg.Decode
+			oc.NoDecap = true
+			odec := decode.New(oc)
+			var p decode.Packet
+			var sent uint64
+			i := 0
+			allocs := testing.AllocsPerRun(2000, func() {
+				d, ok := datagramOf(q.begin(), frame, decode.LinkEthernet, uint32(len(frame)), odec, &p, &cfg)
+				if !ok {
+					t.Fatal("frame not wrapped")
+				}
+				if err := odec.Decode(frame, decode.LinkEthernet, uint32(len(frame)), &p); err != nil {
+					t.Fatal(err)
+				}
+				q.commit(int(dirHash(p.Src, p.Dst, p.SrcPort, p.DstPort)+uint32(i))%len(conns), d)
+				i++
+				if q.len() >= maxQueued || q.full() {
+					n, _, _, err := q.flush()
+					if err != nil {
+						t.Fatal(err)
+					}
+					sent += n
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%s, raw %v: %.2f allocations per datagram", encap, q.sys.rawUsed(), allocs)
+			}
+			if sent == 0 {
+				t.Errorf("%s, raw %v: nothing sent", encap, q.sys.rawUsed())
+			}
 		}
 	}
 }

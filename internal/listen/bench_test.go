@@ -1,7 +1,9 @@
 package listen
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -132,4 +134,34 @@ func loadDatagrams(b *testing.B, path string) [][]byte {
 		}
 	}
 	return out
+}
+
+// BenchmarkReplay measures replay's sending rate (frames read, wrapped and
+// sent with sendmmsg) into a UDP socket nobody reads (the kernel drops
+// what does not fit). One op is one pass over the capture.
+func BenchmarkReplay(b *testing.B) {
+	path := os.Getenv("MIRRORSCOPE_BENCH_PCAP")
+	if path == "" {
+		path = testdata + "/policer/policer.srv.pcap"
+	}
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sink.Close()
+	for _, noRaw := range []bool{false, true} {
+		b.Run(fmt.Sprintf("noRaw=%v", noRaw), func(b *testing.B) {
+			var sent uint64
+			b.ReportAllocs()
+			for b.Loop() {
+				st, err := Replay(context.Background(), ReplayConfig{Files: []string{path}, To: sink.LocalAddr().String(),
+					VNI: 4242, Encap: "vxlan", Sources: 8, Decode: decode.DefaultConfig(), NoRaw: noRaw})
+				if err != nil {
+					b.Fatal(err)
+				}
+				sent += st.Sent
+			}
+			b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "pkts/s")
+		})
+	}
 }

@@ -326,10 +326,10 @@ func (r *running) datagrams() uint64 {
 	return n
 }
 
-func replayTo(t testing.TB, to string, encap string, vni uint32, files ...string) ReplayStats {
+func replayTo(t testing.TB, to string, encap string, vni uint32, noRaw bool, files ...string) ReplayStats {
 	t.Helper()
 	st, err := Replay(context.Background(), ReplayConfig{Files: files, To: to, VNI: vni, Encap: encap,
-		Sources: 8, Decode: decode.DefaultConfig()})
+		Sources: 8, Decode: decode.DefaultConfig(), NoRaw: noRaw})
 	if err != nil {
 		t.Fatalf("Replay: %v", err)
 	}
@@ -343,14 +343,19 @@ func replayTo(t testing.TB, to string, encap string, vni uint32, files ...string
 // and checks it reports the flows and TCP analysis the engine gives on
 // the same files offline, and that its own pcap output analyses the same.
 func TestReplayMatchesOffline(t *testing.T) {
+	// Replay sends through a raw socket when it may (root), else through
+	// its UDP sockets: both keep the capture's order.
 	cases := []struct {
 		name, file, encap string
 		vni               uint32
+		noRaw             bool
 	}{
-		{"plain-vxlan", "policer/policer.srv.pcap", "vxlan", 4242},
-		{"mirror-vxlan", "policer/policer.mon.pcap", "vxlan", 0},
-		{"plain-geneve", "shaper/shaper.cli.pcap", "geneve", 77},
-		{"two-sessions", "twosessions/twosessions.mon.pcap", "vxlan", 0},
+		{"plain-vxlan", "policer/policer.srv.pcap", "vxlan", 4242, false},
+		{"plain-vxlan-udp-sockets", "policer/policer.srv.pcap", "vxlan", 4242, true},
+		{"mirror-vxlan", "policer/policer.mon.pcap", "vxlan", 0, false},
+		{"plain-geneve", "shaper/shaper.cli.pcap", "geneve", 77, false},
+		{"mirror-geneve-udp-sockets", "policer/policer.mon.pcap", "geneve", 0, true},
+		{"two-sessions", "twosessions/twosessions.mon.pcap", "vxlan", 0, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -367,7 +372,10 @@ func TestReplayMatchesOffline(t *testing.T) {
 			if tc.encap == "geneve" {
 				to = r.l.GENEVEAddr().String()
 			}
-			st := replayTo(t, to, tc.encap, tc.vni, path)
+			st := replayTo(t, to, tc.encap, tc.vni, tc.noRaw, path)
+			if st.Raw == tc.noRaw && (tc.noRaw || os.Geteuid() == 0) {
+				t.Errorf("replay sent through a raw socket: %v (root: %v, NoRaw: %v)", st.Raw, os.Geteuid() == 0, tc.noRaw)
+			}
 			r.waitFor(t, st.Sent)
 			r.stop(t)
 			if r.err != nil {

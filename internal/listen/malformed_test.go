@@ -56,7 +56,7 @@ func TestMalformedDatagrams(t *testing.T) {
 	sendUDP(t, gn, lying, []byte{0x40, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3}) // version 1
 	r.waitFor(t, 6)
 
-	st := replayTo(t, vx, "vxlan", 4242, path)
+	st := replayTo(t, vx, "vxlan", 4242, false, path)
 	r.waitFor(t, 6+st.Sent)
 
 	base := "http://" + r.l.HTTPAddr()
@@ -145,7 +145,7 @@ func TestAllowLists(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startListener(t, tc.mod)
-			st := replayTo(t, r.l.VXLANAddr().String(), "vxlan", tc.vni, path)
+			st := replayTo(t, r.l.VXLANAddr().String(), "vxlan", tc.vni, false, path)
 			r.waitFor(t, st.Sent)
 			r.stop(t)
 			flows, _, sum := parseLines(t, r.out.String())

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
@@ -36,6 +35,9 @@ type ReplayConfig struct {
 	// Decode gives the tunnel ports that mark a capture as a mirror
 	// capture (whose frames are sent as their UDP payloads).
 	Decode decode.Config
+	// NoRaw sends through the source UDP sockets even when a raw socket
+	// could be opened (see sendSys).
+	NoRaw bool
 }
 
 // ReplayStats counts what Replay did.
@@ -43,7 +45,9 @@ type ReplayStats struct {
 	Frames  uint64 // frames read (all loops)
 	Sent    uint64 // datagrams sent
 	Bytes   uint64 // payload bytes sent
-	Skipped uint64 // frames that could not be sent (not IP/Ethernet, undecodable)
+	Skipped uint64 // frames that could not be sent (not IP/Ethernet, undecodable; no receiver yet)
+	Batches uint64 // sendmmsg batches
+	Raw     bool   // batches went through a raw socket
 	Elapsed time.Duration
 }
 
@@ -84,35 +88,78 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		_ = c.SetWriteBuffer(4 << 20)
 		conns[i] = c
 	}
+	q := newSendQueue(conns, to, cfg.NoRaw)
 	defer func() {
+		q.sys.close()
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
+	st.Raw = q.sys.rawUsed()
 	outer := cfg.Decode
 	outer.NoDecap = true
 	odec := decode.New(outer)
 	idec := decode.New(cfg.Decode)
 	var op, ip decode.Packet
-	buf := make([]byte, 0, maxDatagram)
-	start := time.Now()
-	var next time.Time
-	var gap time.Duration
+	// Pacing is per batch: a batch holds about a millisecond of the rate
+	// (at most maxQueued datagrams) and leaves when the schedule, counted
+	// from the start so that it does not drift, says so. The sender
+	// sleeps between batches rather than spinning: on a small machine
+	// the receiver needs the CPU.
+	batch := maxQueued
 	if cfg.PPS > 0 {
-		gap = time.Duration(float64(time.Second) / cfg.PPS)
-		next = start
+		batch = min(maxQueued, max(1, int(cfg.PPS/1000)))
+	}
+	start := time.Now()
+	flush := func() error {
+		if cfg.PPS > 0 {
+			due := start.Add(time.Duration(float64(st.Sent+st.Skipped) / cfg.PPS * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		sent, bytes, skipped, err := q.flush()
+		st.Sent += sent
+		st.Bytes += bytes
+		st.Skipped += skipped
+		st.Batches = q.batches
+		if err != nil {
+			return fmt.Errorf("replay: send: %w", err)
+		}
+		return nil
+	}
+	done := func(err error) (ReplayStats, error) {
+		if err == nil {
+			err = flush()
+		}
+		st.Elapsed = time.Since(start)
+		return st, err
+	}
+	// With --loop, a capture whose datagrams fit in replayCacheMax is
+	// read and wrapped once; the later loops send from memory.
+	var mem *replayCache
+	if cfg.Loop > 1 {
+		mem = &replayCache{}
 	}
 	for loop := 0; loop < cfg.Loop; loop++ {
+		if loop > 0 && mem != nil {
+			if err := mem.replay(ctx, q, batch, flush, &st); err != nil {
+				return done(err)
+			}
+			if ctx.Err() != nil {
+				return done(nil)
+			}
+			continue
+		}
 		src, err := capture.OpenFiles(cfg.Files, capture.Options{})
 		if err != nil {
-			return st, fmt.Errorf("replay: %w", err)
+			return done(fmt.Errorf("replay: %w", err))
 		}
 		var f capture.Frame
 		for {
 			if st.Frames&1023 == 0 && ctx.Err() != nil {
 				src.Close()
-				st.Elapsed = time.Since(start)
-				return st, nil
+				return done(nil)
 			}
 			err := src.Next(&f)
 			if errors.Is(err, io.EOF) {
@@ -120,14 +167,15 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 			}
 			if err != nil {
 				src.Close()
-				st.Elapsed = time.Since(start)
-				return st, fmt.Errorf("replay: %w", err)
+				return done(fmt.Errorf("replay: %w", err))
 			}
 			st.Frames++
-			var ok bool
-			buf, ok = datagramOf(buf[:0], f.Data, f.Link, f.OrigLen, odec, &op, &cfg)
+			d, ok := datagramOf(q.begin(), f.Data, f.Link, f.OrigLen, odec, &op, &cfg)
 			if !ok {
 				st.Skipped++
+				if mem != nil {
+					mem.skipped++
+				}
 				continue
 			}
 			// The source socket is chosen per inner flow and direction.
@@ -135,50 +183,73 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 			if err := idec.Decode(f.Data, f.Link, f.OrigLen, &ip); err == nil && ip.IPVersion != 0 {
 				h = dirHash(ip.Src, ip.Dst, ip.SrcPort, ip.DstPort)
 			}
-			if gap > 0 {
-				if d := time.Until(next); d > 0 {
-					if d > 200*time.Microsecond {
-						time.Sleep(d)
-					} else {
-						for time.Now().Before(next) {
-						}
-					}
+			si := int(h % uint32(len(conns)))
+			if mem != nil && !mem.add(d, si) {
+				mem = nil // too large: read the files on every loop
+			}
+			q.commit(si, d)
+			if q.len() >= batch || q.full() {
+				if err := flush(); err != nil {
+					src.Close()
+					return done(err)
 				}
-				next = next.Add(gap)
 			}
-			c := conns[h%uint32(len(conns))]
-			_, err = c.Write(buf)
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				// The error is the ICMP port unreachable of an earlier
-				// datagram (nothing listening then); this one was not sent.
-				_, err = c.Write(buf)
-			}
-			if err != nil {
-				// A receiver that is not (yet) listening answers with ICMP
-				// port unreachable, which a later write reports; keep going.
-				var ne *net.OpError
-				if errors.As(err, &ne) {
-					st.Skipped++
-					continue
-				}
-				src.Close()
-				return st, fmt.Errorf("replay: send: %w", err)
-			}
-			st.Sent++
-			st.Bytes += uint64(len(buf))
 		}
 		src.Close()
 	}
-	st.Elapsed = time.Since(start)
-	return st, nil
+	return done(nil)
+}
+
+// replayCacheMax bounds the memory replay keeps a looped capture in.
+const replayCacheMax = 256 << 20
+
+// replayCache holds one pass over the captures as the datagrams to send.
+type replayCache struct {
+	data    []byte
+	end     []uint32 // end of datagram i in data
+	src     []uint16 // its source socket
+	skipped uint64   // frames of one pass that could not be sent
+}
+
+func (c *replayCache) add(d []byte, src int) bool {
+	if len(c.data)+len(d) > replayCacheMax {
+		return false
+	}
+	c.data = append(c.data, d...)
+	c.end = append(c.end, uint32(len(c.data)))
+	c.src = append(c.src, uint16(src))
+	return true
+}
+
+// replay sends one pass from memory.
+func (c *replayCache) replay(ctx context.Context, q *sendQueue, batch int, flush func() error, st *ReplayStats) error {
+	st.Frames += c.skipped
+	st.Skipped += c.skipped
+	start := uint32(0)
+	for i, end := range c.end {
+		if i&1023 == 0 && ctx.Err() != nil {
+			return nil
+		}
+		st.Frames++
+		d := append(q.begin(), c.data[start:end]...)
+		start = end
+		q.commit(int(c.src[i]), d)
+		if q.len() >= batch || q.full() {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func dirHash(a, b netip.Addr, pa, pb uint16) uint32 {
 	h := uint32(2166136261)
-	for _, x := range a.AsSlice() {
+	// As16, not AsSlice: no allocation per frame.
+	for _, x := range a.As16() {
 		h = (h ^ uint32(x)) * 16777619
 	}
-	for _, x := range b.AsSlice() {
+	for _, x := range b.As16() {
 		h = (h ^ uint32(x)) * 31
 	}
 	h = (h ^ uint32(pa)) * 16777619
@@ -204,13 +275,20 @@ func datagramOf(dst, data []byte, link decode.LinkType, origLen uint32, odec *de
 		}
 		pay := data[off:end]
 		if p.DstPort == cfg.Decode.VXLANPort && cfg.Encap == "geneve" {
-			return appendGENEVE(dst, p.Src, p.Dst, pay), true
+			b := append(dst, make([]byte, genevePrefix)...)
+			b = append(b, pay...)
+			putGENEVE(b[len(dst):], p.Src, p.Dst)
+			return b, true
 		}
 		return append(dst, pay...), true
 	}
-	// A plain frame: VXLAN carries Ethernet.
-	var v []byte
-	v = appendVXLANHeader(dst, cfg.VNI)
+	// A plain frame: VXLAN carries Ethernet (and GENEVE VXLAN: its
+	// headers are written in front once the length is known).
+	v := dst
+	if cfg.Encap == "geneve" {
+		v = append(v, make([]byte, genevePrefix)...)
+	}
+	v = appendVXLANHeader(v, cfg.VNI)
 	switch {
 	case link == decode.LinkEthernet:
 		v = append(v, data...)
@@ -227,8 +305,7 @@ func datagramOf(dst, data []byte, link decode.LinkType, origLen uint32, odec *de
 		return dst, false
 	}
 	if cfg.Encap == "geneve" {
-		inner := append([]byte(nil), v[len(dst):]...)
-		return appendGENEVE(dst, netip.AddrFrom4([4]byte{198, 18, 0, 1}), netip.AddrFrom4([4]byte{198, 18, 0, 2}), inner), true
+		putGENEVE(v[len(dst):], netip.AddrFrom4([4]byte{198, 18, 0, 1}), netip.AddrFrom4([4]byte{198, 18, 0, 2}))
 	}
 	return v, true
 }
@@ -237,32 +314,38 @@ func appendVXLANHeader(b []byte, vni uint32) []byte {
 	return append(b, 0x08, 0, 0, 0, byte(vni>>16), byte(vni>>8), byte(vni), 0)
 }
 
-// appendGENEVE appends a GENEVE header with the three AWS GWLB options,
-// then an IPv4/UDP header to port 4789 from src to dst, then vxlan (a
-// VXLAN header and frame), as a Gateway Load Balancer delivers a mirror
-// packet.
-func appendGENEVE(b []byte, src, dst netip.Addr, vxlan []byte) []byte {
+// genevePrefix is the length of what putGENEVE writes: GENEVE with the
+// three AWS GWLB options (8 + 32 bytes), IPv4 (20) and UDP (8).
+const genevePrefix = 68
+
+// putGENEVE writes into b[:genevePrefix] a GENEVE header with the three
+// AWS GWLB options, then an IPv4/UDP header to port 4789 from src to dst,
+// for the VXLAN datagram in b[genevePrefix:], as a Gateway Load Balancer
+// delivers a mirror packet. (Written in place so that wrapping allocates
+// nothing.)
+func putGENEVE(b []byte, src, dst netip.Addr) {
 	const optWords = 3 + 3 + 2
-	b = append(b, optWords, 0, 0x08, 0x00, 0, 0, 0, 0) // ver 0, opt len, proto IPv4, VNI 0
-	b = append(b, 0x01, 0x08, 1, 2)
-	b = binary.BigEndian.AppendUint64(b, replayGWLBEndpoint)
-	b = append(b, 0x01, 0x08, 2, 2)
-	b = binary.BigEndian.AppendUint64(b, replayGWLBAttachment)
-	b = append(b, 0x01, 0x08, 3, 1)
-	b = binary.BigEndian.AppendUint32(b, 0x5eed)
+	vxlanLen := len(b) - genevePrefix
+	h := b[:0]
+	h = append(h, optWords, 0, 0x08, 0x00, 0, 0, 0, 0) // ver 0, opt len, proto IPv4, VNI 0
+	h = append(h, 0x01, 0x08, 1, 2)
+	h = binary.BigEndian.AppendUint64(h, replayGWLBEndpoint)
+	h = append(h, 0x01, 0x08, 2, 2)
+	h = binary.BigEndian.AppendUint64(h, replayGWLBAttachment)
+	h = append(h, 0x01, 0x08, 3, 1)
+	h = binary.BigEndian.AppendUint32(h, 0x5eed)
 	s4, d4 := src.As4(), dst.As4()
 	if !src.Is4() || !dst.Is4() {
 		s4, d4 = [4]byte{198, 18, 0, 1}, [4]byte{198, 18, 0, 2}
 	}
-	total := 20 + 8 + len(vxlan)
-	ip := len(b)
-	b = append(b, 0x45, 0, byte(total>>8), byte(total), 0, 0, 0, 0, 64, 17, 0, 0)
-	b = append(b, s4[:]...)
-	b = append(b, d4[:]...)
-	binary.BigEndian.PutUint16(b[ip+10:], ipChecksum(b[ip:ip+20]))
-	ul := 8 + len(vxlan)
-	b = append(b, 0xc0, 0x01, 0x12, 0xb5, byte(ul>>8), byte(ul), 0, 0) // 49153 -> 4789, no checksum
-	return append(b, vxlan...)
+	total := 20 + 8 + vxlanLen
+	ip := len(h)
+	h = append(h, 0x45, 0, byte(total>>8), byte(total), 0, 0, 0, 0, 64, 17, 0, 0)
+	h = append(h, s4[:]...)
+	h = append(h, d4[:]...)
+	binary.BigEndian.PutUint16(h[ip+10:], ipChecksum(h[ip:ip+20]))
+	ul := 8 + vxlanLen
+	_ = append(h, 0xc0, 0x01, 0x12, 0xb5, byte(ul>>8), byte(ul), 0, 0) // 49153 -> 4789, no checksum
 }
 
 func ipChecksum(h []byte) uint16 {

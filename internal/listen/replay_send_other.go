@@ -1,0 +1,41 @@
+//go:build !linux
+
+package listen
+
+import (
+	"errors"
+	"net"
+	"syscall"
+)
+
+// sendSys sends one datagram per system call where sendmmsg is missing.
+type sendSys struct {
+	dst4    [4]byte
+	dstPort uint16
+}
+
+func (s *sendSys) init(*sendQueue, *net.UDPAddr, bool) {}
+func (s *sendSys) close()                              {}
+func (s *sendSys) rawUsed() bool                       { return false }
+
+func (s *sendSys) send(q *sendQueue) (sent, bytes, skipped uint64, err error) {
+	for i := range q.off {
+		d := q.arena[q.off[i]:q.end[i]]
+		c := q.conns[q.from[i]]
+		_, err := c.Write(d)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			_, err = c.Write(d)
+		}
+		if err != nil {
+			var ne *net.OpError
+			if errors.As(err, &ne) {
+				skipped++
+				continue
+			}
+			return sent, bytes, skipped, err
+		}
+		sent++
+		bytes += uint64(len(d))
+	}
+	return sent, bytes, skipped, nil
+}
