@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"math"
 	"math/bits"
 
 	"github.com/mirrorscope/mirrorscope/internal/decode"
@@ -123,6 +124,7 @@ type dirState struct {
 	highDeliv  uint32
 	hasDeliv   bool
 	rwnd       uint64
+	rwndFull   uint64 // ceil(RwndFullFrac*rwnd): the window-full threshold
 	dupAcks    uint64
 	zeroWin    uint64
 	ece, cwr   uint64
@@ -210,6 +212,9 @@ func NewFlow(cfg Config) *Flow {
 		d := &f.d[i]
 		for j, w := range [4]int64{1e6, 10e6, 100e6, 1e9} {
 			d.bins[j].width = w
+			if j > 0 {
+				d.bins[j-1].next = &d.bins[j]
+			}
 		}
 		d.s100 = series{cap: cfg.SeriesPoints, per: 1}
 		d.s1s = series{cap: cfg.SeriesPoints, per: 1}
@@ -264,9 +269,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	d.seen = true
 	d.pkts++
 	d.wire += uint64(p.FrameLen)
-	for i := range d.bins {
-		d.bins[i].add(ts, float64(p.FrameLen))
-	}
+	d.bins[0].add(ts, float64(p.FrameLen)) // feeds the coarser bins as its bins close
 	if r != nil {
 		for fl := uint32(r.Flags); fl != 0; fl &= fl - 1 {
 			if i := bits.TrailingZeros32(fl); i < tcpseq.NumFlags {
@@ -346,6 +349,11 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		win = uint64(r.Window)
 	}
 	if !syn {
+		if win != o.rwnd {
+			// flight >= RwndFullFrac*rwnd in integers: for whole x,
+			// float64(x) >= v exactly when x >= ceil(v)
+			o.rwndFull = uint64(math.Ceil(f.cfg.RwndFullFrac * float64(win)))
+		}
 		o.rwnd = win
 		if win > o.rwndMax {
 			o.rwndMax = win
@@ -539,8 +547,9 @@ func (f *Flow) onData(ts int64, dir int, d, o *dirState, p *decode.Packet, t *de
 	}
 
 	// gaps (on/off)
-	if d.lastDataT != 0 {
-		gap := ts - d.lastDataT
+	// (the threshold is at least IdleFloorNS: shorter gaps, nearly all
+	// of them at speed, skip its computation)
+	if gap := ts - d.lastDataT; d.lastDataT != 0 && gap > f.cfg.IdleFloorNS {
 		// an off period is longer than IdleRTTs smoothed RTTs (the RTT
 		// with its queueing delay: behind a shaper the receiver sees
 		// evenly spaced arrivals while the sender is busy)
@@ -605,7 +614,7 @@ func (f *Flow) onData(ts int64, dir int, d, o *dirState, p *decode.Packet, t *de
 	if flight > d.sr.max {
 		d.sr.max = flight
 	}
-	if d.rwnd > 0 && float64(flight) >= f.cfg.RwndFullFrac*float64(d.rwnd) {
+	if d.rwnd > 0 && flight >= d.rwndFull {
 		d.sr.wfull = true
 	}
 	if kind != recOrig {
@@ -624,7 +633,7 @@ func (f *Flow) onData(ts int64, dir int, d, o *dirState, p *decode.Packet, t *de
 	if kind != recOrig {
 		d.rr.retx = true
 	}
-	if d.rwnd > 0 && float64(d.rr.bytes) >= f.cfg.RwndFullFrac*float64(d.rwnd) {
+	if d.rwnd > 0 && d.rr.bytes >= d.rwndFull {
 		d.rr.wfull = true
 	}
 }

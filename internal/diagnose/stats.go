@@ -96,6 +96,13 @@ type binner struct {
 	sumsq  float64
 	max    float64
 	series *series // nil: no series kept
+	// next is the coarser binner this one feeds: each closed bin is
+	// added to it whole, so that one add per packet serves all widths.
+	// The widths must divide each other (bins sit on the absolute
+	// multiples of their width, so a fine bin lies in one coarse bin);
+	// the sums are of whole byte counts, exact in float64, so the coarse
+	// bins hold exactly what per-packet adds would give.
+	next *binner
 }
 
 func (b *binner) add(ts int64, bytes float64) {
@@ -134,6 +141,9 @@ func (b *binner) close() {
 	}
 	if b.series != nil {
 		b.series.add(b.acc)
+	}
+	if b.next != nil && b.acc > 0 {
+		b.next.add(b.start+b.cur*b.width, b.acc)
 	}
 	b.acc = 0
 }
