@@ -1,54 +1,175 @@
 #!/usr/bin/env bash
-# Finds the highest replay rate (--pps) at which `mirrorscope listen` reads
-# every datagram with zero kernel socket drops and reports the same flows
-# (packets and bytes per flow) as `mirrorscope analyze` on the same input.
+# Measures `mirrorscope listen` fed by `mirrorscope replay` over loopback.
 #
-#   scripts/bench-listen.sh [CAPTURE] [LOOPS]
+#   scripts/bench-listen.sh [options]
 #
-# Default capture: testdata/policer/policer.srv.pcap, 50 loops. Loopback
-# only. Prints one line per trial and the result; docs/benchmarks.md quotes it.
+#   --capture FILE   capture to replay (default testdata/policer/policer.srv.pcap:
+#                    a lab capture with a 128-byte snaplen, ~114-byte datagrams)
+#   --frames 1500    instead, record a real capture of full 1514-byte frames
+#                    (iperf3 across a veth pair in two network namespaces,
+#                    offloads off; needs root) and replay that
+#   --loops N        replay the capture N times (default 50)
+#   --no-raw         replay through UDP sockets instead of a raw socket
+#   --start PPS      first rate tried (default 50000)
+#   --pps PPS        one trial at this rate instead of searching
+#   --steady DUR     with --pps: one steady run of about DUR seconds (the loop
+#                    count is derived from the rate), recording listen's RSS at
+#                    its start and end (not for CI: a 10-minute run is
+#                    --steady 600)
+#
+# A trial is clean when the listener's kernel socket drops are 0 and the
+# flows it reports equal `mirrorscope analyze` on the capture concatenated
+# LOOPS times: per flow its endpoints, packets and bytes per direction and
+# its TCP flags (retransmission, fast retransmission and out of order folded
+# into one count, since Wireshark chooses between them by timing and the
+# replayed stream has its own timing). The search doubles the rate until a
+# trial fails or replay cannot send faster, then bisects. Each trial prints
+# the rate replay achieved and the CPU each process used (percent of one
+# core over replay's run; the machine has $(nproc) cores shared by both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cap=${1:-testdata/policer/policer.srv.pcap}
-loops=${2:-50}
+
+cap=testdata/policer/policer.srv.pcap loops=50 frames="" noraw="" start=50000 fixed="" steady=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--capture) cap=$2; shift 2 ;;
+	--frames) frames=$2; shift 2 ;;
+	--loops) loops=$2; shift 2 ;;
+	--no-raw) noraw=--no-raw; shift ;;
+	--start) start=$2; shift 2 ;;
+	--pps) fixed=$2; shift 2 ;;
+	--steady) steady=$2; shift 2 ;;
+	*) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
+	esac
+done
+if [ -n "$steady" ] && [ -z "$fixed" ]; then
+	echo "--steady needs --pps" >&2
+	exit 2
+fi
+
 tmp=$(mktemp -d)
-trap 'kill "${lpid:-}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+ns=msbench$$
+cleanup() {
+	kill "${lpid:-}" 2>/dev/null || true
+	ip netns del "$ns-a" 2>/dev/null || true
+	ip netns del "$ns-b" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 go build -o "$tmp/mirrorscope" ./cmd/mirrorscope
 ms="$tmp/mirrorscope"
 
-# The reference: analyze on the capture concatenated LOOPS times (replay
-# sends the same flows again on each loop, so they add up the same way).
-files=(); for ((i = 0; i < loops; i++)); do files+=("$cap"); done
-"$ms" analyze --format json "${files[@]}" | jq -S '[.flows[] | {client, server, proto, packets, bytes}] | sort_by(.client, .server)' >"$tmp/want.json"
+if [ "$frames" = 1500 ]; then
+	# A real capture of full-size frames: iperf3 over a veth pair with
+	# MTU 1500 and segmentation offloads off, captured whole.
+	ip netns add "$ns-a"
+	ip netns add "$ns-b"
+	ip link add a0 netns "$ns-a" type veth peer name b0 netns "$ns-b"
+	ip -n "$ns-a" addr add 10.201.0.1/24 dev a0
+	ip -n "$ns-b" addr add 10.201.0.2/24 dev b0
+	for x in a b; do
+		ip -n "$ns-$x" link set lo up
+		ip -n "$ns-$x" link set "${x}0" up mtu 1500
+		ip netns exec "$ns-$x" ethtool -K "${x}0" tso off gso off gro off >/dev/null 2>&1 || true
+	done
+	ip netns exec "$ns-b" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+	ip netns exec "$ns-a" tcpdump -i a0 -s 0 -w "$tmp/frames1500.pcap" tcp port 5201 2>/dev/null &
+	tdpid=$!
+	sleep 1
+	ip netns exec "$ns-a" iperf3 -c 10.201.0.2 -p 5201 -n 30M -b 200M >/dev/null
+	sleep 0.5
+	kill -INT "$tdpid"
+	wait "$tdpid" || true
+	cap="$tmp/frames1500.pcap"
+fi
+[ -e "$cap" ] || { echo "no capture $cap" >&2; exit 2; }
+frames_n=$(capinfos -c -M "$cap" | awk '/Number of packets/ {print $NF}')
+
+# The flows as compared: sorted, with the timing-dependent TCP flags folded.
+norm='[.[] | {client, server, proto, packets, bytes,
+	c2s: [.client_to_server.packets, .client_to_server.bytes],
+	s2c: [.server_to_client.packets, .server_to_client.bytes],
+	flags: ((.tcp.flags // {}) as $f
+		| ($f | del(.retransmission, .fast_retransmission, .out_of_order))
+		+ (if (($f.retransmission // 0) + ($f.out_of_order // 0)) > 0
+			then {"retransmission+out_of_order": (($f.retransmission // 0) + ($f.out_of_order // 0))} else {} end))}]
+	| sort_by(.client, .server, .proto)'
+
+want_loops=-1
+reference() { # loops -> $tmp/want.json: analyze on the capture concatenated LOOPS times
+	[ "$1" = "$want_loops" ] && return
+	local files=() i
+	for ((i = 0; i < $1; i++)); do files+=("$cap"); done
+	"$ms" analyze --format json "${files[@]}" | jq -S "[.flows[]] | $norm" >"$tmp/want.json"
+	want_loops=$1
+}
+
+cpu_ticks() { # pid -> utime+stime in clock ticks
+	awk '{print $14 + $15}' "/proc/$1/stat"
+}
+rss_kib() {
+	awk '/^VmRSS/ {print $2}' "/proc/$1/status"
+}
 
 port=$((20000 + RANDOM % 20000))
 hport=$((port + 1))
-trial() { # pps -> 0 if clean and equal
-	local pps=$1
+hz=$(getconf CLK_TCK)
+trial() { # pps loops -> 0 if clean and equal
+	local pps=$1 lp=$2
+	reference "$lp"
 	"$ms" listen --vxlan "127.0.0.1:$port" --http "127.0.0.1:$hport" --report-interval 0 -q \
 		--out "$tmp/out.jsonl" --max-report-flows 100000 2>"$tmp/listen.log" &
 	lpid=$!
 	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null && break; sleep 0.1; done
-	achieved=$("$ms" replay "$cap" --to "127.0.0.1:$port" --vni 4242 --loop "$loops" --pps "$pps" 2>&1 |
-		sed -n 's/.*(\([0-9]*\) pps).*/\1/p')
+	local l0 r0 w0 rss0="" rss1=""
+	l0=$(cpu_ticks "$lpid")
+	if [ -n "$steady" ]; then
+		(sleep 10; rss_kib "$lpid" >"$tmp/rss0") &
+	fi
+	/usr/bin/time -f "%U %S %e" -o "$tmp/rtime" "$ms" replay "$cap" --to "127.0.0.1:$port" --vni 4242 \
+		--loop "$lp" --pps "$pps" $noraw 2>"$tmp/replay.log" || true
+	achieved=$(sed -n 's/.*(\([0-9]*\) pps).*/\1/p' "$tmp/replay.log")
+	dg_bytes=$(sed -n 's/.* datagrams (\([0-9]*\) bytes).*/\1/p' "$tmp/replay.log")
+	dg_n=$(sed -n 's/.* \([0-9]*\) datagrams (.*/\1/p' "$tmp/replay.log")
+	local l1 rcpu lcpu wall
+	l1=$(cpu_ticks "$lpid")
+	read -r ru rs wall <"$tmp/rtime"
+	rcpu=$(awk -v u="$ru" -v s="$rs" -v w="$wall" 'BEGIN {printf "%.0f", (u + s) / w * 100}')
+	lcpu=$(awk -v a="$l0" -v b="$l1" -v hz="$hz" -v w="$wall" 'BEGIN {printf "%.0f", (b - a) / hz / w * 100}')
+	if [ -n "$steady" ]; then
+		rss0=$(cat "$tmp/rss0" 2>/dev/null || echo "?")
+		rss1=$(rss_kib "$lpid")
+	fi
 	sleep 0.5
 	local m drops
 	m=$(curl -sf "http://127.0.0.1:$hport/metrics")
 	drops=$(echo "$m" | awk '/^mirrorscope_listen_socket_drops_total/ {s += $2} END {print s + 0}')
-	kill -TERM "$lpid"; wait "$lpid" || true
-	jq -S -s '[.[] | select(.type == "flow" and (.interim | not)) | {client, server, proto, packets, bytes}] | sort_by(.client, .server)' \
-		"$tmp/out.jsonl" >"$tmp/got.json"
+	kill -TERM "$lpid"
+	wait "$lpid" || true
+	jq -S -s "[.[] | select(.type == \"flow\" and (.interim | not))] | $norm" "$tmp/out.jsonl" >"$tmp/got.json"
 	rm -f "$tmp/out.jsonl"
 	local same=no
 	cmp -s "$tmp/got.json" "$tmp/want.json" && same=yes
-	echo "pps $pps: sent at $achieved pps, kernel drops $drops, flows equal: $same" >&2
+	echo "pps $pps x $lp loops: sent at $achieved pps, kernel drops $drops, flows equal: $same; CPU replay ${rcpu}%, listen ${lcpu}% of one core over ${wall}s$([ -n "$steady" ] && echo "; listen RSS ${rss0} KiB at 10 s, ${rss1} KiB at the end")" >&2
+	[ "$same" = yes ] || diff <(jq -c '.[]' "$tmp/want.json") <(jq -c '.[]' "$tmp/got.json") | head -6 >&2 || true
 	[ "$drops" = 0 ] && [ "$same" = yes ]
 }
 
-# Double the rate until a trial fails or the sender (one replay process)
-# cannot go faster; then bisect.
-lo=0 best=0 hi=25000 saturated=no
-while trial "$hi"; do
+what() { echo "$frames_n frames of $cap, datagrams of $((dg_bytes / (dg_n > 0 ? dg_n : 1))) bytes on average, $(nproc) CPUs, listen with default --sockets/--shards, replay ${noraw:-through a raw socket}"; }
+if [ -n "$fixed" ]; then
+	lp=$loops
+	if [ -n "$steady" ]; then
+		lp=$(((fixed * steady + frames_n - 1) / frames_n))
+	fi
+	if trial "$fixed" "$lp"; then r=clean; else r="NOT clean"; fi
+	echo "--pps $fixed x $lp loops: $r ($(what))"
+	exit 0
+fi
+
+# Double the rate until a trial fails or replay cannot send faster; then
+# bisect.
+lo=0 best=0 hi=$start saturated=no
+while trial "$hi" "$loops"; do
 	lo=$hi best=$achieved
 	if [ "$achieved" -lt $((hi * 9 / 10)) ]; then saturated=yes; break; fi
 	hi=$((hi * 2))
@@ -56,9 +177,8 @@ done
 if [ "$saturated" = no ]; then
 	for _ in 1 2 3 4; do
 		mid=$(((lo + hi) / 2))
-		if trial "$mid"; then lo=$mid best=$achieved; else hi=$mid; fi
+		if trial "$mid" "$loops"; then lo=$mid best=$achieved; else hi=$mid; fi
 	done
 fi
-frames=$(capinfos -c -M "$cap" 2>/dev/null | awk '/packets/ {print $NF}' || echo "?")
 [ "$saturated" = yes ] && echo "note: replay could not send faster than $best pps; the listener kept up with everything it sent"
-echo "highest clean rate: $best pps sent (--pps $lo) ($frames frames x $loops loops of $cap; $(nproc) CPUs; default --sockets/--shards)"
+echo "highest clean rate: $best pps sent (--pps $lo, $loops loops; $(what))"

@@ -43,17 +43,15 @@ func (r *receiver) runIface() error {
 	for {
 		err := r.live.Next(&f)
 		if errors.Is(err, io.EOF) {
-			r.flushAll()
 			return nil
 		}
 		if err != nil {
-			r.flushAll()
 			return fmt.Errorf("listen: %w", err)
 		}
 		r.stats.datagrams.Add(1)
 		r.stats.bytes.Add(uint64(f.OrigLen))
 		r.frame(f.Data, f.Link, int(f.OrigLen), f.TS)
-		r.flushAll()
+		r.endBatch()
 	}
 }
 

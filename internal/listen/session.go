@@ -97,14 +97,41 @@ func (r *registry) all() []*session {
 	return append([]*session(nil), r.list...)
 }
 
-func (s *session) count(p *decode.Packet, ts int64) {
-	s.packets.Add(1)
-	s.bytes.Add(uint64(p.FrameLen))
-	if p.Truncated {
-		s.truncated.Add(1)
+// pendingCount accumulates one receiver's counts for its current session
+// within a batch; flush adds them to the session's atomics.
+type pendingCount struct {
+	s                         *session
+	packets, bytes, truncated uint64
+	first, last               int64
+}
+
+func (c *pendingCount) count(s *session, p *decode.Packet, ts int64) {
+	if s != c.s {
+		c.flush()
+		c.s, c.first = s, ts
 	}
-	s.first.CompareAndSwap(0, ts)
-	s.last.Store(ts)
+	c.packets++
+	c.bytes += uint64(p.FrameLen)
+	if p.Truncated {
+		c.truncated++
+	}
+	c.last = ts
+}
+
+func (c *pendingCount) flush() {
+	s := c.s
+	if s == nil || c.packets == 0 {
+		return
+	}
+	s.packets.Add(c.packets)
+	s.bytes.Add(c.bytes)
+	if c.truncated > 0 {
+		s.truncated.Add(c.truncated)
+	}
+	s.first.CompareAndSwap(0, c.first)
+	s.last.Store(c.last)
+	c.packets, c.bytes, c.truncated = 0, 0, 0
+	c.s = nil
 }
 
 // SessionInfo is a session in /api/sessions and the summary.
