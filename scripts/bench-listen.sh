@@ -99,8 +99,16 @@ want_loops=-1
 reference() { # loops -> $tmp/want.json: analyze on the capture concatenated LOOPS times
 	[ "$1" = "$want_loops" ] && return
 	local files=() i
-	for ((i = 0; i < $1; i++)); do files+=("$cap"); done
-	"$ms" analyze --format json "${files[@]}" | jq -S "[.flows[]] | $norm" >"$tmp/want.json"
+	if (($1 <= 100)); then
+		for ((i = 0; i < $1; i++)); do files+=("$cap"); done
+		"$ms" analyze --format json "${files[@]}" | jq -S "[.flows[]] | $norm" >"$tmp/want.json"
+	else
+		# Too many copies for one command line (steady runs): analyze one
+		# copy and expect each of its flows LOOPS times. Right for captures
+		# whose flows end within the capture (the lab's do); otherwise the
+		# comparison fails, it does not pass wrongly.
+		"$ms" analyze --format json "$cap" | jq -S --argjson n "$1" "[.flows[]] | $norm | [range(\$n) as \$i | .[]] | sort_by(.client, .server, .proto)" >"$tmp/want.json"
+	fi
 	want_loops=$1
 }
 
@@ -111,6 +119,10 @@ rss_kib() {
 	awk '/^VmRSS/ {print $2}' "/proc/$1/status"
 }
 
+# Searches keep every ended flow in memory for the summary; steady runs
+# keep listen's default, so that RSS is what a deployment sees.
+keep="--max-report-flows 100000"
+[ -n "$steady" ] && keep=""
 port=$((20000 + RANDOM % 20000))
 hport=$((port + 1))
 hz=$(getconf CLK_TCK)
@@ -118,7 +130,7 @@ trial() { # pps loops -> 0 if clean and equal
 	local pps=$1 lp=$2
 	reference "$lp"
 	"$ms" listen --vxlan "127.0.0.1:$port" --http "127.0.0.1:$hport" --report-interval 0 -q \
-		--out "$tmp/out.jsonl" --max-report-flows 100000 2>"$tmp/listen.log" &
+		--out "$tmp/out.jsonl" --out-rotate-size 0 $keep 2>"$tmp/listen.log" &
 	lpid=$!
 	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null && break; sleep 0.1; done
 	local l0 r0 w0 rss0="" rss1=""
@@ -155,7 +167,7 @@ trial() { # pps loops -> 0 if clean and equal
 	[ "$drops" = 0 ] && [ "$same" = yes ]
 }
 
-what() { echo "$frames_n frames of $cap, datagrams of $((dg_bytes / (dg_n > 0 ? dg_n : 1))) bytes on average, $(nproc) CPUs, listen with default --sockets/--shards, replay ${noraw:-through a raw socket}"; }
+what() { echo "$frames_n frames of $cap, datagrams of $((dg_bytes / (dg_n > 0 ? dg_n : 1))) bytes on average, $(nproc) CPUs, listen with default --sockets/--shards, replay ${noraw:-through a raw socket}; load average $(cut -d" " -f1-3 /proc/loadavg) (other processes share the machine)"; }
 if [ -n "$fixed" ]; then
 	lp=$loops
 	if [ -n "$steady" ]; then
