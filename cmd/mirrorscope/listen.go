@@ -74,7 +74,7 @@ See docs/listen.md for deployment as a mirror target.`,
 	fs.IntVar(&o.shards, "shards", runtime.NumCPU(), "analysing goroutines (flow state is sharded across them)")
 	fs.IntVar(&o.batch, "batch", d.Batch, "datagrams read per recvmmsg call")
 	o.rcvbuf = byteSize(d.RcvBuf)
-	fs.Var(&o.rcvbuf, "rcvbuf", "receive buffer per socket (e.g. 32MiB); raised past net.core.rmem_max when run as root")
+	fs.Var(&o.rcvbuf, "rcvbuf", "receive buffer per socket (e.g. 32MiB; with --iface the ring per socket); raised past net.core.rmem_max when run as root")
 	fs.StringSliceVar(&o.allowSrc, "allow-src", nil, "accept mirror traffic only from these outer sources (CIDR or address; repeat or comma-separate)")
 	fs.UintSliceVar(&o.allowVNI, "allow-vni", nil, "accept only these VNIs (repeat or comma-separate)")
 	fs.DurationVar(&o.reportInterval, "report-interval", d.ReportInterval, "report flows still open this often, once they are that old (0 = only when they end)")

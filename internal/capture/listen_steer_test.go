@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -176,5 +177,67 @@ func TestListenStopUnderLoad(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return under load")
+	}
+}
+
+// TestSenderOrder: a Sender's datagrams arrive in the order they were
+// queued, each from the source port chosen for it, through the raw
+// socket (when root) and through the UDP sockets.
+func TestSenderOrder(t *testing.T) {
+	for _, noRaw := range []bool{false, true} {
+		l := listenLoopback(t, ListenConfig{Sockets: 1})
+		snd, err := NewSender(l.LocalAddrs()[0].(*net.UDPAddr), 3, 0, noRaw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer snd.Close()
+		var c collector
+		stop := runListener(t, l, c.handle)
+		const n = 1000
+		var bytes uint64
+		for i := range n {
+			if snd.Full() || snd.Len() == SendBatch {
+				k, b, skipped, err := snd.Flush()
+				if err != nil || skipped != 0 {
+					t.Fatal(err, skipped)
+				}
+				_ = k
+				bytes += b
+			}
+			// Runs of one source and alternating sources.
+			src := (i / 7) % 3
+			if i%2 == 0 {
+				src = i % 3
+			}
+			snd.Commit(src, append(snd.Begin(), payload(i, 60+i%200)...))
+		}
+		k, b, _, err := snd.Flush()
+		if err != nil || k == 0 {
+			t.Fatal(err, k)
+		}
+		bytes += b
+		c.wait(t, n)
+		stop()
+		if want := (noRaw == false) && syscall.Geteuid() == 0; snd.Raw() != want {
+			t.Errorf("raw socket used: %v, want %v", snd.Raw(), want)
+		}
+		var wantBytes uint64
+		for i, d := range c.got {
+			seq := int(binary.BigEndian.Uint32(d.Data))
+			if seq != i {
+				t.Fatalf("raw %v: datagram %d arrived as number %d", snd.Raw(), seq, i)
+			}
+			src := (i / 7) % 3
+			if i%2 == 0 {
+				src = i % 3
+			}
+			if int(d.Src.Port()) != int(snd.ports[src]) {
+				t.Errorf("datagram %d from port %d, want %d", i, d.Src.Port(), snd.ports[src])
+			}
+			wantBytes += uint64(len(d.Data))
+		}
+		if bytes != wantBytes || snd.Batches() < n/SendBatch {
+			t.Errorf("Flush counted %d bytes (received %d), %d batches", bytes, wantBytes, snd.Batches())
+		}
 	}
 }

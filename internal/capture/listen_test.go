@@ -13,12 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // collector gathers copies of received datagrams.
@@ -359,55 +355,6 @@ func TestListenZeroAlloc(t *testing.T) {
 	}
 }
 
-// mmsgSender sends batches of datagrams on a connected UDP socket with
-// sendmmsg, so that the benchmark measures the receiver rather than one
-// send syscall per datagram.
-type mmsgSender struct {
-	conn *net.UDPConn
-	raw  syscall.RawConn
-	hdrs []unix.Mmsghdr
-	iovs []unix.Iovec
-	n    int
-	err  syscall.Errno
-	fn   func(fd uintptr) bool
-}
-
-func newMmsgSender(t testing.TB, dst *net.UDPAddr, p []byte, batch int) *mmsgSender {
-	conn, err := net.DialUDP("udp", nil, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &mmsgSender{conn: conn, raw: raw, hdrs: make([]unix.Mmsghdr, batch), iovs: make([]unix.Iovec, batch)}
-	for i := range batch {
-		s.iovs[i].Base = &p[0]
-		s.iovs[i].SetLen(len(p))
-		s.hdrs[i].Hdr.Iov = &s.iovs[i]
-		s.hdrs[i].Hdr.SetIovlen(1)
-	}
-	s.fn = func(fd uintptr) bool {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n), unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN {
-			return false
-		}
-		s.n, s.err = int(n), e
-		return true
-	}
-	return s
-}
-
-// send sends n datagrams (n <= batch) and returns how many went out.
-func (s *mmsgSender) send(n int) int {
-	s.n = n
-	if err := s.raw.Write(s.fn); err != nil || s.err != 0 {
-		return 0
-	}
-	return s.n
-}
-
 // BenchmarkListener measures datagrams/s through loopback: one sendmmsg
 // sender, the listener's sockets reading with recvmmsg. On a 2-core
 // machine sender, kernel and receiver share the CPUs.
@@ -424,19 +371,26 @@ func BenchmarkListener(b *testing.B) {
 			done := make(chan error, 1)
 			go func() { done <- l.Run(ctx, func(_ int, batch []Datagram) { n.Add(int64(len(batch))) }) }()
 			p := payload(1, 1400)
-			// Several source ports so that SO_REUSEPORT spreads the load.
-			var senders []*mmsgSender
-			for range 4 {
-				s := newMmsgSender(b, l.LocalAddrs()[0].(*net.UDPAddr), p, 64)
-				defer s.conn.Close()
-				senders = append(senders, s)
+			// Several source ports so that SO_REUSEPORT spreads the load;
+			// sendmmsg batches so that the sender costs little.
+			snd, err := NewSender(l.LocalAddrs()[0].(*net.UDPAddr), 4, 4<<20, false)
+			if err != nil {
+				b.Fatal(err)
 			}
+			defer snd.Close()
 			b.ReportAllocs()
 			b.SetBytes(int64(len(p)))
 			b.ResetTimer()
 			sent := 0
 			for i := 0; sent < b.N; i++ {
-				sent += senders[i%len(senders)].send(min(64, b.N-sent))
+				for range min(SendBatch, b.N-sent) {
+					snd.Commit(i%4, append(snd.Begin(), p...))
+				}
+				k, _, _, err := snd.Flush()
+				if err != nil {
+					b.Fatal(err)
+				}
+				sent += int(k)
 				// Stay within the receive buffer: wait while far ahead.
 				for int64(sent)-n.Load()-int64(l.Stats().Total().Drops) > 8192 {
 					runtime.Gosched()

@@ -3,6 +3,7 @@ package listen
 import (
 	"net"
 
+	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"net/netip"
 	"testing"
@@ -113,17 +114,11 @@ func TestReplaySendZeroAlloc(t *testing.T) {
 	frame := vxlanTCP(40000, 5201)[8:] // an Ethernet frame
 	for _, encap := range []string{"vxlan", "geneve"} {
 		for _, noRaw := range []bool{false, true} {
-			conns := make([]*net.UDPConn, 4)
-			for i := range conns {
-				c, err := net.DialUDP("udp", nil, to)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
-				conns[i] = c
+			q, err := capture.NewSender(to, 4, 0, noRaw)
+			if err != nil {
+				t.Fatal(err)
 			}
-			q := newSendQueue(conns, to, noRaw)
-			defer q.sys.close()
+			defer q.Close()
 			cfg := ReplayConfig{VNI: 7, Encap: encap, Decode: decode.DefaultConfig()}
 			oc := cfg.Decode
 			oc.NoDecap = true
@@ -132,17 +127,17 @@ func TestReplaySendZeroAlloc(t *testing.T) {
 			var sent uint64
 			i := 0
 			allocs := testing.AllocsPerRun(2000, func() {
-				d, ok := datagramOf(q.begin(), frame, decode.LinkEthernet, uint32(len(frame)), odec, &p, &cfg)
+				d, ok := datagramOf(q.Begin(), frame, decode.LinkEthernet, uint32(len(frame)), odec, &p, &cfg)
 				if !ok {
 					t.Fatal("frame not wrapped")
 				}
 				if err := odec.Decode(frame, decode.LinkEthernet, uint32(len(frame)), &p); err != nil {
 					t.Fatal(err)
 				}
-				q.commit(int(dirHash(p.Src, p.Dst, p.SrcPort, p.DstPort)+uint32(i))%len(conns), d)
+				q.Commit(int(dirHash(p.Src, p.Dst, p.SrcPort, p.DstPort)+uint32(i))%4, d)
 				i++
-				if q.len() >= maxQueued || q.full() {
-					n, _, _, err := q.flush()
+				if q.Len() >= capture.SendBatch || q.Full() {
+					n, _, _, err := q.Flush()
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -150,10 +145,10 @@ func TestReplaySendZeroAlloc(t *testing.T) {
 				}
 			})
 			if allocs != 0 {
-				t.Errorf("%s, raw %v: %.2f allocations per datagram", encap, q.sys.rawUsed(), allocs)
+				t.Errorf("%s, raw %v: %.2f allocations per datagram", encap, q.Raw(), allocs)
 			}
 			if sent == 0 {
-				t.Errorf("%s, raw %v: nothing sent", encap, q.sys.rawUsed())
+				t.Errorf("%s, raw %v: nothing sent", encap, q.Raw())
 			}
 		}
 	}

@@ -5,31 +5,37 @@
 //
 // # Pipeline
 //
-// Several SO_REUSEPORT sockets per listening address each have a
-// receiving goroutine. It reads batches of datagrams with recvmmsg into
+// The UDP sockets are capture.Listener's (one per listening address):
+// SO_REUSEPORT sockets, each read by its own goroutine with recvmmsg into
 // buffers of 64 KiB (so 9001-byte jumbo frames and anything else UDP can
-// carry arrive whole), takes the kernel receive timestamp (SO_TIMESTAMPNS)
-// as the packet time and the socket's drop counter (SO_RXQ_OVFL), decodes
-// each datagram into a decode.Packet, applies the allow-lists, counts the
-// mirror session, and copies the packet by value into a batch for the
-// shard that owns its flow. Shards are chosen by the direction-independent
-// flow key hash, because the two directions of one connection may arrive
-// on different sockets (AWS derives the outer source port from the inner
-// 5-tuple). Each shard goroutine owns one engine.Engine; nothing else
-// touches it (HTTP snapshots are run on the shard goroutine through a
-// control channel).
+// carry arrive whole), with the kernel receive timestamp (SO_TIMESTAMPNS)
+// as the packet time, the outer destination (IP_PKTINFO) and the socket's
+// drop counter (SO_RXQ_OVFL). The listener asks for symmetric steering:
+// a reuseport BPF program sends both directions of a connection to one
+// socket, so they are read in arrival order. With --iface, a
+// capture.LiveSource (AF_PACKET ring) per socket replaces them.
 //
-// Batches are recycled through per-shard free lists, so steady-state
-// receiving allocates nothing per packet. Queues are bounded and block:
-// when analysis falls behind, the socket buffers fill and the kernel
+// A receiver per socket decodes each datagram into a decode.Packet,
+// applies the allow-lists, counts the mirror session, and copies the
+// packet by value into a batch for the shard that owns its flow. Shards
+// are chosen by the direction-independent flow key hash (steering may be
+// unavailable, and one flow can reach both listeners). Each shard
+// goroutine owns one engine.Engine; nothing else touches it (HTTP
+// snapshots are run on the shard goroutine through a control channel).
+//
+// Batches are recycled through per-shard free lists and handed over once
+// per recvmmsg batch; the receiver's counters (accepted, per session) are
+// added to the shared atomics once per batch too. Steady-state receiving
+// allocates nothing and takes no lock per packet. Queues are bounded and
+// block: when analysis falls behind, the socket buffers fill and the kernel
 // drops, which is counted (SO_RXQ_OVFL) and reported apart from anything
 // seen in the traffic.
 //
 // # Shutdown
 //
 // When the context of Run is cancelled, the receivers stop waiting, read
-// what is already queued in their sockets, hand over their last batches
-// and exit; the shards analyse everything queued, end every open flow and
-// report it; then the outputs are flushed. Nothing that reached a socket
-// before the cancel is lost.
+// what is already queued in their sockets (capture.Listener drains them),
+// hand over their last batches and exit; the shards analyse everything
+// queued, end every open flow and report it; then the outputs are
+// flushed. Nothing that reached a socket before the cancel is lost.
 package listen

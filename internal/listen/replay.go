@@ -76,26 +76,12 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	if err != nil {
 		return st, fmt.Errorf("replay: --to %q: %w", cfg.To, err)
 	}
-	conns := make([]*net.UDPConn, cfg.Sources)
-	for i := range conns {
-		c, err := net.DialUDP("udp", nil, to)
-		if err != nil {
-			for _, c := range conns[:i] {
-				c.Close()
-			}
-			return st, fmt.Errorf("replay: %w", err)
-		}
-		_ = c.SetWriteBuffer(4 << 20)
-		conns[i] = c
+	q, err := capture.NewSender(to, cfg.Sources, 4<<20, cfg.NoRaw)
+	if err != nil {
+		return st, fmt.Errorf("replay: %w", err)
 	}
-	q := newSendQueue(conns, to, cfg.NoRaw)
-	defer func() {
-		q.sys.close()
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	st.Raw = q.sys.rawUsed()
+	defer q.Close()
+	st.Raw = q.Raw()
 	outer := cfg.Decode
 	outer.NoDecap = true
 	odec := decode.New(outer)
@@ -106,9 +92,9 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	// from the start so that it does not drift, says so. The sender
 	// sleeps between batches rather than spinning: on a small machine
 	// the receiver needs the CPU.
-	batch := maxQueued
+	batch := capture.SendBatch
 	if cfg.PPS > 0 {
-		batch = min(maxQueued, max(1, int(cfg.PPS/1000)))
+		batch = min(capture.SendBatch, max(1, int(cfg.PPS/1000)))
 	}
 	start := time.Now()
 	flush := func() error {
@@ -118,11 +104,11 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 				time.Sleep(d)
 			}
 		}
-		sent, bytes, skipped, err := q.flush()
+		sent, bytes, skipped, err := q.Flush()
 		st.Sent += sent
 		st.Bytes += bytes
 		st.Skipped += skipped
-		st.Batches = q.batches
+		st.Batches = q.Batches()
 		if err != nil {
 			return fmt.Errorf("replay: send: %w", err)
 		}
@@ -170,7 +156,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 				return done(fmt.Errorf("replay: %w", err))
 			}
 			st.Frames++
-			d, ok := datagramOf(q.begin(), f.Data, f.Link, f.OrigLen, odec, &op, &cfg)
+			d, ok := datagramOf(q.Begin(), f.Data, f.Link, f.OrigLen, odec, &op, &cfg)
 			if !ok {
 				st.Skipped++
 				if mem != nil {
@@ -183,12 +169,12 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 			if err := idec.Decode(f.Data, f.Link, f.OrigLen, &ip); err == nil && ip.IPVersion != 0 {
 				h = dirHash(ip.Src, ip.Dst, ip.SrcPort, ip.DstPort)
 			}
-			si := int(h % uint32(len(conns)))
+			si := int(h % uint32(cfg.Sources))
 			if mem != nil && !mem.add(d, si) {
 				mem = nil // too large: read the files on every loop
 			}
-			q.commit(si, d)
-			if q.len() >= batch || q.full() {
+			q.Commit(si, d)
+			if q.Len() >= batch || q.Full() {
 				if err := flush(); err != nil {
 					src.Close()
 					return done(err)
@@ -222,7 +208,7 @@ func (c *replayCache) add(d []byte, src int) bool {
 }
 
 // replay sends one pass from memory.
-func (c *replayCache) replay(ctx context.Context, q *sendQueue, batch int, flush func() error, st *ReplayStats) error {
+func (c *replayCache) replay(ctx context.Context, q *capture.Sender, batch int, flush func() error, st *ReplayStats) error {
 	st.Frames += c.skipped
 	st.Skipped += c.skipped
 	start := uint32(0)
@@ -231,10 +217,10 @@ func (c *replayCache) replay(ctx context.Context, q *sendQueue, batch int, flush
 			return nil
 		}
 		st.Frames++
-		d := append(q.begin(), c.data[start:end]...)
+		d := append(q.Begin(), c.data[start:end]...)
 		start = end
-		q.commit(int(c.src[i]), d)
-		if q.len() >= batch || q.full() {
+		q.Commit(int(c.src[i]), d)
+		if q.Len() >= batch || q.Full() {
 			if err := flush(); err != nil {
 				return err
 			}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package listen
+package capture
 
 import (
 	"net"
@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sendSys sends a sendQueue's batches with sendmmsg: through one raw
+// sendSys sends a Sender's batches with sendmmsg: through one raw
 // IPv4 socket (IPPROTO_RAW: the queue writes the IP and UDP headers, so
 // every source port goes out of one socket and a whole batch is one call)
 // when the process may open one and the target is IPv4; otherwise through
@@ -34,7 +34,7 @@ type sendSys struct {
 	errn syscall.Errno
 }
 
-func (s *sendSys) init(q *sendQueue, to *net.UDPAddr, noRaw bool) {
+func (s *sendSys) init(q *Sender, to *net.UDPAddr, noRaw bool) {
 	for _, c := range q.conns {
 		rc, err := c.SyscallConn()
 		if err != nil {
@@ -42,8 +42,8 @@ func (s *sendSys) init(q *sendQueue, to *net.UDPAddr, noRaw bool) {
 		}
 		s.rcs = append(s.rcs, rc)
 	}
-	s.hdrs = make([]unix.Mmsghdr, maxQueued)
-	s.iovs = make([]unix.Iovec, maxQueued)
+	s.hdrs = make([]unix.Mmsghdr, SendBatch)
+	s.iovs = make([]unix.Iovec, SendBatch)
 	for i := range s.hdrs {
 		s.hdrs[i].Hdr.Iov = &s.iovs[i]
 		s.hdrs[i].Hdr.SetIovlen(1)
@@ -103,7 +103,7 @@ func (s *sendSys) rawUsed() bool { return s.raw != nil }
 
 // send sends the queue in order, in runs of datagrams that go out of the
 // same socket.
-func (s *sendSys) send(q *sendQueue) (sent, bytes, skipped uint64, err error) {
+func (s *sendSys) send(q *Sender) (sent, bytes, skipped uint64, err error) {
 	channel := func(i int) int {
 		if s.raw != nil && q.end[i]-q.off[i] <= q.mtu {
 			return -1
@@ -128,7 +128,7 @@ func (s *sendSys) send(q *sendQueue) (sent, bytes, skipped uint64, err error) {
 
 // sendRun sends datagrams i..j-1 of q through channel c (-1 = raw, else
 // the UDP socket of source c, without its IP/UDP header).
-func (s *sendSys) sendRun(q *sendQueue, c, i, j int) (sent, bytes, skipped uint64, err error) {
+func (s *sendSys) sendRun(q *Sender, c, i, j int) (sent, bytes, skipped uint64, err error) {
 	rc := s.raw
 	hdr := 0
 	if c >= 0 {

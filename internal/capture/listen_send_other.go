@@ -1,6 +1,6 @@
 //go:build !linux
 
-package listen
+package capture
 
 import (
 	"errors"
@@ -14,11 +14,11 @@ type sendSys struct {
 	dstPort uint16
 }
 
-func (s *sendSys) init(*sendQueue, *net.UDPAddr, bool) {}
-func (s *sendSys) close()                              {}
-func (s *sendSys) rawUsed() bool                       { return false }
+func (s *sendSys) init(*Sender, *net.UDPAddr, bool) {}
+func (s *sendSys) close()                           {}
+func (s *sendSys) rawUsed() bool                    { return false }
 
-func (s *sendSys) send(q *sendQueue) (sent, bytes, skipped uint64, err error) {
+func (s *sendSys) send(q *Sender) (sent, bytes, skipped uint64, err error) {
 	for i := range q.off {
 		d := q.arena[q.off[i]:q.end[i]]
 		c := q.conns[q.from[i]]
