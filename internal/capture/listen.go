@@ -135,12 +135,12 @@ type ListenerStats struct {
 func (s ListenerStats) Total() SocketStats {
 	var t SocketStats
 	for _, x := range s.Sockets {
-		t.Datagrams += x.Datagrams
-		t.Bytes += x.Bytes
-		t.Batches += x.Batches
-		t.Drops += x.Drops
-		t.Truncated += x.Truncated
-		t.RcvBuf += x.RcvBuf
+		t = t.plus(x)
 	}
 	return t
+}
+
+func (a SocketStats) plus(b SocketStats) SocketStats {
+	return SocketStats{Datagrams: a.Datagrams + b.Datagrams, Bytes: a.Bytes + b.Bytes, Batches: a.Batches + b.Batches,
+		Drops: a.Drops + b.Drops, Truncated: a.Truncated + b.Truncated, RcvBuf: a.RcvBuf + b.RcvBuf}
 }
