@@ -47,6 +47,10 @@ type udpSock struct {
 	dgrams  []Datagram
 	recvFn  func(fd uintptr) bool // s.recv, bound once so Read does not allocate
 	drainFn func(fd uintptr)      // s.recv for Control (drain on stop), bound once
+	// handle is Run's handler; busy says it got datagrams since it was
+	// last told the socket is empty.
+	handle func(int, []Datagram)
+	busy   bool
 	// Result of the last recv.
 	n     int
 	errno syscall.Errno
@@ -239,6 +243,12 @@ func (s *udpSock) recv(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if s.busy {
+				// Empty now: the handler may hand on what it collected
+				// before this goroutine waits.
+				s.busy = false
+				s.handle(s.id, s.dgrams[:0])
+			}
 			return false
 		}
 		s.n, s.errno = 0, e
@@ -319,13 +329,20 @@ func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 }
 
 // Run reads all sockets until ctx is cancelled, one goroutine per socket,
-// calling handle with each batch. After the cancel, each goroutine reads
-// what its socket already holds (see drain) before it returns. handle is called concurrently for
+// calling handle with each batch. handle is called concurrently for
 // different sockets (never concurrently for the same one); the batch and
 // its Data point into that socket's buffers, which are reused as soon as
-// handle returns. Run returns nil after ctx is cancelled and every
-// goroutine has stopped, or the first socket error. Run may be called
-// again after it returns; the sockets stay open until Close.
+// handle returns.
+//
+// handle is also called with an empty batch when its socket has been read
+// empty and the goroutine is about to wait for more: the cue to hand on
+// whatever the handler keeps back to make bigger batches downstream. (At
+// most once per wait; not while datagrams keep arriving.)
+//
+// After the cancel, each goroutine reads what its socket already holds
+// (see drain) before it returns. Run returns nil after ctx is cancelled and
+// every goroutine has stopped, or the first socket error. Run may be
+// called again after it returns; the sockets stay open until Close.
 func (l *Listener) Run(ctx context.Context, handle func(sock int, batch []Datagram)) error {
 	if !l.running.CompareAndSwap(false, true) {
 		return errors.New("capture: listener is already running")
@@ -348,6 +365,7 @@ func (l *Listener) Run(ctx context.Context, handle func(sock int, batch []Datagr
 	errs := make([]error, len(l.socks))
 	var wg sync.WaitGroup
 	for i, s := range l.socks {
+		s.handle, s.busy = handle, false
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -376,6 +394,7 @@ func (s *udpSock) loop(ctx context.Context, handle func(int, []Datagram)) error 
 			return fmt.Errorf("capture: listener socket %d: recvmmsg: %w", s.id, s.errno)
 		}
 		if s.n > 0 {
+			s.busy = true
 			handle(s.id, s.parse())
 		}
 	}
@@ -403,6 +422,7 @@ func (s *udpSock) drain(handle func(int, []Datagram)) error {
 		}
 		batch := s.parse()
 		read += uint64(len(batch))
+		s.busy = true
 		handle(s.id, batch)
 		if ts := batch[len(batch)-1].TS; ts > stop {
 			return nil

@@ -241,3 +241,39 @@ func TestSenderOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestListenIdleCue: once the socket has been read empty, the handler is
+// called with an empty batch (the cue to pass on what it keeps back).
+func TestListenIdleCue(t *testing.T) {
+	l := listenLoopback(t, ListenConfig{Sockets: 1})
+	conn, err := net.DialUDP("udp", nil, l.LocalAddrs()[0].(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var got, cues atomic.Int64
+	var lastWasData atomic.Bool
+	stop := runListener(t, l, func(_ int, b []Datagram) {
+		if len(b) == 0 {
+			cues.Add(1)
+			lastWasData.Store(false)
+			return
+		}
+		got.Add(int64(len(b)))
+		lastWasData.Store(true)
+	})
+	for i := range 10 {
+		conn.Write(payload(i, 100))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for got.Load() < 10 || lastWasData.Load() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d datagrams, %d empty batches, last batch had data: %v", got.Load(), cues.Load(), lastWasData.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	if cues.Load() == 0 {
+		t.Error("no empty batch")
+	}
+}

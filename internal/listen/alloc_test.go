@@ -2,6 +2,7 @@ package listen
 
 import (
 	"net"
+	"time"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
@@ -151,5 +152,26 @@ func TestReplaySendZeroAlloc(t *testing.T) {
 				t.Errorf("%s, raw %v: nothing sent", encap, q.Raw())
 			}
 		}
+	}
+}
+
+// TestLonePacketHandedOn: receivers keep shard batches back only while
+// datagrams keep coming; a lone packet reaches its shard at once.
+func TestLonePacketHandedOn(t *testing.T) {
+	r := startListener(t, nil)
+	sendUDP(t, r.l.VXLANAddr().String(), vxlanTCP(40000, 5201))
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		var live int64
+		for _, sh := range r.l.shards {
+			live += sh.live.Load()
+		}
+		if live == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d flows in the shards 2 s after the packet", live)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -484,10 +484,21 @@ func (l *Listener) onShard(ctx context.Context, f func(shard int, e *engine.Engi
 	}
 }
 
-// handleUDP processes one recvmmsg batch of a socket and hands every
-// shard what it got (so latency stays low when traffic is light). It runs
-// on the socket's goroutine; the datagrams are valid until it returns.
+// maxHold bounds how long (in packet time) a receiver keeps a shard's
+// batch back while it fills.
+const maxHold = int64(5 * time.Millisecond)
+
+// handleUDP processes one recvmmsg batch of a socket. It runs on the
+// socket's goroutine; the datagrams are valid until it returns. A shard's
+// batch is handed over when it is full, when its oldest packet is maxHold
+// older than the newest, and when the socket has been read empty (the
+// empty batch capture.Listener.Run passes then): under load a shard is
+// woken once per batchSize packets, when traffic is light at once.
 func (r *receiver) handleUDP(batch []capture.Datagram) {
+	if len(batch) == 0 {
+		r.flushAll()
+		return
+	}
 	now := int64(0)
 	var bytes uint64
 	for i := range batch {
@@ -504,7 +515,18 @@ func (r *receiver) handleUDP(batch []capture.Datagram) {
 	}
 	r.stats.datagrams.Add(uint64(len(batch)))
 	r.stats.bytes.Add(bytes)
-	r.endBatch()
+	r.endCounts()
+	last := batch[len(batch)-1].TS
+	for i, b := range r.cur {
+		if b != nil && b.n > 0 && last-b.meta[0].ts > maxHold {
+			r.l.shards[i].in <- b
+			r.cur[i] = nil
+		}
+	}
+	if r.pc != nil && r.pc.n > 0 {
+		r.l.pcap.send(r.pc)
+		r.pc = r.l.pcap.getBatch()
+	}
 }
 
 // endBatch hands over what one batch of datagrams (one recvmmsg, or one
