@@ -65,7 +65,10 @@ func verdictAdvice(d *diagnose.Diagnosis) (string, []string) {
 		next = []string{"packets overtake each other on the path (multipath, ECMP or load balancer); mirror targets behind an NLB or GWLB may also see reordering that the hosts do not"}
 		sev = "info"
 	case "congestion":
-		next = []string{"loss follows rising RTT: a queue fills on the path (a shared bottleneck); check other traffic on the same instances and links"}
+		next = []string{"loss follows rising RTT: a queue fills at a bottleneck shared with other traffic; see the shared-ceiling finding for the flows involved and their summed rate, and check other traffic on the same instances and links"}
+		if d.BottleneckBps > 0 {
+			next = append(next, fmt.Sprintf("the bottleneck's capacity, from packet spacing, is about %.1f Mbit/s; compare it with the instance's baseline bandwidth and the path's narrowest link", d.BottleneckBps/1e6))
+		}
 		sev = "info"
 	default:
 		return "", nil
