@@ -128,11 +128,7 @@ func ParseEthtool(name string, data []byte, mtime time.Time) (*Set, error) {
 			s.Names = append(s.Names, cname)
 			s.index[cname] = k
 		}
-		for len(cur.Values) <= k {
-			cur.Values = append(cur.Values, 0)
-			cur.Present = append(cur.Present, false)
-		}
-		cur.Values[k], cur.Present[k] = v, true
+		cur.Counters = append(cur.Counters, Counter{s.Names[k], v})
 	}
 	if !pending.IsZero() {
 		return fail(pendingLine, "timestamp not followed by a \"NIC statistics:\" block")
@@ -151,13 +147,6 @@ func ParseEthtool(name string, data []byte, mtime time.Time) (*Set, error) {
 		return nil, fmt.Errorf("counters: %s:%d: snapshot without a timestamp line (%d of %d snapshots have none); "+
 			"print one before each: while sleep 1; do date -Iseconds; ethtool -S eth0; done",
 			name, sn.Line, len(untimed), len(s.Snapshots))
-	}
-	for i := range s.Snapshots {
-		sn := &s.Snapshots[i]
-		for len(sn.Values) < len(s.Names) {
-			sn.Values = append(sn.Values, 0)
-			sn.Present = append(sn.Present, false)
-		}
 	}
 	sort.SliceStable(s.Snapshots, func(i, j int) bool { return s.Snapshots[i].Time.Before(s.Snapshots[j].Time) })
 	return s, nil

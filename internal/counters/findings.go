@@ -356,7 +356,9 @@ func mirrorSkip(cw map[string]Delta, w Window, fi *flowInfo, eth []namedDeltas) 
 				"the skip counters are per period: compare the capture's gaps with the source's ENA bw_out/pps counters for the exact seconds",
 			},
 		}
-		if len(fi.gaps) > 0 {
+		if len(fi.gaps) == 0 {
+			f.Evidence = append(f.Evidence, "no flow in this capture has capture gaps: the skipped traffic fell outside the capture's seconds, or in traffic whose loss cannot be seen (UDP, or TCP without both directions)")
+		} else {
 			f.Summary += fmt.Sprintf("; the %s capture gaps of %s are mirror loss, not network loss", count(float64(fi.gapSum)), flowList(fi.gaps))
 		}
 		return []report.Finding{f}
@@ -370,8 +372,8 @@ func mirrorSkip(cw map[string]Delta, w Window, fi *flowInfo, eth []namedDeltas) 
 	}
 	f := report.Finding{
 		Severity: "warning", Kind: KindMirrorSkip, Flows: fi.gaps,
-		Summary: fmt.Sprintf("NetworkSkipMirror* stayed 0 in the periods covering the capture, yet %s have %s capture gaps: AWS mirrored the packets, so look at the target side",
-			flowList(fi.gaps), count(float64(fi.gapSum))),
+		Summary: fmt.Sprintf("NetworkSkipMirror* stayed 0 in the periods covering the capture, yet %s %s %s capture gaps: AWS mirrored the packets, so look at the target side",
+			flowList(fi.gaps), plural(len(fi.gaps), "has", "have"), count(float64(fi.gapSum))),
 		Evidence: ev,
 		Next: []string{
 			"1. the capture host's own drops: mirrorscope listen's socket drop counters, `nstat -az UdpRcvbufErrors`, tcpdump's 'dropped by kernel'; raise SO_RCVBUF / the ring size",
@@ -411,8 +413,8 @@ func coverage(rep *report.Report, cw map[string]Delta, w Window) []report.Findin
 	}
 	var out []report.Finding
 	for _, c := range []cmp{
-		{"NetworkMirrorIn+NetworkMirrorOut", "NetworkMirrorIn", "NetworkMirrorOut", "of what AWS mirrored reached the capture (the rest was lost between the source and the capture point)"},
-		{"NetworkIn+NetworkOut", "NetworkIn", "NetworkOut", "of the instance's traffic reached the capture (mirror filters, truncation and loss account for the rest)"},
+		{"NetworkMirrorIn+NetworkMirrorOut", "NetworkMirrorIn", "NetworkMirrorOut", "of what AWS mirrored reached the capture"},
+		{"NetworkIn+NetworkOut", "NetworkIn", "NetworkOut", "of the instance's traffic reached the capture"},
 	} {
 		if !hasAny(cw, c.in, c.out) {
 			continue
@@ -454,6 +456,7 @@ func coverage(rep *report.Report, cw map[string]Delta, w Window) []report.Findin
 		case share < coverageLow && !rough:
 			f.Severity = "warning"
 			f.Next = []string{
+				"what did not reach the capture was left out by the mirror filter, cut (truncation) or lost (AWS skipped it, or the target dropped it)",
 				"filters: check which traffic the mirror filter accepts (mirrorscope filter test with the session's rules)",
 				"loss: see mirror_skip (NetworkSkipMirror*) and the target's drops",
 				"metrics of several instances in one file are added up: query the source instance only",
@@ -489,6 +492,9 @@ func deltaEvidence(capDur time.Duration, ds ...Delta) []string {
 		} else {
 			s = fmt.Sprintf("%s (%s): +%s between samples at %s and %s (capture %.1f s)",
 				d.Metric, displayName(d.File), count(d.Value), d.From.Format("15:04:05.000"), d.To.Format("15:04:05.000"), capDur.Seconds())
+		}
+		if d.Period > 0 && strings.Contains(d.Metric, "_") {
+			s += fmt.Sprintf("; CloudWatch agent samples %s apart are coarse compared with the capture", durText(d.Period))
 		}
 		if d.Partial {
 			s += "; the samples cover only part of the capture"
@@ -547,6 +553,13 @@ func flowList(ids []uint64) string {
 		b.WriteString("#" + strconv.FormatUint(id, 10))
 	}
 	return b.String()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // count formats a counter with thousands separators: 1,234.

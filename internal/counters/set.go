@@ -52,10 +52,16 @@ type Snapshot struct {
 	// "mtime" (the file's modification time).
 	TimeFrom string
 	Line     int // line of the "NIC statistics:" header, 1-based
-	// Values[i] is the counter Names[i]; Present[i] says whether this
-	// snapshot had it (drivers add counters after an upgrade or reset).
-	Values  []uint64
-	Present []bool
+	// Counters in the order ethtool printed them. Names are shared with
+	// Set.Names (no copy per snapshot); a snapshot may lack counters
+	// others have (drivers add counters after an upgrade or reset).
+	Counters []Counter
+}
+
+// Counter is one "name: value" line.
+type Counter struct {
+	Name  string
+	Value uint64
 }
 
 // Value returns counter name of snapshot i.
@@ -63,15 +69,12 @@ func (s *Set) Value(i int, name string) (uint64, bool) {
 	if i < 0 || i >= len(s.Snapshots) {
 		return 0, false
 	}
-	k, ok := s.index[name]
-	if !ok {
-		return 0, false
+	for _, c := range s.Snapshots[i].Counters {
+		if c.Name == name {
+			return c.Value, true
+		}
 	}
-	sn := &s.Snapshots[i]
-	if k >= len(sn.Values) || !sn.Present[k] {
-		return 0, false
-	}
-	return sn.Values[k], true
+	return 0, false
 }
 
 // HasCounter reports whether any snapshot holds counter name.

@@ -140,15 +140,18 @@ func (s *Set) Deltas(w Window) map[string]Delta {
 	out := map[string]Delta{}
 	switch s.Format {
 	case FormatEthtool:
-		for k, name := range s.Names {
-			var ss []sample
-			for i := range s.Snapshots {
-				sn := &s.Snapshots[i]
-				if sn.Present[k] {
-					ss = append(ss, sample{sn.Time, float64(sn.Values[k])})
-				}
+		// One pass over every counter line: time stays linear in the
+		// input whatever the mix of names and snapshots.
+		per := make([][]sample, len(s.Names))
+		for i := range s.Snapshots {
+			sn := &s.Snapshots[i]
+			for _, c := range sn.Counters {
+				k := s.index[c.Name]
+				per[k] = append(per[k], sample{sn.Time, float64(c.Value)})
 			}
-			if d, ok := counterDelta(ss, w); ok {
+		}
+		for k, name := range s.Names {
+			if d, ok := counterDelta(per[k], w); ok {
 				d.Metric, d.File = name, s.File
 				out[name] = d
 			}
