@@ -144,6 +144,10 @@ func Findings(rep *report.Report, sets []*Set) []report.Finding {
 				sum = fmt.Sprintf("%s covers %s, the capture %s: no counters overlap it, nothing was correlated",
 					displayName(s.File), spanText(from, to), spanText(w.Start, w.End))
 			}
+			if s.Format == FormatEthtool && len(s.Snapshots) == 1 {
+				sum = fmt.Sprintf("%s holds a single snapshot (%s): a delta needs one before and one after the capture, nothing was correlated",
+					displayName(s.File), from.Format(time.RFC3339))
+			}
 			notes = append(notes, report.Finding{Severity: "info", Kind: KindNote, Summary: sum, Evidence: ev,
 				Next: []string{"collect the counters while the capture runs (see docs/counters.md); times are compared in UTC"}})
 			continue

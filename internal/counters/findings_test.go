@@ -144,6 +144,11 @@ func TestFindings(t *testing.T) {
 			says: map[string][]string{KindNote: {"ena-outside.txt covers 2026-11-27T07:38:20.000Z to 07:38:22.000Z", "no counters overlap it"}},
 		},
 		{
+			name: "single snapshot", capture: "policer/policer.cli.pcap", files: []string{"veth-single.txt"},
+			want: []brief{{KindNote, "info", nil}},
+			says: map[string][]string{KindNote: {"holds a single snapshot", "modification time"}},
+		},
+		{
 			name: "statistics, 300 s periods", capture: "policer/policer.cli.pcap", files: []string{"cw-stats.json"},
 			want: []brief{{KindCoverage, "info", nil}},
 			says: map[string][]string{KindCoverage: {"2.11 MB of traffic, more than NetworkIn+NetworkOut", "spans only 1.0% of the 300 s CloudWatch periods"}},
