@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
+	"github.com/mirrorscope/mirrorscope/internal/counters"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/mirror"
@@ -110,6 +111,7 @@ type analyzeOpts struct {
 	quiet         bool
 	annotate      string
 	annotateDecap bool
+	counters      []string
 }
 
 func newAnalyzeCmd() *cobra.Command {
@@ -150,6 +152,7 @@ other errors.`,
 	o.bind(cmd.Flags())
 	cmd.Flags().StringVarP(&o.format, "format", "f", "text", "report format: text, json, or html (one self-contained page with charts; use -o)")
 	cmd.Flags().StringVar(&o.annotate, "annotate", "", "also write the capture to this pcapng `FILE` with a comment on every packet mirrorscope flagged and on each diagnosed flow's first packet, for Wireshark")
+	cmd.Flags().StringArrayVar(&o.counters, "counters", nil, "interface or CloudWatch counters `FILE` taken during the capture (`ethtool -S` snapshots, aws cloudwatch get-metric-data/-statistics JSON; repeatable): correlate ENA allowance and NetworkSkipMirror* counters with the flows (docs/counters.md)")
 	cmd.Flags().BoolVar(&o.annotateDecap, "annotate-decap", false, "with --annotate: write mirrored packets as their inner frames (without the VXLAN/GENEVE headers)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "-", "write the report to this file instead of standard output")
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress on standard error")
@@ -165,6 +168,15 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 	cfg, err := o.config()
 	if err != nil {
 		return err
+	}
+	// Counter files are read first: a bad one stops before the analysis.
+	var sets []*counters.Set
+	for _, path := range o.counters {
+		set, err := counters.Load(path)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		sets = append(sets, set)
 	}
 	stdin := slices.Contains(paths, "-")
 	if o.annotate != "" && o.annotate == o.output {
@@ -204,6 +216,10 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 				return annotateErr(err)
 			}
 		}
+	}
+
+	if len(sets) > 0 {
+		rep.Findings = append(rep.Findings, counters.Findings(rep, sets)...)
 	}
 
 	out := cmd.OutOrStdout()

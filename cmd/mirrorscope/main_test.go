@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -255,5 +255,33 @@ func TestAnalyzeHTMLAndAnnotate(t *testing.T) {
 	json.Unmarshal([]byte(out), &r)
 	if r.Capture.Packets != 1990 {
 		t.Errorf("annotated capture has %d packets, want 1990", r.Capture.Packets)
+	}
+}
+
+// TestAnalyzeCounters: --counters adds the counter findings; a bad counter
+// file is bad input (exit 2) and stops before the analysis.
+func TestAnalyzeCounters(t *testing.T) {
+	const cdir = "../../internal/counters/testdata/"
+	capFile := repoTestdata + "/policer/policer.cli.pcap"
+	out, errOut, code := run(t, nil, "analyze", "--format", "json", "--counters", cdir+"ena-bw-out.txt", capFile)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct{ Findings []struct{ Kind, Summary string } }
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, f := range r.Findings {
+		if f.Kind == "ena_bw_allowance" && strings.Contains(f.Summary, "policed") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no ena_bw_allowance finding tied to the policed flow in %+v", r.Findings)
+	}
+	_, errOut, code = run(t, nil, "analyze", "--counters", cdir+"neither.txt", capFile)
+	if code != 2 || !strings.Contains(errOut, "neither.txt") {
+		t.Errorf("bad counters file: exit %d, stderr %q", code, errOut)
 	}
 }
