@@ -16,6 +16,11 @@
 #                    count is derived from the rate), recording listen's RSS at
 #                    its start and end (not for CI: a 10-minute run is
 #                    --steady 600)
+#   --listen-args "ARGS"  further flags for listen (e.g. "--sockets 1 --shards 2")
+#   --drain          listen's own rate, without the sender competing for the
+#                    CPUs: stop listen (SIGSTOP), replay LOOPS copies as fast as
+#                    possible into its sockets (--rcvbuf 1GiB each, root), let it
+#                    go on (SIGCONT) and time until it has read everything
 #
 # A trial is clean when the listener's kernel socket drops are 0 and the
 # flows it reports equal `mirrorscope analyze` on the capture concatenated
@@ -29,7 +34,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cap=testdata/policer/policer.srv.pcap loops=50 frames="" noraw="" start=50000 fixed="" steady=""
+cap=testdata/policer/policer.srv.pcap loops=50 frames="" noraw="" start=50000 fixed="" steady="" drain="" largs=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--capture) cap=$2; shift 2 ;;
@@ -39,6 +44,8 @@ while [ $# -gt 0 ]; do
 	--start) start=$2; shift 2 ;;
 	--pps) fixed=$2; shift 2 ;;
 	--steady) steady=$2; shift 2 ;;
+	--drain) drain=yes; shift ;;
+	--listen-args) largs=$2; shift 2 ;;
 	*) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
 	esac
 done
@@ -129,7 +136,7 @@ hz=$(getconf CLK_TCK)
 trial() { # pps loops -> 0 if clean and equal
 	local pps=$1 lp=$2
 	reference "$lp"
-	"$ms" listen --vxlan "127.0.0.1:$port" --http "127.0.0.1:$hport" --report-interval 0 -q \
+	"$ms" listen --vxlan "127.0.0.1:$port" --http "127.0.0.1:$hport" --report-interval 0 -q $largs \
 		--out "$tmp/out.jsonl" --out-rotate-size 0 $keep 2>"$tmp/listen.log" &
 	lpid=$!
 	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null && break; sleep 0.1; done
@@ -167,7 +174,45 @@ trial() { # pps loops -> 0 if clean and equal
 	[ "$drops" = 0 ] && [ "$same" = yes ]
 }
 
-what() { echo "$frames_n frames of $cap, datagrams of $((dg_bytes / (dg_n > 0 ? dg_n : 1))) bytes on average, $(nproc) CPUs, listen with default --sockets/--shards, replay ${noraw:-through a raw socket}; load average $(cut -d" " -f1-3 /proc/loadavg) (other processes share the machine)"; }
+# drain_trial: listen's processing rate on a backlog (see --drain).
+drain_trial() {
+	local lp=$1
+	reference "$lp"
+	"$ms" listen --vxlan "127.0.0.1:$port" --http "127.0.0.1:$hport" --report-interval 0 -q $largs \
+		--out "$tmp/out.jsonl" --out-rotate-size 0 --rcvbuf 1GiB $keep 2>"$tmp/listen.log" &
+	lpid=$!
+	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null && break; sleep 0.1; done
+	kill -STOP "$lpid"
+	"$ms" replay "$cap" --to "127.0.0.1:$port" --vni 4242 --loop "$lp" $noraw 2>"$tmp/replay.log" || true
+	dg_bytes=$(sed -n 's/.* datagrams (\([0-9]*\) bytes).*/\1/p' "$tmp/replay.log")
+	dg_n=$(sed -n 's/.* \([0-9]*\) datagrams (.*/\1/p' "$tmp/replay.log")
+	local l0 l1 t0 t1 n=0 drops=0 m
+	l0=$(cpu_ticks "$lpid")
+	t0=$(date +%s.%N)
+	kill -CONT "$lpid"
+	while [ $((n + drops)) -lt "$dg_n" ]; do
+		m=$(curl -sf "http://127.0.0.1:$hport/metrics")
+		n=$(echo "$m" | awk '/^mirrorscope_listen_datagrams_total/ {s += $2} END {printf "%d", s}')
+		drops=$(echo "$m" | awk '/^mirrorscope_listen_socket_drops_total/ {s += $2} END {printf "%d", s}')
+		sleep 0.01
+	done
+	t1=$(date +%s.%N)
+	l1=$(cpu_ticks "$lpid")
+	kill -TERM "$lpid"
+	wait "$lpid" || true
+	jq -S -s "[.[] | select(.type == \"flow\" and (.interim | not))] | $norm" "$tmp/out.jsonl" >"$tmp/got.json"
+	local same=no
+	cmp -s "$tmp/got.json" "$tmp/want.json" && same=yes
+	awk -v n="$n" -v t0="$t0" -v t1="$t1" -v a="$l0" -v b="$l1" -v hz="$hz" -v d="$drops" -v same="$same" \
+		'BEGIN {printf "drain: %d datagrams read in %.2f s = %.0f pps, listen CPU %.0f%% of one core, kernel drops %d, flows equal: %s\n", n, t1 - t0, n / (t1 - t0), (b - a) / hz / (t1 - t0) * 100, d, same}'
+}
+
+what() { echo "$frames_n frames of $cap, datagrams of $((dg_bytes / (dg_n > 0 ? dg_n : 1))) bytes on average, $(nproc) CPUs, listen ${largs:-with default --sockets/--shards}, replay ${noraw:-through a raw socket}; load average $(cut -d" " -f1-3 /proc/loadavg) (other processes share the machine)"; }
+if [ -n "$drain" ]; then
+	drain_trial "$loops"
+	echo "($(what))"
+	exit 0
+fi
 if [ -n "$fixed" ]; then
 	lp=$loops
 	if [ -n "$steady" ]; then
