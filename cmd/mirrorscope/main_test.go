@@ -267,7 +267,9 @@ func TestAnalyzeCounters(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var r struct{ Findings []struct{ Kind, Summary string } }
+	var r struct {
+		Findings []struct{ Kind, Summary string }
+	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
