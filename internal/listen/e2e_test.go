@@ -326,8 +326,17 @@ func TestE2EKernelVXLANMirror(t *testing.T) {
 		return o
 	}
 	fromMon := tcpOnly(offline(t, monPcap))
-	if len(fromMon) != 1 || fromMon[0].Packets < 1000 {
-		t.Fatalf("mirror capture has flows %+v", fromMon)
+	// The client retries while the server is not listening yet (a loaded
+	// machine starts it late): refused attempts are small flows of their
+	// own, seen by both sides alike. One flow carries the transfer.
+	var bulk int
+	for _, f := range fromMon {
+		if f.Packets >= 1000 {
+			bulk++
+		}
+	}
+	if bulk != 1 {
+		t.Fatalf("mirror capture has flows %+v, want one bulk transfer", fromMon)
 	}
 	if diff := cmp.Diff(timeFree(got), timeFree(fromMon)); diff != "" {
 		t.Errorf("flows (-listen +engine on the mirror stream capture):\n%s", diff)
