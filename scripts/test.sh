@@ -31,7 +31,10 @@ fi
 echo "== go vet"
 go vet ./...
 echo "== go test -race"
-go test -race -timeout 20m ./...
+# One package at a time: several packages start browsers, tshark or
+# network namespaces with real transfers, and on two cores they would
+# time each other out.
+go test -race -p 1 -timeout 25m ./...
 echo "== benchmarks (one pass each)"
 go test -run '^$' -bench . -benchtime=1x ./... >/tmp/mirrorscope-bench.txt 2>&1 || { cat /tmp/mirrorscope-bench.txt; exit 1; }
 grep -E '^(Benchmark|ok|FAIL)' /tmp/mirrorscope-bench.txt || true
