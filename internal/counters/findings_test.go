@@ -1,9 +1,7 @@
 package counters
 
 import (
-	"errors"
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/report"
@@ -37,24 +34,10 @@ func analyze(t *testing.T, rel string) *report.Report {
 	if r, ok := reports[rel]; ok {
 		return r
 	}
-	src, err := capture.OpenFiles([]string{path}, capture.Options{})
+	r, err := engine.AnalyzeFiles(engine.DefaultConfig(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
-	e := engine.New(engine.DefaultConfig())
-	var f capture.Frame
-	for {
-		err := src.Next(&f)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.Packet(f.Data, f.TS, f.OrigLen, f.Link)
-	}
-	r := e.Finish()
 	reports[rel] = r
 	return r
 }

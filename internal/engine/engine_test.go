@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,24 +20,11 @@ const testdata = "../../testdata"
 
 func analyzeFiles(t testing.TB, cfg Config, paths ...string) *report.Report {
 	t.Helper()
-	src, err := capture.OpenFiles(paths, capture.Options{})
+	r, err := AnalyzeFiles(cfg, paths...)
 	if err != nil {
-		t.Fatalf("OpenFiles: %v", err)
+		t.Fatalf("AnalyzeFiles: %v", err)
 	}
-	defer src.Close()
-	e := New(cfg)
-	var f capture.Frame
-	for {
-		err := src.Next(&f)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("Next: %v", err)
-		}
-		e.Packet(f.Data, f.TS, f.OrigLen, f.Link)
-	}
-	return e.Finish()
+	return r
 }
 
 func findCapture(t testing.TB, pattern string) string {

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
+	"github.com/mirrorscope/mirrorscope/internal/report"
 )
 
 // FrameSource is what Run reads: capture.FileSource and the live sources
@@ -42,4 +43,18 @@ func (e *Engine) Run(ctx context.Context, src FrameSource, files int) ([]uint64,
 		}
 		e.Packet(f.Data, f.TS, f.OrigLen, f.Link)
 	}
+}
+
+// AnalyzeFiles analyses capture files in order, as one capture, and
+// returns the report. A read error that stopped the input early is
+// returned along with the report of what was read.
+func AnalyzeFiles(cfg Config, paths ...string) (*report.Report, error) {
+	src, err := capture.OpenFiles(paths, capture.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	e := New(cfg)
+	_, err = e.Run(context.Background(), src, len(paths))
+	return e.Finish(), err
 }

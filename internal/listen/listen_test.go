@@ -137,24 +137,10 @@ func timeFree(s []testFlow) []testFlow {
 // offline runs the engine over files as analyze does.
 func offline(t testing.TB, files ...string) []testFlow {
 	t.Helper()
-	src, err := capture.OpenFiles(files, capture.Options{})
+	r, err := engine.AnalyzeFiles(engine.DefaultConfig(), files...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
-	e := engine.New(engine.DefaultConfig())
-	var f capture.Frame
-	for {
-		err := src.Next(&f)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.Packet(f.Data, f.TS, f.OrigLen, f.Link)
-	}
-	r := e.Finish()
 	b, _ := json.Marshal(r.Flows)
 	var jf []jsonFlow
 	if err := json.Unmarshal(b, &jf); err != nil {
