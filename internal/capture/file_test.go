@@ -599,8 +599,12 @@ func TestFlatMemory(t *testing.T) {
 		n++
 	}
 	runtime.ReadMemStats(&after)
+	// The read-ahead goroutine's first channel hand-offs may make the
+	// runtime allocate a few wait records (sudogs) once; what must not
+	// happen is allocation that grows with the file: 20,000 frames, 30 MB.
 	allocs := after.Mallocs - before.Mallocs
-	if n != 20000 || allocs > 0 {
-		t.Errorf("read %d frames with %d allocations", n, allocs)
+	grown := after.TotalAlloc - before.TotalAlloc
+	if n != 20000 || allocs > 32 || grown > 64<<10 {
+		t.Errorf("read %d frames with %d allocations (%d bytes)", n, allocs, grown)
 	}
 }

@@ -107,6 +107,9 @@ func TestLiveCapture(t *testing.T) {
 	var tcpLn net.Listener
 	var udpB net.PacketConn
 	var openErr error
+	// Every frame is captured after this: the interface may send IPv6
+	// neighbour discovery as soon as the ring is open.
+	before := time.Now().UnixNano()
 	inNetns(t, nsB, func() {
 		if src, openErr = OpenLive(ctx, LiveConfig{Iface: "msb", BlockTimeout: time.Millisecond}, nil); openErr != nil {
 			return
@@ -127,7 +130,6 @@ func TestLiveCapture(t *testing.T) {
 	}
 
 	// Traffic from A: jumbo and small UDP datagrams, and a TCP transfer.
-	before := time.Now().UnixNano()
 	var udpA net.Conn
 	var tcpA net.Conn
 	inNetns(t, nsA, func() {
