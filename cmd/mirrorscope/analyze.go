@@ -39,6 +39,7 @@ type analysisFlags struct {
 	outerSrcs      []string
 	noDiagnose     bool
 	flowsOnly      bool
+	maxDiagnosed   int
 	filter         mirrorSpec
 	eniIPs         []string
 }
@@ -51,6 +52,7 @@ func (a *analysisFlags) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&a.maxFlows, "max-flows", d.Flow.MaxFlows, "most live flows tracked at once; beyond it the least recently active flow is ended and counted as evicted")
 	fs.DurationVar(&a.idleTimeout, "idle-timeout", d.Flow.IdleTimeout, "end a flow after this much capture time without packets (0 = never)")
 	fs.BoolVar(&a.noDiagnose, "no-diagnose", false, "skip the limiter diagnosis (TCP analysis only; faster)")
+	fs.IntVar(&a.maxDiagnosed, "max-diagnosed-flows", d.MaxDiagnosedFlows, "most TCP flows diagnosed while open at once (each keeps ~50 KB); later ones get the TCP analysis only")
 	fs.BoolVar(&a.flowsOnly, "flows-only", false, "decode and count flows only: no TCP analysis, no diagnosis (fastest first look at a large capture)")
 	a.filter.bind(fs)
 	fs.StringArrayVar(&a.eniIPs, "eni-ip", nil, "with --filter/--rule: the source interface's `IP` address(es), which give each packet's direction; for mirror captures the default is the outer source (the source ENI)")
@@ -79,6 +81,10 @@ func (a *analysisFlags) config() (engine.Config, error) {
 	c.MaxReportFlows = a.maxReportFlows
 	c.NoDiagnose = a.noDiagnose
 	c.FlowsOnly = a.flowsOnly
+	if a.maxDiagnosed < 1 {
+		return c, usageErr("--max-diagnosed-flows must be at least 1")
+	}
+	c.MaxDiagnosedFlows = a.maxDiagnosed
 	sel, err := sessionSelector(a.vnis, a.outerSrcs)
 	if err != nil {
 		return c, err

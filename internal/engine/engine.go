@@ -21,6 +21,10 @@ type Config struct {
 	Diagnose diagnose.Config
 	// NoDiagnose turns the limiter diagnosis off (TCP analysis only).
 	NoDiagnose bool
+	// MaxDiagnosedFlows caps the live TCP flows that carry a diagnosis
+	// (each keeps ~50 KB); TCP flows created beyond it get the TCP
+	// analysis only, and are counted.
+	MaxDiagnosedFlows int
 	// FlowsOnly turns TCP analysis and diagnosis off: decode and flow
 	// accounting only, for a fast first look at a large capture.
 	FlowsOnly bool
@@ -43,11 +47,12 @@ type Config struct {
 // DefaultConfig returns the defaults of mirrorscope analyze.
 func DefaultConfig() Config {
 	return Config{
-		Decode:         decode.DefaultConfig(),
-		Diagnose:       diagnose.DefaultConfig(),
-		Flow:           flow.DefaultConfig(),
-		MaxReportFlows: 10000,
-		Tool:           "mirrorscope",
+		Decode:            decode.DefaultConfig(),
+		Diagnose:          diagnose.DefaultConfig(),
+		MaxDiagnosedFlows: 4096,
+		Flow:              flow.DefaultConfig(),
+		MaxReportFlows:    10000,
+		Tool:              "mirrorscope",
 	}
 }
 
@@ -80,6 +85,9 @@ type Engine struct {
 
 	protoFlows [4]uint64 // tcp, udp, icmp, other
 
+	diagLive    int    // live flows with a diagnosis
+	diagSkipped uint64 // TCP flows left undiagnosed (MaxDiagnosedFlows)
+
 	kept     flowHeap
 	unlisted uint64
 	frame    uint64
@@ -91,6 +99,9 @@ type Engine struct {
 func New(cfg Config) *Engine {
 	if cfg.MaxReportFlows <= 0 {
 		cfg.MaxReportFlows = DefaultConfig().MaxReportFlows
+	}
+	if cfg.MaxDiagnosedFlows <= 0 {
+		cfg.MaxDiagnosedFlows = DefaultConfig().MaxDiagnosedFlows
 	}
 	e := &Engine{
 		cfg:      cfg,
@@ -255,6 +266,9 @@ func (e *Engine) flowEnded(f *flow.Flow) {
 	rf := buildFlow(f)
 	if st, ok := f.Ext.(*flowState); ok {
 		st.finish(rf)
+		if st.diag != nil {
+			e.diagLive--
+		}
 	}
 	f.Ext = nil
 	if e.cfg.OnFlowEnd != nil {
@@ -341,15 +355,16 @@ func (e *Engine) Finish() *report.Report {
 	})
 	ts := e.table.Stats()
 	c.FlowCounts = report.FlowCounts{
-		Total:    ts.Created,
-		TCP:      e.protoFlows[0],
-		UDP:      e.protoFlows[1],
-		ICMP:     e.protoFlows[2],
-		Other:    e.protoFlows[3],
-		Evicted:  ts.Evicted,
-		IdleEnd:  ts.Idle,
-		Listed:   uint64(len(e.kept)),
-		Unlisted: e.unlisted,
+		Total:       ts.Created,
+		TCP:         e.protoFlows[0],
+		UDP:         e.protoFlows[1],
+		ICMP:        e.protoFlows[2],
+		Other:       e.protoFlows[3],
+		Evicted:     ts.Evicted,
+		IdleEnd:     ts.Idle,
+		Listed:      uint64(len(e.kept)),
+		Unlisted:    e.unlisted,
+		Undiagnosed: e.diagSkipped,
 	}
 	flows := make([]report.Flow, len(e.kept))
 	for i, rf := range e.kept {

@@ -242,3 +242,25 @@ func TestPacketAllocs(t *testing.T) {
 		t.Errorf("Engine.Packet allocates %.2f times per packet in steady state", allocs)
 	}
 }
+
+// TestMaxDiagnosedFlows: beyond the cap, TCP flows keep their TCP analysis
+// but carry no diagnosis, and the report says how many.
+func TestMaxDiagnosedFlows(t *testing.T) {
+	path := findCapture(t, "congestion/congestion.srv.pcap")
+	cfg := DefaultConfig()
+	cfg.MaxDiagnosedFlows = 1
+	r := analyzeFiles(t, cfg, path)
+	var diagnosed, analysed int
+	for _, f := range r.Flows {
+		if f.Diagnosis != nil {
+			diagnosed++
+		}
+		if f.TCP != nil {
+			analysed++
+		}
+	}
+	if diagnosed < 1 || analysed != len(r.Flows) || r.Capture.FlowCounts.Undiagnosed == 0 ||
+		uint64(diagnosed)+r.Capture.FlowCounts.Undiagnosed != uint64(len(r.Flows)) {
+		t.Errorf("%d flows: %d diagnosed, %d analysed, %d counted undiagnosed", len(r.Flows), diagnosed, analysed, r.Capture.FlowCounts.Undiagnosed)
+	}
+}

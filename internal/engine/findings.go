@@ -66,6 +66,15 @@ func findings(r *report.Report) []report.Finding {
 			Next:     []string{"raise --max-flows"},
 		})
 	}
+	if c.FlowCounts.Undiagnosed > 0 {
+		out = append(out, report.Finding{
+			Severity: "info",
+			Kind:     "flows_undiagnosed",
+			Summary: fmt.Sprintf("%d TCP flows have the TCP analysis but no limiter diagnosis: more than --max-diagnosed-flows were open at once",
+				c.FlowCounts.Undiagnosed),
+			Next: []string{"raise --max-diagnosed-flows (each diagnosed flow keeps about 50 KB while open), or narrow the capture with --vni/--filter"},
+		})
+	}
 	if c.FlowCounts.Unlisted > 0 {
 		out = append(out, report.Finding{
 			Severity: "info",

@@ -74,6 +74,9 @@ type FlowCounts struct {
 	IdleEnd  uint64 `json:"idle_ended"` // ended by the idle timeout
 	Listed   uint64 `json:"listed"`     // flows present in "flows"
 	Unlisted uint64 `json:"unlisted"`   // smallest flows left out of "flows" (--max-report-flows)
+	// Undiagnosed: TCP flows analysed without a diagnosis because
+	// --max-diagnosed-flows were live at once.
+	Undiagnosed uint64 `json:"undiagnosed,omitempty"`
 }
 
 // SessionRef names the mirror session of a flow.
