@@ -204,6 +204,7 @@ func (l *Listener) summary() *Summary {
 		fc.IdleEnd += xc.IdleEnd
 		fc.Listed += xc.Listed
 		fc.Unlisted += xc.Unlisted
+		fc.Undiagnosed += xc.Undiagnosed
 		sum.Flows = append(sum.Flows, r.Flows...)
 	}
 	// Datagrams that failed to decode count as packets, as in analyze.
