@@ -17,6 +17,7 @@
 #                    its start and end (not for CI: a 10-minute run is
 #                    --steady 600)
 #   --listen-args "ARGS"  further flags for listen (e.g. "--sockets 1 --shards 2")
+#   --replay-args "ARGS"  further flags for replay (e.g. "--gso --sources 1")
 #   --drain          listen's own rate, without the sender competing for the
 #                    CPUs: stop listen (SIGSTOP), replay LOOPS copies as fast as
 #                    possible into its sockets (--rcvbuf 1GiB each, root), let it
@@ -34,7 +35,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cap=testdata/policer/policer.srv.pcap loops=50 frames="" noraw="" start=50000 fixed="" steady="" drain="" largs=""
+cap=testdata/policer/policer.srv.pcap loops=50 frames="" noraw="" start=50000 fixed="" steady="" drain="" largs="" rargs=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--capture) cap=$2; shift 2 ;;
@@ -46,6 +47,7 @@ while [ $# -gt 0 ]; do
 	--steady) steady=$2; shift 2 ;;
 	--drain) drain=yes; shift ;;
 	--listen-args) largs=$2; shift 2 ;;
+	--replay-args) rargs=$2; shift 2 ;;
 	*) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
 	esac
 done
@@ -146,7 +148,7 @@ trial() { # pps loops -> 0 if clean and equal
 		(sleep 10; rss_kib "$lpid" >"$tmp/rss0") &
 	fi
 	/usr/bin/time -f "%U %S %e" -o "$tmp/rtime" "$ms" replay "$cap" --to "127.0.0.1:$port" --vni 4242 \
-		--loop "$lp" --pps "$pps" $noraw 2>"$tmp/replay.log" || true
+		--loop "$lp" --pps "$pps" $noraw $rargs 2>"$tmp/replay.log" || true
 	achieved=$(sed -n 's/.*(\([0-9]*\) pps).*/\1/p' "$tmp/replay.log")
 	dg_bytes=$(sed -n 's/.* datagrams (\([0-9]*\) bytes).*/\1/p' "$tmp/replay.log")
 	dg_n=$(sed -n 's/.* \([0-9]*\) datagrams (.*/\1/p' "$tmp/replay.log")
@@ -183,7 +185,7 @@ drain_trial() {
 	lpid=$!
 	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null && break; sleep 0.1; done
 	kill -STOP "$lpid"
-	"$ms" replay "$cap" --to "127.0.0.1:$port" --vni 4242 --loop "$lp" $noraw 2>"$tmp/replay.log" || true
+	"$ms" replay "$cap" --to "127.0.0.1:$port" --vni 4242 --loop "$lp" $noraw $rargs 2>"$tmp/replay.log" || true
 	dg_bytes=$(sed -n 's/.* datagrams (\([0-9]*\) bytes).*/\1/p' "$tmp/replay.log")
 	dg_n=$(sed -n 's/.* \([0-9]*\) datagrams (.*/\1/p' "$tmp/replay.log")
 	local l0 l1 t0 t1 n=0 drops=0 m
@@ -207,7 +209,7 @@ drain_trial() {
 		'BEGIN {printf "drain: %d datagrams read in %.2f s = %.0f pps, listen CPU %.0f%% of one core, kernel drops %d, flows equal: %s\n", n, t1 - t0, n / (t1 - t0), (b - a) / hz / (t1 - t0) * 100, d, same}'
 }
 
-what() { echo "$frames_n frames of $cap, datagrams of $((dg_bytes / (dg_n > 0 ? dg_n : 1))) bytes on average, $(nproc) CPUs, listen ${largs:-with default --sockets/--shards}, replay ${noraw:-through a raw socket}; load average $(cut -d" " -f1-3 /proc/loadavg) (other processes share the machine)"; }
+what() { echo "$frames_n frames of $cap, datagrams of $((dg_bytes / (dg_n > 0 ? dg_n : 1))) bytes on average, $(nproc) CPUs, listen ${largs:-with default --sockets/--shards}, replay ${rargs:+$rargs }${noraw:-through a raw socket}; load average $(cut -d" " -f1-3 /proc/loadavg) (other processes share the machine)"; }
 if [ -n "$drain" ]; then
 	drain_trial "$loops"
 	echo "($(what))"

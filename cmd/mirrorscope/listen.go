@@ -21,6 +21,7 @@ type listenOpts struct {
 	analysisFlags
 	vxlan, geneve, http, iface string
 	sockets, shards, batch     int
+	gro                        bool
 	rcvbuf                     byteSize
 	allowSrc                   []string
 	allowVNI                   []uint
@@ -71,8 +72,9 @@ See docs/listen.md for deployment as a mirror target.`,
 	fs.StringVar(&o.http, "http", d.HTTP, "ADDR:PORT of /metrics, /healthz and /api ('' = off); use 0.0.0.0:9180 for load balancer health checks")
 	fs.StringVar(&o.iface, "iface", "", "capture this local interface (AF_PACKET) instead of receiving mirror datagrams")
 	fs.IntVar(&o.sockets, "sockets", runtime.NumCPU(), "SO_REUSEPORT sockets (receiving goroutines) per listener")
-	fs.IntVar(&o.shards, "shards", runtime.NumCPU(), "analysing goroutines (flow state is sharded across them)")
+	fs.IntVar(&o.shards, "shards", 0, "analysis engines (flow state is sharded across them); 0: one per socket, each socket's goroutine analysing what it reads")
 	fs.IntVar(&o.batch, "batch", d.Batch, "datagrams read per recvmmsg call")
+	fs.BoolVar(&o.gro, "gro", false, "receive with UDP GRO: bursts of one outer 4-tuple in one receive (shared timestamp; see docs/listen.md)")
 	o.rcvbuf = byteSize(d.RcvBuf)
 	fs.Var(&o.rcvbuf, "rcvbuf", "receive buffer per socket (e.g. 32MiB; with --iface the ring per socket); raised past net.core.rmem_max when run as root")
 	fs.StringSliceVar(&o.allowSrc, "allow-src", nil, "accept mirror traffic only from these outer sources (CIDR or address; repeat or comma-separate)")
@@ -123,8 +125,8 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 			}
 		}
 	}
-	if o.sockets < 1 || o.shards < 1 || o.batch < 1 || o.batch > 1024 {
-		return usageErr("--sockets and --shards must be at least 1, --batch 1..1024")
+	if o.sockets < 1 || o.shards < 0 || o.batch < 1 || o.batch > 1024 {
+		return usageErr("--sockets must be at least 1, --shards at least 0, --batch 1..1024")
 	}
 	if o.snaplen < 0 {
 		return usageErr("--snaplen must not be negative")
@@ -132,7 +134,7 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 	if o.reportInterval < 0 || o.pcapInterval < 0 {
 		return usageErr("intervals must not be negative")
 	}
-	cfg.Sockets, cfg.Shards, cfg.Batch, cfg.RcvBuf = o.sockets, o.shards, o.batch, int(o.rcvbuf)
+	cfg.Sockets, cfg.Shards, cfg.Batch, cfg.RcvBuf, cfg.GRO = o.sockets, o.shards, o.batch, int(o.rcvbuf), o.gro
 	for _, s := range o.allowSrc {
 		p, err := parsePrefix(s)
 		if err != nil {
@@ -154,7 +156,7 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 	// The live page at "/" with per-flow charts fed by every shard.
-	lc := htmlreport.NewLiveCollector(htmlreport.DefaultCollectorConfig(), cfg.Shards)
+	lc := htmlreport.NewLiveCollector(htmlreport.DefaultCollectorConfig(), cfg.ShardCount())
 	cfg.PacketHook = lc.OnPacket
 	cfg.Live = htmlreport.LiveHandler()
 	cfg.Routes = map[string]http.Handler{"GET /api/flows/{id}/series": htmlreport.SeriesHandler(lc)}

@@ -34,10 +34,18 @@ flow and direction, as AWS derives the outer source port from the inner
 run as root (CAP_NET_RAW) towards an IPv4 target, a batch goes out of one raw
 socket whatever its source ports (--no-raw: through the UDP sockets, one
 sendmmsg per run of datagrams from one port). --pps paces whole batches of
-about a millisecond each.`,
+about a millisecond each.
+
+--gso sends each run of consecutive datagrams of one inner connection and
+source port (equal sizes, the last may be shorter) as one UDP GSO send: the
+receiving host splits it into the same datagrams before any socket sees
+them, and the sender pays its network stack once per run instead of once per
+datagram. For load tests on one machine, where the sender's kernel work
+would otherwise be the limit (Linux 4.18 or later; UDP sockets only).`,
 		Example: `  mirrorscope replay policer.srv.pcap --to 127.0.0.1:4789 --vni 4242
   mirrorscope replay big.pcap --to 10.0.1.5:4789 --vni 7 --pps 200000 --loop 10
-  mirrorscope replay mon.pcap --to 127.0.0.1:6081 --encap geneve`,
+  mirrorscope replay mon.pcap --to 127.0.0.1:6081 --encap geneve
+  mirrorscope replay lab.pcap --to 127.0.0.1:4789 --vni 1 --loop 500 --gso --sources 1`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr("replay needs at least one capture file")
@@ -69,6 +77,9 @@ about a millisecond each.`,
 				if st.Raw {
 					via = "a raw socket"
 				}
+				if st.GSO {
+					via = fmt.Sprintf("UDP sockets with %d GSO sends", st.GSOSends)
+				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "replay: %d frames read, %d datagrams (%d bytes) sent in %s (%.0f pps) in %d sendmmsg batches through %s, %d skipped\n",
 					st.Frames, st.Sent, st.Bytes, st.Elapsed.Round(1e6), rate, st.Batches, via, st.Skipped)
 			}
@@ -88,6 +99,7 @@ about a millisecond each.`,
 	fs.Uint16Var(&cfg.Decode.VXLANPort, "vxlan-port", cfg.Decode.VXLANPort, "UDP port that marks a capture's packets as VXLAN mirror traffic")
 	fs.Uint16Var(&cfg.Decode.GENEVEPort, "geneve-port", cfg.Decode.GENEVEPort, "UDP port that marks a capture's packets as GENEVE")
 	fs.BoolVar(&cfg.NoRaw, "no-raw", false, "send through the UDP source sockets even when a raw socket is allowed")
+	fs.BoolVar(&cfg.GSO, "gso", false, "coalesce runs of one inner connection's datagrams into UDP GSO sends (load tests)")
 	fs.BoolVarP(&quiet, "quiet", "q", false, "no summary on standard error")
 	return cmd
 }

@@ -85,6 +85,18 @@ type ListenConfig struct {
 	// 65535). Longer ones are cut and flagged Truncated. Mirror packets
 	// from a 9001-byte-MTU source arrive as 9001+50-byte UDP payloads.
 	MaxDatagram int
+	// GRO turns on UDP generic receive offload (UDP_GRO, Linux 5.0): the
+	// kernel may hand over several datagrams of one sender (same 4-tuple)
+	// as one, which the listener splits again, so a burst costs one
+	// receive instead of one per datagram. Such datagrams share one
+	// kernel timestamp. Datagrams a local sender sent as one GSO send
+	// (replay --gso) then reach the socket whole. With a NIC, GRO
+	// coalesces per 4-tuple within one interrupt's worth of packets, so
+	// datagrams of different 4-tuples (the two directions of a mirrored
+	// connection) can be handed over in another order than they arrived,
+	// by up to that batch. If the kernel refuses, a warning is logged
+	// and datagrams are received one by one.
+	GRO bool
 }
 
 // Datagram is one received UDP datagram.

@@ -54,6 +54,11 @@ type udpSock struct {
 	// Result of the last recv.
 	n     int
 	errno syscall.Errno
+	// With UDP GRO, one message may hold many datagrams: parse hands
+	// them over in several slices when they do not fit in dgrams, and
+	// pi, po say where it stopped (message, byte offset).
+	gro    bool
+	pi, po int
 
 	datagrams, bytes, batches, drops, truncated atomic.Uint64
 	rcvbuf                                      int
@@ -161,6 +166,16 @@ func (l *Listener) open(ctx context.Context, id int, addr string) (*udpSock, err
 	s.oob = make([]byte, n*s.oobLen)
 	s.buf = make([]byte, n*s.maxDg)
 	s.dgrams = make([]Datagram, n)
+	if l.cfg.GRO {
+		err := raw.Control(func(fd uintptr) {
+			s.gro = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1) == nil
+		})
+		if err != nil || !s.gro {
+			l.log.Warn("UDP GRO unavailable (Linux 5.0 or later): datagrams are received one by one")
+		} else {
+			s.dgrams = make([]Datagram, n*groSegs)
+		}
+	}
 	for i := range n {
 		s.iovs[i].Base = &s.buf[i*s.maxDg]
 		s.iovs[i].SetLen(s.maxDg)
@@ -256,24 +271,27 @@ func (s *udpSock) recv(fd uintptr) bool {
 	}
 }
 
-// parse turns the last recvmmsg result into s.dgrams[:n].
-func (s *udpSock) parse() []Datagram {
+// groSegs is how many datagrams per message s.dgrams has room for with
+// UDP GRO (the kernel coalesces at most 64 on receive); parse hands over
+// larger messages (a local sender's GSO sends) in several slices.
+const groSegs = 64
+
+// parse turns the last recvmmsg result into datagrams: s.dgrams[:k]. The
+// bool is false while datagrams of this result remain (GRO messages that
+// did not fit): call parse again after handing these over.
+func (s *udpSock) parse() ([]Datagram, bool) {
 	n := s.n
 	var bytes, trunc, drops uint64
-	for i := range n {
+	k := 0
+	for ; s.pi < n; s.pi, s.po = s.pi+1, 0 {
+		i := s.pi
 		m := &s.hdrs[i]
-		d := &s.dgrams[i]
 		l := int(m.Len)
-		d.Len = l
-		d.Truncated = m.Hdr.Flags&unix.MSG_TRUNC != 0
-		if d.Truncated {
-			trunc++
-		}
+		cut := m.Hdr.Flags&unix.MSG_TRUNC != 0
 		off := i * s.maxDg
-		d.Data = s.buf[off : off+min(l, s.maxDg) : off+s.maxDg]
-		bytes += uint64(l)
-		d.Src = sockaddrToAddrPort(&s.names[i])
-		d.TS, d.Dst = 0, netip.Addr{}
+		var hd Datagram
+		hd.Src = sockaddrToAddrPort(&s.names[i])
+		seg := 0
 		oob := s.oob[i*s.oobLen : i*s.oobLen+min(int(m.Hdr.Controllen), s.oobLen)]
 		for len(oob) >= unix.SizeofCmsghdr {
 			c := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
@@ -285,15 +303,17 @@ func (s *udpSock) parse() []Datagram {
 			switch {
 			case c.Level == unix.SOL_SOCKET && c.Type == unix.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})):
 				ts := (*unix.Timespec)(unsafe.Pointer(&data[0]))
-				d.TS = int64(ts.Sec)*1e9 + int64(ts.Nsec)
+				hd.TS = int64(ts.Sec)*1e9 + int64(ts.Nsec)
 			case c.Level == unix.SOL_SOCKET && c.Type == unix.SO_RXQ_OVFL && len(data) >= 4:
 				drops = uint64(*(*uint32)(unsafe.Pointer(&data[0])))
 			case c.Level == unix.IPPROTO_IP && c.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
 				pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&data[0]))
-				d.Dst = netip.AddrFrom4(pi.Addr)
+				hd.Dst = netip.AddrFrom4(pi.Addr)
 			case c.Level == unix.IPPROTO_IPV6 && c.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
 				pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0]))
-				d.Dst = netip.AddrFrom16(pi.Addr).Unmap()
+				hd.Dst = netip.AddrFrom16(pi.Addr).Unmap()
+			case c.Level == unix.SOL_UDP && c.Type == unix.UDP_GRO && len(data) >= 4:
+				seg = int(*(*int32)(unsafe.Pointer(&data[0])))
 			}
 			next := (cl + cmsgAlign - 1) &^ (cmsgAlign - 1)
 			if next > len(oob) {
@@ -301,18 +321,62 @@ func (s *udpSock) parse() []Datagram {
 			}
 			oob = oob[next:]
 		}
+		if seg <= 0 || seg >= l {
+			// One datagram (the usual case).
+			if k == len(s.dgrams) {
+				return s.finish(k, bytes, trunc, drops, false)
+			}
+			d := &s.dgrams[k]
+			*d = hd
+			d.Len, d.Truncated = l, cut
+			d.Data = s.buf[off : off+min(l, s.maxDg) : off+s.maxDg]
+			if cut {
+				trunc++
+			}
+			bytes += uint64(l)
+			k++
+			continue
+		}
+		// GRO: datagrams of seg bytes, the last one possibly shorter,
+		// all with the message's addresses and kernel time.
+		for s.po < l {
+			if k == len(s.dgrams) {
+				return s.finish(k, bytes, trunc, drops, false)
+			}
+			e := min(s.po+seg, l)
+			d := &s.dgrams[k]
+			*d = hd
+			d.Len = e - s.po
+			d.Truncated = cut && e == l
+			d.Data = s.buf[off+s.po : off+e : off+e]
+			if d.Truncated {
+				trunc++
+			}
+			bytes += uint64(d.Len)
+			k++
+			s.po = e
+		}
 	}
-	s.reset(n)
-	s.datagrams.Add(uint64(n))
+	return s.finish(k, bytes, trunc, drops, true)
+}
+
+// finish counts k parsed datagrams; done: the whole recvmmsg result was
+// handed over, so the headers are reset for the next call.
+func (s *udpSock) finish(k int, bytes, trunc, drops uint64, done bool) ([]Datagram, bool) {
+	if done {
+		s.reset(s.n)
+		s.pi, s.po = 0, 0
+		s.batches.Add(1)
+	}
+	s.datagrams.Add(uint64(k))
 	s.bytes.Add(bytes)
-	s.batches.Add(1)
 	if trunc > 0 {
 		s.truncated.Add(trunc)
 	}
 	if drops > s.drops.Load() {
 		s.drops.Store(drops)
 	}
-	return s.dgrams[:n]
+	return s.dgrams[:k], done
 }
 
 func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
@@ -395,7 +459,11 @@ func (s *udpSock) loop(ctx context.Context, handle func(int, []Datagram)) error 
 		}
 		if s.n > 0 {
 			s.busy = true
-			handle(s.id, s.parse())
+			for done := false; !done; {
+				var b []Datagram
+				b, done = s.parse()
+				handle(s.id, b)
+			}
 		}
 	}
 }
@@ -420,11 +488,18 @@ func (s *udpSock) drain(handle func(int, []Datagram)) error {
 		if s.n == 0 {
 			return nil
 		}
-		batch := s.parse()
-		read += uint64(len(batch))
-		s.busy = true
-		handle(s.id, batch)
-		if ts := batch[len(batch)-1].TS; ts > stop {
+		last := int64(0)
+		for done := false; !done; {
+			var batch []Datagram
+			batch, done = s.parse()
+			read += uint64(len(batch))
+			s.busy = true
+			handle(s.id, batch)
+			if len(batch) > 0 {
+				last = batch[len(batch)-1].TS
+			}
+		}
+		if last > stop {
 			return nil
 		}
 	}

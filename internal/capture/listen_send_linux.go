@@ -3,6 +3,8 @@
 package capture
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"syscall"
@@ -28,10 +30,20 @@ type sendSys struct {
 
 	hdrs []unix.Mmsghdr
 	iovs []unix.Iovec
-	fn   func(fd uintptr) bool // sendmmsg of hdrs[:n], bound once
-	n    int
-	done int
-	errn syscall.Errno
+	// GSO (EnableGSO): a message may carry several datagrams of a
+	// queue, one iovec each, with a UDP_SEGMENT cmsg (oob, one per
+	// message) giving their size; cnt[k] is message k's datagram count.
+	gso   bool
+	oob   []byte
+	cnt   []int
+	ovh   int // IP + UDP header bytes per datagram
+	gsoMT int // path MTU of the UDP sockets: a segment must fit in it
+	// coalesced counts the GSO sends (messages of several datagrams).
+	coalesced uint64
+	fn        func(fd uintptr) bool // sendmmsg of hdrs[:n], bound once
+	n         int
+	done      int
+	errn      syscall.Errno
 }
 
 func (s *sendSys) init(q *Sender, to *net.UDPAddr, noRaw bool) {
@@ -44,6 +56,12 @@ func (s *sendSys) init(q *Sender, to *net.UDPAddr, noRaw bool) {
 	}
 	s.hdrs = make([]unix.Mmsghdr, SendBatch)
 	s.iovs = make([]unix.Iovec, SendBatch)
+	s.cnt = make([]int, SendBatch)
+	s.oob = make([]byte, SendBatch*unix.CmsgSpace(2))
+	s.ovh = 28
+	if to.IP.To4() == nil {
+		s.ovh = 48
+	}
 	for i := range s.hdrs {
 		s.hdrs[i].Hdr.Iov = &s.iovs[i]
 		s.hdrs[i].Hdr.SetIovlen(1)
@@ -92,6 +110,74 @@ func (s *sendSys) init(q *Sender, to *net.UDPAddr, noRaw bool) {
 	})
 }
 
+// maxGSOSegs and maxGSOBytes keep a GSO send within what every kernel
+// with UDP GSO accepts (UDP_MAX_SEGMENTS was 64 before Linux 6.x; an
+// IPv4 datagram holds at most 65,507 payload bytes).
+const (
+	maxGSOSegs  = 64
+	maxGSOBytes = 65000
+)
+
+func (s *sendSys) gsoOn() bool { return s.gso }
+
+func (s *sendSys) gsoSends() uint64 { return s.coalesced }
+
+func (s *sendSys) enableGSO(q *Sender) error {
+	if len(s.rcs) == 0 {
+		return errors.New("capture: sender: no UDP socket")
+	}
+	var serr error
+	err := s.rcs[0].Control(func(fd uintptr) {
+		// Setting the per-socket default size to 0 (none) probes for
+		// UDP GSO without changing anything: ENOPROTOOPT before 4.18.
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT, 0)
+		s.gsoMT = 1500
+		if m, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU); err == nil && m > 0 {
+			s.gsoMT = m
+		} else if m, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU); err == nil && m > 0 {
+			s.gsoMT = m
+		}
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("capture: sender: UDP GSO (UDP_SEGMENT) unavailable: %w", err)
+	}
+	if s.rawFile != nil {
+		s.rawFile.Close()
+		s.raw, s.rawFile = nil, nil
+		q.hdr = 0
+	}
+	s.gso = true
+	return nil
+}
+
+// gsoRun returns how many datagrams from x on (before j) one GSO send
+// carries: consecutive datagrams of x's source and non-zero group, all
+// as long as the first but the last, which may be shorter (the kernel
+// cuts a GSO payload into segments of the first's size).
+func (s *sendSys) gsoRun(q *Sender, x, j int) int {
+	g := q.group[x]
+	seg := q.end[x] - q.off[x] - q.hdr
+	if !s.gso || g == 0 || seg == 0 || seg+s.ovh > s.gsoMT {
+		return 1
+	}
+	n, total := 1, seg
+	for y := x + 1; y < j && n < maxGSOSegs; y++ {
+		l := q.end[y] - q.off[y] - q.hdr
+		if q.group[y] != g || q.from[y] != q.from[x] || l > seg || l == 0 || total+l > maxGSOBytes {
+			break
+		}
+		n++
+		total += l
+		if l < seg {
+			break
+		}
+	}
+	return n
+}
+
 func (s *sendSys) close() {
 	if s.rawFile != nil {
 		s.rawFile.Close()
@@ -135,30 +221,62 @@ func (s *sendSys) sendRun(q *Sender, c, i, j int) (sent, bytes, skipped uint64, 
 		rc, hdr = s.rcs[c], q.hdr
 	}
 	retried := false
+	space := unix.CmsgSpace(2)
 	for i < j {
-		s.n = j - i
-		for k := 0; k < s.n; k++ {
-			o, e := q.off[i+k]+hdr, q.end[i+k]
-			s.iovs[k].Base = &q.arena[o]
-			s.iovs[k].SetLen(e - o)
+		// One message per datagram, or per GSO run of datagrams.
+		k := 0
+		for x := i; x < j; k++ {
+			n := 1
+			if c >= 0 {
+				n = s.gsoRun(q, x, j)
+			}
 			h := &s.hdrs[k].Hdr
+			h.Iov = &s.iovs[x-i]
+			h.SetIovlen(n)
+			for t := x; t < x+n; t++ {
+				o, e := q.off[t]+hdr, q.end[t]
+				s.iovs[t-i].Base = &q.arena[o]
+				s.iovs[t-i].SetLen(e - o)
+			}
+			if n > 1 {
+				b := s.oob[k*space : (k+1)*space]
+				cm := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+				cm.Level, cm.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+				cm.SetLen(unix.CmsgLen(2))
+				*(*uint16)(unsafe.Pointer(&b[unix.CmsgLen(0)])) = uint16(q.end[x] - q.off[x] - hdr)
+				h.Control = &b[0]
+				h.SetControllen(space)
+			} else {
+				h.Control = nil
+				h.SetControllen(0)
+			}
 			if c < 0 {
 				h.Name = (*byte)(unsafe.Pointer(&s.dstSA))
 				h.Namelen = unix.SizeofSockaddrInet4
 			} else {
 				h.Name, h.Namelen = nil, 0
 			}
+			s.cnt[k] = n
+			x += n
 		}
+		s.n = k
 		if werr := rc.Write(s.fn); werr != nil {
 			return sent, bytes, skipped, werr
 		}
 		switch s.errn {
 		case 0:
+			d := 0
 			for k := 0; k < s.done; k++ {
-				bytes += uint64(q.end[i+k] - q.off[i+k] - q.hdr)
+				d += s.cnt[k]
+				if s.cnt[k] > 1 {
+					s.coalesced++
+				}
 			}
-			sent += uint64(s.done)
-			i += s.done
+			for t := i; t < i+d; t++ {
+				bytes += uint64(q.end[t] - q.off[t] - q.hdr)
+			}
+			sent += uint64(d)
+			i += d
 			retried = false
 		case unix.ENOBUFS:
 			// The device queue is full; it does not signal writability.
@@ -172,9 +290,17 @@ func (s *sendSys) sendRun(q *Sender, c, i, j int) (sent, bytes, skipped uint64, 
 			}
 			fallthrough
 		case unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EMSGSIZE, unix.EPERM, unix.EACCES:
-			skipped++
-			i++
+			skipped += uint64(s.cnt[0])
+			i += s.cnt[0]
 			retried = false
+		case unix.EINVAL, unix.EIO:
+			if s.cnt[0] > 1 {
+				// The path refused the GSO send (a device that cannot
+				// segment it): send datagram by datagram from now on.
+				s.gso = false
+				continue
+			}
+			return sent, bytes, skipped, os.NewSyscallError("sendmmsg", s.errn)
 		default:
 			return sent, bytes, skipped, os.NewSyscallError("sendmmsg", s.errn)
 		}

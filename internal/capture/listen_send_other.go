@@ -17,6 +17,12 @@ type sendSys struct {
 func (s *sendSys) init(*Sender, *net.UDPAddr, bool) {}
 func (s *sendSys) close()                           {}
 func (s *sendSys) rawUsed() bool                    { return false }
+func (s *sendSys) gsoOn() bool                      { return false }
+func (s *sendSys) gsoSends() uint64                 { return 0 }
+
+func (s *sendSys) enableGSO(*Sender) error {
+	return errors.New("capture: sender: UDP GSO needs Linux")
+}
 
 func (s *sendSys) send(q *Sender) (sent, bytes, skipped uint64, err error) {
 	for i := range q.off {

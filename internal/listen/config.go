@@ -28,9 +28,20 @@ type Config struct {
 	Sockets int
 	// Batch is the most datagrams read per recvmmsg call.
 	Batch int
+	// GRO receives with UDP GRO (capture.ListenConfig.GRO): bursts of
+	// one outer 4-tuple arrive coalesced, one receive for many
+	// datagrams, at the price of one shared timestamp per burst and,
+	// behind a NIC, order between 4-tuples only within its bursts.
+	GRO bool
 	// RcvBuf is the receive buffer asked for each socket, in bytes.
 	RcvBuf int
-	// Shards is the number of analysing goroutines (one engine each).
+	// Shards is the number of analysing engines. 0 (the default) gives
+	// one per receiving socket, and when the kernel steers each
+	// connection to one socket (symmetric steering, or one socket) every
+	// receiving goroutine analyses what it reads itself: no queue, no
+	// copy of the decoded packet, no hand-over between goroutines. A
+	// number > 0 (or --iface) runs that many engines on their own
+	// goroutines, fed by the receivers over queues.
 	Shards int
 	// QueueDepth is the number of batches queued per shard.
 	QueueDepth int
@@ -108,7 +119,6 @@ func DefaultConfig() Config {
 		Sockets:        runtime.NumCPU(),
 		Batch:          64,
 		RcvBuf:         32 << 20,
-		Shards:         runtime.NumCPU(),
 		QueueDepth:     16,
 		Engine:         ec,
 		ReportInterval: 60 * time.Second,
@@ -129,8 +139,8 @@ func (c *Config) check() error {
 	if c.Sockets < 1 || c.Sockets > 1024 {
 		return fmt.Errorf("listen: sockets %d: want 1..1024", c.Sockets)
 	}
-	if c.Shards < 1 || c.Shards > 1024 {
-		return fmt.Errorf("listen: shards %d: want 1..1024", c.Shards)
+	if c.Shards < 0 || c.Shards > 1024 {
+		return fmt.Errorf("listen: shards %d: want 1..1024 (0 = one per socket)", c.Shards)
 	}
 	if c.Batch < 1 || c.Batch > 1024 {
 		return fmt.Errorf("listen: batch %d: want 1..1024", c.Batch)
@@ -159,6 +169,24 @@ func (c *Config) check() error {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
+}
+
+// ShardCount is the number of engines New runs for c (with Shards 0:
+// one per receiving socket; with --iface, one per CPU).
+func (c *Config) ShardCount() int {
+	if c.Shards > 0 {
+		return c.Shards
+	}
+	if c.Iface != "" {
+		return runtime.NumCPU()
+	}
+	n := 0
+	for _, a := range []string{c.VXLAN, c.GENEVE} {
+		if a != "" {
+			n += c.Sockets
+		}
+	}
+	return max(n, 1)
 }
 
 func (c *Config) srcAllowed(a netip.Addr) bool {

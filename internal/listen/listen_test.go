@@ -314,8 +314,13 @@ func (r *running) datagrams() uint64 {
 
 func replayTo(t testing.TB, to string, encap string, vni uint32, noRaw bool, files ...string) ReplayStats {
 	t.Helper()
-	st, err := Replay(context.Background(), ReplayConfig{Files: files, To: to, VNI: vni, Encap: encap,
+	return replayCfg(t, ReplayConfig{Files: files, To: to, VNI: vni, Encap: encap,
 		Sources: 8, Decode: decode.DefaultConfig(), NoRaw: noRaw})
+}
+
+func replayCfg(t testing.TB, cfg ReplayConfig) ReplayStats {
+	t.Helper()
+	st, err := Replay(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Replay: %v", err)
 	}
@@ -331,17 +336,28 @@ func replayTo(t testing.TB, to string, encap string, vni uint32, noRaw bool, fil
 func TestReplayMatchesOffline(t *testing.T) {
 	// Replay sends through a raw socket when it may (root), else through
 	// its UDP sockets: both keep the capture's order.
+	// shards 0 is listen's default: each socket's goroutine analyses
+	// what it reads (inline); 2 feeds two engine goroutines over queues.
+	// gso: replay sends GSO runs, and with gro the listener receives
+	// them coalesced and splits them itself.
 	cases := []struct {
 		name, file, encap string
 		vni               uint32
 		noRaw             bool
+		shards            int
+		gso, gro          bool
 	}{
-		{"plain-vxlan", "policer/policer.srv.pcap", "vxlan", 4242, false},
-		{"plain-vxlan-udp-sockets", "policer/policer.srv.pcap", "vxlan", 4242, true},
-		{"mirror-vxlan", "policer/policer.mon.pcap", "vxlan", 0, false},
-		{"plain-geneve", "shaper/shaper.cli.pcap", "geneve", 77, false},
-		{"mirror-geneve-udp-sockets", "policer/policer.mon.pcap", "geneve", 0, true},
-		{"two-sessions", "twosessions/twosessions.mon.pcap", "vxlan", 0, false},
+		{"plain-vxlan", "policer/policer.srv.pcap", "vxlan", 4242, false, 0, false, false},
+		{"plain-vxlan-queues", "policer/policer.srv.pcap", "vxlan", 4242, false, 2, false, false},
+		{"plain-vxlan-udp-sockets", "policer/policer.srv.pcap", "vxlan", 4242, true, 2, false, false},
+		{"plain-vxlan-gso", "policer/policer.srv.pcap", "vxlan", 4242, true, 0, true, false},
+		{"plain-vxlan-gso-gro", "policer/policer.srv.pcap", "vxlan", 4242, true, 0, true, true},
+		{"mirror-vxlan", "policer/policer.mon.pcap", "vxlan", 0, false, 0, false, false},
+		{"plain-geneve", "shaper/shaper.cli.pcap", "geneve", 77, false, 0, false, false},
+		{"mirror-geneve-udp-sockets", "policer/policer.mon.pcap", "geneve", 0, true, 2, false, false},
+		{"mirror-geneve-gso-gro", "policer/policer.mon.pcap", "geneve", 0, true, 0, true, true},
+		{"two-sessions", "twosessions/twosessions.mon.pcap", "vxlan", 0, false, 0, false, false},
+		{"two-sessions-gso-gro", "twosessions/twosessions.mon.pcap", "vxlan", 0, true, 2, true, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -353,12 +369,21 @@ func TestReplayMatchesOffline(t *testing.T) {
 				}
 			}
 			dir := t.TempDir()
-			r := startListener(t, func(c *Config) { c.Pcap.Dir = dir; c.Pcap.Snaplen = 0 })
+			r := startListener(t, func(c *Config) {
+				c.Pcap.Dir, c.Pcap.Snaplen, c.Shards, c.GRO = dir, 0, tc.shards, tc.gro
+			})
+			if inline := r.l.recvs[0].own != nil; inline != (tc.shards == 0) {
+				t.Errorf("inline analysis %v with Shards %d", inline, tc.shards)
+			}
 			to := r.l.VXLANAddr().String()
 			if tc.encap == "geneve" {
 				to = r.l.GENEVEAddr().String()
 			}
-			st := replayTo(t, to, tc.encap, tc.vni, tc.noRaw, path)
+			st := replayCfg(t, ReplayConfig{Files: []string{path}, To: to, VNI: tc.vni, Encap: tc.encap,
+				Sources: 8, Decode: decode.DefaultConfig(), NoRaw: tc.noRaw, GSO: tc.gso})
+			if tc.gso && (!st.GSO || st.GSOSends == 0) {
+				t.Errorf("replay --gso: GSO %v, %d GSO sends", st.GSO, st.GSOSends)
+			}
 			if st.Raw == tc.noRaw && (tc.noRaw || os.Geteuid() == 0) {
 				t.Errorf("replay sent through a raw socket: %v (root: %v, NoRaw: %v)", st.Raw, os.Geteuid() == 0, tc.noRaw)
 			}

@@ -82,6 +82,9 @@ type receiver struct {
 	pend     pendingCount
 	localDst netip.Addr      // bound address when specific: the outer destination if PKTINFO gave none
 	outer    *decode.Decoder // NoDecap decoder for --write-pcap of mirror frames on --iface
+	// own is the shard this receiver analyses into itself (inline
+	// mode), nil when packets go to the shards over their queues.
+	own *shard
 }
 
 // udpListener is one VXLAN or GENEVE capture.Listener; its socket i is
@@ -91,7 +94,13 @@ type udpListener struct {
 	base int
 }
 
+// shard is one analysis engine. In queue mode its goroutine (runShard)
+// takes batches off in; in inline mode one receiver calls the engine
+// itself and the goroutine only runs timers and HTTP requests. Either
+// way mu is held by whoever uses eng: uncontended in queue mode, taken
+// once per recvmmsg batch in inline mode.
 type shard struct {
+	mu   sync.Mutex
 	idx  int
 	in   chan *batch
 	free chan *batch
@@ -163,7 +172,7 @@ func New(cfg Config) (*Listener, error) {
 				return nil, fmt.Errorf("listen: %s listen address %q: want ADDR:PORT: %w", u.kind, u.addr, err)
 			}
 			ul, err := capture.Listen(l.recvCtx, capture.ListenConfig{Addr: u.addr, Kind: u.k, Sockets: cfg.Sockets,
-				RcvBuf: cfg.RcvBuf, Batch: cfg.Batch, MaxDatagram: maxDatagram, Symmetric: true}, cfg.Logger)
+				RcvBuf: cfg.RcvBuf, Batch: cfg.Batch, MaxDatagram: maxDatagram, Symmetric: true, GRO: cfg.GRO}, cfg.Logger)
 			if err != nil {
 				return nil, fmt.Errorf("listen: %w", err)
 			}
@@ -196,7 +205,20 @@ func New(cfg Config) (*Listener, error) {
 		l.httpSv = &http.Server{Handler: l.handler(), ReadHeaderTimeout: 10 * time.Second}
 	}
 	nrecv := len(l.recvs)
-	for i := 0; i < cfg.Shards; i++ {
+	nshards := cfg.ShardCount()
+	// Inline analysis needs every connection read by one receiver, in
+	// arrival order: true when each UDP listener steers symmetrically
+	// (or has one socket) and there is one receiver per shard.
+	inline := cfg.Shards == 0 && cfg.Iface == "" && nshards == nrecv
+	for _, u := range l.udp {
+		if !u.l.Steered() && len(u.l.Stats().Sockets) > 1 {
+			inline = false
+		}
+	}
+	if cfg.Shards == 0 && !inline {
+		cfg.Logger.Warn("connections are not steered to one socket each: analysing on separate goroutines", "shards", nshards)
+	}
+	for i := 0; i < nshards; i++ {
 		sh := &shard{
 			idx:  i,
 			in:   make(chan *batch, cfg.QueueDepth),
@@ -208,7 +230,7 @@ func New(cfg Config) (*Listener, error) {
 			sh.free <- new(batch)
 		}
 		ec := cfg.Engine
-		n := uint64(cfg.Shards)
+		n := uint64(nshards)
 		idx := uint64(i)
 		ec.OnFlowEnd = func(rf *report.Flow) {
 			// Flow ids are per engine; interleave them so they stay
@@ -223,8 +245,11 @@ func New(cfg Config) (*Listener, error) {
 		sh.eng = engine.New(ec)
 		l.shards = append(l.shards, sh)
 	}
-	for _, r := range l.recvs {
-		r.l, r.dec, r.cur = l, decode.New(cfg.Engine.Decode), make([]*batch, cfg.Shards)
+	for i, r := range l.recvs {
+		r.l, r.dec, r.cur = l, decode.New(cfg.Engine.Decode), make([]*batch, nshards)
+		if inline {
+			r.own = l.shards[i]
+		}
 		if r.addr.Addr().IsValid() && !r.addr.Addr().IsUnspecified() {
 			r.localDst = r.addr.Addr()
 		}
@@ -312,7 +337,7 @@ func (l *Listener) run(ctx context.Context) (*Summary, error) {
 	go func() { defer auxWG.Done(); l.housekeeping(stopAux) }()
 
 	log.Info("listening", "vxlan", l.vxlanAddr, "geneve", l.geneveAddr, "iface", l.cfg.Iface,
-		"sockets", len(l.recvs), "shards", len(l.shards), "http", l.HTTPAddr())
+		"sockets", len(l.recvs), "shards", len(l.shards), "inline", l.recvs[0].own != nil, "http", l.HTTPAddr())
 
 	var firstErr error
 	select {
@@ -435,26 +460,36 @@ func (l *Listener) runShard(sh *shard) {
 	for {
 		select {
 		case b, ok := <-sh.in:
+			sh.mu.Lock()
 			if !ok {
 				sh.rep = sh.eng.Finish()
 				sh.live.Store(0)
+				sh.mu.Unlock()
 				return
 			}
 			for i := 0; i < b.n; i++ {
 				sh.eng.Decoded(&b.pkts[i], b.meta[i].ts, b.meta[i].whole)
 			}
+			sh.live.Store(int64(sh.eng.LiveFlows()))
+			sh.mu.Unlock()
 			b.n = 0
 			sh.free <- b
-			sh.live.Store(int64(sh.eng.LiveFlows()))
 		case f := <-sh.ctl:
+			sh.mu.Lock()
 			f(sh.eng)
+			sh.mu.Unlock()
 		case <-exp.C:
+			sh.mu.Lock()
 			sh.eng.Expire(time.Now().UnixNano())
 			sh.live.Store(int64(sh.eng.LiveFlows()))
+			sh.mu.Unlock()
 		case <-rep:
 			// Long flows are reported while they last.
 			old := time.Now().Add(-l.cfg.ReportInterval).UnixNano()
-			for _, f := range sh.eng.Snapshot(0) {
+			sh.mu.Lock()
+			snap := sh.eng.Snapshot(0)
+			sh.mu.Unlock()
+			for _, f := range snap {
 				if f.StartNS <= old {
 					f.ID = f.ID*n + uint64(sh.idx)
 					l.sink.flow(&f, true)
@@ -501,6 +536,9 @@ func (r *receiver) handleUDP(batch []capture.Datagram) {
 	}
 	now := int64(0)
 	var bytes uint64
+	if r.own != nil {
+		r.own.mu.Lock()
+	}
 	for i := range batch {
 		d := &batch[i]
 		ts := d.TS
@@ -512,6 +550,10 @@ func (r *receiver) handleUDP(batch []capture.Datagram) {
 		}
 		bytes += uint64(d.Len)
 		r.datagram(d.Data, d.Len, d.Src, d.Dst, ts)
+	}
+	if r.own != nil {
+		r.own.live.Store(int64(r.own.eng.LiveFlows()))
+		r.own.mu.Unlock()
 	}
 	r.stats.datagrams.Add(uint64(len(batch)))
 	r.stats.bytes.Add(bytes)
@@ -610,6 +652,11 @@ func (r *receiver) deliver(data []byte, wire int, ts int64, err error) {
 	r.acc++
 	if r.pc != nil {
 		r.pcapAdd(data, wire, p, s, ts)
+	}
+	if r.own != nil {
+		// Inline: handleUDP holds r.own.mu for the batch.
+		r.own.eng.Decoded(p, ts, wire <= len(data))
+		return
 	}
 	flow.MakeKey(p, &r.key)
 	si := int(r.key.Hash() % uint64(len(r.cur)))
