@@ -71,6 +71,7 @@ type FileSource struct {
 	// fixed the source's own buffer, and raErr the outcome of the last
 	// chunk taken (io.EOF at the end).
 	ra    *readahead
+	spare []*chunk // the last file's read-ahead chunks, for the next one
 	cur   *chunk
 	fixed []byte
 	raErr error
@@ -315,7 +316,8 @@ func (s *FileSource) openNext() error {
 		// Regular files (plain or gzip) are read ahead on another
 		// goroutine; standard input is read in place, since a pipe may
 		// block forever and its reader could not be stopped.
-		s.ra = startReadahead(s.src, int(s.maxBlock)+64)
+		s.ra = startReadahead(s.src, int(s.maxBlock)+64, s.spare)
+		s.spare = s.spare[:0]
 	}
 	magicLE := binary.LittleEndian.Uint32(s.buf)
 	switch magicLE {
@@ -556,7 +558,12 @@ func (s *FileSource) stopReadahead() {
 	if s.ra == nil {
 		return
 	}
-	s.ra.close()
+	// The frames handed out so far pointed into the chunks; Next's
+	// contract ends their validity here (the next file starts).
+	s.spare = append(s.spare[:0], s.ra.close()...)
+	if s.cur != nil {
+		s.spare = append(s.spare, s.cur)
+	}
 	s.ra, s.cur, s.raErr = nil, nil, nil
 	s.buf = s.fixed
 	s.r, s.w = 0, 0

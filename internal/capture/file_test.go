@@ -608,3 +608,31 @@ func TestFlatMemory(t *testing.T) {
 		t.Errorf("read %d frames with %d allocations (%d bytes)", n, allocs, grown)
 	}
 }
+
+// TestManySmallFilesReuseChunks: reading many small files (rotated
+// captures) reuses the read-ahead chunks instead of allocating three
+// 2 MiB chunks per file.
+func TestManySmallFilesReuseChunks(t *testing.T) {
+	cis, datas := synthPackets(10, 200, 1)
+	p := writeFile(t, "small.pcap", genPcap(t, false, cis, datas, 200))
+	paths := make([]string, 40)
+	for i := range paths {
+		paths[i] = p
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, s, err := readAll(t, paths, Options{})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if len(got) != 400 {
+		t.Fatalf("read %d frames, want 400", len(got))
+	}
+	// One set of chunks (~7 MiB) plus small per-file state; 40 sets
+	// would be 280 MiB.
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 24<<20 {
+		t.Errorf("40 small files allocated %d MiB", grown>>20)
+	}
+}

@@ -34,8 +34,11 @@ const (
 )
 
 // startReadahead begins reading r. headroom must exceed the largest record
-// or block the parser accepts.
-func startReadahead(r io.Reader, headroom int) *readahead {
+// or block the parser accepts. It takes its chunks from spare (what close
+// returned for the previous file) before allocating: a source reading
+// thousands of small files (rotated captures) would otherwise allocate and
+// zero three 2 MiB chunks per file.
+func startReadahead(r io.Reader, headroom int, spare []*chunk) *readahead {
 	ra := &readahead{
 		headroom: headroom,
 		free:     make(chan *chunk, readaheadDepth),
@@ -43,7 +46,18 @@ func startReadahead(r io.Reader, headroom int) *readahead {
 		stop:     make(chan struct{}),
 	}
 	for i := 0; i < readaheadDepth; i++ {
-		ra.free <- &chunk{data: make([]byte, headroom+readaheadChunk)}
+		var c *chunk
+		for c == nil && len(spare) > 0 {
+			c, spare = spare[len(spare)-1], spare[:len(spare)-1]
+			if len(c.data) != headroom+readaheadChunk {
+				c = nil
+			}
+		}
+		if c == nil {
+			c = &chunk{data: make([]byte, headroom+readaheadChunk)}
+		}
+		c.n, c.err = 0, nil
+		ra.free <- c
 	}
 	ra.wg.Add(1)
 	go ra.run(r)
@@ -84,8 +98,21 @@ func (ra *readahead) release(c *chunk) { ra.free <- c }
 
 // close stops the reading goroutine and waits for it. The reader it reads
 // must be a regular file or a decompressor over one, so a read in progress
-// ends by itself.
-func (ra *readahead) close() {
+// ends by itself. It returns the chunks still queued, for the next file's
+// startReadahead (the one the caller holds is the caller's; one the
+// goroutine held when it stopped is left to the collector).
+func (ra *readahead) close() []*chunk {
 	close(ra.stop)
 	ra.wg.Wait()
+	var out []*chunk
+	for {
+		select {
+		case c := <-ra.free:
+			out = append(out, c)
+		case c := <-ra.ready:
+			out = append(out, c)
+		default:
+			return out
+		}
+	}
 }
