@@ -62,7 +62,7 @@ func helperListen(out, ready string) error {
 	}
 	cfg := DefaultConfig()
 	cfg.VXLAN, cfg.HTTP = "0.0.0.0:4789", ""
-	cfg.Sockets, cfg.Shards = 2, 2
+	cfg.Sockets, cfg.Shards = 2, 0 // inline analysis, as listen runs by default
 	cfg.Out = f
 	l, err := New(cfg)
 	if err != nil {

@@ -259,7 +259,7 @@ func startListener(t testing.TB, mod func(*Config)) *running {
 	cfg.GENEVE = "127.0.0.1:0"
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.Sockets = 3
-	cfg.Shards = 2
+	cfg.Shards = 0 // the default: inline analysis on each socket
 	cfg.RcvBuf = 8 << 20
 	cfg.Engine = engine.DefaultConfig()
 	r := &running{out: &lines{}, done: make(chan struct{})}
