@@ -93,105 +93,123 @@ type round struct {
 type roundStats struct {
 	n         uint64
 	wfull     uint64
-	flights   logHist
 	maxFlight uint64
 	prev      uint64
 	ssDone    bool
 	ssExitT   int64
 	ssExitB   uint64
-	reds      [maxRed]Reduction
 	nred      int
 	redCount  uint64
+	flights   logHist
+	reds      [maxRed]Reduction
 }
 
+// dirState is one direction of a flow: its data as sent, and the ACKs
+// the peer returned for it. It is ~26 KB, mostly rings and histograms;
+// the fields a packet reads or writes in the common case come first and
+// together, so that a packet touches a few cache lines of it instead of
+// one line per field scattered between the arrays (the engine's own
+// per-packet state competes for the same L1).
 type dirState struct {
-	seen    bool
+	// per packet of this direction
+	pkts, wire, dataPkts, payload uint64
+
 	isn     uint32
-	hasISN  bool
 	high    uint32 // relative: next expected seq (highest end)
-	hasHigh bool
-	mss     uint32 // from the SYN's MSS option
 	maxSeg  uint32 // largest payload seen
-	wscale  uint8
+	lastTS  uint32
+	seen    bool
+	hasISN  bool
+	hasHigh bool
 	hasWS   bool // window scale negotiated (both SYNs carried it)
 	sentWS  bool
+	wscale  uint8
+	// tsh, tsn: ts ring next write slot and fill; ph, pn: pend ring
+	// head and fill
+	tsh, tsn uint32
+	ph, pn   uint32
 
-	pkts, dataPkts, payload, wire uint64
+	lastDataT  int64
+	firstDataT int64
 
 	// ACKs received for this direction's data (sent by the peer).
 	highAck    uint32
-	hasAck     bool
 	highDeliv  uint32
+	recoverEnd uint32 // Karn: no RTT samples for segments ending at or below
+	lastEchoUs uint32
+	hasAck     bool
 	hasDeliv   bool
+	inRecovery bool
 	rwnd       uint64
 	rwndFull   uint64 // ceil(RwndFullFrac*rwnd): the window-full threshold
-	dupAcks    uint64
-	zeroWin    uint64
-	ece, cwr   uint64
-	ce         uint64
-	rwndHist   logHist
 	rwndMax    uint64
-	recoverEnd uint32 // Karn: no RTT samples for segments ending at or below
-	inRecovery bool
+	dupAcks    uint64
+
+	open       int    // holes with left > 0
+	rb         recBuf // records while observing
+	recDropped uint64
+
+	sr, rr round
+
+	minA, minB int64
+	srttA      int64 // EWMA (1/8) of the halves, ns: the idle threshold
+	srttB      int64 // follows the RTT including queueing
+
+	// bins[0] (1 ms) is added to per packet; it feeds the coarser ones.
+	bins [4]binner
+
+	// per event (flags, retransmissions, holes, rounds, ...)
+	mss     uint32 // from the SYN's MSS option
+	zeroWin uint64
+	ece     uint64
+	cwr     uint64
+	ce      uint64
 
 	capGaps uint64 // segments acknowledged but never seen here (capture/mirror loss)
 
 	retx, holesN, fillRetx, fillReord, dups, dsack, reorder, lostRecv uint64
 
-	holes  [holeRing]hole
 	nholes int // total opened (ring index = n % holeRing)
-	open   int // holes with left > 0
+	ndsr   int
 
-	pend       [pendRing]pend
-	ph, pn     int
-	ackHalf    logHist
-	echoHalf   logHist
-	minA, minB int64
-	srttA      int64 // EWMA (1/8) of the halves, ns: the idle threshold
-	srttB      int64 // follows the RTT including queueing
-	lastEchoUs uint32
-
-	ts     [tsRing]tsEnt
-	tsh    int // next write slot
-	tsn    int
-	lastTS uint32
-
-	dsr  [dsackRing]seqRange
-	ndsr int
-
-	lastDataT                    int64
-	firstDataT                   int64
 	offN, appN, stallN, restarts uint64
 	offNs, appNs                 int64
 
-	sr, rr round
-	sStats roundStats
-	rStats roundStats
+	flags [tcpseq.NumFlags]uint64
 
-	bins [4]binner
-	s100 series
-	s1s  series
 	// ackBins: payload bytes newly acknowledged per 100 ms (delivered
 	// rate seen from the sender side).
 	ackBins binner
+	s100    series
+	s1s     series
 	sAck    series
 
-	flags      [tcpseq.NumFlags]uint64
-	rb         recBuf // records while observing
-	recs       []rec  // rb flattened by Finish
-	recDropped uint64
+	recs []rec // rb flattened by Finish
+
+	// rings and histograms, each touched at one slot per use
+	pend     [pendRing]pend
+	ts       [tsRing]tsEnt
+	holes    [holeRing]hole
+	dsr      [dsackRing]seqRange
+	rwndHist logHist
+	ackHalf  logHist
+	echoHalf logHist
+	sStats   roundStats
+	rStats   roundStats
 }
 
-// Flow is the diagnosis state of one TCP connection. Memory: about 30 KiB
+// Flow is the diagnosis state of one TCP connection. Memory: about 53 KiB
 // of fixed arrays plus at most MaxRecords records and two series per
 // direction.
 type Flow struct {
-	cfg     Config
+	// per packet first (with cfg's head: MaxRecords, IdleFloorNS)
 	started bool
 	t0      int64
 	last    int64
 
 	synT, synAckT, hsAckT, respT int64
+
+	cfg Config
 
 	d [2]dirState
 
@@ -251,7 +269,7 @@ func (f *Flow) minRTT(d *dirState) int64 {
 // ts is in ns and may step backwards slightly (clamped). r may be nil.
 // p and r are only read during the call.
 func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
-	if p == nil || !p.HasTCP() || dir < 0 || dir > 1 {
+	if p == nil || !p.HasTCP() || uint(dir) > 1 {
 		return
 	}
 	if !f.started {
@@ -264,7 +282,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	}
 	f.last = ts
 	d := &f.d[dir]
-	o := &f.d[dir^1]
+	o := &f.d[1-dir]
 	t := &p.TCP
 	d.seen = true
 	d.pkts++
@@ -320,7 +338,22 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 
 	// ACK processing: this packet acknowledges o's data.
 	if t.Flags&decode.TCPAck != 0 && o.hasISN {
-		f.onAck(ts, d, o, t, r, syn)
+		// Most ACKs acknowledge nothing new: every data packet of a bulk
+		// transfer carries the same ACK for the other direction, which
+		// sends none. For those onAck only updates the window and
+		// counts a duplicate; do just that here, without the call.
+		const notFast = decode.TCPSyn | decode.TCPFin | decode.TCPRst | decode.TCPEce
+		if ack := t.Ack - o.isn; t.Flags&notFast == 0 && t.NSACK == 0 &&
+			o.hasAck && ack == o.highAck && o.hasDeliv && !seqLT(o.highDeliv, ack) {
+			f.onWindow(d, o, t, r)
+			o.dupAcks++
+			if o.rr.open && !o.rr.haveTS && t.HasTS && t.TSVal != 0 {
+				o.rr.ackTS = t.TSVal
+				o.rr.haveTS = true
+			}
+		} else {
+			f.onAck(ts, d, o, t, r, syn)
+		}
 	}
 	// TS bookkeeping for echo matching (after the ACK part, before data).
 	if t.HasTS && t.TSVal != 0 {
@@ -339,28 +372,34 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	}
 }
 
-func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, syn bool) {
-	ack := t.Ack - o.isn
+// onWindow takes the receive window a non-SYN packet from d advertises
+// for o's data.
+func (f *Flow) onWindow(d, o *dirState, t *decode.TCP, r *tcpseq.Result) {
 	win := uint64(t.Window)
-	if !syn && d.hasWS {
+	if d.hasWS {
 		win <<= d.wscale
 	}
-	if r != nil && r.Window > 0 && !syn {
+	if r != nil && r.Window > 0 {
 		win = uint64(r.Window)
 	}
+	if win != o.rwnd {
+		// flight >= RwndFullFrac*rwnd in integers: for whole x,
+		// float64(x) >= v exactly when x >= ceil(v)
+		o.rwndFull = uint64(math.Ceil(f.cfg.RwndFullFrac * float64(win)))
+	}
+	o.rwnd = win
+	if win > o.rwndMax {
+		o.rwndMax = win
+	}
+	if win == 0 && t.Flags&decode.TCPRst == 0 {
+		o.zeroWin++
+	}
+}
+
+func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, syn bool) {
+	ack := t.Ack - o.isn
 	if !syn {
-		if win != o.rwnd {
-			// flight >= RwndFullFrac*rwnd in integers: for whole x,
-			// float64(x) >= v exactly when x >= ceil(v)
-			o.rwndFull = uint64(math.Ceil(f.cfg.RwndFullFrac * float64(win)))
-		}
-		o.rwnd = win
-		if win > o.rwndMax {
-			o.rwndMax = win
-		}
-		if win == 0 && t.Flags&decode.TCPRst == 0 {
-			o.zeroWin++
-		}
+		f.onWindow(d, o, t, r)
 	}
 	if t.Flags&decode.TCPEce != 0 && !syn {
 		o.ece++
@@ -480,7 +519,13 @@ func (f *Flow) onData(ts int64, dir int, d, o *dirState, p *decode.Packet, t *de
 	// echo half: ACK seen -> this data echoing its TSval. The ring holds
 	// increasing TSvals, so a binary search finds the entry.
 	if t.HasTS && t.TSEcr != 0 && o.tsn > 0 {
-		if e := o.findTS(t.TSEcr); e != nil && !e.used {
+		// Runs of data packets echo the peer's newest TSval, which is
+		// findTS's first probe: look there before calling it.
+		e := &o.ts[(o.tsh+tsRing-1)%tsRing]
+		if e.tsval != t.TSEcr {
+			e = o.findTS(t.TSEcr)
+		}
+		if e != nil && !e.used {
 			e.used = true
 			s := ts - e.t
 			d.echoHalf.add(float64(s) / 1000)
@@ -898,7 +943,7 @@ func (b *recBuf) flat() []rec {
 func (d *dirState) findTS(tsval uint32) *tsEnt {
 	// Most packets echo one of the peer's latest TSvals: look at the
 	// newest entries first, then search the ring.
-	for k := 1; k <= 4 && k <= d.tsn; k++ {
+	for k := uint32(1); k <= 4 && k <= d.tsn; k++ {
 		e := &d.ts[(d.tsh-k+tsRing)%tsRing]
 		if e.tsval == tsval {
 			return e
@@ -908,9 +953,9 @@ func (d *dirState) findTS(tsval uint32) *tsEnt {
 		}
 	}
 	base := d.tsh - d.tsn + tsRing // physical index of the oldest entry (mod tsRing)
-	lo, hi := 0, d.tsn             // search logical [lo, hi)
+	lo, hi := uint32(0), d.tsn     // search logical [lo, hi)
 	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
+		m := (lo + hi) >> 1
 		if seqLT(d.ts[(base+m)%tsRing].tsval, tsval) {
 			lo = m + 1
 		} else {

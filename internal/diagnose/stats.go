@@ -105,11 +105,18 @@ type binner struct {
 	next *binner
 }
 
+// add is small enough to inline: the common case, a packet inside the
+// open bin, costs no call.
 func (b *binner) add(ts int64, bytes float64) {
 	if b.active && ts < b.curEnd {
 		b.acc += bytes
 		return
 	}
+	b.addSlow(ts, bytes)
+}
+
+// addSlow opens the bin holding ts, closing the open one.
+func (b *binner) addSlow(ts int64, bytes float64) {
 	if !b.active {
 		b.active = true
 		b.start = ts - ts%b.width
