@@ -209,7 +209,9 @@ drain_trial() {
 		'BEGIN {printf "drain: %d datagrams read in %.2f s = %.0f pps, listen CPU %.0f%% of one core, kernel drops %d, flows equal: %s\n", n, t1 - t0, n / (t1 - t0), (b - a) / hz / (t1 - t0) * 100, d, same}'
 }
 
-what() { echo "$frames_n frames of $cap, datagrams of $((dg_bytes / (dg_n > 0 ? dg_n : 1))) bytes on average, $(nproc) CPUs, listen ${largs:-with default --sockets/--shards}, replay ${rargs:+$rargs }${noraw:-through a raw socket}; load average $(cut -d" " -f1-3 /proc/loadavg) (other processes share the machine)"; }
+via=${noraw:-through a raw socket}
+case " $rargs " in *" --gso "*) via="through UDP sockets with GSO" ;; esac
+what() { echo "$frames_n frames of $cap, datagrams of $((dg_bytes / (dg_n > 0 ? dg_n : 1))) bytes on average, $(nproc) CPUs, listen ${largs:-with default --sockets/--shards}, replay ${rargs:+$rargs }$via; load average $(cut -d" " -f1-3 /proc/loadavg) (other processes share the machine)"; }
 if [ -n "$drain" ]; then
 	drain_trial "$loops"
 	echo "($(what))"
