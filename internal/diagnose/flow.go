@@ -268,6 +268,11 @@ func (f *Flow) minRTT(d *dirState) int64 {
 // Observe feeds one packet. dir 0 = client->server, 1 = server->client.
 // ts is in ns and may step backwards slightly (clamped). r may be nil.
 // p and r are only read during the call.
+//
+// Observe runs for every packet of a diagnosed flow, so its common case
+// (a data segment in order, or an ACK of new data) is written out here
+// without calls; handshakes, holes, retransmissions, idle periods and
+// round ends go to functions of their own.
 func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	if p == nil || !p.HasTCP() || uint(dir) > 1 {
 		return
@@ -281,8 +286,10 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		ts = f.last
 	}
 	f.last = ts
-	d := &f.d[dir]
-	o := &f.d[1-dir]
+	d, o := &f.d[0], &f.d[1]
+	if dir != 0 {
+		d, o = o, d
+	}
 	t := &p.TCP
 	d.seen = true
 	d.pkts++
@@ -297,43 +304,9 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	}
 
 	syn := t.Flags&decode.TCPSyn != 0
-	if syn {
-		d.isn = t.Seq
-		d.hasISN = true
-		d.high = 1
-		d.hasHigh = true
-		if t.HasMSS {
-			d.mss = uint32(t.MSS)
-		}
-		if t.HasWScale {
-			d.sentWS = true
-			d.wscale = t.WScale
-			if d.wscale > 14 {
-				d.wscale = 14
-			}
-		}
-		if t.Flags&decode.TCPAck == 0 {
-			if f.synT == 0 {
-				f.synT = ts
-			}
-		} else {
-			if f.synAckT == 0 {
-				f.synAckT = ts
-			}
-			d.hasWS = d.sentWS && o.sentWS
-			o.hasWS = d.hasWS
-		}
-	} else if f.synAckT > 0 && f.hsAckT == 0 && dir == 0 && t.Flags&decode.TCPAck != 0 {
-		f.hsAckT = ts
-	}
-	if !d.hasISN {
-		d.isn = t.Seq
-		d.hasISN = true
-	}
-
-	// ECN
-	if p.ECN() == 3 {
-		d.ce++
+	// One test for the handshake, a direction's first packet and CE marks.
+	if syn || f.hsAckT == 0 && f.synAckT > 0 || !d.hasISN || p.ECN() == 3 {
+		f.observeRare(ts, dir, d, o, p, t)
 	}
 
 	// ACK processing: this packet acknowledges o's data.
@@ -367,8 +340,263 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		}
 	}
 
-	if p.PayloadLen > 0 && !syn {
-		f.onData(ts, dir, d, o, p, t)
+	if p.PayloadLen == 0 || syn {
+		return
+	}
+
+	// Data.
+	plen := p.PayloadLen
+	seq := t.Seq - d.isn
+	end := seq + plen
+	if !d.hasHigh || d.firstDataT == 0 || dir == 1 && f.respT == 0 {
+		f.firstData(ts, dir, d, seq)
+	}
+	if plen > d.maxSeg {
+		d.maxSeg = plen
+	}
+	d.dataPkts++
+	d.payload += uint64(plen)
+	if t.Flags&decode.TCPCwr != 0 {
+		d.cwr++
+	}
+
+	// echo half: ACK seen -> this data echoing its TSval.
+	if t.HasTS && t.TSEcr != 0 && o.tsn > 0 {
+		// Runs of data packets echo the peer's newest TSval, which is
+		// findTS's first probe: look there before calling it.
+		e := &o.ts[(o.tsh+tsRing-1)%tsRing]
+		if e.tsval != t.TSEcr {
+			e = o.findTS(t.TSEcr)
+		}
+		if e != nil && !e.used {
+			d.echoSample(e, ts)
+		}
+	}
+
+	kind := recOrig
+	var recFlags uint8
+	gapEndedByLoss := false
+	if !seqLT(seq, d.high) { // new data, maybe after a hole
+		if seqLT(d.high, seq) {
+			f.openHole(ts, d, p, t, d.high, seq)
+		}
+		d.high = end
+	} else { // at or below the highest seq
+		kind, recFlags = f.oldData(ts, d, t, seq, end)
+		gapEndedByLoss = true
+	}
+
+	// gaps (on/off)
+	// (the threshold is at least IdleFloorNS: shorter gaps, nearly all
+	// of them at speed, skip its computation)
+	if gap := ts - d.lastDataT; d.lastDataT != 0 && gap > f.cfg.IdleFloorNS {
+		f.dataGap(d, seq, gap, gapEndedByLoss)
+	}
+	d.lastDataT = ts
+
+	// records
+	if d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15 {
+		d.rb.push(rec{
+			t: uint32((ts - f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
+			rttB: d.lastEchoUs, kind: kind, flags: recFlags,
+		})
+		if kind == recOrig && d.pn < pendRing {
+			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(d.rb.n - 1)}
+			d.pn++
+		}
+	} else {
+		d.recDropped++
+		if kind == recOrig && d.pn < pendRing {
+			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: -1}
+			d.pn++
+		}
+	}
+
+	// rounds
+	flight := uint64(0)
+	if d.hasAck {
+		flight = uint64(d.high - d.highAck)
+		if seqLT(d.high, d.highAck) {
+			flight = 0
+		}
+	}
+	if !d.sr.open {
+		if d.rwnd > 0 { // one rwnd sample per round
+			d.rwndHist.add(float64(d.rwnd))
+		}
+		d.sr = round{open: true, startT: ts, endSeq: d.high}
+	}
+	if flight > d.sr.max {
+		d.sr.max = flight
+	}
+	if d.rwnd > 0 && flight >= d.rwndFull {
+		d.sr.wfull = true
+	}
+	if kind != recOrig {
+		d.sr.retx = true
+	}
+	// receiver style: the round closes at the first data echoing an ACK
+	// sent after the round began.
+	if d.rr.open && d.rr.haveTS && t.HasTS && t.TSEcr != 0 && !seqLT(t.TSEcr, d.rr.ackTS) {
+		d.rr.max = d.rr.bytes
+		f.closeRound(&d.rStats, &d.rr, d, ts)
+	}
+	if !d.rr.open {
+		d.rr = round{open: true, startT: ts}
+	}
+	d.rr.bytes += uint64(plen)
+	if kind != recOrig {
+		d.rr.retx = true
+	}
+	if d.rwnd > 0 && d.rr.bytes >= d.rwndFull {
+		d.rr.wfull = true
+	}
+}
+
+// observeRare handles the handshake, the first packet of a direction and
+// CE marks.
+func (f *Flow) observeRare(ts int64, dir int, d, o *dirState, p *decode.Packet, t *decode.TCP) {
+	if t.Flags&decode.TCPSyn != 0 {
+		d.isn = t.Seq
+		d.hasISN = true
+		d.high = 1
+		d.hasHigh = true
+		if t.HasMSS {
+			d.mss = uint32(t.MSS)
+		}
+		if t.HasWScale {
+			d.sentWS = true
+			d.wscale = t.WScale
+			if d.wscale > 14 {
+				d.wscale = 14
+			}
+		}
+		if t.Flags&decode.TCPAck == 0 {
+			if f.synT == 0 {
+				f.synT = ts
+			}
+		} else {
+			if f.synAckT == 0 {
+				f.synAckT = ts
+			}
+			d.hasWS = d.sentWS && o.sentWS
+			o.hasWS = d.hasWS
+		}
+	} else if f.hsAckT == 0 && f.synAckT > 0 && dir == 0 && t.Flags&decode.TCPAck != 0 {
+		f.hsAckT = ts
+	}
+	if !d.hasISN {
+		d.isn = t.Seq
+		d.hasISN = true
+	}
+
+	// ECN
+	if p.ECN() == 3 {
+		d.ce++
+	}
+}
+
+// firstData notes the first data of a direction (and of the response).
+func (f *Flow) firstData(ts int64, dir int, d *dirState, seq uint32) {
+	if !d.hasHigh {
+		d.high = seq
+		d.hasHigh = true
+	}
+	if dir == 1 && f.respT == 0 {
+		f.respT = ts
+	}
+	if d.firstDataT == 0 {
+		d.firstDataT = ts
+	}
+}
+
+// echoSample takes the echo half of the RTT: from the ACK whose TSval e
+// holds to d's data echoing it at ts.
+func (d *dirState) echoSample(e *tsEnt, ts int64) {
+	e.used = true
+	s := ts - e.t
+	d.echoHalf.add(float64(s) / 1000)
+	d.lastEchoUs = uint32(s/1000) + 1
+	if d.minB < 0 || s < d.minB {
+		d.minB = s
+	}
+	d.srttB = ewma(d.srttB, s)
+}
+
+// oldData classifies a segment that starts below the highest seq: the
+// fill of a hole (a retransmission, or a late original when reordered)
+// or a retransmission. It returns the record kind and flags.
+func (f *Flow) oldData(ts int64, d *dirState, t *decode.TCP, seq, end uint32) (kind, recFlags uint8) {
+	if seqLT(d.high, end) { // straddles: count as retransmission, extend
+		d.high = end
+	}
+	hi := f.findHole(d, seq, end)
+	if hi < 0 {
+		d.retx++
+		d.startRecovery()
+		if f.lateOriginal(d, seq, end, t) {
+			d.dups++
+		}
+		return recRetx, 0
+	}
+	h := &d.holes[hi%holeRing]
+	reord := false
+	if t.HasTS && h.hasTS {
+		reord = !seqLT(h.tsval, t.TSVal) // TSval not newer than the hole's opener
+	} else {
+		reord = f.minRTT(d) > 0 && ts-h.t < f.minRTT(d)/2
+	}
+	cov := overlap(seq, end, h.start, h.end)
+	if cov > h.left {
+		cov = h.left
+	}
+	h.left -= cov
+	if h.left == 0 {
+		d.open--
+	}
+	if reord {
+		d.fillReord++
+		d.reorder++
+		recFlags |= recReord
+		f.voidHoleRecs(d, h, seq, end)
+	} else {
+		d.fillRetx++
+		d.lostRecv++
+		h.fillRetx++
+		d.startRecovery()
+	}
+	return recFill, recFlags
+}
+
+// dataGap accounts a gap of more than IdleFloorNS before d's data
+// segment at seq: an off period when longer than the idle threshold.
+func (f *Flow) dataGap(d *dirState, seq uint32, gap int64, gapEndedByLoss bool) {
+	// an off period is longer than IdleRTTs smoothed RTTs (the RTT
+	// with its queueing delay: behind a shaper the receiver sees
+	// evenly spaced arrivals while the sender is busy)
+	thr := f.cfg.IdleFloorNS
+	if m := d.srttA + d.srttB; m > 0 && int64(f.cfg.IdleRTTs*float64(m)) > thr {
+		thr = int64(f.cfg.IdleRTTs * float64(m))
+	} else if m := f.minRTT(d); m > 0 && int64(f.cfg.IdleRTTs*float64(m)) > thr {
+		thr = int64(f.cfg.IdleRTTs * float64(m))
+	}
+	if gap <= thr {
+		return
+	}
+	d.offN++
+	d.offNs += gap
+	switch {
+	case gapEndedByLoss || d.open > 0:
+		d.stallN++
+		if d.sr.open {
+			d.sr.timeout = true
+		}
+	case d.hasAck && !seqLT(d.highAck, seq) && d.rwnd > 0:
+		d.appN++
+		d.appNs += gap
+		if gap > 200e6 && gap > 4*thr {
+			d.restarts++
+		}
 	}
 }
 
@@ -448,23 +676,25 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 	if !o.hasAck || seqLT(o.highAck, ack) {
 		o.highAck = ack
 		o.hasAck = true
-		// RTT: pop covered pending segments.
+		// RTT: pop covered pending segments (a dozen per ACK at speed:
+		// the ring indices stay in registers).
 		var last *pend
-		for o.pn > 0 {
-			e := &o.pend[o.ph]
+		ph, pn := o.ph, o.pn
+		for pn > 0 {
+			e := &o.pend[ph%pendRing]
 			if !seqLE(e.end, ack) {
 				break
 			}
 			if !o.inRecovery || !seqLE(e.end, o.recoverEnd) {
-				us := (ts - e.t) / 1000
 				if e.rec >= 0 && int(e.rec) < o.rb.n {
-					o.rb.at(int(e.rec)).rttA = uint32(us) + 1
+					o.rb.at(int(e.rec)).rttA = uint32((ts-e.t)/1000) + 1
 				}
 				last = e
 			}
-			o.ph = (o.ph + 1) % pendRing
-			o.pn--
+			ph = (ph + 1) % pendRing
+			pn--
 		}
+		o.ph, o.pn = ph, pn
 		if last != nil {
 			s := ts - last.t
 			o.ackHalf.add(float64(s) / 1000)
@@ -490,196 +720,6 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 	if o.rr.open && !o.rr.haveTS && t.HasTS && t.TSVal != 0 {
 		o.rr.ackTS = t.TSVal
 		o.rr.haveTS = true
-	}
-}
-
-func (f *Flow) onData(ts int64, dir int, d, o *dirState, p *decode.Packet, t *decode.TCP) {
-	plen := p.PayloadLen
-	seq := t.Seq - d.isn
-	end := seq + plen
-	if !d.hasHigh {
-		d.high = seq
-		d.hasHigh = true
-	}
-	if dir == 1 && f.respT == 0 {
-		f.respT = ts
-	}
-	if d.firstDataT == 0 {
-		d.firstDataT = ts
-	}
-	if plen > d.maxSeg {
-		d.maxSeg = plen
-	}
-	d.dataPkts++
-	d.payload += uint64(plen)
-	if t.Flags&decode.TCPCwr != 0 {
-		d.cwr++
-	}
-
-	// echo half: ACK seen -> this data echoing its TSval. The ring holds
-	// increasing TSvals, so a binary search finds the entry.
-	if t.HasTS && t.TSEcr != 0 && o.tsn > 0 {
-		// Runs of data packets echo the peer's newest TSval, which is
-		// findTS's first probe: look there before calling it.
-		e := &o.ts[(o.tsh+tsRing-1)%tsRing]
-		if e.tsval != t.TSEcr {
-			e = o.findTS(t.TSEcr)
-		}
-		if e != nil && !e.used {
-			e.used = true
-			s := ts - e.t
-			d.echoHalf.add(float64(s) / 1000)
-			d.lastEchoUs = uint32(s/1000) + 1
-			if d.minB < 0 || s < d.minB {
-				d.minB = s
-			}
-			d.srttB = ewma(d.srttB, s)
-		}
-	}
-
-	kind := recOrig
-	var recFlags uint8
-	gapEndedByLoss := false
-	switch {
-	case !seqLT(seq, d.high): // new data, maybe after a hole
-		if seqLT(d.high, seq) {
-			f.openHole(ts, d, p, t, d.high, seq)
-		}
-		d.high = end
-	default: // at or below the highest seq
-		if seqLT(d.high, end) { // straddles: count as retransmission, extend
-			d.high = end
-		}
-		hi := f.findHole(d, seq, end)
-		if hi >= 0 {
-			kind = recFill
-			gapEndedByLoss = true
-			h := &d.holes[hi%holeRing]
-			reord := false
-			if t.HasTS && h.hasTS {
-				reord = !seqLT(h.tsval, t.TSVal) // TSval not newer than the hole's opener
-			} else {
-				reord = f.minRTT(d) > 0 && ts-h.t < f.minRTT(d)/2
-			}
-			cov := overlap(seq, end, h.start, h.end)
-			if cov > h.left {
-				cov = h.left
-			}
-			h.left -= cov
-			if h.left == 0 {
-				d.open--
-			}
-			if reord {
-				d.fillReord++
-				d.reorder++
-				recFlags |= recReord
-				f.voidHoleRecs(d, h, seq, end)
-			} else {
-				d.fillRetx++
-				d.lostRecv++
-				h.fillRetx++
-				d.startRecovery()
-			}
-		} else {
-			kind = recRetx
-			d.retx++
-			d.startRecovery()
-			gapEndedByLoss = true
-			if f.lateOriginal(d, seq, end, t) {
-				d.dups++
-			}
-		}
-	}
-
-	// gaps (on/off)
-	// (the threshold is at least IdleFloorNS: shorter gaps, nearly all
-	// of them at speed, skip its computation)
-	if gap := ts - d.lastDataT; d.lastDataT != 0 && gap > f.cfg.IdleFloorNS {
-		// an off period is longer than IdleRTTs smoothed RTTs (the RTT
-		// with its queueing delay: behind a shaper the receiver sees
-		// evenly spaced arrivals while the sender is busy)
-		thr := f.cfg.IdleFloorNS
-		if m := d.srttA + d.srttB; m > 0 && int64(f.cfg.IdleRTTs*float64(m)) > thr {
-			thr = int64(f.cfg.IdleRTTs * float64(m))
-		} else if m := f.minRTT(d); m > 0 && int64(f.cfg.IdleRTTs*float64(m)) > thr {
-			thr = int64(f.cfg.IdleRTTs * float64(m))
-		}
-		if gap > thr {
-			d.offN++
-			d.offNs += gap
-			switch {
-			case gapEndedByLoss || d.open > 0:
-				d.stallN++
-				if d.sr.open {
-					d.sr.timeout = true
-				}
-			case d.hasAck && !seqLT(d.highAck, seq) && d.rwnd > 0:
-				d.appN++
-				d.appNs += gap
-				if gap > 200e6 && gap > 4*thr {
-					d.restarts++
-				}
-			}
-		}
-	}
-	d.lastDataT = ts
-
-	// records
-	if d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15 {
-		d.rb.push(rec{
-			t: uint32((ts - f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
-			rttB: d.lastEchoUs, kind: kind, flags: recFlags,
-		})
-		if kind == recOrig && d.pn < pendRing {
-			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(d.rb.n - 1)}
-			d.pn++
-		}
-	} else {
-		d.recDropped++
-		if kind == recOrig && d.pn < pendRing {
-			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: -1}
-			d.pn++
-		}
-	}
-
-	// rounds
-	flight := uint64(0)
-	if d.hasAck {
-		flight = uint64(d.high - d.highAck)
-		if seqLT(d.high, d.highAck) {
-			flight = 0
-		}
-	}
-	if !d.sr.open {
-		if d.rwnd > 0 { // one rwnd sample per round
-			d.rwndHist.add(float64(d.rwnd))
-		}
-		d.sr = round{open: true, startT: ts, endSeq: d.high}
-	}
-	if flight > d.sr.max {
-		d.sr.max = flight
-	}
-	if d.rwnd > 0 && flight >= d.rwndFull {
-		d.sr.wfull = true
-	}
-	if kind != recOrig {
-		d.sr.retx = true
-	}
-	// receiver style: the round closes at the first data echoing an ACK
-	// sent after the round began.
-	if d.rr.open && d.rr.haveTS && t.HasTS && t.TSEcr != 0 && !seqLT(t.TSEcr, d.rr.ackTS) {
-		d.rr.max = d.rr.bytes
-		f.closeRound(&d.rStats, &d.rr, d, ts)
-	}
-	if !d.rr.open {
-		d.rr = round{open: true, startT: ts}
-	}
-	d.rr.bytes += uint64(plen)
-	if kind != recOrig {
-		d.rr.retx = true
-	}
-	if d.rwnd > 0 && d.rr.bytes >= d.rwndFull {
-		d.rr.wfull = true
 	}
 }
 

@@ -72,20 +72,31 @@ func BenchmarkObserveReplay(b *testing.B) {
 			rflags: q.r.Flags, rwin: q.r.Window, dir: uint8(q.dir), tos: q.p.TOS, tcp: q.p.TCP})
 	}
 	pkts = nil
-	p := decode.Packet{IPVersion: 4, Proto: 6, L4: true}
-	var r tcpseq.Result
 	f := new(Flow)
 	b.ReportAllocs()
 	for b.Loop() {
 		*f = *base
-		for i := range run {
-			q := &run[i]
-			p.FrameLen, p.PayloadLen, p.TOS, p.TCP = q.frameLen, q.payloadLen, q.tos, q.tcp
-			r.Flags, r.Window = q.rflags, q.rwin
-			f.Observe(q.ts, int(q.dir), &p, &r)
-		}
+		replay(f, run)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(run)), "ns/pkt")
+}
+
+// replay feeds run to f. It is a function of its own so that
+// instruction-counting profilers can be limited to it, e.g.
+//
+//	GODEBUG=cpu.rdtscp=off,asyncpreemptoff=1 valgrind --tool=callgrind \
+//	    --toggle-collect='*diagnose.replay' diagnose.test -test.bench ObserveReplay ...
+//
+//go:noinline
+func replay(f *Flow, run []replayRec) {
+	p := decode.Packet{IPVersion: 4, Proto: 6, L4: true}
+	var r tcpseq.Result
+	for i := range run {
+		q := &run[i]
+		p.FrameLen, p.PayloadLen, p.TOS, p.TCP = q.frameLen, q.payloadLen, q.tos, q.tcp
+		r.Flags, r.Window = q.rflags, q.rwin
+		f.Observe(q.ts, int(q.dir), &p, &r)
+	}
 }
 
 // readReplay returns up to max packets of the flow with the most packets
