@@ -603,21 +603,23 @@ func (f *Flow) dataGap(d *dirState, seq uint32, gap int64, gapEndedByLoss bool) 
 // onWindow takes the receive window a non-SYN packet from d advertises
 // for o's data.
 func (f *Flow) onWindow(d, o *dirState, t *decode.TCP, r *tcpseq.Result) {
-	win := uint64(t.Window)
-	if d.hasWS {
-		win <<= d.wscale
-	}
-	if r != nil && r.Window > 0 {
+	var win uint64
+	if r != nil && r.Window > 0 { // tcpseq's scaling, as Wireshark's
 		win = uint64(r.Window)
+	} else {
+		win = uint64(t.Window)
+		if d.hasWS {
+			win <<= d.wscale
+		}
 	}
 	if win != o.rwnd {
 		// flight >= RwndFullFrac*rwnd in integers: for whole x,
 		// float64(x) >= v exactly when x >= ceil(v)
 		o.rwndFull = uint64(math.Ceil(f.cfg.RwndFullFrac * float64(win)))
-	}
-	o.rwnd = win
-	if win > o.rwndMax {
-		o.rwndMax = win
+		o.rwnd = win
+		if win > o.rwndMax { // (rwndMax >= rwnd: only a change can raise it)
+			o.rwndMax = win
+		}
 	}
 	if win == 0 && t.Flags&decode.TCPRst == 0 {
 		o.zeroWin++
@@ -680,13 +682,14 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		// the ring indices stay in registers).
 		var last *pend
 		ph, pn := o.ph, o.pn
+		inRecovery, recoverEnd, nrec := o.inRecovery, o.recoverEnd, o.rb.n
 		for pn > 0 {
 			e := &o.pend[ph%pendRing]
 			if !seqLE(e.end, ack) {
 				break
 			}
-			if !o.inRecovery || !seqLE(e.end, o.recoverEnd) {
-				if e.rec >= 0 && int(e.rec) < o.rb.n {
+			if !inRecovery || !seqLE(e.end, recoverEnd) {
+				if e.rec >= 0 && int(e.rec) < nrec {
 					o.rb.at(int(e.rec)).rttA = uint32((ts-e.t)/1000) + 1
 				}
 				last = e

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
+	"github.com/mirrorscope/mirrorscope/internal/decode"
 )
 
 // BenchmarkEngineFile measures the analysis of a capture file read from
@@ -51,4 +52,56 @@ func benchFile(b *testing.B, cfg Config) {
 		frames += e.Frames()
 	}
 	b.ReportMetric(float64(frames)/b.Elapsed().Seconds(), "pkts/s")
+}
+
+// BenchmarkEngineMemory analyses frames held in memory on one goroutine:
+// the engine's own cost per packet without the reading, its syscalls and
+// the read-ahead goroutine, which make BenchmarkEngineFile vary on a
+// shared 2-core machine. With MIRRORSCOPE_BENCH_PCAP it takes the first
+// million frames of that capture (the steady state of a bulk transfer),
+// else a small lab capture.
+func BenchmarkEngineMemory(b *testing.B) {
+	path := os.Getenv("MIRRORSCOPE_BENCH_PCAP")
+	if path == "" {
+		path = testdata + "/reorder/reorder.srv.pcap"
+	}
+	type frame struct {
+		off, n  int
+		ts      int64
+		origLen uint32
+		link    decode.LinkType
+	}
+	src, err := capture.OpenFiles([]string{path}, capture.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf []byte
+	var frames []frame
+	var f capture.Frame
+	for len(frames) < 1_000_000 && src.Next(&f) == nil {
+		frames = append(frames, frame{off: len(buf), n: len(f.Data), ts: f.TS, origLen: f.OrigLen, link: f.Link})
+		buf = append(buf, f.Data...)
+	}
+	src.Close()
+	for _, m := range []struct {
+		name string
+		set  func(*Config)
+	}{
+		{"full", func(*Config) {}},
+		{"no-diagnose", func(c *Config) { c.NoDiagnose = true }},
+	} {
+		b.Run(m.name, func(b *testing.B) {
+			cfg := DefaultConfig()
+			m.set(&cfg)
+			b.ReportAllocs()
+			for b.Loop() {
+				e := New(cfg)
+				for _, fr := range frames {
+					e.Packet(buf[fr.off:fr.off+fr.n], fr.ts, fr.origLen, fr.link)
+				}
+				e.Finish()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(frames)), "ns/pkt")
+		})
+	}
 }
