@@ -118,7 +118,6 @@ type dirState struct {
 	high    uint32 // relative: next expected seq (highest end)
 	maxSeg  uint32 // largest payload seen
 	lastTS  uint32
-	seen    bool
 	hasISN  bool
 	hasHigh bool
 	hasWS   bool // window scale negotiated (both SYNs carried it)
@@ -291,7 +290,6 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		d, o = o, d
 	}
 	t := &p.TCP
-	d.seen = true
 	d.pkts++
 	d.wire += uint64(p.FrameLen)
 	d.bins[0].add(ts, float64(p.FrameLen)) // feeds the coarser bins as its bins close
