@@ -232,12 +232,22 @@ func (s *sendSys) sendRun(q *Sender, c, i, j int) (sent, bytes, skipped uint64, 
 			}
 			h := &s.hdrs[k].Hdr
 			h.Iov = &s.iovs[x-i]
-			h.SetIovlen(n)
+			// Datagrams queued one after the other without a header gap
+			// (the UDP path with GSO) are one iovec: the kernel copies
+			// one run instead of walking n.
+			iv := 0
 			for t := x; t < x+n; t++ {
 				o, e := q.off[t]+hdr, q.end[t]
-				s.iovs[t-i].Base = &q.arena[o]
-				s.iovs[t-i].SetLen(e - o)
+				if iv > 0 && hdr == 0 && o == q.end[t-1] {
+					v := &s.iovs[x-i+iv-1]
+					v.SetLen(int(v.Len) + e - o)
+					continue
+				}
+				s.iovs[x-i+iv].Base = &q.arena[o]
+				s.iovs[x-i+iv].SetLen(e - o)
+				iv++
 			}
+			h.SetIovlen(iv)
 			if n > 1 {
 				b := s.oob[k*space : (k+1)*space]
 				cm := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
