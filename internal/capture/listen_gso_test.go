@@ -178,3 +178,22 @@ func TestListenGROLargeMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestDropsWithoutLaterTraffic: drops at the end of a burst that
+// overflowed the socket buffer are reported although no datagram queued
+// after them could carry the SO_RXQ_OVFL count.
+func TestDropsWithoutLaterTraffic(t *testing.T) {
+	l := listenLoopback(t, ListenConfig{Sockets: 1, RcvBuf: 64 << 10})
+	c, err := net.DialUDP("udp", nil, l.LocalAddrs()[0].(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := payload(1, 1000)
+	for range 2000 { // ~2 MB into a buffer of at most a few hundred KB
+		c.Write(p)
+	}
+	if d := l.Stats().Total().Drops; d == 0 {
+		t.Fatal("no drops reported after overflowing the socket buffer")
+	}
+}

@@ -373,8 +373,11 @@ func (s *udpSock) finish(k int, bytes, trunc, drops uint64, done bool) ([]Datagr
 	if trunc > 0 {
 		s.truncated.Add(trunc)
 	}
-	if drops > s.drops.Load() {
-		s.drops.Store(drops)
+	for {
+		old := s.drops.Load()
+		if drops <= old || s.drops.CompareAndSwap(old, drops) {
+			break
+		}
 	}
 	return s.dgrams[:k], done
 }
@@ -514,6 +517,7 @@ func (l *Listener) Steered() bool { return l.steered }
 func (l *Listener) Stats() ListenerStats {
 	st := ListenerStats{Sockets: make([]SocketStats, len(l.socks))}
 	for i, s := range l.socks {
+		s.pollDrops()
 		st.Sockets[i] = SocketStats{
 			Datagrams: s.datagrams.Load(),
 			Bytes:     s.bytes.Load(),
@@ -525,6 +529,37 @@ func (l *Listener) Stats() ListenerStats {
 	}
 	return st
 }
+
+// pollDrops reads the socket's drop counter (SO_MEMINFO) into s.drops.
+// SO_RXQ_OVFL reports it only with the next datagram queued, so drops at
+// the end of a burst that overflowed the buffer would stay unknown until
+// more traffic came; every Stats call (metrics, summary) asks the kernel.
+func (s *udpSock) pollDrops() {
+	var mem [skMeminfoVars]uint32
+	n := uint32(len(mem) * 4)
+	var errno syscall.Errno
+	err := s.raw.Control(func(fd uintptr) {
+		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, soMeminfo,
+			uintptr(unsafe.Pointer(&mem[0])), uintptr(unsafe.Pointer(&n)), 0)
+	})
+	if err != nil || errno != 0 || n < (skMeminfoDrops+1)*4 {
+		return // closed, or a kernel without SO_MEMINFO: the cmsg count stands
+	}
+	d := uint64(mem[skMeminfoDrops])
+	for {
+		old := s.drops.Load()
+		if d <= old || s.drops.CompareAndSwap(old, d) {
+			return
+		}
+	}
+}
+
+// SO_MEMINFO (Linux 4.6) and its layout (include/uapi/linux/sock_diag.h).
+const (
+	soMeminfo      = 55
+	skMeminfoDrops = 8
+	skMeminfoVars  = 16 // room for kernels that add fields
+)
 
 // LocalAddrs returns the bound address of each socket (all the same).
 func (l *Listener) LocalAddrs() []net.Addr {
