@@ -297,6 +297,7 @@ func (l *Listener) run(ctx context.Context) (*Summary, error) {
 	l.start = time.Now()
 	defer l.closeAll()
 	log := l.cfg.Logger
+	l.sink.start() // stopped after the last line below
 
 	var httpWG sync.WaitGroup
 	if l.httpSv != nil {
@@ -384,6 +385,7 @@ func (l *Listener) run(ctx context.Context) (*Summary, error) {
 	if err := l.sink.flush(); err != nil && firstErr == nil {
 		firstErr = fmt.Errorf("listen: writing output: %w", err)
 	}
+	l.sink.stop()
 	if l.pcap != nil {
 		if err := l.pcap.err(); err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("listen: writing pcap: %w", err)

@@ -25,6 +25,57 @@ type sink struct {
 	byKind     map[string]uint64
 	maxRecent  int
 	maxFinding int
+
+	// q, when started, carries lines to the sink's own goroutine: a
+	// flow's JSON line costs tens of microseconds to encode, and with
+	// inline analysis the goroutine ending the flow is the one reading
+	// its socket. Order is kept (one queue); flush waits for it.
+	q    chan sinkOp
+	done chan struct{}
+}
+
+type sinkOp struct {
+	kind    uint8
+	interim bool
+	flow    report.Flow
+	finding report.Finding
+	sum     *Summary
+	flushed chan error
+}
+
+const (
+	opFlow = iota
+	opFinding
+	opSummary
+	opFlush
+)
+
+// start runs the writing goroutine; stop (after the last line) ends it.
+func (s *sink) start() {
+	s.q = make(chan sinkOp, 1024)
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		for op := range s.q {
+			switch op.kind {
+			case opFlow:
+				s.doFlow(&op.flow, op.interim)
+			case opFinding:
+				s.doFinding(&op.finding)
+			case opSummary:
+				s.doSummary(op.sum)
+			case opFlush:
+				op.flushed <- s.doFlush()
+			}
+		}
+	}()
+}
+
+func (s *sink) stop() {
+	if s.q != nil {
+		close(s.q)
+		<-s.done
+	}
 }
 
 func newSink(out LineWriter, maxRecent, maxFinding int) *sink {
@@ -51,6 +102,39 @@ type findingLine struct {
 // flow writes one flow line; ended flows are also kept for /api/flows.
 // rf is read during the call only.
 func (s *sink) flow(rf *report.Flow, interim bool) {
+	if s.q != nil {
+		s.q <- sinkOp{kind: opFlow, flow: *rf, interim: interim}
+		return
+	}
+	s.doFlow(rf, interim)
+}
+
+func (s *sink) finding(f *report.Finding) {
+	if s.q != nil {
+		s.q <- sinkOp{kind: opFinding, finding: *f}
+		return
+	}
+	s.doFinding(f)
+}
+
+func (s *sink) summary(sum *Summary) {
+	if s.q != nil {
+		s.q <- sinkOp{kind: opSummary, sum: sum}
+		return
+	}
+	s.doSummary(sum)
+}
+
+func (s *sink) flush() error {
+	if s.q != nil {
+		c := make(chan error, 1)
+		s.q <- sinkOp{kind: opFlush, flushed: c}
+		return <-c
+	}
+	return s.doFlush()
+}
+
+func (s *sink) doFlow(rf *report.Flow, interim bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.write(flowLine{Type: "flow", Interim: interim, Flow: rf})
@@ -65,7 +149,7 @@ func (s *sink) flow(rf *report.Flow, interim bool) {
 	s.recentNext = (s.recentNext + 1) % s.maxRecent
 }
 
-func (s *sink) finding(f *report.Finding) {
+func (s *sink) doFinding(f *report.Finding) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.write(findingLine{Type: "finding", Finding: f})
@@ -81,7 +165,7 @@ func (s *sink) finding(f *report.Finding) {
 	s.findNext = (s.findNext + 1) % s.maxFinding
 }
 
-func (s *sink) summary(sum *Summary) {
+func (s *sink) doSummary(sum *Summary) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.write(sum)
@@ -103,7 +187,7 @@ func (s *sink) write(v any) {
 	}
 }
 
-func (s *sink) flush() error {
+func (s *sink) doFlush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if f, ok := s.out.(interface{ Flush() error }); ok && s.err == nil {
