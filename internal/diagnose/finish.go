@@ -32,6 +32,8 @@ type analysis struct {
 	inflated    bool
 	inflLossFr  float64
 	flach       [2]flachResult
+	// onLoss, onPass: flach's sample buffers, kept for its second call.
+	onLoss, onPass []float64
 	burstBytes  float64
 	rwndRoundFr float64
 	rwndUtil    float64

@@ -117,7 +117,9 @@ func (f *Flow) flach(a *analysis, cutoff int) flachResult {
 	}
 	// 3. simulate a policer from the first loss
 	var used float64
-	var onLoss, onPass []float64
+	// The sample slices are the analysis's, reused by the second call.
+	onLoss, onPass := a.onLoss[:0], a.onPass[:0]
+	defer func() { a.onLoss, a.onPass = onLoss[:0], onPass[:0] }()
 	var hist logHist
 	var rtts int
 	prev1, prev2 := -1.0, -1.0
@@ -177,9 +179,11 @@ func (f *Flow) flach(a *analysis, cutoff int) flachResult {
 	ml, _ := meanStd(onLoss)
 	mp, _ := meanStd(onPass)
 	sort.Float64s(onLoss)
-	sort.Float64s(onPass)
 	medLoss := median(onLoss)
-	if ml >= mp || medLoss >= median(onPass) {
+	// onPass holds every unlost packet: a selection instead of a sort
+	// gives the same median in linear time (the checks below count,
+	// they do not need the order).
+	if ml >= mp || medLoss >= medianSelect(onPass) {
 		res.code = 4
 		return res
 	}
@@ -221,6 +225,62 @@ func median(s []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// medianSelect is median(sorted s) without sorting all of s: it
+// reorders s. NaNs (which sort first) fall back to the sort.
+func medianSelect(s []float64) float64 {
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	for _, v := range s {
+		if v != v {
+			sort.Float64s(s)
+			return median(s)
+		}
+	}
+	k := n / 2
+	selectKth(s, k)
+	if n%2 == 1 {
+		return s[k]
+	}
+	lo := s[0]
+	for _, v := range s[1:k] {
+		lo = max(lo, v)
+	}
+	return (lo + s[k]) / 2
+}
+
+// selectKth reorders s so that s[k] is the value a sort would put there,
+// with s[:k] <= s[k] <= s[k+1:] (Hoare's quickselect, middle pivot).
+func selectKth(s []float64, k int) {
+	lo, hi := 0, len(s)-1
+	for lo < hi {
+		p := s[lo+(hi-lo)/2]
+		i, j := lo, hi
+		for i <= j {
+			for s[i] < p {
+				i++
+			}
+			for s[j] > p {
+				j--
+			}
+			if i <= j {
+				s[i], s[j] = s[j], s[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return
+		}
+	}
 }
 
 // inflatedLossFrac is the share of losses preceded by an inflated RTT
