@@ -22,24 +22,24 @@ type analysis struct {
 	wireRatio float64 // wire bytes per payload byte
 	durNS     int64
 
-	plateau     []float64 // bps
-	plateauBps  float64
-	plateauCV   float64
-	flat        bool
-	levelShift  bool
-	shiftBin    int
-	queueMS     float64
-	inflated    bool
-	inflLossFr  float64
-	flach       [2]flachResult
+	plateau    []float64 // bps
+	plateauBps float64
+	plateauCV  float64
+	flat       bool
+	levelShift bool
+	shiftBin   int
+	queueMS    float64
+	inflated   bool
+	inflLossFr float64
+	flach      [2]flachResult
 	// onLoss, onPass: flach's sample buffers, kept for its second call.
 	onLoss, onPass []float64
-	burstBytes  float64
-	rwndRoundFr float64
-	rwndUtil    float64
-	appIdleFr   float64
-	reorderN    uint64
-	meanBps     float64
+	burstBytes     float64
+	rwndRoundFr    float64
+	rwndUtil       float64
+	appIdleFr      float64
+	reorderN       uint64
+	meanBps        float64
 	// dispersion: the bottleneck's capacity from the spacing of this
 	// flow's back-to-back packets, and the flow's share of it.
 	capBps   float64
