@@ -135,14 +135,41 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		st.Elapsed = time.Since(start)
 		return st, err
 	}
+	// wrap turns one frame into the datagram to send (appended to dst),
+	// its source socket and its GSO group.
+	wrap := func(f *capture.Frame, dst []byte) (d []byte, si int, g uint32, ok bool) {
+		d, ok = datagramOf(dst, f.Data, f.Link, f.OrigLen, odec, &op, &cfg)
+		if !ok {
+			return d, 0, 0, false
+		}
+		// The source socket is chosen per inner flow and direction;
+		// GSO runs stay within one inner connection.
+		h := uint32(0)
+		if err := idec.Decode(f.Data, f.Link, f.OrigLen, &ip); err == nil && ip.IPVersion != 0 {
+			h = dirHash(ip.Src, ip.Dst, ip.SrcPort, ip.DstPort)
+			flow.MakeKey(&ip, &key)
+			g = uint32(key.Hash()) | 1
+		}
+		return d, int(h % uint32(cfg.Sources)), g, true
+	}
 	// With --loop, a capture whose datagrams fit in replayCacheMax is
-	// read and wrapped once; the later loops send from memory.
+	// read and wrapped before the first datagram leaves, and every loop
+	// is sent from memory: reading the files would slow the first loop
+	// down and the schedule would then catch up in a burst.
 	var mem *replayCache
 	if cfg.Loop > 1 {
 		mem = &replayCache{}
+		fits, err := mem.fill(ctx, cfg.Files, wrap)
+		if err != nil {
+			return st, fmt.Errorf("replay: %w", err)
+		}
+		if !fits {
+			mem = nil // too large: read the files on every loop
+		}
+		start = time.Now()
 	}
 	for loop := 0; loop < cfg.Loop; loop++ {
-		if loop > 0 && mem != nil {
+		if mem != nil {
 			if err := mem.replay(ctx, q, batch, flush, &st); err != nil {
 				return done(err)
 			}
@@ -170,25 +197,10 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 				return done(fmt.Errorf("replay: %w", err))
 			}
 			st.Frames++
-			d, ok := datagramOf(q.Begin(), f.Data, f.Link, f.OrigLen, odec, &op, &cfg)
+			d, si, g, ok := wrap(&f, q.Begin())
 			if !ok {
 				st.Skipped++
-				if mem != nil {
-					mem.skipped++
-				}
 				continue
-			}
-			// The source socket is chosen per inner flow and direction;
-			// GSO runs stay within one inner connection.
-			h, g := uint32(0), uint32(0)
-			if err := idec.Decode(f.Data, f.Link, f.OrigLen, &ip); err == nil && ip.IPVersion != 0 {
-				h = dirHash(ip.Src, ip.Dst, ip.SrcPort, ip.DstPort)
-				flow.MakeKey(&ip, &key)
-				g = uint32(key.Hash()) | 1
-			}
-			si := int(h % uint32(cfg.Sources))
-			if mem != nil && !mem.add(d, si, g) {
-				mem = nil // too large: read the files on every loop
 			}
 			q.CommitGroup(si, g, d)
 			if q.Len() >= batch || q.Full() {
@@ -201,6 +213,39 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		src.Close()
 	}
 	return done(nil)
+}
+
+// fill reads the files into c, wrapped; false when they do not fit in
+// replayCacheMax.
+func (c *replayCache) fill(ctx context.Context, files []string,
+	wrap func(*capture.Frame, []byte) ([]byte, int, uint32, bool)) (bool, error) {
+	src, err := capture.OpenFiles(files, capture.Options{})
+	if err != nil {
+		return false, err
+	}
+	defer src.Close()
+	var f capture.Frame
+	buf := make([]byte, 0, 65536+128)
+	for n := 0; ; n++ {
+		if n&1023 == 0 && ctx.Err() != nil {
+			return true, nil // the send loop stops at once
+		}
+		err := src.Next(&f)
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		d, si, g, ok := wrap(&f, buf[:0])
+		if !ok {
+			c.skipped++
+			continue
+		}
+		if !c.add(d, si, g) {
+			return false, nil
+		}
+	}
 }
 
 // replayCacheMax bounds the memory replay keeps a looped capture in.
