@@ -20,7 +20,8 @@ type RotatingFile struct {
 	size    int64
 }
 
-// NewRotatingFile opens (appends to) path. maxSize 0 never rotates.
+// NewRotatingFile opens (appends to) path. maxSize 0 never rotates, and
+// neither does a path that is not a regular file (--out /dev/null).
 func NewRotatingFile(path string, maxSize int64, keep int) (*RotatingFile, error) {
 	r := &RotatingFile{path: path, maxSize: maxSize, keep: max(keep, 1)}
 	if err := r.open(); err != nil {
@@ -40,6 +41,11 @@ func (r *RotatingFile) open() error {
 		return err
 	}
 	r.f, r.w, r.size = f, bufio.NewWriterSize(f, 256<<10), st.Size()
+	if !st.Mode().IsRegular() {
+		// /dev/null, a FIFO, a terminal: renaming it would replace a
+		// device node with a regular file. Never rotate those.
+		r.maxSize = 0
+	}
 	return nil
 }
 
