@@ -373,12 +373,7 @@ func (s *udpSock) finish(k int, bytes, trunc, drops uint64, done bool) ([]Datagr
 	if trunc > 0 {
 		s.truncated.Add(trunc)
 	}
-	for {
-		old := s.drops.Load()
-		if drops <= old || s.drops.CompareAndSwap(old, drops) {
-			break
-		}
-	}
+	storeMax(&s.drops, drops)
 	return s.dgrams[:k], done
 }
 
@@ -545,10 +540,16 @@ func (s *udpSock) pollDrops() {
 	if err != nil || errno != 0 || n < (skMeminfoDrops+1)*4 {
 		return // closed, or a kernel without SO_MEMINFO: the cmsg count stands
 	}
-	d := uint64(mem[skMeminfoDrops])
+	storeMax(&s.drops, uint64(mem[skMeminfoDrops]))
+}
+
+// storeMax raises a to v unless it is already higher: the kernel's drop
+// counter only grows, and two readers (the receiving goroutine's cmsg,
+// Stats' SO_MEMINFO) may report it out of order.
+func storeMax(a *atomic.Uint64, v uint64) {
 	for {
-		old := s.drops.Load()
-		if d <= old || s.drops.CompareAndSwap(old, d) {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
 			return
 		}
 	}

@@ -211,7 +211,7 @@ func New(cfg Config) (*Listener, error) {
 	// (or has one socket) and there is one receiver per shard.
 	inline := cfg.Shards == 0 && cfg.Iface == "" && nshards == nrecv
 	for _, u := range l.udp {
-		if !u.l.Steered() && len(u.l.Stats().Sockets) > 1 {
+		if !u.l.Steered() && u.l.Config().Sockets > 1 {
 			inline = false
 		}
 	}
@@ -421,17 +421,23 @@ func (l *Listener) closeAll() {
 	}
 }
 
+// reportTicker ticks every d; with d <= 0 its channel is nil (never
+// ready in a select).
+func reportTicker(d time.Duration) (<-chan time.Time, func()) {
+	if d <= 0 {
+		return nil, func() {}
+	}
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
 // housekeeping flushes the output and reports listener-level findings
 // while the listener runs.
 func (l *Listener) housekeeping(stop <-chan struct{}) {
 	flush := time.NewTicker(l.cfg.FlushInterval)
 	defer flush.Stop()
-	var rep <-chan time.Time
-	if l.cfg.ReportInterval > 0 {
-		t := time.NewTicker(l.cfg.ReportInterval)
-		defer t.Stop()
-		rep = t.C
-	}
+	rep, stopRep := reportTicker(l.cfg.ReportInterval)
+	defer stopRep()
 	var last liveCounts
 	for {
 		select {
@@ -452,12 +458,8 @@ func (l *Listener) runShard(sh *shard) {
 	defer close(sh.done)
 	exp := time.NewTicker(l.cfg.ExpireInterval)
 	defer exp.Stop()
-	var rep <-chan time.Time
-	if l.cfg.ReportInterval > 0 {
-		t := time.NewTicker(l.cfg.ReportInterval)
-		defer t.Stop()
-		rep = t.C
-	}
+	rep, stopRep := reportTicker(l.cfg.ReportInterval)
+	defer stopRep()
 	n := uint64(len(l.shards))
 	for {
 		select {

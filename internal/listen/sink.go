@@ -18,13 +18,9 @@ type sink struct {
 	enc *json.Encoder
 	err error
 
-	recent     []report.Flow // ring of ended flows
-	recentNext int
-	findings   []report.Finding // ring
-	findNext   int
-	byKind     map[string]uint64
-	maxRecent  int
-	maxFinding int
+	recent   ring[report.Flow] // ended flows
+	findings ring[report.Finding]
+	byKind   map[string]uint64
 
 	// q, when started, carries lines to the sink's own goroutine: a
 	// flow's JSON line costs tens of microseconds to encode, and with
@@ -57,18 +53,67 @@ func (s *sink) start() {
 	go func() {
 		defer close(s.done)
 		for op := range s.q {
-			switch op.kind {
-			case opFlow:
-				s.doFlow(&op.flow, op.interim)
-			case opFinding:
-				s.doFinding(&op.finding)
-			case opSummary:
-				s.doSummary(op.sum)
-			case opFlush:
-				op.flushed <- s.doFlush()
-			}
+			s.apply(&op)
 		}
 	}()
+}
+
+// send hands op to the writing goroutine, or applies it at once when the
+// sink was not started.
+func (s *sink) send(op sinkOp) {
+	if s.q != nil {
+		s.q <- op
+		return
+	}
+	s.apply(&op)
+}
+
+func (s *sink) apply(op *sinkOp) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch op.kind {
+	case opFlow:
+		s.write(flowLine{Type: "flow", Interim: op.interim, Flow: &op.flow})
+		if !op.interim {
+			s.recent.push(op.flow)
+		}
+	case opFinding:
+		s.write(findingLine{Type: "finding", Finding: &op.finding})
+		s.byKind[op.finding.Kind]++
+		s.findings.push(op.finding)
+	case opSummary:
+		s.write(op.sum)
+	case opFlush:
+		if f, ok := s.out.(interface{ Flush() error }); ok && s.err == nil {
+			s.err = f.Flush()
+		}
+		op.flushed <- s.err
+	}
+}
+
+// ring keeps the last max values pushed (none when max <= 0).
+type ring[T any] struct {
+	max  int
+	vals []T
+	next int // where the next push goes once full
+}
+
+func (r *ring[T]) push(v T) {
+	switch {
+	case r.max <= 0:
+	case len(r.vals) < r.max:
+		r.vals = append(r.vals, v)
+	default:
+		r.vals[r.next] = v
+		r.next = (r.next + 1) % r.max
+	}
+}
+
+// items returns a copy, oldest first.
+func (r *ring[T]) items() []T {
+	out := make([]T, 0, len(r.vals))
+	out = append(out, r.vals[r.next:]...)
+	return append(out, r.vals[:r.next]...)
 }
 
 func (s *sink) stop() {
@@ -79,7 +124,8 @@ func (s *sink) stop() {
 }
 
 func newSink(out LineWriter, maxRecent, maxFinding int) *sink {
-	s := &sink{out: out, byKind: map[string]uint64{}, maxRecent: maxRecent, maxFinding: maxFinding}
+	s := &sink{out: out, byKind: map[string]uint64{}}
+	s.recent.max, s.findings.max = maxRecent, maxFinding
 	s.enc = json.NewEncoder(&s.buf)
 	s.enc.SetEscapeHTML(false)
 	return s
@@ -102,73 +148,18 @@ type findingLine struct {
 // flow writes one flow line; ended flows are also kept for /api/flows.
 // rf is read during the call only.
 func (s *sink) flow(rf *report.Flow, interim bool) {
-	if s.q != nil {
-		s.q <- sinkOp{kind: opFlow, flow: *rf, interim: interim}
-		return
-	}
-	s.doFlow(rf, interim)
+	s.send(sinkOp{kind: opFlow, flow: *rf, interim: interim})
 }
 
-func (s *sink) finding(f *report.Finding) {
-	if s.q != nil {
-		s.q <- sinkOp{kind: opFinding, finding: *f}
-		return
-	}
-	s.doFinding(f)
-}
+func (s *sink) finding(f *report.Finding) { s.send(sinkOp{kind: opFinding, finding: *f}) }
 
-func (s *sink) summary(sum *Summary) {
-	if s.q != nil {
-		s.q <- sinkOp{kind: opSummary, sum: sum}
-		return
-	}
-	s.doSummary(sum)
-}
+func (s *sink) summary(sum *Summary) { s.send(sinkOp{kind: opSummary, sum: sum}) }
 
+// flush writes out what is buffered, after every line sent before it.
 func (s *sink) flush() error {
-	if s.q != nil {
-		c := make(chan error, 1)
-		s.q <- sinkOp{kind: opFlush, flushed: c}
-		return <-c
-	}
-	return s.doFlush()
-}
-
-func (s *sink) doFlow(rf *report.Flow, interim bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.write(flowLine{Type: "flow", Interim: interim, Flow: rf})
-	if interim || s.maxRecent <= 0 {
-		return
-	}
-	if len(s.recent) < s.maxRecent {
-		s.recent = append(s.recent, *rf)
-		return
-	}
-	s.recent[s.recentNext] = *rf
-	s.recentNext = (s.recentNext + 1) % s.maxRecent
-}
-
-func (s *sink) doFinding(f *report.Finding) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.write(findingLine{Type: "finding", Finding: f})
-	s.byKind[f.Kind]++
-	if s.maxFinding <= 0 {
-		return
-	}
-	if len(s.findings) < s.maxFinding {
-		s.findings = append(s.findings, *f)
-		return
-	}
-	s.findings[s.findNext] = *f
-	s.findNext = (s.findNext + 1) % s.maxFinding
-}
-
-func (s *sink) doSummary(sum *Summary) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.write(sum)
+	c := make(chan error, 1)
+	s.send(sinkOp{kind: opFlush, flushed: c})
+	return <-c
 }
 
 // write encodes v as one line and hands it to out in one Write, so a
@@ -187,33 +178,17 @@ func (s *sink) write(v any) {
 	}
 }
 
-func (s *sink) doFlush() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f, ok := s.out.(interface{ Flush() error }); ok && s.err == nil {
-		s.err = f.Flush()
-	}
-	return s.err
-}
-
 func (s *sink) recentFlows() []report.Flow {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]report.Flow(nil), s.recent...)
+	return s.recent.items()
 }
 
 // recentFindings returns the kept findings, oldest first.
 func (s *sink) recentFindings() []report.Finding {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]report.Finding, 0, len(s.findings))
-	if len(s.findings) == s.maxFinding {
-		out = append(out, s.findings[s.findNext:]...)
-		out = append(out, s.findings[:s.findNext]...)
-	} else {
-		out = append(out, s.findings...)
-	}
-	return out
+	return s.findings.items()
 }
 
 func (s *sink) kinds() map[string]uint64 {
