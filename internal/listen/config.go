@@ -91,6 +91,11 @@ type Config struct {
 	// live page's chart collector). It runs on the shard's goroutine.
 	PacketHook func(shard int) func(*engine.PacketEvent)
 
+	// Taps see every record written to Out, and the session counters
+	// every TapInterval (internal/listen/tap.go). Run closes them.
+	Taps        []Tap
+	TapInterval time.Duration
+
 	Logger *slog.Logger
 }
 
@@ -129,6 +134,7 @@ func DefaultConfig() Config {
 		RecentFindings: 200,
 		Pcap:           PcapConfig{Snaplen: 128, RotateSize: 100 << 20},
 		HTTP:           "127.0.0.1:9180",
+		TapInterval:    time.Second,
 	}
 }
 

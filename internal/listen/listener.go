@@ -144,6 +144,7 @@ func New(cfg Config) (*Listener, error) {
 	}
 	l := &Listener{cfg: cfg, reg: newRegistry(cfg.MaxSessions)}
 	l.sink = newSink(cfg.Out, cfg.RecentFlows, cfg.RecentFindings)
+	l.sink.taps = cfg.Taps
 	ok := false
 	defer func() {
 		if !ok {
@@ -386,6 +387,9 @@ func (l *Listener) run(ctx context.Context) (*Summary, error) {
 		firstErr = fmt.Errorf("listen: writing output: %w", err)
 	}
 	l.sink.stop()
+	if err := l.sink.closeTaps(); err != nil && firstErr == nil {
+		firstErr = fmt.Errorf("listen: %w", err)
+	}
 	if l.pcap != nil {
 		if err := l.pcap.err(); err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("listen: writing pcap: %w", err)
@@ -438,11 +442,19 @@ func (l *Listener) housekeeping(stop <-chan struct{}) {
 	defer flush.Stop()
 	rep, stopRep := reportTicker(l.cfg.ReportInterval)
 	defer stopRep()
+	var tap <-chan time.Time
+	if len(l.cfg.Taps) > 0 && l.cfg.TapInterval > 0 {
+		t := time.NewTicker(l.cfg.TapInterval)
+		defer t.Stop()
+		tap = t.C
+	}
 	var last liveCounts
 	for {
 		select {
 		case <-stop:
 			return
+		case now := <-tap:
+			l.sink.sessions(now, l.reg.infos())
 		case <-flush.C:
 			if err := l.sink.flush(); err != nil {
 				l.cfg.Logger.Error("writing output", "err", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/mirrorscope/mirrorscope/internal/report"
 )
@@ -28,6 +29,8 @@ type sink struct {
 	// its socket. Order is kept (one queue); flush waits for it.
 	q    chan sinkOp
 	done chan struct{}
+
+	taps []Tap
 }
 
 type sinkOp struct {
@@ -36,6 +39,8 @@ type sinkOp struct {
 	flow    report.Flow
 	finding report.Finding
 	sum     *Summary
+	now     time.Time
+	sess    []SessionInfo
 	flushed chan error
 }
 
@@ -44,6 +49,7 @@ const (
 	opFinding
 	opSummary
 	opFlush
+	opSessions
 )
 
 // start runs the writing goroutine; stop (after the last line) ends it.
@@ -77,12 +83,25 @@ func (s *sink) apply(op *sinkOp) {
 		if !op.interim {
 			s.recent.push(op.flow)
 		}
+		for _, t := range s.taps {
+			t.Flow(&op.flow, op.interim)
+		}
 	case opFinding:
 		s.write(findingLine{Type: "finding", Finding: &op.finding})
 		s.byKind[op.finding.Kind]++
 		s.findings.push(op.finding)
+		for _, t := range s.taps {
+			t.Finding(&op.finding)
+		}
 	case opSummary:
 		s.write(op.sum)
+		for _, t := range s.taps {
+			t.Summary(op.sum)
+		}
+	case opSessions:
+		for _, t := range s.taps {
+			t.Sessions(op.now, op.sess)
+		}
 	case opFlush:
 		if f, ok := s.out.(interface{ Flush() error }); ok && s.err == nil {
 			s.err = f.Flush()
@@ -154,6 +173,24 @@ func (s *sink) flow(rf *report.Flow, interim bool) {
 func (s *sink) finding(f *report.Finding) { s.send(sinkOp{kind: opFinding, finding: *f}) }
 
 func (s *sink) summary(sum *Summary) { s.send(sinkOp{kind: opSummary, sum: sum}) }
+
+// sessions hands the session counters to the taps (none: nothing sent).
+func (s *sink) sessions(now time.Time, sess []SessionInfo) {
+	if len(s.taps) > 0 {
+		s.send(sinkOp{kind: opSessions, now: now, sess: sess})
+	}
+}
+
+// closeTaps closes every tap after the last line; the first error wins.
+func (s *sink) closeTaps() error {
+	var first error
+	for _, t := range s.taps {
+		if err := t.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
 
 // flush writes out what is buffered, after every line sent before it.
 func (s *sink) flush() error {
