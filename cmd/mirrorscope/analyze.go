@@ -63,7 +63,7 @@ func (a *analysisFlags) bind(fs *pflag.FlagSet) {
 
 func (a *analysisFlags) config() (engine.Config, error) {
 	c := engine.DefaultConfig()
-	c.Tool = "mirrorscope " + version
+	c.Tool = "mirrorscope " + toolVersion()
 	c.Decode.VXLANPort = a.vxlanPort
 	c.Decode.GENEVEPort = a.genevePort
 	c.Decode.NoDecap = a.noDecap
@@ -202,7 +202,7 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 		if col != nil {
 			cfg.OnPacket = col.OnPacket
 		}
-		rep, _, readErr = annotate.WriteFile(o.annotate, paths, cfg, nil, annotate.Options{Decap: o.annotateDecap, Tool: "mirrorscope " + version})
+		rep, _, readErr = annotate.WriteFile(o.annotate, paths, cfg, nil, annotate.Options{Decap: o.annotateDecap, Tool: "mirrorscope " + toolVersion()})
 		if rep == nil {
 			return annotateErr(readErr)
 		}
@@ -218,7 +218,7 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 		if o.annotate != "" && readErr == nil {
 			// Second pass over the files: every flagged packet and the
 			// first packet of each diagnosed flow get a comment.
-			if _, _, err := annotate.WriteFile(o.annotate, paths, cfg, rep, annotate.Options{Decap: o.annotateDecap, Tool: "mirrorscope " + version}); err != nil {
+			if _, _, err := annotate.WriteFile(o.annotate, paths, cfg, rep, annotate.Options{Decap: o.annotateDecap, Tool: "mirrorscope " + toolVersion()}); err != nil {
 				return annotateErr(err)
 			}
 		}

@@ -150,6 +150,8 @@ func TestBadInput(t *testing.T) {
 		{"no args", []string{"analyze"}, 2, []string{"at least one capture"}, false},
 		{"bad format", []string{"analyze", "--format", "xml", trunc}, 2, []string{"--format"}, false},
 		{"bad flag", []string{"analyze", "--bogus", trunc}, 2, []string{"unknown flag"}, false},
+		{"unknown command", []string{"bogus"}, 2, []string{`unknown command "bogus"`}, false},
+		{"extra argument", []string{"listen", "extra"}, 2, []string{`unknown command "extra"`, "listen --help"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := run(t, nil, tc.args...)
