@@ -672,7 +672,10 @@ func (f *Fake) getMetricData(p form) (any, *apiErr) {
 			break
 		}
 		ns, name := p.get(pre+"MetricStat.Metric.Namespace"), p.get(pre+"MetricStat.Metric.MetricName")
-		label := name
+		label := p.get(pre + "Label")
+		if label == "" {
+			label = name
+		}
 		if e := p.get(pre + "Expression"); e != "" {
 			// SEARCH('{CWAgent,...} MetricName="X" ...', ...)
 			ns = "CWAgent"
@@ -681,11 +684,9 @@ func (f *Fake) getMetricData(p form) (any, *apiErr) {
 				name = name[:strings.IndexByte(name, '"')]
 			}
 			label = name
-			pts, ok := f.metrics[ns+"/"+name]
-			if !ok {
+			if _, ok := f.metrics[ns+"/"+name]; !ok {
 				continue // a search without matches returns no result
 			}
-			_ = pts
 		}
 		r := result{ID: id, Label: label, Status: "Complete"}
 		for _, pt := range f.metrics[ns+"/"+name] {
