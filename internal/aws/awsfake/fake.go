@@ -280,6 +280,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		"DescribeTrafficMirrorTargets":  f.describeTargets,
 		"DescribeTrafficMirrorFilters":  f.describeFilters,
 		"DescribeInstances":             f.describeInstances,
+		"DescribeNetworkInterfaces":     f.describeENIs,
 		"GetMetricData":                 f.getMetricData,
 	}[action]
 	if !ok {
@@ -654,6 +655,22 @@ func (f *Fake) describeInstances(p form) (any, *apiErr) {
 	return resp("DescribeInstancesResponse", struct {
 		R []res `xml:"reservationSet>item"`
 	}{[]res{{out}}}), nil
+}
+
+func (f *Fake) describeENIs(p form) (any, *apiErr) {
+	ids := p.list("NetworkInterfaceId")
+	var out []xmlENI
+	for _, id := range ids {
+		i := slices.IndexFunc(f.instances, func(in Instance) bool { return in.ENI == id })
+		if i < 0 {
+			return nil, &apiErr{"InvalidNetworkInterfaceID.NotFound", fmt.Sprintf("The networkInterface ID '%s' does not exist", id)}
+		}
+		in := f.instances[i]
+		out = append(out, xmlENI{ID: in.ENI, Subnet: in.Subnet, IP: in.IP, Instance: in.ID})
+	}
+	return resp("DescribeNetworkInterfacesResponse", struct {
+		E []xmlENI `xml:"networkInterfaceSet>item"`
+	}{out}), nil
 }
 
 func (f *Fake) getMetricData(p form) (any, *apiErr) {
