@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,7 +46,8 @@ func newAWSCmdHooks(h awsHooks) *cobra.Command {
 		Short: "Create mirror sessions that clean up after themselves, capture and analyse; remove leftovers",
 		Long: `Commands that call AWS: 'aws capture' mirrors source ENIs to this
 instance, analyses what arrives and deletes everything it created;
-'aws cleanup' deletes what a crashed run left behind.
+'aws cleanup' deletes what a crashed run left behind; 'aws doctor' checks
+a mirroring setup.
 
 ` + awsEnvHelp + `
 
@@ -55,7 +57,7 @@ The least-privilege IAM policy for every mirrorscope AWS command:
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newAWSCaptureCmd(h), newAWSCleanupCmd(h))
+	cmd.AddCommand(newAWSCaptureCmd(h), newAWSCleanupCmd(h), newAWSDoctorCmd(h))
 	return cmd
 }
 
@@ -441,4 +443,78 @@ func analyzeCloudWatch(cmd *cobra.Command, rep *report.Report, instances []strin
 		return nil, err
 	}
 	return cloudWatchFindings(ctx, c, rep, instances, w.Start, w.End), nil
+}
+
+func newAWSDoctorCmd(h awsHooks) *cobra.Command {
+	var sources []string
+	var target, format string
+	cmd := &cobra.Command{
+		Use:   "doctor [--source eni-...|i-...] [--target tmt-...]",
+		Short: "Check a mirroring setup for the mistakes that silently lose mirrored packets",
+		Long: `Check, for each source and the target (default: this instance's ENI, from
+IMDSv2), that: the source instance type supports mirroring; the target's
+security groups and subnet network ACL let VXLAN (UDP 4789) in from every
+source; the sessions per source ENI and sources per target quotas have
+room; no session is shadowed by a lower-numbered one that accepts
+everything; every filter in use accepts both directions; and
+NetworkSkipMirror* stayed 0 in the last hour. Every check names the
+resource, the evidence and the fix (docs/aws.md lists them).
+
+Exit status 1 when a check fails.
+
+` + awsEnvHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "text" && format != "json" {
+				return usageErr("unknown --format %q: use text or json", format)
+			}
+			ctx := cmd.Context()
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			c, self, err := awsClient(ctx, h, log, target == "")
+			if err != nil {
+				return err
+			}
+			in := awsx.DoctorInput{Sources: sources, TargetID: target, Now: time.Now()}
+			if target == "" {
+				in.TargetENI = self.ENI
+			}
+			checks, err := awsx.Doctor(ctx, c, in)
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, ck := range checks {
+				if ck.Status == awsx.StatusFail {
+					failed++
+				}
+			}
+			w := cmd.OutOrStdout()
+			if format == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(struct {
+					Checks []awsx.Check `json:"checks"`
+					Failed int          `json:"failed"`
+				}{checks, failed}); err != nil {
+					return err
+				}
+			} else {
+				for _, ck := range checks {
+					fmt.Fprintf(w, "%-4s  %-22s %s\n      %s\n", strings.ToUpper(ck.Status), ck.Name, ck.Resource, ck.Evidence)
+					if ck.Fix != "" {
+						fmt.Fprintf(w, "      fix: %s\n", ck.Fix)
+					}
+				}
+				fmt.Fprintf(w, "%d check(s), %d failed\n", len(checks), failed)
+			}
+			if failed > 0 {
+				return &exitError{code: exitAnalysis, err: fmt.Errorf("%d doctor check(s) failed", failed)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&sources, "source", nil, "mirror source to check: eni-... or i-... (repeatable)")
+	cmd.Flags().StringVar(&target, "target", "", "mirror target to check (tmt-...); default the target of this instance's ENI")
+	cmd.Flags().StringVarP(&format, "format", "f", "text", "text or json")
+	return cmd
 }

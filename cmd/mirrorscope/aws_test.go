@@ -231,3 +231,38 @@ func TestAnalyzeCloudWatch(t *testing.T) {
 		t.Error("no GetMetricData call")
 	}
 }
+
+func TestAWSDoctorCmd(t *testing.T) {
+	f, getenv := awsEnv(t)
+	c, _, err := awsClient(t.Context(), awsHooks{getenv: getenv}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := c.CreateFilter(t.Context(), "one way", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateFilterRule(t.Context(), awsx.FilterRule{FilterID: fl.ID, Direction: "ingress", Number: 10, Action: "accept", SrcCIDR: "0.0.0.0/0", DstCIDR: "0.0.0.0/0"}); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := c.CreateTarget(t.Context(), awsx.TargetSpec{NetworkInterfaceID: awsSelf.ENI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.AddSession("eni-0src1", tg.ID, fl.ID, 1)
+	out, _, err := runAWS(t, t.Context(), awsHooks{getenv: getenv}, "aws", "doctor", "--source", "eni-0src1", "--format", "json")
+	if exitCodeOf(err) != 1 {
+		t.Errorf("exit %d (%v), want 1 for a failed check", exitCodeOf(err), err)
+	}
+	var res struct {
+		Checks []awsx.Check `json:"checks"`
+		Failed int          `json:"failed"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Failed != 1 {
+		t.Fatalf("%v: %s", err, out)
+	}
+	text, _, _ := runAWS(t, t.Context(), awsHooks{getenv: getenv}, "aws", "doctor", "--source", "eni-0src1")
+	if !strings.Contains(text, "FAIL  filter_directions") || !strings.Contains(text, "fix: aws ec2 create-traffic-mirror-filter-rule") {
+		t.Errorf("text output:\n%s", text)
+	}
+}

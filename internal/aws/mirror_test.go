@@ -26,6 +26,11 @@ func newFake(t *testing.T) (*awsfake.Fake, *Client) {
 	f.AddInstance(awsfake.Instance{ID: "i-0src1", Type: "m5.large", ENI: "eni-0src1", IP: "10.0.0.21", Subnet: "subnet-1"})
 	f.AddInstance(awsfake.Instance{ID: "i-0src2", Type: "m5.large", ENI: "eni-0src2", IP: "10.0.0.22", Subnet: "subnet-1"})
 	t.Cleanup(f.Close)
+	return newFakeAt(t, f)
+}
+
+func newFakeAt(t *testing.T, f *awsfake.Fake) (*awsfake.Fake, *Client) {
+	t.Helper()
 	cfg := ConfigFromEnv(func(k string) string {
 		if strings.HasPrefix(k, "AWS_ENDPOINT_URL") || k == "AWS_EC2_METADATA_SERVICE_ENDPOINT" {
 			return f.URL()

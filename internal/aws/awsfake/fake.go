@@ -24,6 +24,26 @@ import (
 // Instance is an instance the fake knows (DescribeInstances, IMDS).
 type Instance struct {
 	ID, Type, Region, ENI, MAC, IP, Subnet string
+	// Groups are the ENI's security groups.
+	Groups []string
+}
+
+// Perm is an inbound security group rule.
+type Perm struct {
+	Protocol         string `xml:"ipProtocol"` // "udp", "-1", ...
+	FromPort, ToPort int
+	CIDRs            []string
+	Groups           []string
+}
+
+// ACLEntry is a network ACL entry.
+type ACLEntry struct {
+	Number   int
+	Protocol string // "-1", "17", "6"
+	Allow    bool
+	Egress   bool
+	CIDR     string
+	From, To int // port range (UDP/TCP)
 }
 
 // Fake is the fake AWS. Create with New; Close stops it.
@@ -41,6 +61,9 @@ type Fake struct {
 	fail      map[string]string
 	throttle  map[string]int
 	metrics   map[string][]Point // "Namespace/MetricName" -> points
+	sgs       map[string][]Perm
+	acls      map[string][]ACLEntry // by subnet
+	types     map[string][2]string  // type -> hypervisor, bareMetal
 	// SessionsPerENI and SourcesPerTarget are the quotas enforced.
 	SessionsPerENI, SourcesPerTarget int
 	unsigned                         int
@@ -117,6 +140,7 @@ func New(self Instance) *Fake {
 		targets: map[string]*target{}, filters: map[string]*filter{}, sessions: map[string]*session{},
 		fail: map[string]string{}, throttle: map[string]int{}, metrics: map[string][]Point{},
 		SessionsPerENI: 3, SourcesPerTarget: 10,
+		sgs: map[string][]Perm{}, acls: map[string][]ACLEntry{}, types: map[string][2]string{},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	return f
@@ -133,6 +157,28 @@ func (f *Fake) AddInstance(in Instance) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.instances = append(f.instances, in)
+}
+
+// SetSecurityGroup sets a group's inbound rules.
+func (f *Fake) SetSecurityGroup(id string, perms ...Perm) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sgs[id] = perms
+}
+
+// SetACL sets the network ACL entries of a subnet.
+func (f *Fake) SetACL(subnet string, entries ...ACLEntry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.acls[subnet] = entries
+}
+
+// SetInstanceType sets what DescribeInstanceTypes says of a type
+// (default: nitro, not bare metal).
+func (f *Fake) SetInstanceType(typ, hypervisor string, bareMetal bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.types[typ] = [2]string{hypervisor, strconv.FormatBool(bareMetal)}
 }
 
 // Fail makes every later call of action fail with code (HTTP 400); an
@@ -281,6 +327,9 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		"DescribeTrafficMirrorFilters":  f.describeFilters,
 		"DescribeInstances":             f.describeInstances,
 		"DescribeNetworkInterfaces":     f.describeENIs,
+		"DescribeInstanceTypes":         f.describeTypes,
+		"DescribeSecurityGroups":        f.describeSGs,
+		"DescribeNetworkAcls":           f.describeACLs,
 		"GetMetricData":                 f.getMetricData,
 	}[action]
 	if !ok {
@@ -619,11 +668,12 @@ func (f *Fake) describeFilters(p form) (any, *apiErr) {
 }
 
 type xmlENI struct {
-	ID       string `xml:"networkInterfaceId"`
-	Subnet   string `xml:"subnetId"`
-	IP       string `xml:"privateIpAddress"`
-	Instance string `xml:"attachment>instanceId"`
-	Device   int    `xml:"attachment>deviceIndex"`
+	ID       string   `xml:"networkInterfaceId"`
+	Groups   []string `xml:"groupSet>item>groupId"`
+	Subnet   string   `xml:"subnetId"`
+	IP       string   `xml:"privateIpAddress"`
+	Instance string   `xml:"attachment>instanceId"`
+	Device   int      `xml:"attachment>deviceIndex"`
 }
 
 type xmlInstance struct {
@@ -642,7 +692,7 @@ func (f *Fake) describeInstances(p form) (any, *apiErr) {
 			continue
 		}
 		out = append(out, xmlInstance{ID: in.ID, Type: in.Type, Subnet: in.Subnet, IP: in.IP,
-			ENIs: []xmlENI{{ID: in.ENI, Subnet: in.Subnet, IP: in.IP, Instance: in.ID}}})
+			ENIs: []xmlENI{{ID: in.ENI, Subnet: in.Subnet, IP: in.IP, Instance: in.ID, Groups: in.Groups}}})
 	}
 	for _, id := range ids {
 		if !slices.ContainsFunc(f.instances, func(in Instance) bool { return in.ID == id }) {
@@ -666,10 +716,101 @@ func (f *Fake) describeENIs(p form) (any, *apiErr) {
 			return nil, &apiErr{"InvalidNetworkInterfaceID.NotFound", fmt.Sprintf("The networkInterface ID '%s' does not exist", id)}
 		}
 		in := f.instances[i]
-		out = append(out, xmlENI{ID: in.ENI, Subnet: in.Subnet, IP: in.IP, Instance: in.ID})
+		out = append(out, xmlENI{ID: in.ENI, Subnet: in.Subnet, IP: in.IP, Instance: in.ID, Groups: in.Groups})
 	}
 	return resp("DescribeNetworkInterfacesResponse", struct {
 		E []xmlENI `xml:"networkInterfaceSet>item"`
+	}{out}), nil
+}
+
+func (f *Fake) describeTypes(p form) (any, *apiErr) {
+	type it struct {
+		Type       string `xml:"instanceType"`
+		Hypervisor string `xml:"hypervisor"`
+		BareMetal  string `xml:"bareMetal"`
+	}
+	var out []it
+	for _, t := range p.list("InstanceType") {
+		v, ok := f.types[t]
+		if !ok {
+			v = [2]string{"nitro", "false"}
+		}
+		out = append(out, it{t, v[0], v[1]})
+	}
+	return resp("DescribeInstanceTypesResponse", struct {
+		T []it `xml:"instanceTypeSet>item"`
+	}{out}), nil
+}
+
+func (f *Fake) describeSGs(p form) (any, *apiErr) {
+	type perm struct {
+		Protocol string   `xml:"ipProtocol"`
+		From     int      `xml:"fromPort"`
+		To       int      `xml:"toPort"`
+		CIDRs    []string `xml:"ipRanges>item>cidrIp"`
+		Groups   []string `xml:"groups>item>groupId"`
+	}
+	type sg struct {
+		ID    string `xml:"groupId"`
+		Name  string `xml:"groupName"`
+		Perms []perm `xml:"ipPermissions>item"`
+	}
+	var out []sg
+	for _, id := range p.list("GroupId") {
+		ps, ok := f.sgs[id]
+		if !ok {
+			return nil, &apiErr{"InvalidGroup.NotFound", fmt.Sprintf("The security group '%s' does not exist", id)}
+		}
+		g := sg{ID: id, Name: id}
+		for _, q := range ps {
+			g.Perms = append(g.Perms, perm{q.Protocol, q.FromPort, q.ToPort, q.CIDRs, q.Groups})
+		}
+		out = append(out, g)
+	}
+	return resp("DescribeSecurityGroupsResponse", struct {
+		G []sg `xml:"securityGroupInfo>item"`
+	}{out}), nil
+}
+
+func (f *Fake) describeACLs(p form) (any, *apiErr) {
+	type rng struct {
+		From int `xml:"from"`
+		To   int `xml:"to"`
+	}
+	type entry struct {
+		Number   int    `xml:"ruleNumber"`
+		Protocol string `xml:"protocol"`
+		Action   string `xml:"ruleAction"`
+		Egress   bool   `xml:"egress"`
+		CIDR     string `xml:"cidrBlock"`
+		Range    *rng   `xml:"portRange,omitempty"`
+	}
+	type acl struct {
+		ID      string  `xml:"networkAclId"`
+		Entries []entry `xml:"entrySet>item"`
+	}
+	var out []acl
+	subnet := p.filters()["association.subnet-id"]
+	for _, sn := range subnet {
+		es, ok := f.acls[sn]
+		if !ok {
+			continue
+		}
+		a := acl{ID: "acl-" + sn}
+		for _, e := range es {
+			en := entry{Number: e.Number, Protocol: e.Protocol, Action: "deny", Egress: e.Egress, CIDR: e.CIDR}
+			if e.Allow {
+				en.Action = "allow"
+			}
+			if e.Protocol == "6" || e.Protocol == "17" {
+				en.Range = &rng{e.From, e.To}
+			}
+			a.Entries = append(a.Entries, en)
+		}
+		out = append(out, a)
+	}
+	return resp("DescribeNetworkAclsResponse", struct {
+		A []acl `xml:"networkAclSet>item"`
 	}{out}), nil
 }
 

@@ -1,0 +1,452 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Check statuses.
+const (
+	StatusOK   = "ok"
+	StatusWarn = "warn"
+	StatusFail = "fail"
+)
+
+// Check is one doctor finding: what was checked on which resource, the
+// evidence, and the fix when it is not ok.
+type Check struct {
+	Name     string `json:"check"`
+	Status   string `json:"status"`
+	Resource string `json:"resource"`
+	Evidence string `json:"evidence"`
+	Fix      string `json:"fix,omitempty"`
+}
+
+// DoctorInput says what to check. Sources are ENI or instance ids; the
+// target is a tmt-... id or, when TargetID is empty, the mirror target of
+// TargetENI (this instance's, from IMDS).
+type DoctorInput struct {
+	Sources             []string
+	TargetID, TargetENI string
+	Now                 time.Time
+}
+
+// Instance families where mirroring is not available (aws-mirroring.md
+// section 4; the list grows over time) and the only Xen families where
+// it is.
+var (
+	noMirrorFamilies  = []string{"m6i", "c6i", "r6i", "m7g", "m7i", "c7g", "i4i", "t2"}
+	xenMirrorFamilies = []string{"c4", "d2", "g3", "g3s", "h1", "i3", "m4", "p2", "p3", "r4", "x1", "x1e"}
+)
+
+type source struct {
+	eni, instance, typ, ip string
+	groups                 []string
+}
+
+// Doctor runs every check. An error means the checks could not run (an
+// API call failed); failed checks are in the result.
+func Doctor(ctx context.Context, c *Client, in DoctorInput) ([]Check, error) {
+	var checks []Check
+	var srcs []source
+	for _, s := range in.Sources {
+		src := source{}
+		if strings.HasPrefix(s, "i-") {
+			ins, err := c.DescribeInstances(ctx, s)
+			if err != nil {
+				return nil, err
+			}
+			if len(ins) != 1 || len(ins[0].Interfaces) == 0 {
+				return nil, fmt.Errorf("%s: no such instance", s)
+			}
+			ni := ins[0].Interfaces[0]
+			src = source{eni: ni.ID, instance: s, typ: ins[0].Type, ip: ni.PrivateIP, groups: ni.Groups}
+		} else {
+			nis, err := c.DescribeNetworkInterfaces(ctx, s)
+			if err != nil {
+				return nil, err
+			}
+			if len(nis) != 1 {
+				return nil, fmt.Errorf("%s: no such network interface", s)
+			}
+			src = source{eni: s, instance: nis[0].InstanceID, ip: nis[0].PrivateIP, groups: nis[0].Groups}
+			if src.instance != "" {
+				ins, err := c.DescribeInstances(ctx, src.instance)
+				if err != nil {
+					return nil, err
+				}
+				if len(ins) == 1 {
+					src.typ = ins[0].Type
+				}
+			}
+		}
+		srcs = append(srcs, src)
+	}
+	ck, err := checkTypes(ctx, c, srcs)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, ck...)
+
+	// The target.
+	var target *MirrorTarget
+	var tfs []Filter
+	switch {
+	case in.TargetID != "":
+		tfs = []Filter{{"traffic-mirror-target-id", []string{in.TargetID}}}
+	case in.TargetENI != "":
+		tfs = []Filter{{"network-interface-id", []string{in.TargetENI}}}
+	}
+	if tfs != nil {
+		ts, err := c.DescribeTargets(ctx, tfs...)
+		if err != nil {
+			return nil, err
+		}
+		if len(ts) > 0 {
+			target = &ts[0]
+		}
+	}
+	targetENI := in.TargetENI
+	if target != nil && target.NetworkInterfaceID != "" {
+		targetENI = target.NetworkInterfaceID
+	}
+	if targetENI != "" && len(srcs) > 0 {
+		ck, err := checkTargetPath(ctx, c, targetENI, srcs)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, ck...)
+	}
+	if target != nil {
+		ck, err := checkTargetSources(ctx, c, target)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, ck...)
+	}
+	ck, err = checkSessions(ctx, c, srcs)
+	if err != nil {
+		return nil, err
+	}
+	checks = append(checks, ck...)
+
+	var instances []string
+	for _, s := range srcs {
+		if s.instance != "" && !slices.Contains(instances, s.instance) {
+			instances = append(instances, s.instance)
+		}
+	}
+	if len(instances) > 0 {
+		ck, err := checkSkip(ctx, c, instances, in.Now)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, ck...)
+	}
+	return checks, nil
+}
+
+func family(typ string) string {
+	f, _, _ := strings.Cut(typ, ".")
+	return f
+}
+
+func checkTypes(ctx context.Context, c *Client, srcs []source) ([]Check, error) {
+	var types []string
+	for _, s := range srcs {
+		if s.typ != "" && !slices.Contains(types, s.typ) {
+			types = append(types, s.typ)
+		}
+	}
+	if len(types) == 0 {
+		return nil, nil
+	}
+	its, err := c.DescribeInstanceTypes(ctx, types...)
+	if err != nil {
+		return nil, err
+	}
+	info := map[string]InstanceType{}
+	for _, it := range its {
+		info[it.Type] = it
+	}
+	var out []Check
+	for _, s := range srcs {
+		if s.typ == "" {
+			continue
+		}
+		it := info[s.typ]
+		ck := Check{Name: "source_instance_type", Status: StatusOK, Resource: s.instance,
+			Evidence: fmt.Sprintf("%s (%s hypervisor) supports traffic mirroring as a source", s.typ, it.Hypervisor)}
+		fam := family(s.typ)
+		switch {
+		case it.BareMetal || strings.HasSuffix(s.typ, ".metal"):
+			ck.Status, ck.Evidence = StatusFail, s.typ+" is bare metal: traffic mirroring is not available on bare metal"
+		case slices.Contains(noMirrorFamilies, fam):
+			ck.Status, ck.Evidence = StatusFail, fmt.Sprintf("%s: the %s family does not support traffic mirroring as a source", s.typ, fam)
+		case it.Hypervisor == "xen" && !slices.Contains(xenMirrorFamilies, fam):
+			ck.Status, ck.Evidence = StatusFail, fmt.Sprintf("%s is a Xen type; the only non-Nitro types that support mirroring are %s", s.typ, strings.Join(xenMirrorFamilies, ", "))
+		}
+		if ck.Status == StatusFail {
+			ck.Fix = "capture on the instance itself (mirrorscope listen --iface) or move the workload to a supported type (https://docs.aws.amazon.com/vpc/latest/mirroring/traffic-mirroring-limits.html)"
+		}
+		out = append(out, ck)
+	}
+	return out, nil
+}
+
+func protoMatches(p string, port int, from, to int) bool {
+	switch strings.ToLower(p) {
+	case "-1", "all":
+		return true
+	case "udp", "17":
+		return from <= port && port <= to
+	}
+	return false
+}
+
+func cidrHas(cidr, ip string) bool {
+	p, err := netip.ParsePrefix(cidr)
+	a, err2 := netip.ParseAddr(ip)
+	return err == nil && err2 == nil && p.Contains(a)
+}
+
+// checkTargetPath: the target ENI's security groups and subnet ACL must
+// let VXLAN (UDP 4789) in from every source.
+func checkTargetPath(ctx context.Context, c *Client, targetENI string, srcs []source) ([]Check, error) {
+	nis, err := c.DescribeNetworkInterfaces(ctx, targetENI)
+	if err != nil {
+		return nil, err
+	}
+	if len(nis) != 1 {
+		return nil, fmt.Errorf("target %s: no such network interface", targetENI)
+	}
+	ni := nis[0]
+	var out []Check
+	if len(ni.Groups) > 0 {
+		sgs, err := c.DescribeSecurityGroups(ctx, ni.Groups...)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range srcs {
+			var by string
+			for _, g := range sgs {
+				for _, p := range g.Inbound {
+					if !protoMatches(p.Protocol, 4789, p.FromPort, p.ToPort) {
+						continue
+					}
+					for _, cidr := range p.CIDRs {
+						if by == "" && cidrHas(cidr, s.ip) {
+							by = g.ID + " allows " + cidr
+						}
+					}
+					for _, sg := range p.Groups {
+						if by == "" && slices.Contains(s.groups, sg) {
+							by = g.ID + " allows group " + sg
+						}
+					}
+				}
+			}
+			ck := Check{Name: "target_security_group", Status: StatusOK, Resource: targetENI,
+				Evidence: fmt.Sprintf("UDP 4789 from %s (%s): %s", s.eni, s.ip, by)}
+			if by == "" {
+				ck.Status = StatusFail
+				ck.Evidence = fmt.Sprintf("no inbound rule of %s allows UDP 4789 from %s (%s): its mirrored packets are dropped at the target", strings.Join(ni.Groups, ", "), s.eni, s.ip)
+				ck.Fix = fmt.Sprintf("aws ec2 authorize-security-group-ingress --group-id %s --protocol udp --port 4789 --cidr %s/32", ni.Groups[0], s.ip)
+			}
+			out = append(out, ck)
+		}
+	}
+	acls, err := c.DescribeSubnetACLs(ctx, ni.SubnetID)
+	if err != nil {
+		return nil, err
+	}
+	for _, acl := range acls {
+		var in []ACLEntry
+		for _, e := range acl.Entries {
+			if !e.Egress {
+				in = append(in, e)
+			}
+		}
+		sort.Slice(in, func(i, j int) bool { return in[i].Number < in[j].Number })
+		for _, s := range srcs {
+			ck := Check{Name: "target_network_acl", Status: StatusFail, Resource: acl.ID,
+				Evidence: fmt.Sprintf("no inbound entry matches UDP 4789 from %s (%s): denied by default", s.eni, s.ip)}
+			for _, e := range in {
+				from, to := 0, 65535
+				if e.From != nil && e.To != nil {
+					from, to = *e.From, *e.To
+				}
+				if !protoMatches(e.Protocol, 4789, from, to) || !cidrHas(e.CIDR, s.ip) {
+					continue
+				}
+				ck.Evidence = fmt.Sprintf("inbound rule %d (%s %s) decides UDP 4789 from %s (%s)", e.Number, e.Action, e.CIDR, s.eni, s.ip)
+				if e.Action == "allow" {
+					ck.Status = StatusOK
+				}
+				break
+			}
+			if ck.Status == StatusFail {
+				ck.Fix = fmt.Sprintf("add an inbound allow entry for UDP 4789 from %s/32 below the denying rule of %s", s.ip, acl.ID)
+			}
+			out = append(out, ck)
+		}
+	}
+	return out, nil
+}
+
+func checkTargetSources(ctx context.Context, c *Client, t *MirrorTarget) ([]Check, error) {
+	if t.Type != "" && t.Type != "network-interface" {
+		return []Check{{Name: "target_sources_quota", Status: StatusOK, Resource: t.ID, Evidence: t.Type + " targets have no sources quota"}}, nil
+	}
+	ss, err := c.DescribeSessions(ctx, Filter{"traffic-mirror-target-id", []string{t.ID}})
+	if err != nil {
+		return nil, err
+	}
+	srcs := map[string]bool{}
+	for _, s := range ss {
+		srcs[s.NetworkInterfaceID] = true
+	}
+	ck := Check{Name: "target_sources_quota", Status: StatusOK, Resource: t.ID,
+		Evidence: fmt.Sprintf("%d source ENI(s) of at most %d (100 on the largest instance sizes)", len(srcs), SourcesPerENITarget)}
+	if len(srcs) >= SourcesPerENITarget {
+		ck.Status = StatusWarn
+		ck.Fix = "no further source fits unless the target is one of the largest sizes; use an NLB or GWLB endpoint target for more"
+	}
+	return []Check{ck}, nil
+}
+
+// accepts reports which directions a filter accepts anything in, and
+// whether it accepts all traffic in both.
+func accepts(f *MirrorFilter) (in, eg, all bool) {
+	allOf := func(rs []FilterRule) (any, every bool) {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].Number < rs[j].Number })
+		for _, r := range rs {
+			if r.Action == "accept" {
+				any = true
+				if r.Protocol == 0 && r.SrcPorts == nil && r.DstPorts == nil && r.SrcCIDR == "0.0.0.0/0" && r.DstCIDR == "0.0.0.0/0" {
+					return true, !every
+				}
+			} else {
+				every = true // a reject before: not everything
+			}
+		}
+		return any, false
+	}
+	in, ai := allOf(f.Ingress)
+	eg, ae := allOf(f.Egress)
+	return in, eg, ai && ae
+}
+
+func checkSessions(ctx context.Context, c *Client, srcs []source) ([]Check, error) {
+	var out []Check
+	filters := map[string]*MirrorFilter{}
+	for _, s := range srcs {
+		ss, err := c.DescribeSessions(ctx, Filter{"network-interface-id", []string{s.eni}})
+		if err != nil {
+			return nil, err
+		}
+		ck := Check{Name: "source_session_quota", Status: StatusOK, Resource: s.eni,
+			Evidence: fmt.Sprintf("%d of %d mirror sessions used", len(ss), SessionsPerENI)}
+		if len(ss) >= SessionsPerENI {
+			ck.Status = StatusWarn
+			ck.Fix = "the ENI has no free session: 'aws capture' would fail; delete an unused session"
+		}
+		out = append(out, ck)
+		sort.Slice(ss, func(i, j int) bool { return ss[i].SessionNumber < ss[j].SessionNumber })
+		for _, se := range ss {
+			if _, ok := filters[se.FilterID]; ok {
+				continue
+			}
+			fs, err := c.DescribeFilters(ctx, Filter{"traffic-mirror-filter-id", []string{se.FilterID}})
+			if err != nil {
+				return nil, err
+			}
+			if len(fs) == 1 {
+				filters[se.FilterID] = &fs[0]
+			} else {
+				filters[se.FilterID] = nil
+			}
+		}
+		for i, se := range ss {
+			for _, lower := range ss[:i] {
+				lf := filters[lower.FilterID]
+				if lf == nil {
+					continue
+				}
+				if _, _, all := accepts(lf); all {
+					out = append(out, Check{Name: "session_shadowed", Status: StatusFail, Resource: se.ID,
+						Evidence: fmt.Sprintf("on %s, session %s (number %d) accepts all traffic in both directions with filter %s, so session %s (number %d) never gets a packet: a packet goes to the lowest-numbered session whose filter accepts it",
+							s.eni, lower.ID, lower.SessionNumber, lf.ID, se.ID, se.SessionNumber),
+						Fix: fmt.Sprintf("narrow the filter of %s, or delete one of the two sessions", lower.ID)})
+					break
+				}
+			}
+		}
+	}
+	ids := make([]string, 0, len(filters))
+	for id := range filters {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		f := filters[id]
+		if f == nil {
+			continue
+		}
+		in, eg, _ := accepts(f)
+		ck := Check{Name: "filter_directions", Status: StatusOK, Resource: id, Evidence: "accepts traffic in both directions"}
+		switch {
+		case !in && !eg:
+			ck.Status, ck.Evidence = StatusFail, "no accept rule in either direction: the sessions using it mirror nothing"
+			ck.Fix = "aws ec2 create-traffic-mirror-filter-rule --traffic-mirror-filter-id " + id + " --traffic-direction ingress --rule-number 100 --rule-action accept --protocol 6 --source-cidr-block 0.0.0.0/0 --destination-cidr-block 0.0.0.0/0 (and the same for egress)"
+		case !in || !eg:
+			missing := "ingress"
+			if !eg {
+				missing = "egress"
+			}
+			ck.Status, ck.Evidence = StatusFail, "accepts only one direction (no "+missing+" accept rule): TCP analysis needs both halves of a connection"
+			ck.Fix = "aws ec2 create-traffic-mirror-filter-rule --traffic-mirror-filter-id " + id + " --traffic-direction " + missing + " --rule-number 100 --rule-action accept --protocol 6 --source-cidr-block 0.0.0.0/0 --destination-cidr-block 0.0.0.0/0"
+		}
+		out = append(out, ck)
+	}
+	return out, nil
+}
+
+func checkSkip(ctx context.Context, c *Client, instances []string, now time.Time) ([]Check, error) {
+	set, err := FetchMetrics(ctx, c, instances, now.Add(-time.Hour), now)
+	if err != nil {
+		return nil, err
+	}
+	sums := map[string]float64{}
+	for _, se := range set.Series {
+		if strings.HasPrefix(se.Metric, "NetworkSkipMirror") || strings.HasPrefix(se.Metric, "NetworkPacketsSkipMirror") {
+			inst := strings.TrimSpace(strings.TrimPrefix(se.Label, se.Metric))
+			for _, p := range se.Points {
+				sums[inst+" "+se.Metric] += p.Value
+			}
+		}
+	}
+	var out []Check
+	for _, in := range instances {
+		ck := Check{Name: "skip_mirror_last_hour", Status: StatusOK, Resource: in, Evidence: "NetworkSkipMirror* stayed 0 (or absent) in the last hour"}
+		var ev []string
+		for _, m := range []string{"NetworkSkipMirrorIn", "NetworkSkipMirrorOut", "NetworkPacketsSkipMirrorIn", "NetworkPacketsSkipMirrorOut"} {
+			if v := sums[in+" "+m]; v > 0 {
+				ev = append(ev, m+"="+strconv.FormatFloat(v, 'f', -1, 64))
+			}
+		}
+		if len(ev) > 0 {
+			ck.Status = StatusFail
+			ck.Evidence = "AWS skipped mirroring in the last hour (production traffic had priority): " + strings.Join(ev, ", ")
+			ck.Fix = "mirror less (narrower filter rules, --packet-length 128) or use a larger source instance; see docs/counters.md"
+		}
+		out = append(out, ck)
+	}
+	return out, nil
+}
