@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -264,5 +265,25 @@ func TestAWSDoctorCmd(t *testing.T) {
 	text, _, _ := runAWS(t, t.Context(), awsHooks{getenv: getenv}, "aws", "doctor", "--source", "eni-0src1")
 	if !strings.Contains(text, "FAIL  filter_directions") || !strings.Contains(text, "fix: aws ec2 create-traffic-mirror-filter-rule") {
 		t.Errorf("text output:\n%s", text)
+	}
+}
+
+func TestListenEMFFlag(t *testing.T) {
+	if _, _, code := run(t, nil, "listen", "--emf", "-", "--vxlan", "127.0.0.1:0", "--http", ""); code != exitUsage {
+		t.Errorf("--emf - with JSON lines on stdout: exit %d, want %d", code, exitUsage)
+	}
+	path := t.TempDir() + "/emf.jsonl"
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs([]string{"listen", "--emf", path, "--vxlan", "127.0.0.1:0", "--http", "", "-q"})
+	if err := root.ExecuteContext(ctx); err != nil {
+		t.Fatalf("listen --emf: %v\n%s", err, errb.String())
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("--emf file not created: %v", err)
 	}
 }
