@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -199,7 +200,8 @@ func runAWSCapture(cmd *cobra.Command, o *awsCaptureOpts, h awsHooks) error {
 			h.step(s)
 		}
 	}
-	stderr := cmd.ErrOrStderr()
+	// The listener logs from its goroutine while this one prints.
+	stderr := &lockedWriter{w: cmd.ErrOrStderr()}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	c, self, err := awsClient(ctx, h, log, true)
 	if err != nil {
@@ -326,6 +328,18 @@ func runAWSCapture(cmd *cobra.Command, o *awsCaptureOpts, h awsHooks) error {
 		return err
 	}
 	return terr
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // cloudWatchFindings fetches the instances' metrics over the window
