@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -38,7 +39,8 @@ func newAWSCmd() *cobra.Command { return newAWSCmdHooks(awsHooks{getenv: os.Gete
 const awsEnvHelp = `Credentials and region come from the usual AWS chain (environment,
 ~/.aws files, SSO, the instance role); on EC2 the region defaults to the
 instance's. Endpoints can be overridden as for the AWS CLI:
-AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_CLOUDWATCH, AWS_ENDPOINT_URL, and
+AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_CLOUDWATCH,
+AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2, AWS_ENDPOINT_URL, and
 AWS_EC2_METADATA_SERVICE_ENDPOINT for IMDS (docs/aws.md).`
 
 func newAWSCmdHooks(h awsHooks) *cobra.Command {
@@ -462,6 +464,7 @@ func analyzeCloudWatch(cmd *cobra.Command, rep *report.Report, instances []strin
 func newAWSDoctorCmd(h awsHooks) *cobra.Command {
 	var sources []string
 	var target, format string
+	var sourceMTU, targetMTU int
 	cmd := &cobra.Command{
 		Use:   "doctor [--source eni-...|i-...] [--target tmt-...]",
 		Short: "Check a mirroring setup for the mistakes that silently lose mirrored packets",
@@ -469,8 +472,11 @@ func newAWSDoctorCmd(h awsHooks) *cobra.Command {
 IMDSv2), that: the source instance type supports mirroring; the target's
 security groups and subnet network ACL let VXLAN (UDP 4789) in from every
 source; the sessions per source ENI and sources per target quotas have
-room; no session is shadowed by a lower-numbered one that accepts
-everything; every filter in use accepts both directions; and
+room; the target's MTU holds the source MTU + 54 bytes of encapsulation
+(or the sessions' PacketLength); no session is shadowed by a
+lower-numbered one that accepts everything; every filter in use accepts
+both directions; an NLB target's target groups have source_ip stickiness
+and health checks that reach /healthz on healthy targets; and
 NetworkSkipMirror* stayed 0 in the last hour. Every check names the
 resource, the evidence and the fix (docs/aws.md lists them).
 
@@ -488,9 +494,12 @@ Exit status 1 when a check fails.
 			if err != nil {
 				return err
 			}
-			in := awsx.DoctorInput{Sources: sources, TargetID: target, Now: time.Now()}
+			in := awsx.DoctorInput{Sources: sources, TargetID: target, Now: time.Now(), SourceMTU: sourceMTU, TargetMTU: targetMTU}
 			if target == "" {
 				in.TargetENI = self.ENI
+				if in.TargetMTU == 0 {
+					in.TargetMTU = localMTU(self.PrivateIP)
+				}
 			}
 			checks, err := awsx.Doctor(ctx, c, in)
 			if err != nil {
@@ -530,5 +539,27 @@ Exit status 1 when a check fails.
 	cmd.Flags().StringArrayVar(&sources, "source", nil, "mirror source to check: eni-... or i-... (repeatable)")
 	cmd.Flags().StringVar(&target, "target", "", "mirror target to check (tmt-...); default the target of this instance's ENI")
 	cmd.Flags().StringVarP(&format, "format", "f", "text", "text or json")
+	cmd.Flags().IntVar(&sourceMTU, "source-mtu", 9001, "the sources' MTU (9001 in a VPC by default, 1500 across some peerings and VPNs)")
+	cmd.Flags().IntVar(&targetMTU, "target-mtu", 0, "the target interface's MTU (default: read from this instance's interface holding its private address)")
 	return cmd
+}
+
+// localMTU is the MTU of the local interface holding ip (0 = not found).
+func localMTU(ip string) int {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return 0
+	}
+	for _, ifc := range ifs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if pn, ok := a.(*net.IPNet); ok && pn.IP.String() == ip {
+				return ifc.MTU
+			}
+		}
+	}
+	return 0
 }

@@ -35,7 +35,16 @@ type DoctorInput struct {
 	Sources             []string
 	TargetID, TargetENI string
 	Now                 time.Time
+	// TargetMTU is the target interface's MTU (0 = not known: the MTU
+	// check is skipped); SourceMTU the sources' (0 = 9001, the VPC's
+	// jumbo default).
+	TargetMTU, SourceMTU int
 }
+
+// vxlanOverhead is what VXLAN encapsulation adds to a mirrored packet:
+// outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) + 4 bytes
+// the AWS documentation counts: 54.
+const vxlanOverhead = 54
 
 // Instance families where mirroring is not available (aws-mirroring.md
 // section 4; the list grows over time) and the only Xen families where
@@ -124,11 +133,18 @@ func Doctor(ctx context.Context, c *Client, in DoctorInput) ([]Check, error) {
 		checks = append(checks, ck...)
 	}
 	if target != nil {
-		ck, err := checkTargetSources(ctx, c, target)
+		ck, err := checkTargetSources(ctx, c, target, in)
 		if err != nil {
 			return nil, err
 		}
 		checks = append(checks, ck...)
+		if target.NetworkLoadBalancer != "" {
+			ck, err := checkNLB(ctx, c, target.NetworkLoadBalancer)
+			if err != nil {
+				return nil, err
+			}
+			checks = append(checks, ck...)
+		}
 	}
 	ck, err = checkSessions(ctx, c, srcs)
 	if err != nil {
@@ -300,7 +316,7 @@ func checkTargetPath(ctx context.Context, c *Client, targetENI string, srcs []so
 	return out, nil
 }
 
-func checkTargetSources(ctx context.Context, c *Client, t *MirrorTarget) ([]Check, error) {
+func checkTargetSources(ctx context.Context, c *Client, t *MirrorTarget, in DoctorInput) ([]Check, error) {
 	if t.Type != "" && t.Type != "network-interface" {
 		return []Check{{Name: "target_sources_quota", Status: StatusOK, Resource: t.ID, Evidence: t.Type + " targets have no sources quota"}}, nil
 	}
@@ -318,7 +334,81 @@ func checkTargetSources(ctx context.Context, c *Client, t *MirrorTarget) ([]Chec
 		ck.Status = StatusWarn
 		ck.Fix = "no further source fits unless the target is one of the largest sizes; use an NLB or GWLB endpoint target for more"
 	}
-	return []Check{ck}, nil
+	out := []Check{ck}
+	if in.TargetMTU > 0 {
+		smtu := in.SourceMTU
+		if smtu == 0 {
+			smtu = 9001
+		}
+		fit := in.TargetMTU - vxlanOverhead
+		var long []string
+		for _, s := range ss {
+			if s.PacketLength == 0 && smtu > fit || s.PacketLength > fit {
+				long = append(long, s.ID)
+			}
+		}
+		mk := Check{Name: "target_mtu", Status: StatusOK, Resource: t.ID,
+			Evidence: fmt.Sprintf("target MTU %d holds mirrored packets of up to %d bytes; every session's packets fit (source MTU %d or PacketLength)", in.TargetMTU, fit, smtu)}
+		if len(long) > 0 {
+			mk.Status = StatusFail
+			mk.Evidence = fmt.Sprintf("target MTU %d < source MTU %d + %d bytes of encapsulation: packets longer than %d bytes from %s are truncated",
+				in.TargetMTU, smtu, vxlanOverhead, fit, strings.Join(long, ", "))
+			mk.Fix = fmt.Sprintf("raise the target's MTU to %d, or set the sessions' PacketLength to at most %d (mirrorscope needs only the headers: 128)", smtu+vxlanOverhead, fit)
+		}
+		out = append(out, mk)
+	}
+	return out, nil
+}
+
+// checkNLB: an NLB target's target groups must keep both directions of
+// a connection on one target (source_ip stickiness) and health-check
+// mirrorscope's /healthz.
+func checkNLB(ctx context.Context, c *Client, lb string) ([]Check, error) {
+	tgs, err := c.DescribeTargetGroups(ctx, lb)
+	if err != nil {
+		return nil, err
+	}
+	var out []Check
+	for _, tg := range tgs {
+		attrs, err := c.TargetGroupAttributes(ctx, tg.ARN)
+		if err != nil {
+			return nil, err
+		}
+		st := Check{Name: "nlb_stickiness", Status: StatusOK, Resource: tg.ARN, Evidence: "stickiness source_ip: both directions of a connection reach one target"}
+		if attrs["stickiness.enabled"] != "true" || attrs["stickiness.type"] != "source_ip" {
+			st.Status = StatusFail
+			st.Evidence = fmt.Sprintf("stickiness.enabled=%q stickiness.type=%q: the two directions of a connection arrive from different outer source ports and can be split across targets, so no target sees a whole TCP conversation",
+				attrs["stickiness.enabled"], attrs["stickiness.type"])
+			st.Fix = "aws elbv2 modify-target-group-attributes --target-group-arn " + tg.ARN + " --attributes Key=stickiness.enabled,Value=true Key=stickiness.type,Value=source_ip"
+		}
+		out = append(out, st)
+		hc := Check{Name: "nlb_health_check", Status: StatusOK, Resource: tg.ARN}
+		hc.Evidence = fmt.Sprintf("health check %s port %s path %q", tg.HealthCheckProtocol, tg.HealthCheckPort, tg.HealthCheckPath)
+		fix := "aws elbv2 modify-target-group --target-group-arn " + tg.ARN + " --health-check-protocol HTTP --health-check-port 9180 --health-check-path /healthz (and run listen with --http 0.0.0.0:9180)"
+		switch {
+		case tg.HealthCheckPort == "traffic-port" || tg.HealthCheckPort == strconv.Itoa(tg.Port):
+			hc.Status, hc.Fix = StatusFail, fix
+			hc.Evidence += fmt.Sprintf(": it probes the traffic port %d over %s, where mirrorscope receives UDP and serves nothing", tg.Port, tg.HealthCheckProtocol)
+		case (tg.HealthCheckProtocol == "HTTP" || tg.HealthCheckProtocol == "HTTPS") && tg.HealthCheckPath != "/healthz":
+			hc.Status, hc.Fix = StatusFail, fix
+			hc.Evidence += ": mirrorscope answers health checks at /healthz"
+		}
+		th, err := c.DescribeTargetHealth(ctx, tg.ARN)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range th {
+			if h.State != "healthy" {
+				hc.Status = StatusFail
+				hc.Evidence += fmt.Sprintf("; target %s is %s (%s)", h.ID, h.State, h.Reason)
+				if hc.Fix == "" {
+					hc.Fix = "check that mirrorscope listen runs there with --http 0.0.0.0:9180 and that the security group allows the health checks"
+				}
+			}
+		}
+		out = append(out, hc)
+	}
+	return out, nil
 }
 
 // accepts reports which directions a filter accepts anything in, and

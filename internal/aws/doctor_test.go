@@ -49,11 +49,15 @@ func TestDoctor(t *testing.T) {
 		srcType  string
 		rules    []FilterRule
 		setup    func(t *testing.T, f *awsfake.Fake, c *Client, targetID, filterID string)
+		input    func(in *DoctorInput)
 		check    string // the check expected not ok ("" = all ok)
 		status   string
 		evidence string
 	}{
 		{name: "healthy"},
+		{name: "healthy with MTU", input: func(in *DoctorInput) { in.TargetMTU, in.SourceMTU = 9001, 1500 }},
+		{name: "target MTU too small", input: func(in *DoctorInput) { in.TargetMTU = 9001 },
+			check: "target_mtu", status: StatusFail, evidence: "target MTU 9001 < source MTU 9001 + 54"},
 		{name: "unsupported Nitro family", srcType: "m6i.large", check: "source_instance_type", status: StatusFail, evidence: "m6i family"},
 		{name: "bare metal", srcType: "c5.metal", check: "source_instance_type", status: StatusFail, evidence: "bare metal"},
 		{name: "unsupported Xen type", srcType: "c3.large", setup: func(t *testing.T, f *awsfake.Fake, c *Client, _, _ string) {
@@ -101,7 +105,11 @@ func TestDoctor(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(t, f, c, tg, fl)
 			}
-			checks, err := Doctor(t.Context(), c, DoctorInput{Sources: []string{"i-0src1"}, TargetENI: self.ENI, Now: doctorNow})
+			in := DoctorInput{Sources: []string{"i-0src1"}, TargetENI: self.ENI, Now: doctorNow}
+			if tc.input != nil {
+				tc.input(&in)
+			}
+			checks, err := Doctor(t.Context(), c, in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,6 +133,63 @@ func TestDoctor(t *testing.T) {
 				if !names[n] {
 					t.Errorf("check %s did not run", n)
 				}
+			}
+		})
+	}
+}
+
+func TestDoctorNLB(t *testing.T) {
+	const lb = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/net/mirror/0123"
+	good := awsfake.TargetGroup{LoadBalancerARN: lb, ARN: "arn:tg/mirror", Name: "mirror", Protocol: "UDP", Port: 4789,
+		HealthCheckProtocol: "HTTP", HealthCheckPort: "9180", HealthCheckPath: "/healthz",
+		Attributes: map[string]string{"stickiness.enabled": "true", "stickiness.type": "source_ip"},
+		Health:     map[string][2]string{"i-0target": {"healthy", ""}}}
+	for _, tc := range []struct {
+		name            string
+		mod             func(tg *awsfake.TargetGroup)
+		check, evidence string
+	}{
+		{name: "healthy"},
+		{name: "no source_ip stickiness", mod: func(tg *awsfake.TargetGroup) { tg.Attributes = map[string]string{"stickiness.enabled": "false"} },
+			check: "nlb_stickiness", evidence: "split across targets"},
+		{name: "health check on the traffic port", mod: func(tg *awsfake.TargetGroup) { tg.HealthCheckProtocol, tg.HealthCheckPort = "TCP", "traffic-port" },
+			check: "nlb_health_check", evidence: "probes the traffic port 4789"},
+		{name: "health check path", mod: func(tg *awsfake.TargetGroup) { tg.HealthCheckPath = "/" },
+			check: "nlb_health_check", evidence: "/healthz"},
+		{name: "unhealthy target", mod: func(tg *awsfake.TargetGroup) {
+			tg.Health = map[string][2]string{"i-0target": {"unhealthy", "Target.FailedHealthChecks"}}
+		}, check: "nlb_health_check", evidence: "Target.FailedHealthChecks"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, c := newFake(t)
+			tg := good
+			if tc.mod != nil {
+				tc.mod(&tg)
+			}
+			f.AddTargetGroup(tg)
+			tid := f.AddTarget("", lb)
+			checks, err := Doctor(t.Context(), c, DoctorInput{TargetID: tid, Now: doctorNow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ran := map[string]bool{}
+			found := false
+			for _, ck := range checks {
+				ran[ck.Name] = true
+				if ck.Status == StatusOK {
+					continue
+				}
+				if ck.Name == tc.check && ck.Status == StatusFail && strings.Contains(ck.Evidence, tc.evidence) && ck.Fix != "" {
+					found = true
+					continue
+				}
+				t.Errorf("unexpected %s %s: %s", ck.Status, ck.Name, ck.Evidence)
+			}
+			if tc.check != "" && !found {
+				t.Errorf("no failed %s with %q in %+v", tc.check, tc.evidence, checks)
+			}
+			if !ran["nlb_stickiness"] || !ran["nlb_health_check"] || !ran["target_sources_quota"] {
+				t.Errorf("checks run: %v", ran)
 			}
 		})
 	}

@@ -28,6 +28,8 @@ var Actions = map[string][]string{
 		"ec2:DescribeSecurityGroups", "ec2:DescribeNetworkAcls",
 		"ec2:DescribeTrafficMirrorTargets", "ec2:DescribeTrafficMirrorFilters", "ec2:DescribeTrafficMirrorSessions",
 		"cloudwatch:GetMetricData",
+		"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetGroupAttributes",
+		"elasticloadbalancing:DescribeTargetHealth",
 	},
 }
 

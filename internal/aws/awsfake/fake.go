@@ -36,6 +36,17 @@ type Perm struct {
 	Groups           []string
 }
 
+// TargetGroup is an ELBv2 target group of a load balancer.
+type TargetGroup struct {
+	LoadBalancerARN, ARN, Name, Protocol string
+	Port                                 int
+	HealthCheckProtocol, HealthCheckPort string
+	HealthCheckPath                      string
+	Attributes                           map[string]string
+	// Health: target id -> state ("healthy", "unhealthy") and reason.
+	Health map[string][2]string
+}
+
 // ACLEntry is a network ACL entry.
 type ACLEntry struct {
 	Number   int
@@ -64,6 +75,7 @@ type Fake struct {
 	sgs       map[string][]Perm
 	acls      map[string][]ACLEntry // by subnet
 	types     map[string][2]string  // type -> hypervisor, bareMetal
+	tgs       []TargetGroup
 	// SessionsPerENI and SourcesPerTarget are the quotas enforced.
 	SessionsPerENI, SourcesPerTarget int
 	unsigned                         int
@@ -171,6 +183,26 @@ func (f *Fake) SetACL(subnet string, entries ...ACLEntry) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.acls[subnet] = entries
+}
+
+// AddTargetGroup adds an ELBv2 target group.
+func (f *Fake) AddTargetGroup(tg TargetGroup) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tgs = append(f.tgs, tg)
+}
+
+// AddTarget creates a mirror target directly (an NLB or GWLB endpoint
+// target for doctor tests) and returns its id.
+func (f *Fake) AddTarget(eni, nlbARN string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := &target{ID: f.id("tmt"), ENI: eni, NLB: nlbARN, Owner: "123456789012", Type: "network-interface"}
+	if nlbARN != "" {
+		t.Type = "network-load-balancer"
+	}
+	f.targets[t.ID] = t
+	return t.ID
 }
 
 // SetInstanceType sets what DescribeInstanceTypes says of a type
@@ -331,6 +363,9 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		"DescribeSecurityGroups":        f.describeSGs,
 		"DescribeNetworkAcls":           f.describeACLs,
 		"GetMetricData":                 f.getMetricData,
+		"DescribeTargetGroups":          f.describeTGs,
+		"DescribeTargetGroupAttributes": f.describeTGAttrs,
+		"DescribeTargetHealth":          f.describeTGHealth,
 	}[action]
 	if !ok {
 		f.error(w, ec2, http.StatusBadRequest, "InvalidAction", "the fake does not implement "+action)
@@ -812,6 +847,88 @@ func (f *Fake) describeACLs(p form) (any, *apiErr) {
 	return resp("DescribeNetworkAclsResponse", struct {
 		A []acl `xml:"networkAclSet>item"`
 	}{out}), nil
+}
+
+type elbResponse struct {
+	XMLName xml.Name
+	Xmlns   string `xml:"xmlns,attr"`
+	Result  string `xml:",innerxml"`
+}
+
+func elbResp(action string, inner any) any {
+	b, _ := xml.Marshal(inner)
+	return &elbResponse{XMLName: xml.Name{Local: action + "Response"}, Xmlns: "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/", Result: string(b)}
+}
+
+func (f *Fake) tg(arn string) *TargetGroup {
+	for i := range f.tgs {
+		if f.tgs[i].ARN == arn {
+			return &f.tgs[i]
+		}
+	}
+	return nil
+}
+
+func (f *Fake) describeTGs(p form) (any, *apiErr) {
+	type tg struct {
+		ARN      string `xml:"TargetGroupArn"`
+		Name     string `xml:"TargetGroupName"`
+		Protocol string `xml:"Protocol"`
+		Port     int    `xml:"Port"`
+		HCProto  string `xml:"HealthCheckProtocol"`
+		HCPort   string `xml:"HealthCheckPort"`
+		HCPath   string `xml:"HealthCheckPath,omitempty"`
+	}
+	var out []tg
+	for _, t := range f.tgs {
+		if t.LoadBalancerARN == p.get("LoadBalancerArn") {
+			out = append(out, tg{t.ARN, t.Name, t.Protocol, t.Port, t.HealthCheckProtocol, t.HealthCheckPort, t.HealthCheckPath})
+		}
+	}
+	return elbResp("DescribeTargetGroups", struct {
+		XMLName xml.Name `xml:"DescribeTargetGroupsResult"`
+		G       []tg     `xml:"TargetGroups>member"`
+	}{G: out}), nil
+}
+
+func (f *Fake) describeTGAttrs(p form) (any, *apiErr) {
+	t := f.tg(p.get("TargetGroupArn"))
+	if t == nil {
+		return nil, &apiErr{"TargetGroupNotFound", "no target group " + p.get("TargetGroupArn")}
+	}
+	type attr struct {
+		Key   string `xml:"Key"`
+		Value string `xml:"Value"`
+	}
+	var out []attr
+	for _, k := range sortedKeys(t.Attributes) {
+		out = append(out, attr{k, t.Attributes[k]})
+	}
+	return elbResp("DescribeTargetGroupAttributes", struct {
+		XMLName xml.Name `xml:"DescribeTargetGroupAttributesResult"`
+		A       []attr   `xml:"Attributes>member"`
+	}{A: out}), nil
+}
+
+func (f *Fake) describeTGHealth(p form) (any, *apiErr) {
+	t := f.tg(p.get("TargetGroupArn"))
+	if t == nil {
+		return nil, &apiErr{"TargetGroupNotFound", "no target group " + p.get("TargetGroupArn")}
+	}
+	type th struct {
+		ID     string `xml:"Target>Id"`
+		Port   int    `xml:"Target>Port"`
+		State  string `xml:"TargetHealth>State"`
+		Reason string `xml:"TargetHealth>Reason,omitempty"`
+	}
+	var out []th
+	for _, id := range sortedKeys(t.Health) {
+		out = append(out, th{id, t.Port, t.Health[id][0], t.Health[id][1]})
+	}
+	return elbResp("DescribeTargetHealth", struct {
+		XMLName xml.Name `xml:"DescribeTargetHealthResult"`
+		H       []th     `xml:"TargetHealthDescriptions>member"`
+	}{H: out}), nil
 }
 
 func (f *Fake) getMetricData(p form) (any, *apiErr) {
