@@ -262,7 +262,6 @@ func runAWSCapture(cmd *cobra.Command, o *awsCaptureOpts, h awsHooks) error {
 	lcfg := listen.DefaultConfig()
 	lcfg.VXLAN, lcfg.HTTP = o.vxlan, ""
 	lcfg.Logger = log
-	lcfg.Sockets = 1
 	l, err := listen.New(lcfg)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}

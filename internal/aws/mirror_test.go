@@ -269,3 +269,46 @@ func TestIMDS(t *testing.T) {
 		t.Errorf("(-got +want):\n%s", d)
 	}
 }
+
+func TestConfigFromEnv(t *testing.T) {
+	env := map[string]string{
+		"AWS_DEFAULT_REGION":                "us-east-2",
+		"AWS_ENDPOINT_URL":                  "http://all",
+		"AWS_ENDPOINT_URL_CLOUDWATCH":       "http://cw",
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://imds",
+	}
+	c := ConfigFromEnv(func(k string) string { return env[k] })
+	want := map[Service]string{EC2: "http://all", CloudWatch: "http://cw", ELBv2: "http://all"}
+	if d := cmp.Diff(c.Endpoints, want); d != "" || c.Region != "us-east-2" || c.IMDSEndpoint != "http://imds" {
+		t.Errorf("endpoints (-got +want):\n%s\nregion %q imds %q", d, c.Region, c.IMDSEndpoint)
+	}
+	cl, err := New(ConfigFromEnv(func(k string) string { return map[string]string{"AWS_REGION": "eu-west-3"}[k] }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cl.endpoint(ELBv2); got != "https://elasticloadbalancing.eu-west-3.amazonaws.com/" {
+		t.Errorf("default endpoint %s", got)
+	}
+	if _, err := New(Config{}); err == nil {
+		t.Error("New without a region succeeded")
+	}
+}
+
+func TestSetupNLBTarget(t *testing.T) {
+	f, c := newFake(t)
+	m := NewMirror(c, nil)
+	p := plan()
+	p.TargetENI, p.ExcludeCIDR = "", ""
+	p.TargetNLB = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/net/mirror/0123"
+	s, err := m.Setup(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := c.DescribeTargets(t.Context(), Filter{"traffic-mirror-target-id", []string{s.TargetID}})
+	if err != nil || len(ts) != 1 || ts[0].Type != "network-load-balancer" || ts[0].NetworkLoadBalancer != p.TargetNLB {
+		t.Fatalf("target %+v %v", ts, err)
+	}
+	if left := m.Teardown(t.Context()); len(left) != 0 || len(f.State()) != 0 {
+		t.Errorf("leftovers %v, state %v", left, f.State())
+	}
+}
