@@ -95,10 +95,14 @@ func NewMirror(c *Client, log *slog.Logger) *Mirror {
 // Created lists what this Mirror created, in creation order.
 func (m *Mirror) Created() []Resource { return append([]Resource(nil), m.created...) }
 
-func (m *Mirror) step(name string) {
+// step runs the test hook, then stops if ctx is done: interruption is
+// honoured between calls, never inside a creating call, whose resource
+// would then exist without its id being known (see Setup).
+func (m *Mirror) step(ctx context.Context, name string) error {
 	if m.Step != nil {
 		m.Step(name)
 	}
+	return ctx.Err()
 }
 
 func (p *Plan) tags() Tags {
@@ -201,9 +205,25 @@ func (m *Mirror) Setup(ctx context.Context, p Plan) (*Setup, error) {
 			return nil, fmt.Errorf("target %s would have %d sources; an ENI target takes at most %d (AWS quota; 100 on the largest instance sizes): use fewer --source, or an NLB target", out.TargetID, len(srcs), limit)
 		}
 	}
+	if out.TargetID == "" && p.TargetENI != "" {
+		limit := p.SourcesPerTarget
+		if limit == 0 {
+			limit = SourcesPerENITarget
+		}
+		if len(p.Sources) > limit {
+			return nil, fmt.Errorf("%d sources; an ENI target takes at most %d (AWS quota; 100 on the largest instance sizes): use fewer --source, or an NLB target", len(p.Sources), limit)
+		}
+	}
+	// Creating calls run to completion even when ctx is cancelled (each
+	// is bounded by the HTTP client's timeout): a create cut off after
+	// AWS received it would leave a resource whose id we never learn.
+	// Cancellation is checked between calls.
+	cctx := context.WithoutCancel(ctx)
 	if out.TargetID == "" {
-		m.step("target")
-		t, err := m.c.CreateTarget(ctx, TargetSpec{NetworkInterfaceID: p.TargetENI, NetworkLoadBalancer: p.TargetNLB,
+		if err := m.step(ctx, "target"); err != nil {
+			return out, err
+		}
+		t, err := m.c.CreateTarget(cctx, TargetSpec{NetworkInterfaceID: p.TargetENI, NetworkLoadBalancer: p.TargetNLB,
 			GatewayLBEndpointID: p.TargetGWLBE, Description: "mirrorscope capture", Tags: p.tags()})
 		if err != nil {
 			return nil, fmt.Errorf("creating the mirror target: %w", err)
@@ -213,25 +233,31 @@ func (m *Mirror) Setup(ctx context.Context, p Plan) (*Setup, error) {
 	}
 	out.FilterID = p.FilterID
 	if out.FilterID == "" {
-		m.step("filter")
-		f, err := m.c.CreateFilter(ctx, "mirrorscope capture", p.tags())
+		if err := m.step(ctx, "filter"); err != nil {
+			return out, err
+		}
+		f, err := m.c.CreateFilter(cctx, "mirrorscope capture", p.tags())
 		if err != nil {
 			return out, fmt.Errorf("creating the mirror filter: %w", err)
 		}
 		m.created = append(m.created, Resource{"filter", f.ID})
 		out.FilterID = f.ID
 		for _, r := range rules {
-			m.step("rule")
+			if err := m.step(ctx, "rule"); err != nil {
+				return out, err
+			}
 			r.FilterID = f.ID
-			if _, err := m.c.CreateFilterRule(ctx, r); err != nil {
+			if _, err := m.c.CreateFilterRule(cctx, r); err != nil {
 				return out, fmt.Errorf("adding %s rule %d to %s: %w", r.Direction, r.Number, f.ID, err)
 			}
 		}
 	}
 	for _, src := range p.Sources {
-		m.step("session")
+		if err := m.step(ctx, "session"); err != nil {
+			return out, err
+		}
 		num := freeNumber(used[src])
-		s, err := m.c.CreateSession(ctx, SessionSpec{NetworkInterfaceID: src, TargetID: out.TargetID, FilterID: out.FilterID,
+		s, err := m.c.CreateSession(cctx, SessionSpec{NetworkInterfaceID: src, TargetID: out.TargetID, FilterID: out.FilterID,
 			SessionNumber: num, PacketLength: p.PacketLength, Description: "mirrorscope capture", Tags: p.tags()})
 		if err != nil {
 			var ae *APIError
@@ -243,7 +269,7 @@ func (m *Mirror) Setup(ctx context.Context, p Plan) (*Setup, error) {
 		m.created = append(m.created, Resource{"session", s.ID})
 		out.Sessions = append(out.Sessions, *s)
 	}
-	return out, nil
+	return out, ctx.Err()
 }
 
 // freeNumber is the lowest session number not used on the ENI: the lowest

@@ -312,3 +312,36 @@ func TestSetupNLBTarget(t *testing.T) {
 		t.Errorf("leftovers %v, state %v", left, f.State())
 	}
 }
+
+// TestSetupInterruptedInFlight: an interruption that arrives while AWS is
+// creating a resource still leaves its id recorded, so Teardown deletes
+// it.
+func TestSetupInterruptedInFlight(t *testing.T) {
+	for _, action := range []string{"CreateTrafficMirrorTarget", "CreateTrafficMirrorFilter", "CreateTrafficMirrorFilterRule", "CreateTrafficMirrorSession"} {
+		t.Run(action, func(t *testing.T) {
+			f := awsfake.New(self)
+			defer f.Close()
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			f.OnCall = func(a string) {
+				if a == action {
+					cancel()
+				}
+			}
+			f.AddInstance(awsfake.Instance{ID: "i-0src1", Type: "m5.large", ENI: "eni-0src1", IP: "10.0.0.21", Subnet: "subnet-1"})
+			_, c := newFakeAt(t, f)
+			m := NewMirror(c, nil)
+			p := plan()
+			p.Sources = p.Sources[:1]
+			if _, err := m.Setup(ctx, p); !errors.Is(err, context.Canceled) {
+				t.Fatalf("Setup: %v, want context.Canceled", err)
+			}
+			if left := m.Teardown(t.Context()); len(left) != 0 {
+				t.Fatalf("leftovers: %v", left)
+			}
+			if s := f.State(); len(s) != 0 {
+				t.Errorf("left behind: %v", s)
+			}
+		})
+	}
+}

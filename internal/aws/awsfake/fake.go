@@ -79,6 +79,10 @@ type Fake struct {
 	// SessionsPerENI and SourcesPerTarget are the quotas enforced.
 	SessionsPerENI, SourcesPerTarget int
 	unsigned                         int
+	// OnCall, when set before any request, is called with each action
+	// as it arrives, before it is handled (tests interrupt the client
+	// while a call is in flight).
+	OnCall func(action string)
 }
 
 // Point is one CloudWatch datapoint.
@@ -326,6 +330,9 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	action := r.PostForm.Get("Action")
 	version := r.PostForm.Get("Version")
+	if f.OnCall != nil {
+		f.OnCall(action)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, action)
