@@ -19,9 +19,11 @@ import (
 
 	awsx "github.com/mirrorscope/mirrorscope/internal/aws"
 	"github.com/mirrorscope/mirrorscope/internal/counters"
+	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/listen"
 	"github.com/mirrorscope/mirrorscope/internal/mirror"
 	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/report/htmlreport"
 )
 
 // awsHooks let tests see and drive the phases of 'aws capture'.
@@ -114,7 +116,7 @@ on the largest instance sizes).
 	fs.StringVar(&o.target, "target", "", "use this mirror target: an existing tmt-..., an NLB ARN or a GWLB endpoint (vpce-...); default this instance's ENI")
 	fs.IntVar(&o.packetLength, "packet-length", 0, "bytes mirrored of each packet (0 = whole packets; 128 keeps the headers)")
 	fs.StringVar(&o.vxlan, "vxlan", "0.0.0.0:4789", "ADDR:PORT to receive the mirror stream on")
-	fs.StringVarP(&o.format, "format", "f", "text", "report format: text or json")
+	fs.StringVarP(&o.format, "format", "f", "text", "report format: text, json, or html (one self-contained page with charts; use -o; receives on one socket)")
 	fs.StringVarP(&o.output, "output", "o", "-", "write the report to this file")
 	fs.DurationVar(&o.expiry, "expiry", time.Hour, "the expiry tag: 'aws cleanup' deletes the resources after capture duration + this")
 	fs.BoolVar(&o.noCloudWatch, "no-cloudwatch", false, "do not fetch CloudWatch metrics")
@@ -173,8 +175,8 @@ func runAWSCapture(cmd *cobra.Command, o *awsCaptureOpts, h awsHooks) error {
 	if len(o.sources) == 0 {
 		return usageErr("give at least one --source eni-... or i-...")
 	}
-	if o.format != "text" && o.format != "json" {
-		return usageErr("unknown --format %q: use text or json", o.format)
+	if o.format != "text" && o.format != "json" && o.format != "html" {
+		return usageErr("unknown --format %q: use text, json or html", o.format)
 	}
 	if o.duration <= 0 || o.packetLength < 0 || o.maxSources < 1 {
 		return usageErr("--duration must be positive, --packet-length not negative, --max-sources at least 1")
@@ -262,6 +264,14 @@ func runAWSCapture(cmd *cobra.Command, o *awsCaptureOpts, h awsHooks) error {
 	lcfg := listen.DefaultConfig()
 	lcfg.VXLAN, lcfg.HTTP = o.vxlan, ""
 	lcfg.Logger = log
+	var col *htmlreport.Collector
+	if o.format == "html" {
+		// One engine, so that the listener's flow ids are the
+		// collector's and the charts need no merging across shards.
+		lcfg.Sockets, lcfg.Shards = 1, 0
+		col = htmlreport.NewCollector(htmlreport.CollectorConfig{})
+		lcfg.PacketHook = func(int) func(*engine.PacketEvent) { return col.OnPacket }
+	}
 	l, err := listen.New(lcfg)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
@@ -325,7 +335,7 @@ func runAWSCapture(cmd *cobra.Command, o *awsCaptureOpts, h awsHooks) error {
 		step("cloudwatch")
 		rep.Findings = append(rep.Findings, cloudWatchFindings(context.WithoutCancel(ctx), c, rep, instances, start, end)...)
 	}
-	if err := writeAWSReport(cmd, o.format, o.output, rep); err != nil {
+	if err := writeAWSReport(cmd, o.format, o.output, rep, col); err != nil {
 		return err
 	}
 	return terr
@@ -370,7 +380,7 @@ func cloudWatchFindings(ctx context.Context, c *awsx.Client, rep *report.Report,
 	return append([]report.Finding{head}, counters.Findings(rep, []*counters.Set{set})...)
 }
 
-func writeAWSReport(cmd *cobra.Command, format, output string, rep *report.Report) error {
+func writeAWSReport(cmd *cobra.Command, format, output string, rep *report.Report, col *htmlreport.Collector) error {
 	var out io.Writer = cmd.OutOrStdout()
 	if output != "-" && output != "" {
 		f, err := os.Create(output)
@@ -382,9 +392,12 @@ func writeAWSReport(cmd *cobra.Command, format, output string, rep *report.Repor
 	}
 	bw := bufio.NewWriter(out)
 	var err error
-	if format == "json" {
+	switch {
+	case format == "json":
 		err = report.WriteJSON(bw, rep)
-	} else {
+	case format == "html" && col != nil:
+		err = htmlreport.Write(bw, rep, col.Data(), htmlreport.Options{})
+	default:
 		err = report.WriteText(bw, rep, report.TextOptions{Color: isTerminal(out)}, report.DefaultSections()...)
 	}
 	if err == nil {

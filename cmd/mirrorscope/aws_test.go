@@ -287,3 +287,30 @@ func TestListenEMFFlag(t *testing.T) {
 		t.Errorf("--emf file not created: %v", err)
 	}
 }
+
+// TestAWSCaptureHTML: --format html writes analyze's page, with the
+// replayed flows' charts and the CloudWatch section.
+func TestAWSCaptureHTML(t *testing.T) {
+	_, getenv := awsEnv(t)
+	h := awsHooks{getenv: getenv, listening: func(a netip.AddrPort) {
+		replayInto(t, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), a.Port()))
+	}}
+	path := t.TempDir() + "/r.html"
+	if _, stderr, err := runAWS(t, t.Context(), h, "aws", "capture", "--source", "i-0src1", "--duration", "1s",
+		"--vxlan", "127.0.0.1:0", "--format", "html", "-o", path); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	for _, want := range []string{"<html", "CloudWatch: fetched cloudwatch:i-0src1", `"tcp_flows":`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, `"tcp_flows":0`) {
+		t.Error("the page has no chart data")
+	}
+}
