@@ -50,6 +50,9 @@ func FetchMetrics(ctx context.Context, c *Client, instances []string, from, to t
 			qs = append(qs, metricQuery{id: fmt.Sprintf("i%d_a%d", ii, mi), instance: in, metric: m, agent: true})
 		}
 	}
+	if len(qs) > 500 {
+		return nil, fmt.Errorf("fetching CloudWatch metrics: %d instances need %d queries, more than the 500 of one GetMetricData call", len(instances), len(qs))
+	}
 	for i, q := range qs {
 		pre := "MetricDataQueries.member." + strconv.Itoa(i+1) + "."
 		p.Set(pre+"Id", q.id)

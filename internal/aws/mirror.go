@@ -175,6 +175,17 @@ func (m *Mirror) Setup(ctx context.Context, p Plan) (*Setup, error) {
 		}
 	}
 	out := &Setup{TargetID: p.TargetID}
+	eniTarget := p.TargetNLB == "" && p.TargetGWLBE == ""
+	if p.TargetID != "" {
+		ts, err := m.c.DescribeTargets(ctx, Filter{"traffic-mirror-target-id", []string{p.TargetID}})
+		if err != nil {
+			return nil, fmt.Errorf("looking up mirror target %s: %w", p.TargetID, err)
+		}
+		if len(ts) != 1 {
+			return nil, fmt.Errorf("mirror target %s does not exist", p.TargetID)
+		}
+		eniTarget = ts[0].NetworkInterfaceID != ""
+	}
 	if out.TargetID == "" && p.TargetENI != "" {
 		ts, err := m.c.DescribeTargets(ctx, Filter{"network-interface-id", []string{p.TargetENI}})
 		if err != nil {
@@ -185,7 +196,7 @@ func (m *Mirror) Setup(ctx context.Context, p Plan) (*Setup, error) {
 			m.log.Info("reusing mirror target", "target", out.TargetID, "eni", p.TargetENI)
 		}
 	}
-	if out.TargetID != "" && p.TargetNLB == "" && p.TargetGWLBE == "" {
+	if out.TargetID != "" && eniTarget {
 		limit := p.SourcesPerTarget
 		if limit == 0 {
 			limit = SourcesPerENITarget

@@ -135,10 +135,12 @@ func TestSetupFailures(t *testing.T) {
 		}, wantErr: "eni-0src2 already has 3 mirror sessions"},
 		{name: "quota error from AWS", setup: func(f *awsfake.Fake) { f.SessionsPerENI = 0 },
 			wantErr: "an AWS mirroring quota is exhausted"},
-		{name: "sources per target", setup: func(f *awsfake.Fake) {}, plan: func(p *Plan) {
-			p.TargetID = "tmt-given"
+		{name: "sources per given target", setup: func(f *awsfake.Fake) { f.AddTarget("eni-given", "") }, plan: func(p *Plan) {
+			p.TargetID = "tmt-00000000000000001"
 			p.SourcesPerTarget = 1
 		}, wantErr: "would have 2 sources"},
+		{name: "sources per new target", plan: func(p *Plan) { p.SourcesPerTarget = 1 }, wantErr: "2 sources; an ENI target takes at most 1"},
+		{name: "no such target", plan: func(p *Plan) { p.TargetID = "tmt-nope" }, wantErr: "tmt-nope does not exist"},
 		{name: "too many rules", plan: func(p *Plan) {
 			for i := 0; i < 10; i++ {
 				p.Rules = append(p.Rules, FilterRule{Direction: "ingress", Number: 10 + i, Action: "accept", SrcCIDR: "0.0.0.0/0", DstCIDR: "0.0.0.0/0"})
