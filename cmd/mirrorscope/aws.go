@@ -477,13 +477,15 @@ func newAWSDoctorCmd(h awsHooks) *cobra.Command {
 	var sources []string
 	var target, format string
 	var sourceMTU, targetMTU int
+	var geneve bool
 	cmd := &cobra.Command{
 		Use:   "doctor [--source eni-...|i-...] [--target tmt-...]",
 		Short: "Check a mirroring setup for the mistakes that silently lose mirrored packets",
 		Long: `Check, for each source and the target (default: this instance's ENI, from
 IMDSv2), that: the source instance type supports mirroring; the target's
 security groups and subnet network ACL let VXLAN (UDP 4789) in from every
-source; the sessions per source ENI and sources per target quotas have
+source (and, with --geneve, GENEVE on UDP 6081 from the Gateway Load
+Balancer's interfaces); the sessions per source ENI and sources per target quotas have
 room; the target's MTU holds the source MTU + 54 bytes of encapsulation
 (or the sessions' PacketLength); no session is shadowed by a
 lower-numbered one that accepts everything; every filter in use accepts
@@ -506,7 +508,7 @@ Exit status 1 when a check fails.
 			if err != nil {
 				return err
 			}
-			in := awsx.DoctorInput{Sources: sources, TargetID: target, Now: time.Now(), SourceMTU: sourceMTU, TargetMTU: targetMTU}
+			in := awsx.DoctorInput{Sources: sources, TargetID: target, Now: time.Now(), SourceMTU: sourceMTU, TargetMTU: targetMTU, GENEVE: geneve}
 			if target == "" {
 				in.TargetENI = self.ENI
 				if in.TargetMTU == 0 {
@@ -551,6 +553,7 @@ Exit status 1 when a check fails.
 	cmd.Flags().StringArrayVar(&sources, "source", nil, "mirror source to check: eni-... or i-... (repeatable)")
 	cmd.Flags().StringVar(&target, "target", "", "mirror target to check (tmt-...); default the target of this instance's ENI")
 	cmd.Flags().StringVarP(&format, "format", "f", "text", "text or json")
+	cmd.Flags().BoolVar(&geneve, "geneve", false, "this target is a Gateway Load Balancer appliance: also check UDP 6081 (GENEVE) from the GWLB's network interfaces")
 	cmd.Flags().IntVar(&sourceMTU, "source-mtu", 9001, "the sources' MTU (9001 in a VPC by default, 1500 across some peerings and VPNs)")
 	cmd.Flags().IntVar(&targetMTU, "target-mtu", 0, "the target interface's MTU (default: read from this instance's interface holding its private address)")
 	return cmd

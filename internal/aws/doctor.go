@@ -39,6 +39,9 @@ type DoctorInput struct {
 	// check is skipped); SourceMTU the sources' (0 = 9001, the VPC's
 	// jumbo default).
 	TargetMTU, SourceMTU int
+	// GENEVE says the target is a Gateway Load Balancer appliance: UDP
+	// 6081 from the GWLB's network interfaces is checked too.
+	GENEVE bool
 }
 
 // vxlanOverhead is what VXLAN encapsulation adds to a mirrored packet:
@@ -126,11 +129,34 @@ func Doctor(ctx context.Context, c *Client, in DoctorInput) ([]Check, error) {
 		targetENI = target.NetworkInterfaceID
 	}
 	if targetENI != "" && len(srcs) > 0 {
-		ck, err := checkTargetPath(ctx, c, targetENI, srcs)
+		ck, err := checkTargetPath(ctx, c, targetENI, srcs, 4789, "VXLAN")
 		if err != nil {
 			return nil, err
 		}
 		checks = append(checks, ck...)
+	}
+	if in.GENEVE && targetENI != "" {
+		// This instance is a Gateway Load Balancer appliance: GENEVE
+		// arrives from the GWLB's own ENIs in the VPC.
+		gw, err := c.DescribeNetworkInterfacesWhere(ctx, Filter{"interface-type", []string{"gateway_load_balancer"}})
+		if err != nil {
+			return nil, err
+		}
+		var gs []source
+		for _, ni := range gw {
+			gs = append(gs, source{eni: ni.ID, ip: ni.PrivateIP, groups: ni.Groups})
+		}
+		if len(gs) == 0 {
+			checks = append(checks, Check{Name: "target_security_group", Status: StatusWarn, Resource: targetENI,
+				Evidence: "--geneve: no Gateway Load Balancer network interface is visible in this account and region",
+				Fix:      "check the region, or that the GWLB and this appliance are in the same account"})
+		} else {
+			ck, err := checkTargetPath(ctx, c, targetENI, gs, 6081, "GENEVE")
+			if err != nil {
+				return nil, err
+			}
+			checks = append(checks, ck...)
+		}
 	}
 	if target != nil {
 		ck, err := checkTargetSources(ctx, c, target, in)
@@ -233,8 +259,9 @@ func cidrHas(cidr, ip string) bool {
 }
 
 // checkTargetPath: the target ENI's security groups and subnet ACL must
-// let VXLAN (UDP 4789) in from every source.
-func checkTargetPath(ctx context.Context, c *Client, targetENI string, srcs []source) ([]Check, error) {
+// let the mirror stream in from every source: VXLAN (UDP 4789) from the
+// source ENIs, or GENEVE (UDP 6081) from a Gateway Load Balancer's ENIs.
+func checkTargetPath(ctx context.Context, c *Client, targetENI string, srcs []source, port int, proto string) ([]Check, error) {
 	nis, err := c.DescribeNetworkInterfaces(ctx, targetENI)
 	if err != nil {
 		return nil, err
@@ -253,7 +280,7 @@ func checkTargetPath(ctx context.Context, c *Client, targetENI string, srcs []so
 			var by string
 			for _, g := range sgs {
 				for _, p := range g.Inbound {
-					if !protoMatches(p.Protocol, 4789, p.FromPort, p.ToPort) {
+					if !protoMatches(p.Protocol, port, p.FromPort, p.ToPort) {
 						continue
 					}
 					for _, cidr := range p.CIDRs {
@@ -269,11 +296,11 @@ func checkTargetPath(ctx context.Context, c *Client, targetENI string, srcs []so
 				}
 			}
 			ck := Check{Name: "target_security_group", Status: StatusOK, Resource: targetENI,
-				Evidence: fmt.Sprintf("UDP 4789 from %s (%s): %s", s.eni, s.ip, by)}
+				Evidence: fmt.Sprintf("UDP %d (%s) from %s (%s): %s", port, proto, s.eni, s.ip, by)}
 			if by == "" {
 				ck.Status = StatusFail
-				ck.Evidence = fmt.Sprintf("no inbound rule of %s allows UDP 4789 from %s (%s): its mirrored packets are dropped at the target", strings.Join(ni.Groups, ", "), s.eni, s.ip)
-				ck.Fix = fmt.Sprintf("aws ec2 authorize-security-group-ingress --group-id %s --protocol udp --port 4789 --cidr %s/32", ni.Groups[0], s.ip)
+				ck.Evidence = fmt.Sprintf("no inbound rule of %s allows UDP %d (%s) from %s (%s): its mirrored packets are dropped at the target", strings.Join(ni.Groups, ", "), port, proto, s.eni, s.ip)
+				ck.Fix = fmt.Sprintf("aws ec2 authorize-security-group-ingress --group-id %s --protocol udp --port %d --cidr %s/32", ni.Groups[0], port, s.ip)
 			}
 			out = append(out, ck)
 		}
@@ -292,23 +319,23 @@ func checkTargetPath(ctx context.Context, c *Client, targetENI string, srcs []so
 		sort.Slice(in, func(i, j int) bool { return in[i].Number < in[j].Number })
 		for _, s := range srcs {
 			ck := Check{Name: "target_network_acl", Status: StatusFail, Resource: acl.ID,
-				Evidence: fmt.Sprintf("no inbound entry matches UDP 4789 from %s (%s): denied by default", s.eni, s.ip)}
+				Evidence: fmt.Sprintf("no inbound entry matches UDP %d from %s (%s): denied by default", port, s.eni, s.ip)}
 			for _, e := range in {
 				from, to := 0, 65535
 				if e.From != nil && e.To != nil {
 					from, to = *e.From, *e.To
 				}
-				if !protoMatches(e.Protocol, 4789, from, to) || !cidrHas(e.CIDR, s.ip) {
+				if !protoMatches(e.Protocol, port, from, to) || !cidrHas(e.CIDR, s.ip) {
 					continue
 				}
-				ck.Evidence = fmt.Sprintf("inbound rule %d (%s %s) decides UDP 4789 from %s (%s)", e.Number, e.Action, e.CIDR, s.eni, s.ip)
+				ck.Evidence = fmt.Sprintf("inbound rule %d (%s %s) decides UDP %d from %s (%s)", e.Number, e.Action, e.CIDR, port, s.eni, s.ip)
 				if e.Action == "allow" {
 					ck.Status = StatusOK
 				}
 				break
 			}
 			if ck.Status == StatusFail {
-				ck.Fix = fmt.Sprintf("add an inbound allow entry for UDP 4789 from %s/32 below the denying rule of %s", s.ip, acl.ID)
+				ck.Fix = fmt.Sprintf("add an inbound allow entry for UDP %d from %s/32 below the denying rule of %s", port, s.ip, acl.ID)
 			}
 			out = append(out, ck)
 		}

@@ -41,6 +41,13 @@ func healthy(t *testing.T, f *awsfake.Fake, c *Client, filterRules []FilterRule)
 	return tg.ID, fl.ID
 }
 
+// gwlb adds a Gateway Load Balancer ENI and an ACL that lets both
+// tunnel ports in.
+func gwlb(f *awsfake.Fake) {
+	f.AddInstance(awsfake.Instance{ENI: "eni-0gwlb", IP: "10.0.1.5", Subnet: "subnet-gw", InterfaceType: "gateway_load_balancer"})
+	f.SetACL("subnet-1", awsfake.ACLEntry{Number: 100, Protocol: "17", Allow: true, CIDR: "10.0.0.0/16", From: 4789, To: 6081})
+}
+
 func TestDoctor(t *testing.T) {
 	allIn := FilterRule{Direction: "ingress", Number: 10, Action: "accept", SrcCIDR: "0.0.0.0/0", DstCIDR: "0.0.0.0/0"}
 	allEg := FilterRule{Direction: "egress", Number: 10, Action: "accept", SrcCIDR: "0.0.0.0/0", DstCIDR: "0.0.0.0/0"}
@@ -55,6 +62,13 @@ func TestDoctor(t *testing.T) {
 		evidence string
 	}{
 		{name: "healthy"},
+		{name: "GWLB appliance allows GENEVE", input: func(in *DoctorInput) { in.GENEVE = true }, setup: func(t *testing.T, f *awsfake.Fake, c *Client, _, _ string) {
+			gwlb(f)
+			f.SetSecurityGroup("sg-target", awsfake.Perm{Protocol: "udp", FromPort: 4789, ToPort: 6081, CIDRs: []string{"10.0.0.0/16"}})
+		}},
+		{name: "GWLB appliance blocks GENEVE", input: func(in *DoctorInput) { in.GENEVE = true }, setup: func(t *testing.T, f *awsfake.Fake, c *Client, _, _ string) {
+			gwlb(f)
+		}, check: "target_security_group", status: StatusFail, evidence: "allows UDP 6081 (GENEVE) from eni-0gwlb"},
 		{name: "healthy with MTU", input: func(in *DoctorInput) { in.TargetMTU, in.SourceMTU = 9001, 1500 }},
 		{name: "target MTU too small", input: func(in *DoctorInput) { in.TargetMTU = 9001 },
 			check: "target_mtu", status: StatusFail, evidence: "target MTU 9001 < source MTU 9001 + 54"},

@@ -408,6 +408,19 @@ func (c *Client) DescribeNetworkInterfaces(ctx context.Context, ids ...string) (
 	return out.Items, nil
 }
 
+// DescribeNetworkInterfacesWhere returns the ENIs matching filters.
+func (c *Client) DescribeNetworkInterfacesWhere(ctx context.Context, filters ...Filter) ([]NetworkInterface, error) {
+	p := url.Values{}
+	addFilters(p, filters)
+	var out struct {
+		Items []NetworkInterface `xml:"networkInterfaceSet>item"`
+	}
+	if err := c.call(ctx, EC2, "DescribeNetworkInterfaces", p, &out); err != nil {
+		return nil, err
+	}
+	return out.Items, nil
+}
+
 // DescribeInstanceTypes returns the named instance types.
 func (c *Client) DescribeInstanceTypes(ctx context.Context, types ...string) ([]InstanceType, error) {
 	p := url.Values{}

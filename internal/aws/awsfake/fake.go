@@ -17,6 +17,9 @@ type Instance struct {
 	ID, Type, Region, ENI, MAC, IP, Subnet string
 	// Groups are the ENI's security groups.
 	Groups []string
+	// InterfaceType is the ENI's type ("" = interface;
+	// gateway_load_balancer for a GWLB's own ENI).
+	InterfaceType string
 }
 
 // Perm is an inbound security group rule.
@@ -743,6 +746,13 @@ func (f *Fake) describeInstances(p form) (any, *apiErr) {
 func (f *Fake) describeENIs(p form) (any, *apiErr) {
 	ids := p.list("NetworkInterfaceId")
 	var out []xmlENI
+	if t, ok := p.filters()["interface-type"]; ok {
+		for _, in := range f.instances {
+			if slices.Contains(t, in.InterfaceType) || (in.InterfaceType == "" && slices.Contains(t, "interface")) {
+				out = append(out, xmlENI{ID: in.ENI, Subnet: in.Subnet, IP: in.IP, Instance: in.ID, Groups: in.Groups})
+			}
+		}
+	}
 	for _, id := range ids {
 		i := slices.IndexFunc(f.instances, func(in Instance) bool { return in.ENI == id })
 		if i < 0 {
