@@ -118,6 +118,7 @@ type analyzeOpts struct {
 	annotate      string
 	annotateDecap bool
 	counters      []string
+	cloudwatch    []string
 }
 
 func newAnalyzeCmd() *cobra.Command {
@@ -159,6 +160,7 @@ other errors.`,
 	cmd.Flags().StringVarP(&o.format, "format", "f", "text", "report format: text, json, or html (one self-contained page with charts; use -o)")
 	cmd.Flags().StringVar(&o.annotate, "annotate", "", "also write the capture to this pcapng `FILE` with a comment on every packet mirrorscope flagged and on each diagnosed flow's first packet, for Wireshark")
 	cmd.Flags().StringArrayVar(&o.counters, "counters", nil, "interface or CloudWatch counters `FILE` taken during the capture (`ethtool -S` snapshots, aws cloudwatch get-metric-data/-statistics JSON; repeatable): correlate ENA allowance and NetworkSkipMirror* counters with the flows (docs/counters.md)")
+	cmd.Flags().StringArrayVar(&o.cloudwatch, "cloudwatch", nil, "fetch this instance's (`i-...`) CloudWatch network, mirror and ENA allowance metrics for the capture's time window and correlate them like --counters (repeatable; AWS credentials as for 'mirrorscope aws', docs/aws.md)")
 	cmd.Flags().BoolVar(&o.annotateDecap, "annotate-decap", false, "with --annotate: write mirrored packets as their inner frames (without the VXLAN/GENEVE headers)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "-", "write the report to this file instead of standard output")
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress on standard error")
@@ -226,6 +228,13 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 
 	if len(sets) > 0 {
 		rep.Findings = append(rep.Findings, counters.Findings(rep, sets)...)
+	}
+	if len(o.cloudwatch) > 0 {
+		f, err := analyzeCloudWatch(cmd, rep, o.cloudwatch)
+		if err != nil {
+			return err
+		}
+		rep.Findings = append(rep.Findings, f...)
 	}
 
 	out := cmd.OutOrStdout()

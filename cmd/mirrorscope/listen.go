@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mirrorscope/mirrorscope/internal/emf"
 	"github.com/mirrorscope/mirrorscope/internal/listen"
 	"github.com/mirrorscope/mirrorscope/internal/report/htmlreport"
 )
@@ -34,6 +37,7 @@ type listenOpts struct {
 	pcapInterval               time.Duration
 	snaplen                    int
 	quiet                      bool
+	emf                        string
 }
 
 func newListenCmd() *cobra.Command {
@@ -90,6 +94,7 @@ See docs/listen.md for deployment as a mirror target.`,
 	fs.DurationVar(&o.pcapInterval, "pcap-rotate-interval", 0, "start a new pcapng file this often (0 = never)")
 	fs.IntVar(&o.snaplen, "snaplen", d.Pcap.Snaplen, "bytes kept of each frame in --write-pcap files (0 = whole frames); mirrored payload is sensitive")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "log only warnings and errors on standard error")
+	fs.StringVar(&o.emf, "emf", "", "also write CloudWatch Embedded Metric Format lines (flows per verdict, PolicedFlows, per-session packets/bytes/drops) to this `FILE` (appended) or - for standard output (then give --out FILE); see docs/aws.md")
 	return cmd
 }
 
@@ -173,6 +178,23 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 		}
 		cfg.Out = rf
 		closeOut = rf.Close
+	}
+	if o.emf != "" {
+		var ew io.Writer = struct{ io.Writer }{cmd.OutOrStdout()} // never closed
+		if o.emf == "-" {
+			if o.out == "-" || o.out == "" {
+				closeOut()
+				return usageErr("--emf - and the JSON lines would share standard output: give --out FILE or --emf FILE")
+			}
+		} else {
+			f, err := os.OpenFile(o.emf, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+			if err != nil {
+				closeOut()
+				return usageErr("--emf: %v", err)
+			}
+			ew = f
+		}
+		cfg.Taps = append(cfg.Taps, emf.New(ew, emf.Config{}))
 	}
 	l, err := listen.New(cfg)
 	if err != nil {

@@ -105,6 +105,7 @@ what limits each flow.`,
 		newListenCmd(),
 		newReplayCmd(),
 		newMirrorCmd(),
+		newAWSCmd(),
 	)
 	// Wrong arguments are usage errors (exit 2), like wrong flags: the
 	// root's unknown subcommands, and every command's own Args check.

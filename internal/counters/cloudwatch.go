@@ -258,3 +258,34 @@ func jsonErrLine(data []byte, dec *json.Decoder, err error) int {
 	}
 	return 1 + bytes.Count(data[:off], []byte{'\n'})
 }
+
+// MetricData is one GetMetricData result as an API client returns it
+// (internal/aws fetches them; this package does not call AWS).
+type MetricData struct {
+	ID, Label, StatusCode string
+	Timestamps            []time.Time
+	Values                []float64
+}
+
+// FromMetricData builds a Set from fetched GetMetricData results, as
+// ParseCloudWatch does from the CLI's JSON; notes (why a metric is
+// missing) are added to the Set's Notes.
+func FromMetricData(name string, results []MetricData, notes ...string) (*Set, error) {
+	s := &Set{File: name, Format: FormatMetricData, index: map[string]int{}}
+	for ri, r := range results {
+		if len(r.Timestamps) != len(r.Values) {
+			return nil, fmt.Errorf("counters: %s: result %d (%s): %d Timestamps but %d Values", name, ri, r.Label, len(r.Timestamps), len(r.Values))
+		}
+		se := Series{Label: r.Label, ID: r.ID, StatusCode: r.StatusCode}
+		se.Metric, se.Namespace, se.Kind = detectMetric(r.Label, r.ID)
+		for i, t := range r.Timestamps {
+			se.Points = append(se.Points, Point{Time: t.UTC(), Value: r.Values[i]})
+		}
+		if r.StatusCode != "" && r.StatusCode != "Complete" {
+			s.Notes = append(s.Notes, fmt.Sprintf("%s: %s has StatusCode %s: the data may be incomplete", name, labelOf(&se), r.StatusCode))
+		}
+		s.addSeries(se)
+	}
+	s.Notes = append(s.Notes, notes...)
+	return s, nil
+}
