@@ -34,6 +34,7 @@ type listenOpts struct {
 	pcapInterval               time.Duration
 	snaplen                    int
 	quiet                      bool
+	kafka                      kafkaOpts
 }
 
 func newListenCmd() *cobra.Command {
@@ -90,6 +91,7 @@ See docs/listen.md for deployment as a mirror target.`,
 	fs.DurationVar(&o.pcapInterval, "pcap-rotate-interval", 0, "start a new pcapng file this often (0 = never)")
 	fs.IntVar(&o.snaplen, "snaplen", d.Pcap.Snaplen, "bytes kept of each frame in --write-pcap files (0 = whole frames); mirrored payload is sensitive")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "log only warnings and errors on standard error")
+	o.kafka.bind(fs)
 	return cmd
 }
 
@@ -173,6 +175,10 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 		}
 		cfg.Out = rf
 		closeOut = rf.Close
+	}
+	if err := o.kafka.apply(&cfg); err != nil {
+		closeOut()
+		return err
 	}
 	l, err := listen.New(cfg)
 	if err != nil {

@@ -379,6 +379,7 @@ func (l *Listener) run(ctx context.Context) (*Summary, error) {
 		pcapWG.Wait()
 	}
 	sum := l.summary()
+	l.sink.sessions(time.Now(), l.reg.infos()) // taps' last snapshot: every packet counted
 	for i := range sum.Findings {
 		l.sink.finding(&sum.Findings[i])
 	}
