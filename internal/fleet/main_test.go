@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,3 +115,5 @@ func callWithin(t testing.TB, d time.Duration, f func()) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
