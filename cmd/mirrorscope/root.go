@@ -65,6 +65,7 @@ what limits each flow.`,
 		newListenCmd(),
 		newReplayCmd(),
 		newMirrorCmd(),
+		newFleetCmd(),
 	)
 	return root
 }

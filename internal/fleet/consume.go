@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -32,6 +33,9 @@ type Consumer struct {
 	cfg  ConsumerConfig
 	view *View
 	cl   *kgo.Client
+	// closing: the partitions given up when leaving the group at exit
+	// stay in the view, for the report written at exit.
+	closing atomic.Bool
 }
 
 // NewConsumer joins the group when Run starts polling.
@@ -55,6 +59,9 @@ func NewConsumer(cfg ConsumerConfig, view *View) (*Consumer, error) {
 	}
 	f, fi, s := Topics(cfg.TopicPrefix)
 	drop := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+		if c.closing.Load() {
+			return
+		}
 		for t, ps := range m {
 			view.Drop(t, ps)
 			cfg.Logger.Info("partitions moved away", "topic", t, "partitions", ps)
@@ -94,7 +101,10 @@ func NewConsumer(cfg ConsumerConfig, view *View) (*Consumer, error) {
 
 // Run consumes until ctx ends, then leaves the group and closes.
 func (c *Consumer) Run(ctx context.Context) error {
-	defer c.cl.Close()
+	defer func() {
+		c.closing.Store(true)
+		c.cl.Close()
+	}()
 	for {
 		fs := c.cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -114,4 +124,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 		})
 		c.cl.AllowRebalance()
 	}
+}
+
+// Health is nil while a broker answers.
+func (c *Consumer) Health() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka: no broker answers: %w", err)
+	}
+	return nil
 }
