@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/mirrorscope/mirrorscope/internal/listen"
 	"github.com/mirrorscope/mirrorscope/internal/report"
 )
 
@@ -78,7 +79,8 @@ const maxRates = 1000
 type TargetCounts struct {
 	Flows    uint64 `json:"flows"`
 	TCPFlows uint64 `json:"tcp_flows"`
-	// HalfFlows are ended TCP flows with packets in one direction only.
+	// HalfFlows are ended TCP flows seen in one direction only
+	// (listen.IsHalfFlow).
 	HalfFlows uint64 `json:"half_flows"`
 	Packets   uint64 `json:"packets"`
 	Bytes     uint64 `json:"bytes"`
@@ -149,7 +151,7 @@ func (v *View) Apply(topic string, partition int32, offset int64, value []byte) 
 		tc.Bytes += f.Bytes
 		if f.Proto == "tcp" {
 			tc.TCPFlows++
-			if (f.C2S.Packets == 0) != (f.S2C.Packets == 0) {
+			if listen.IsHalfFlow(f) {
 				tc.HalfFlows++
 			}
 		}

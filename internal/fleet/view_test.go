@@ -34,7 +34,8 @@ func (f *feed) hdr(typ, target, outer string) Header {
 }
 
 func (f *feed) flow(target, outer string, c2s, s2c uint64, verdict string, rate float64) {
-	fl := &report.Flow{Proto: "tcp", Packets: c2s + s2c, Bytes: 100 * (c2s + s2c), C2S: report.Direction{Packets: c2s}, S2C: report.Direction{Packets: s2c}}
+	fl := &report.Flow{Proto: "tcp", Packets: c2s + s2c, Bytes: 100 * (c2s + s2c),
+		C2S: report.Direction{Packets: c2s, PayloadBytes: 1000 * c2s}, S2C: report.Direction{Packets: s2c, PayloadBytes: 1000 * s2c}}
 	if verdict != "" {
 		fl.Diagnosis = map[string]any{"verdict": verdict, "rate_bps": rate}
 	}

@@ -100,6 +100,8 @@ type Config struct {
 	// Health checks run on each /healthz request (a publisher's broker
 	// connection): any error makes /healthz answer 503 "degraded: ...".
 	Health []func() error
+	// HalfFlows tunes the half-flow finding (halfflow.go).
+	HalfFlows HalfFlowConfig
 	// Collectors are registered on /metrics with the listener's own.
 	Collectors []prometheus.Collector
 

@@ -31,6 +31,7 @@ const maxAPIFlows = 1000
 func (l *Listener) handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{l: l})
+	reg.MustRegister(l.sink.half)
 	reg.MustRegister(l.cfg.Collectors...)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))

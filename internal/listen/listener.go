@@ -145,6 +145,7 @@ func New(cfg Config) (*Listener, error) {
 	l := &Listener{cfg: cfg, reg: newRegistry(cfg.MaxSessions)}
 	l.sink = newSink(cfg.Out, cfg.RecentFlows, cfg.RecentFindings)
 	l.sink.taps = cfg.Taps
+	l.sink.half = newHalfFlows(cfg.HalfFlows, cfg.MaxSessions)
 	ok := false
 	defer func() {
 		if !ok {
