@@ -82,7 +82,10 @@ type Publisher struct {
 	log                      *slog.Logger
 }
 
-type sessCount struct{ packets, bytes, drops, truncated uint64 }
+type sessCount struct {
+	packets, bytes, drops, truncated uint64
+	dir                              listen.DirCounts
+}
 
 // NewPublisher connects lazily: it returns without waiting for a broker,
 // and franz-go reconnects by itself for as long as the publisher runs.
@@ -227,7 +230,7 @@ func (p *Publisher) Sessions(now time.Time, ss []listen.SessionInfo) {
 			continue
 		}
 		k := s.OuterSrc + "|" + strconv.FormatUint(uint64(s.VNI), 10) + "|" + s.GWLBEndpointID
-		c := sessCount{s.Packets, s.Bytes, s.Drops, s.Truncated}
+		c := sessCount{s.Packets, s.Bytes, s.Drops, s.Truncated, s.DirCounts}
 		// A session not seen before starts from zero: the listener's
 		// counters start with it, so the series add up to its totals.
 		old := p.prev[k]
@@ -238,7 +241,9 @@ func (p *Publisher) Sessions(now time.Time, ss []listen.SessionInfo) {
 		src := p.cfg.Sources.Source(s.OuterSrc, s.VNI)
 		r := &SeriesRecord{Header: p.header(TypeSeries, &src), Time: now.UTC().Format(time.RFC3339Nano), UnixMS: now.UnixMilli(),
 			IntervalS: iv, OuterDst: s.OuterDst, Encap: s.Encap, GWLBEndpointID: s.GWLBEndpointID,
-			Packets: c.packets - old.packets, Bytes: c.bytes - old.bytes, Drops: c.drops - old.drops, Truncated: c.truncated - old.truncated}
+			Packets: c.packets - old.packets, Bytes: c.bytes - old.bytes, Drops: c.drops - old.drops, Truncated: c.truncated - old.truncated,
+			DirCounts: listen.DirCounts{InPackets: c.dir.InPackets - old.dir.InPackets, InBytes: c.dir.InBytes - old.dir.InBytes,
+				OutPackets: c.dir.OutPackets - old.dir.OutPackets, OutBytes: c.dir.OutBytes - old.dir.OutBytes}}
 		if iv > 0 {
 			r.BPS = float64(r.Bytes) * 8 / iv
 		}

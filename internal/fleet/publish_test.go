@@ -260,3 +260,42 @@ func TestBrokerDownThenUp(t *testing.T) {
 		t.Errorf("%d records in the log, want 230", len(recs))
 	}
 }
+
+// TestSeriesDeltas: series records carry the per-interval differences of
+// the session counters, by direction too, only for sessions with new
+// traffic, and add up to the totals.
+func TestSeriesDeltas(t *testing.T) {
+	c := newCluster(t, 2)
+	defer c.Close()
+	pc := DefaultPublisherConfig()
+	pc.Brokers, pc.TopicPrefix, pc.Target = c.ListenAddrs(), testPrefix, "t"
+	pub, err := NewPublisher(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	snap := func(pk, in, out uint64) []listen.SessionInfo {
+		return []listen.SessionInfo{{OuterSrc: "10.0.0.1", VNI: 5, Encap: "vxlan", Packets: pk, Bytes: 100 * pk,
+			DirCounts: listen.DirCounts{InPackets: in, InBytes: 100 * in, OutPackets: out, OutBytes: 100 * out}}}
+	}
+	pub.Sessions(t0.Add(time.Second), snap(10, 6, 4))
+	pub.Sessions(t0.Add(2*time.Second), snap(10, 6, 4)) // nothing new: no record
+	pub.Sessions(t0.Add(3*time.Second), snap(25, 10, 13))
+	if err := pub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := consumeAll(t, c.ListenAddrs(), 2, 10*time.Second)
+	var got []listen.DirCounts
+	var pk []uint64
+	for _, r := range recs {
+		got = append(got, r.env.Series.DirCounts)
+		pk = append(pk, r.env.Series.Packets)
+	}
+	want := []listen.DirCounts{{InPackets: 6, InBytes: 600, OutPackets: 4, OutBytes: 400}, {InPackets: 4, InBytes: 400, OutPackets: 9, OutBytes: 900}}
+	if d := cmp.Diff(got, want); d != "" {
+		t.Errorf("series directions (-got +want):\n%s", d)
+	}
+	if d := cmp.Diff(pk, []uint64{10, 15}); d != "" {
+		t.Errorf("series packets (-got +want):\n%s", d)
+	}
+}

@@ -75,6 +75,10 @@ type SeriesRecord struct {
 	Bytes          uint64  `json:"bytes"`
 	Drops          uint64  `json:"drops"`
 	Truncated      uint64  `json:"truncated"`
+	// In/Out: the same by direction, to and from the source ENI's
+	// address (listen.DirCounts); packets of other addresses are in
+	// neither.
+	listen.DirCounts
 	// BPS is Bytes*8/IntervalS (inner frame bits per second).
 	BPS float64 `json:"bps"`
 }
