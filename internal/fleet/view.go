@@ -183,6 +183,13 @@ func (v *View) Apply(topic string, partition int32, offset int64, value []byte) 
 			lbl = e.Source.OuterSrc
 		}
 		m[lbl] += s.Bytes
+		// The directions are kept under prefixed labels (dirKey).
+		if s.InBytes > 0 {
+			m[dirKey("in", lbl)] += s.InBytes
+		}
+		if s.OutBytes > 0 {
+			m[dirKey("out", lbl)] += s.OutBytes
+		}
 		if sec > a.maxSec {
 			a.maxSec = sec
 			for t := range a.series {
@@ -344,8 +351,9 @@ func (v *View) Report() *Report {
 	var shared []report.Finding
 	for _, m := range ms {
 		m.rep.PolicedRateBps = median(m.rates)
+		byDir := splitDirs(m.series)
 		enis := map[string]bool{}
-		for _, byENI := range m.series {
+		for _, byENI := range byDir[""] {
 			var sum uint64
 			for e, b := range byENI {
 				enis[e] = true
@@ -357,8 +365,16 @@ func (v *View) Report() *Report {
 			m.rep.ENIs = append(m.rep.ENIs, e)
 		}
 		sort.Strings(m.rep.ENIs)
-		if f, ok := sharedCeiling(&m.rep, m.series); ok {
-			shared = append(shared, f)
+		// ENA allowances are per direction: judge each direction apart
+		// when the series have them, else both together.
+		dirs := []string{"in", "out"}
+		if len(byDir["in"])+len(byDir["out"]) == 0 {
+			dirs = []string{""}
+		}
+		for _, d := range dirs {
+			if f, ok := sharedCeiling(&m.rep, byDir[d], d); ok {
+				shared = append(shared, f)
+			}
 		}
 		r.Sources = append(r.Sources, m.rep)
 	}
@@ -433,8 +449,16 @@ func (v *View) halfFlowFindings(srcs []SourceReport) []report.Finding {
 // shares of it move, they are limited together (ENA allowances are per
 // instance), which no single target can see when the ENIs' streams land
 // on different targets.
-func sharedCeiling(s *SourceReport, series map[int64]map[string]uint64) (report.Finding, bool) {
-	if len(s.ENIs) < 2 || s.PeakBPS <= 0 {
+func sharedCeiling(s *SourceReport, series map[int64]map[string]uint64, dir string) (report.Finding, bool) {
+	var peak float64
+	for _, byENI := range series {
+		var sum uint64
+		for _, b := range byENI {
+			sum += b
+		}
+		peak = max(peak, float64(sum)*8)
+	}
+	if len(s.ENIs) < 2 || peak <= 0 {
 		return report.Finding{}, false
 	}
 	var secs []int64
@@ -450,7 +474,7 @@ func sharedCeiling(s *SourceReport, series map[int64]map[string]uint64) (report.
 			sum += b
 		}
 		bps := float64(sum) * 8
-		if bps < 0.9*s.PeakBPS {
+		if bps < 0.9*peak {
 			continue
 		}
 		sums = append(sums, bps)
@@ -474,12 +498,19 @@ func sharedCeiling(s *SourceReport, series map[int64]map[string]uint64) (report.
 	if moving < 0.1 {
 		return report.Finding{}, false
 	}
+	what, counter := "traffic", "bw_in_allowance_exceeded, bw_out_allowance_exceeded"
+	switch dir {
+	case "in":
+		what, counter = "inbound traffic", "bw_in_allowance_exceeded"
+	case "out":
+		what, counter = "outbound traffic", "bw_out_allowance_exceeded"
+	}
 	return report.Finding{Severity: "warning", Kind: "shared_ceiling",
-		Summary: fmt.Sprintf("the %d ENIs of %s (%s) together hold at %.1f Mbit/s for %d s while their shares move: a limit they share (ENA allowances are per instance)",
-			len(s.ENIs), s.Key, s.KeyKind, mean/1e6, len(sums)),
+		Summary: fmt.Sprintf("the %d ENIs of %s (%s) together hold their %s at %.1f Mbit/s for %d s while their shares move: a limit they share (ENA allowances are per instance)",
+			len(s.ENIs), s.Key, s.KeyKind, what, mean/1e6, len(sums)),
 		Evidence: []string{fmt.Sprintf("summed per-second rate within 10%% of its peak (%.1f Mbit/s) for %d s, spread %.1f%%; an ENI's share moved by %.0f points (standard deviation)",
-			s.PeakBPS/1e6, len(sums), 100*sd/mean, 100*moving), "ENIs: " + strings.Join(s.ENIs, ", ")},
-		Next: []string{"on the instance, read the ENA counters (ethtool -S): bw_in_allowance_exceeded, bw_out_allowance_exceeded, pps_allowance_exceeded",
+			peak/1e6, len(sums), 100*sd/mean, 100*moving), "ENIs: " + strings.Join(s.ENIs, ", ")},
+		Next: []string{"on the instance, read the ENA counters (ethtool -S): " + counter + ", pps_allowance_exceeded",
 			"a larger instance type has a larger allowance; spreading the traffic over ENIs of one instance does not raise it"}}, true
 }
 
@@ -530,6 +561,30 @@ func (v *View) sameRateFindings(srcs []SourceReport) []report.Finding {
 				Next:     []string{"one limit for all of them: the same instance type's allowance (ethtool -S: *_allowance_exceeded), or one policer on the path they share (NAT gateway, Transit Gateway, VPN, a Direct Connect hosted connection)"}})
 		}
 		i = j
+	}
+	return out
+}
+
+// dirKey is the series label of one direction of an ENI's traffic.
+func dirKey(dir, lbl string) string { return dir + "\x00" + lbl }
+
+// splitDirs splits merged series into "" (both directions), "in" and
+// "out", labels without their direction prefix.
+func splitDirs(series map[int64]map[string]uint64) map[string]map[int64]map[string]uint64 {
+	out := map[string]map[int64]map[string]uint64{"": {}, "in": {}, "out": {}}
+	for sec, byLbl := range series {
+		for k, b := range byLbl {
+			dir, lbl := "", k
+			if i := strings.IndexByte(k, 0); i >= 0 {
+				dir, lbl = k[:i], k[i+1:]
+			}
+			m := out[dir][sec]
+			if m == nil {
+				m = map[string]uint64{}
+				out[dir][sec] = m
+			}
+			m[lbl] += b
+		}
 	}
 	return out
 }

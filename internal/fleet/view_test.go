@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -46,6 +47,12 @@ func (f *feed) series(target, outer string, sec int64, bytes uint64) {
 	f.put("p.series", &SeriesRecord{Header: f.hdr(TypeSeries, target, outer), UnixMS: sec * 1000, IntervalS: 1, Bytes: bytes, Packets: bytes / 1000})
 }
 
+func (f *feed) seriesDir(target, outer string, sec int64, in, out uint64) {
+	r := &SeriesRecord{Header: f.hdr(TypeSeries, target, outer), UnixMS: sec * 1000, IntervalS: 1, Bytes: in + out, Packets: (in + out) / 1000}
+	r.InBytes, r.OutBytes = in, out
+	f.put("p.series", r)
+}
+
 func kinds(fs []report.Finding) map[string]int {
 	m := map[string]int{}
 	for _, f := range fs {
@@ -63,37 +70,45 @@ func TestViewFindings(t *testing.T) {
 		name string
 		fill func(f *feed)
 		want map[string]int
+		sub  string // in the first finding's summary, when set
 	}{
 		{"half flows: one direction per target", func(f *feed) {
 			for i := 0; i < 6; i++ {
 				f.flow("A", "10.0.0.3", 10, 0, "", 0) // A gets the client's side
 				f.flow("B", "10.0.0.3", 0, 8, "", 0)  // B the server's
 			}
-		}, map[string]int{"half_flows": 2}},
+		}, map[string]int{"half_flows": 2}, ""},
 		{"whole flows: nothing", func(f *feed) {
 			for i := 0; i < 6; i++ {
 				f.flow("A", "10.0.0.3", 10, 8, "", 0)
 			}
-		}, map[string]int{}},
+		}, map[string]int{}, ""},
 		{"shared ceiling: two ENIs trading under one cap", func(f *feed) {
 			for s := int64(0); s < 10; s++ {
 				a := uint64(200_000 + 100_000*(s%3)) // 1.6..3.2 Mbit/s
 				f.series("A", "10.0.0.1", 1000+s, a)
 				f.series("B", "10.0.0.2", 1000+s, 625_000-a) // together 5 Mbit/s
 			}
-		}, map[string]int{"shared_ceiling": 1}},
+		}, map[string]int{"shared_ceiling": 1}, ""},
+		{"shared ceiling outbound only, by direction", func(f *feed) {
+			for s := int64(0); s < 10; s++ {
+				a := uint64(200_000 + 100_000*(s%3))
+				f.seriesDir("A", "10.0.0.1", 1000+s, 50_000+100*uint64(s), a)
+				f.seriesDir("B", "10.0.0.2", 1000+s, 70_000+300*uint64(s%2), 625_000-a)
+			}
+		}, map[string]int{"shared_ceiling": 1}, "outbound traffic"},
 		{"two ENIs, each steady: no shared ceiling claimed", func(f *feed) {
 			for s := int64(0); s < 10; s++ {
 				f.series("A", "10.0.0.1", 1000+s, 300_000)
 				f.series("B", "10.0.0.2", 1000+s, 325_000)
 			}
-		}, map[string]int{}},
+		}, map[string]int{}, ""},
 		{"three instances policed near 5 Mbit/s, one at 50", func(f *feed) {
 			f.flow("A", "10.0.0.3", 10, 8, "policer", 5.0e6)
 			f.flow("B", "10.0.0.4", 10, 8, "policer", 5.2e6)
 			f.flow("A", "10.0.0.5", 10, 8, "policer", 4.9e6)
 			f.flow("B", "10.0.0.1", 10, 8, "policer", 50e6)
-		}, map[string]int{"same_rate_policing": 1}},
+		}, map[string]int{"same_rate_policing": 1}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,6 +117,9 @@ func TestViewFindings(t *testing.T) {
 			r := f.v.Report()
 			if d := cmp.Diff(kinds(r.Findings), tc.want); d != "" {
 				t.Errorf("finding kinds (-got +want):\n%s\n%+v", d, r.Findings)
+			}
+			if tc.sub != "" && (len(r.Findings) == 0 || !strings.Contains(r.Findings[0].Summary, tc.sub)) {
+				t.Errorf("findings %+v, want %q", r.Findings, tc.sub)
 			}
 		})
 	}
