@@ -1,12 +1,15 @@
 package fleet
 
 import (
+	"context"
 	"encoding/json"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
+	"github.com/mirrorscope/mirrorscope/internal/listen"
 	"github.com/mirrorscope/mirrorscope/internal/report"
 )
 
@@ -84,4 +87,64 @@ func BenchmarkEncodeFlow(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(p.buf.Len()), "bytes/record")
+}
+
+// BenchmarkListenPublish: the whole process's CPU per million packets
+// for a real listener receiving the policer lab capture (one flow ends
+// every ~1000 packets) replayed b.N times over loopback, without and
+// with publishing to an in-process Kafka-protocol cluster. The
+// difference between the two is what publishing costs (the sender and,
+// for kafka, the broker are in the process too). drops counts records
+// the publisher dropped; kernel-drops datagrams the listener's socket
+// dropped (the sender is faster than the listener).
+func BenchmarkListenPublish(b *testing.B) {
+	for _, kafka := range []bool{false, true} {
+		name := "off"
+		if kafka {
+			name = "kafka"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := listen.DefaultConfig()
+			cfg.VXLAN, cfg.HTTP, cfg.Sockets, cfg.RcvBuf = "127.0.0.1:0", "", 1, 32<<20
+			cfg.Engine = engine.DefaultConfig()
+			cfg.ReportInterval = 0
+			var pub *Publisher
+			if kafka {
+				c := newCluster(b, 4)
+				defer c.Close()
+				pc := DefaultPublisherConfig()
+				pc.Brokers, pc.TopicPrefix, pc.Target = c.ListenAddrs(), testPrefix, "bench"
+				p, err := NewPublisher(pc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				pub = p
+				cfg.Taps = []listen.Tap{p}
+			}
+			l, err := listen.New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan *listen.Summary, 1)
+			go func() { s, _ := l.Run(ctx); done <- s }()
+			cpu0 := cpuNS()
+			st, err := listen.Replay(context.Background(), listen.ReplayConfig{Files: []string{"../../testdata/policer/policer.srv.pcap"},
+				To: l.VXLANAddr().String(), VNI: 1, Encap: "vxlan", Sources: 4, Loop: b.N, Decode: decode.DefaultConfig(), NoRaw: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond)
+			cancel()
+			sum := <-done
+			cpu := cpuNS() - cpu0
+			b.ReportMetric(float64(cpu)/1e6/(float64(st.Sent)/1e6), "cpu-ms/Mpkt")
+			b.ReportMetric(float64(sum.Listener.KernelDrops), "kernel-drops")
+			if pub != nil {
+				s := pub.Stats()
+				b.ReportMetric(float64(s.Produced), "records")
+				b.ReportMetric(float64(s.DroppedFull+s.DroppedError+s.DroppedAtClose), "drops")
+			}
+		})
+	}
 }
