@@ -178,9 +178,12 @@ func (v *View) Apply(topic string, partition int32, offset int64, value []byte) 
 			m = map[string]uint64{}
 			a.series[sec] = m
 		}
-		lbl := e.Source.ENI
-		if lbl == "" {
-			lbl = e.Source.OuterSrc
+		var lbl string
+		if e.Source != nil {
+			lbl = e.Source.ENI
+			if lbl == "" {
+				lbl = e.Source.OuterSrc
+			}
 		}
 		m[lbl] += s.Bytes
 		// The directions are kept under prefixed labels (dirKey).
