@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for t in tshark tcpdump tcptrace iperf3 ip jq chromium; do
+for t in tshark tcpdump tcptrace iperf3 ip jq chromium promtool nft; do
 	command -v "$t" >/dev/null 2>&1 || need+=("$t")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -17,7 +17,7 @@ if [ "${#need[@]}" -gt 0 ]; then
 		export DEBIAN_FRONTEND=noninteractive
 		echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 		apt-get update -qq
-		apt-get install -y -qq --no-install-recommends tshark tcpdump tcptrace iperf3 iproute2 jq chromium >/dev/null
+		apt-get install -y -qq --no-install-recommends tshark tcpdump tcptrace iperf3 iproute2 jq chromium prometheus nftables >/dev/null
 	else
 		echo "warning: ${need[*]} not installed and not root: tests that compare against them will skip" >&2
 	fi

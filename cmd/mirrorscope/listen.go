@@ -38,6 +38,7 @@ type listenOpts struct {
 	snaplen                    int
 	quiet                      bool
 	emf                        string
+	kafka                      kafkaOpts
 }
 
 func newListenCmd() *cobra.Command {
@@ -95,6 +96,7 @@ See docs/listen.md for deployment as a mirror target.`,
 	fs.IntVar(&o.snaplen, "snaplen", d.Pcap.Snaplen, "bytes kept of each frame in --write-pcap files (0 = whole frames); mirrored payload is sensitive")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "log only warnings and errors on standard error")
 	fs.StringVar(&o.emf, "emf", "", "also write CloudWatch Embedded Metric Format lines (flows per verdict, PolicedFlows, per-session packets/bytes/drops) to this `FILE` (appended) or - for standard output (then give --out FILE); see docs/aws.md")
+	o.kafka.bind(fs)
 	return cmd
 }
 
@@ -195,6 +197,10 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 			ew = f
 		}
 		cfg.Taps = append(cfg.Taps, emf.New(ew, emf.Config{}))
+	}
+	if err := o.kafka.apply(&cfg); err != nil {
+		closeOut()
+		return err
 	}
 	l, err := listen.New(cfg)
 	if err != nil {

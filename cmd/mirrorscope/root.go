@@ -106,6 +106,7 @@ what limits each flow.`,
 		newReplayCmd(),
 		newMirrorCmd(),
 		newAWSCmd(),
+		newFleetCmd(),
 	)
 	// Wrong arguments are usage errors (exit 2), like wrong flags: the
 	// root's unknown subcommands, and every command's own Args check.

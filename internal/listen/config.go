@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 )
 
@@ -95,6 +97,13 @@ type Config struct {
 	// every TapInterval (internal/listen/tap.go). Run closes them.
 	Taps        []Tap
 	TapInterval time.Duration
+	// Health checks run on each /healthz request (a publisher's broker
+	// connection): any error makes /healthz answer 503 "degraded: ...".
+	Health []func() error
+	// HalfFlows tunes the half-flow finding (halfflow.go).
+	HalfFlows HalfFlowConfig
+	// Collectors are registered on /metrics with the listener's own.
+	Collectors []prometheus.Collector
 
 	Logger *slog.Logger
 }

@@ -31,10 +31,24 @@ const maxAPIFlows = 1000
 func (l *Listener) handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{l: l})
+	reg.MustRegister(l.sink.half)
+	reg.MustRegister(l.cfg.Collectors...)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		// A degraded publisher leaves the target receiving and
+		// analysing: 200 with the reason, so a load balancer keeps
+		// sending; ?strict=1 answers 503 for checks that should fail.
+		for _, h := range l.cfg.Health {
+			if err := h(); err != nil {
+				if r.URL.Query().Get("strict") != "" {
+					w.WriteHeader(http.StatusServiceUnavailable)
+				}
+				fmt.Fprintf(w, "degraded: %v\n", err)
+				return
+			}
+		}
 		fmt.Fprint(w, "ok")
 	})
 	mux.HandleFunc("GET /api/flows", l.apiFlows)

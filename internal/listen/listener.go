@@ -145,6 +145,7 @@ func New(cfg Config) (*Listener, error) {
 	l := &Listener{cfg: cfg, reg: newRegistry(cfg.MaxSessions)}
 	l.sink = newSink(cfg.Out, cfg.RecentFlows, cfg.RecentFindings)
 	l.sink.taps = cfg.Taps
+	l.sink.half = newHalfFlows(cfg.HalfFlows, cfg.MaxSessions)
 	ok := false
 	defer func() {
 		if !ok {
@@ -379,6 +380,7 @@ func (l *Listener) run(ctx context.Context) (*Summary, error) {
 		pcapWG.Wait()
 	}
 	sum := l.summary()
+	l.sink.sessions(time.Now(), l.reg.infos()) // taps' last snapshot: every packet counted
 	for i := range sum.Findings {
 		l.sink.finding(&sum.Findings[i])
 	}

@@ -40,6 +40,8 @@ type session struct {
 
 	packets, bytes, drops, truncated atomic.Uint64
 	first, last                      atomic.Int64
+	// dirs counts the session's packets by direction (dirflow.go).
+	dirs dirCounts
 }
 
 // registry holds every session seen, up to a bound; later ones are
@@ -103,6 +105,7 @@ type pendingCount struct {
 	s                         *session
 	packets, bytes, truncated uint64
 	first, last               int64
+	dir                       dirPending
 }
 
 func (c *pendingCount) count(s *session, p *decode.Packet, ts int64) {
@@ -115,6 +118,7 @@ func (c *pendingCount) count(s *session, p *decode.Packet, ts int64) {
 	if p.Truncated {
 		c.truncated++
 	}
+	c.dir.count(s, p)
 	c.last = ts
 }
 
@@ -130,6 +134,7 @@ func (c *pendingCount) flush() {
 	}
 	s.first.CompareAndSwap(0, c.first)
 	s.last.Store(c.last)
+	c.dir.flush(&s.dirs)
 	c.packets, c.bytes, c.truncated = 0, 0, 0
 	c.s = nil
 }
@@ -153,6 +158,7 @@ type SessionInfo struct {
 	Truncated uint64 `json:"truncated"`
 	First     string `json:"first,omitempty"`
 	Last      string `json:"last,omitempty"`
+	DirCounts
 }
 
 func (s *session) info() SessionInfo {
@@ -160,6 +166,7 @@ func (s *session) info() SessionInfo {
 	in := SessionInfo{
 		VNI: k.vni, Encap: k.encap.String(), Allowed: s.allowed, Overflow: k.overflow,
 		Packets: s.packets.Load(), Bytes: s.bytes.Load(), Drops: s.drops.Load(), Truncated: s.truncated.Load(),
+		DirCounts: s.dirs.load(),
 	}
 	if k.src.IsValid() {
 		in.OuterSrc = k.src.String()

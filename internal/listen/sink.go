@@ -31,6 +31,7 @@ type sink struct {
 	done chan struct{}
 
 	taps []Tap
+	half *halfFlows // half-flow detection (halfflow.go)
 }
 
 type sinkOp struct {
@@ -86,13 +87,11 @@ func (s *sink) apply(op *sinkOp) {
 		for _, t := range s.taps {
 			t.Flow(&op.flow, op.interim)
 		}
-	case opFinding:
-		s.write(findingLine{Type: "finding", Finding: &op.finding})
-		s.byKind[op.finding.Kind]++
-		s.findings.push(op.finding)
-		for _, t := range s.taps {
-			t.Finding(&op.finding)
+		if f := s.half.observe(&op.flow, op.interim); f != nil {
+			s.applyFinding(f)
 		}
+	case opFinding:
+		s.applyFinding(&op.finding)
 	case opSummary:
 		s.write(op.sum)
 		for _, t := range s.taps {
@@ -107,6 +106,15 @@ func (s *sink) apply(op *sinkOp) {
 			s.err = f.Flush()
 		}
 		op.flushed <- s.err
+	}
+}
+
+func (s *sink) applyFinding(f *report.Finding) {
+	s.write(findingLine{Type: "finding", Finding: f})
+	s.byKind[f.Kind]++
+	s.findings.push(*f)
+	for _, t := range s.taps {
+		t.Finding(f)
 	}
 }
 
