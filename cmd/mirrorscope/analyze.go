@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -42,6 +43,7 @@ type analysisFlags struct {
 	maxDiagnosed   int
 	filter         mirrorSpec
 	eniIPs         []string
+	memoryLimit    byteSize
 }
 
 func (a *analysisFlags) bind(fs *pflag.FlagSet) {
@@ -59,6 +61,8 @@ func (a *analysisFlags) bind(fs *pflag.FlagSet) {
 	fs.UintSliceVar(&a.vnis, "vni", nil, "analyse only these mirror sessions' VNIs (repeat or comma-separate)")
 	fs.StringSliceVar(&a.outerSrcs, "outer-src", nil, "analyse only mirror traffic from these outer source addresses (source ENIs)")
 	fs.IntVar(&a.maxReportFlows, "max-report-flows", d.MaxReportFlows, "most flows listed in the report (the largest by bytes); the rest are counted")
+	a.memoryLimit = 1 << 30
+	fs.Var(&a.memoryLimit, "memory-limit", "memory budget (e.g. 512MiB, 4GiB): live flows beyond it are ended, least recently active first, and counted as evicted; also the Go runtime's soft limit (unless GOMEMLIMIT is set); 0 = none")
 }
 
 func (a *analysisFlags) config() (engine.Config, error) {
@@ -85,6 +89,15 @@ func (a *analysisFlags) config() (engine.Config, error) {
 		return c, usageErr("--max-diagnosed-flows must be at least 1")
 	}
 	c.MaxDiagnosedFlows = a.maxDiagnosed
+	c.MemoryLimit = int64(a.memoryLimit)
+	if c.MemoryLimit > 0 && c.MemoryLimit < 32<<20 {
+		return c, usageErr("--memory-limit must be at least 32MiB (or 0 for none)")
+	}
+	if c.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// The garbage collector works harder near the budget instead of
+		// letting the heap double past it.
+		debug.SetMemoryLimit(c.MemoryLimit / 100 * 85)
+	}
 	sel, err := sessionSelector(a.vnis, a.outerSrcs)
 	if err != nil {
 		return c, err

@@ -26,7 +26,7 @@ func DefaultConfig() Config {
 // Stats counts what the table did.
 type Stats struct {
 	Created uint64 // flows created
-	Evicted uint64 // flows ended early because MaxFlows was reached
+	Evicted uint64 // flows ended early: MaxFlows reached, or EvictOldest (memory budget)
 	Idle    uint64 // flows ended by IdleTimeout
 	Closed  uint64 // flows ended by RST/FIN and then ended at a new SYN
 	Peak    int    // most live flows at once
@@ -212,6 +212,18 @@ func (t *Table) Expire() {
 		t.stats.Idle++
 		t.remove(t.tail, "idle")
 	}
+}
+
+// EvictOldest ends the least recently active flow with reason "evicted"
+// and counts it (the engine's memory budget). It reports whether there
+// was a flow to end.
+func (t *Table) EvictOldest() bool {
+	if t.tail == nil {
+		return false
+	}
+	t.stats.Evicted++
+	t.remove(t.tail, "evicted")
+	return true
 }
 
 // Flush ends every live flow, least recently active first, with the given
