@@ -64,6 +64,10 @@ See docs/listen.md for deployment as a mirror target.`,
 	}
 	fs := cmd.Flags()
 	o.bind(fs)
+	// listen lists fewer flows in its summary than analyze: say so in
+	// --help, and use it.
+	o.maxReportFlows = d.Engine.MaxReportFlows
+	fs.Lookup("max-report-flows").DefValue = strconv.Itoa(d.Engine.MaxReportFlows)
 	_ = fs.MarkHidden("vni")
 	_ = fs.MarkHidden("outer-src")
 	fs.StringVar(&o.vxlan, "vxlan", d.VXLAN, "ADDR:PORT to receive VXLAN mirror traffic on ('' = off)")
@@ -103,9 +107,6 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 	}
 	cfg := listen.DefaultConfig()
 	cfg.Engine = ec
-	if o.maxReportFlows == ec.MaxReportFlows && !cmd.Flags().Changed("max-report-flows") {
-		cfg.Engine.MaxReportFlows = listen.DefaultConfig().Engine.MaxReportFlows
-	}
 	cfg.VXLAN, cfg.GENEVE, cfg.HTTP, cfg.Iface = o.vxlan, o.geneve, o.http, o.iface
 	if o.iface != "" {
 		cfg.VXLAN, cfg.GENEVE = "", ""

@@ -364,6 +364,31 @@ func (e *Engine) shed() {
 // MemBytes returns the estimated bytes held by the live flows' state.
 func (e *Engine) MemBytes() int { return e.mem }
 
+// SnapshotStartedBefore returns report entries for at most max live
+// flows (the most recently active first) that started at or before
+// before (ns), without ending them: listen's interim reports of long
+// flows. Only those entries are built, so a tick over a million short
+// flows costs a walk of the table, not a million entries.
+func (e *Engine) SnapshotStartedBefore(before int64, max int) []report.Flow {
+	var out []report.Flow
+	e.table.Range(func(f *flow.Flow) bool {
+		if f.First > before {
+			return true
+		}
+		rf := buildFlow(f)
+		if st, ok := f.Ext.(*flowState); ok {
+			e.snapshot(f, st, rf)
+		}
+		out = append(out, *rf)
+		return len(out) < max
+	})
+	return out
+}
+
+// MaxReportFlows is the cap on flows listed in the report, after the
+// memory budget.
+func (e *Engine) MaxReportFlows() int { return e.cfg.MaxReportFlows }
+
 // Expire ends flows idle past the idle timeout as of now (ns); live
 // sources call it on a timer, since no packet may come to advance the
 // capture clock.

@@ -231,6 +231,9 @@ func New(cfg Config) (*Listener, error) {
 			sh.free <- new(batch)
 		}
 		ec := cfg.Engine
+		// The memory budget is the process's: each shard's engine gets
+		// its share.
+		ec.MemoryLimit = cfg.Engine.MemoryLimit / int64(nshards)
 		n := uint64(nshards)
 		idx := uint64(i)
 		ec.OnFlowEnd = func(rf *report.Flow) {
@@ -501,15 +504,17 @@ func (l *Listener) runShard(sh *shard) {
 			sh.mu.Unlock()
 		case <-rep:
 			// Long flows are reported while they last.
+			// Only flows old enough are built, and at most the report's
+			// cap per shard (the most recently active): a tick during a
+			// flood of short flows must not build an entry per live flow.
 			old := time.Now().Add(-l.cfg.ReportInterval).UnixNano()
 			sh.mu.Lock()
-			snap := sh.eng.Snapshot(0)
+			snap := sh.eng.SnapshotStartedBefore(old, sh.eng.MaxReportFlows())
 			sh.mu.Unlock()
-			for _, f := range snap {
-				if f.StartNS <= old {
-					f.ID = f.ID*n + uint64(sh.idx)
-					l.sink.flow(&f, true)
-				}
+			for i := range snap {
+				f := &snap[i]
+				f.ID = f.ID*n + uint64(sh.idx)
+				l.sink.flow(f, true)
 			}
 		}
 	}
