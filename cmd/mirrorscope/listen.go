@@ -33,6 +33,7 @@ type listenOpts struct {
 	pcapRotate                 byteSize
 	pcapInterval               time.Duration
 	snaplen                    int
+	pcapPayload                bool
 	quiet                      bool
 }
 
@@ -92,7 +93,8 @@ See docs/listen.md for deployment as a mirror target.`,
 	o.pcapRotate = byteSize(d.Pcap.RotateSize)
 	fs.Var(&o.pcapRotate, "pcap-rotate-size", "start a new pcapng file past this size (0 = never)")
 	fs.DurationVar(&o.pcapInterval, "pcap-rotate-interval", 0, "start a new pcapng file this often (0 = never)")
-	fs.IntVar(&o.snaplen, "snaplen", d.Pcap.Snaplen, "bytes kept of each frame in --write-pcap files (0 = whole frames); mirrored payload is sensitive")
+	fs.IntVar(&o.snaplen, "snaplen", d.Pcap.Snaplen, "most bytes kept of each frame in --write-pcap files (0 = no limit); frames are cut after their innermost transport header anyway")
+	fs.BoolVar(&o.pcapPayload, "write-pcap-payload", false, "keep payload in --write-pcap files (by default each frame ends after its TCP/UDP/ICMP header: mirrored payload is sensitive)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "log only warnings and errors on standard error")
 	return cmd
 }
@@ -150,7 +152,7 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 		cfg.AllowVNI = append(cfg.AllowVNI, uint32(v))
 	}
 	cfg.ReportInterval = o.reportInterval
-	cfg.Pcap = listen.PcapConfig{Dir: o.pcapDir, Snaplen: o.snaplen, RotateSize: int64(o.pcapRotate), RotateInterval: o.pcapInterval}
+	cfg.Pcap = listen.PcapConfig{Dir: o.pcapDir, Snaplen: o.snaplen, KeepPayload: o.pcapPayload, RotateSize: int64(o.pcapRotate), RotateInterval: o.pcapInterval}
 	level := slog.LevelInfo
 	if o.quiet {
 		level = slog.LevelWarn

@@ -107,8 +107,15 @@ type LineWriter interface {
 // PcapConfig configures --write-pcap.
 type PcapConfig struct {
 	Dir string
-	// Snaplen is the most bytes kept of each inner frame (0 = whole).
+	// Snaplen is the most bytes kept of each inner frame (0 = no limit
+	// beyond the cut below).
 	Snaplen int
+	// KeepPayload keeps what follows the innermost transport header.
+	// Without it (the default) every IP frame is cut after its TCP header
+	// (options included), UDP or ICMP header, or after the IP header of a
+	// fragment: mirrored payload is sensitive. The original length is
+	// kept either way.
+	KeepPayload bool
 	// RotateSize starts a new file past this many bytes (0 = never).
 	RotateSize int64
 	// RotateInterval starts a new file this often (0 = never).

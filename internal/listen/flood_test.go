@@ -1,10 +1,15 @@
 package listen
 
 import (
+	"bytes"
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mirrorscope/mirrorscope/internal/capture"
 )
 
 // vxlanSYN returns a VXLAN datagram (VNI vni) carrying one TCP SYN of
@@ -51,5 +56,55 @@ func TestInterimReportsBounded(t *testing.T) {
 	}
 	if final != flows || sum.Capture.FlowCounts.Total != flows {
 		t.Errorf("%d flows ended, summary %+v, want %d", final, sum.Capture.FlowCounts, flows)
+	}
+}
+
+// TestPcapKeepsNoPayload: --write-pcap with the default snaplen keeps no
+// byte of TCP payload: frames end after the TCP header, keep their
+// original length, and the interface description says what was cut.
+func TestPcapKeepsNoPayload(t *testing.T) {
+	dir := t.TempDir()
+	marker := []byte("MIRRORSCOPE-SECRET-MARKER")
+	payload := append(bytes.Repeat([]byte{'x'}, 10), marker...)
+	r := startListener(t, func(c *Config) { c.Pcap.Dir = dir })
+	const n = 50
+	var dgs [][]byte
+	for i := 0; i < n; i++ {
+		dgs = append(dgs, vxlanSYN(100, i, payload))
+	}
+	sendUDP(t, r.l.VXLANAddr().String(), dgs...)
+	r.waitFor(t, n)
+	r.stop(t)
+	files, _ := filepath.Glob(filepath.Join(dir, "*.pcapng"))
+	if len(files) == 0 {
+		t.Fatal("no pcapng written")
+	}
+	var frames int
+	for _, path := range files {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, marker) {
+			t.Errorf("%s keeps the payload marker %d times", path, bytes.Count(raw, marker))
+		}
+		if !bytes.Contains(raw, []byte("payload cut")) {
+			t.Errorf("%s: interface description does not say the payload was cut", path)
+		}
+		src, err := capture.OpenFiles([]string{path}, capture.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f capture.Frame
+		for src.Next(&f) == nil {
+			frames++
+			if want := 14 + 20 + 20; len(f.Data) != want || int(f.OrigLen) != want+len(payload) {
+				t.Errorf("frame of %d bytes (original %d), want %d (original %d)", len(f.Data), f.OrigLen, want, want+len(payload))
+			}
+		}
+		src.Close()
+	}
+	if frames != n {
+		t.Errorf("%d frames in the pcapng files, want %d", frames, n)
 	}
 }
