@@ -3,6 +3,8 @@ package listen
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,5 +108,48 @@ func TestPcapKeepsNoPayload(t *testing.T) {
 	}
 	if frames != n {
 		t.Errorf("%d frames in the pcapng files, want %d", frames, n)
+	}
+}
+
+// TestAllowListBeforeState: with --allow-vni 100, a flood of other VNIs
+// (more than the session registry holds) creates no session, and VNI 100
+// keeps its own session and its /metrics series.
+func TestAllowListBeforeState(t *testing.T) {
+	r := startListener(t, func(c *Config) { c.AllowVNI = []uint32{100} })
+	vx := r.l.VXLANAddr().String()
+	others, allowed := DefaultConfig().MaxSessions+200, 50
+	for i := 0; i < others; i += 100 {
+		var batch [][]byte
+		for j := i; j < i+100 && j < others; j++ {
+			batch = append(batch, vxlanSYN(uint32(1000+j), j, nil))
+		}
+		sendUDP(t, vx, batch...)
+	}
+	r.waitFor(t, uint64(others))
+	var batch [][]byte
+	for i := 0; i < allowed; i++ {
+		batch = append(batch, vxlanSYN(100, i, nil))
+	}
+	sendUDP(t, vx, batch...)
+	r.waitFor(t, uint64(others+allowed))
+	resp, err := http.Get("http://" + r.l.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r.stop(t)
+	_, _, sum := parseLines(t, r.out.String())
+	if len(sum.Listener.Sessions) != 1 {
+		t.Fatalf("want the one session of VNI 100, got %d: %+v", len(sum.Listener.Sessions), sum.Listener.Sessions[:min(3, len(sum.Listener.Sessions))])
+	}
+	if s := sum.Listener.Sessions[0]; s.VNI != 100 || s.Overflow || s.Packets != uint64(allowed) {
+		t.Errorf("session %+v, want VNI 100 with %d packets", s, allowed)
+	}
+	if got := sum.Listener.Rejected["vni_not_allowed"]; got != uint64(others) {
+		t.Errorf("rejected %v, want %d vni_not_allowed", sum.Listener.Rejected, others)
+	}
+	if !bytes.Contains(metrics, []byte(`vni="100"`)) {
+		t.Errorf("/metrics has no vni=\"100\" series")
 	}
 }

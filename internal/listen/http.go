@@ -128,7 +128,7 @@ type collector struct{ l *Listener }
 var (
 	descSessPackets   = prometheus.NewDesc("mirrorscope_listen_session_packets_total", "Datagrams received per mirror session (outer source, VNI, GWLB endpoint).", sessLabels, nil)
 	descSessBytes     = prometheus.NewDesc("mirrorscope_listen_session_bytes_total", "Inner frame bytes (on the wire) per mirror session.", sessLabels, nil)
-	descSessDrops     = prometheus.NewDesc("mirrorscope_listen_session_drops_total", "Datagrams of a session not analysed: VNI not allowed or inner frame undecodable.", sessLabels, nil)
+	descSessDrops     = prometheus.NewDesc("mirrorscope_listen_session_drops_total", "Datagrams of a known session not analysed: inner frame undecodable (traffic outside the allow-lists is counted in rejected, in no session).", sessLabels, nil)
 	descSessTrunc     = prometheus.NewDesc("mirrorscope_listen_session_truncated_total", "Inner packets shorter than their IP length (AWS PacketLength or target MTU).", sessLabels, nil)
 	descDatagrams     = prometheus.NewDesc("mirrorscope_listen_datagrams_total", "Datagrams (or frames, with --iface) read from the sockets.", []string{"listener"}, nil)
 	descBytes         = prometheus.NewDesc("mirrorscope_listen_bytes_total", "Bytes read from the sockets.", []string{"listener"}, nil)

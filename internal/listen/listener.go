@@ -648,16 +648,12 @@ func (r *receiver) frame(data []byte, link decode.LinkType, wire int, ts int64) 
 func (r *receiver) deliver(data []byte, wire int, ts int64, err error) {
 	cfg := &r.l.cfg
 	p := &r.pkt
-	var s *session
-	if p.Session.HasVNI || p.Encap == decode.EncapNone || err == nil {
-		allowed := cfg.vniAllowed(p.Session.VNI, p.Session.HasVNI)
-		s = r.session(p, allowed)
-		r.pend.count(s, p, ts)
-		if !allowed {
-			s.drops.Add(1)
-			r.stats.rejected[rejectVNI].Add(1)
-			return
-		}
+	// The allow-lists come before any state: rejected traffic is only
+	// counted, so it can neither fill the session registry nor push the
+	// allowed sessions into the overflow one.
+	if (p.Session.HasVNI || p.Encap == decode.EncapNone || err == nil) && !cfg.vniAllowed(p.Session.VNI, p.Session.HasVNI) {
+		r.stats.rejected[rejectVNI].Add(1)
+		return
 	}
 	if err != nil {
 		de, ok := err.(decode.Error)
@@ -665,11 +661,17 @@ func (r *receiver) deliver(data []byte, wire int, ts int64, err error) {
 			de = decode.ErrShort
 		}
 		r.stats.decodeErr[de].Add(1)
-		if s != nil {
-			s.drops.Add(1)
+		// A datagram that did not decode creates no session either; a
+		// session already known counts it as dropped.
+		if p.Session.HasVNI || p.Encap == decode.EncapNone {
+			if s := r.l.reg.lookup(keyOf(p)); s != nil {
+				s.drops.Add(1)
+			}
 		}
 		return
 	}
+	s := r.session(p, true)
+	r.pend.count(s, p, ts)
 	r.acc++
 	if r.pc != nil {
 		r.pcapAdd(data, wire, p, s, ts)
