@@ -123,6 +123,22 @@ func Listen(ctx context.Context, cfg ListenConfig, logger *slog.Logger) (*Listen
 		} else {
 			l.steered = len(l.socks) > 1
 		}
+		if cfg.Sockets > 1 {
+			// Steering is in place: let datagrams in.
+			for _, s := range l.socks {
+				var derr error
+				err := s.raw.Control(func(fd uintptr) {
+					derr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
+				})
+				if err == nil && derr != unix.ENOENT {
+					err = derr
+				}
+				if err != nil {
+					l.Close()
+					return nil, fmt.Errorf("capture: listen %s: SO_DETACH_FILTER: %w", addr, err)
+				}
+			}
+		}
 	}
 	l.log.Info("listening", "kind", cfg.Kind.String(), "addr", addr, "sockets", cfg.Sockets,
 		"rcvbuf", l.socks[0].rcvbuf, "batch", cfg.Batch, "symmetric", l.steered)
@@ -138,6 +154,14 @@ func (l *Listener) open(ctx context.Context, id int, addr string) (*udpSock, err
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		err := c.Control(func(fd uintptr) {
 			optErr = setSockopts(int(fd), l.cfg.RcvBuf)
+			if optErr == nil && l.cfg.Symmetric && l.cfg.Sockets > 1 {
+				// Until the steering program is attached (after the last
+				// socket binds), the kernel spreads datagrams by the outer
+				// 4-tuple: a connection's first packets would be read by
+				// another socket than the rest, and split across shards.
+				// Each socket drops everything until then.
+				optErr = dropAll(int(fd))
+			}
 		})
 		if err != nil {
 			return err
@@ -189,6 +213,16 @@ func (l *Listener) open(ctx context.Context, id int, addr string) (*udpSock, err
 	s.recvFn = s.recv
 	s.drainFn = func(fd uintptr) { s.recv(fd) }
 	return s, nil
+}
+
+// dropAll attaches a socket filter that drops every datagram.
+func dropAll(fd int) error {
+	ins := []unix.SockFilter{{Code: 0x06, K: 0}} // BPF_RET|BPF_K 0: keep no byte
+	prog := unix.SockFprog{Len: 1, Filter: &ins[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+		return fmt.Errorf("SO_ATTACH_FILTER: %w", err)
+	}
+	return nil
 }
 
 // setSockopts runs before bind: SO_REUSEPORT must be set on every socket

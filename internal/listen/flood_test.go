@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -151,5 +152,71 @@ func TestAllowListBeforeState(t *testing.T) {
 	}
 	if !bytes.Contains(metrics, []byte(`vni="100"`)) {
 		t.Errorf("/metrics has no vni=\"100\" series")
+	}
+}
+
+// TestStartWhileTrafficFlows: listen started while mirror traffic
+// already arrives reads no datagram before its sockets are steered, so
+// no connection is split across two shards (two flow lines).
+func TestStartWhileTrafficFlows(t *testing.T) {
+	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := probe.LocalAddr().(*net.UDPAddr)
+	probe.Close()
+	snd, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snd.Close()
+	const flows = 300
+	stop := make(chan struct{})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		dgs := make([][]byte, flows)
+		for i := range dgs {
+			dgs[i] = vxlanSYN(100, i, nil)
+		}
+		for {
+			for _, d := range dgs {
+				snd.WriteToUDP(d, to) // refused until the listener binds: ignored
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	r := startListener(t, func(c *Config) {
+		c.VXLAN, c.GENEVE = to.String(), ""
+		c.Sockets = 4
+	})
+	if !r.l.udp[0].l.Steered() {
+		close(stop)
+		<-sent
+		t.Skip("symmetric steering unavailable here")
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	<-sent
+	time.Sleep(50 * time.Millisecond)
+	r.stop(t)
+	got, _, _ := parseLines(t, r.out.String())
+	seen := map[string]int{}
+	for _, f := range got {
+		seen[f.Client+" "+f.Server]++
+	}
+	var split []string
+	for k, n := range seen {
+		if n > 1 {
+			split = append(split, k)
+		}
+	}
+	if len(split) > 0 || len(seen) != flows {
+		t.Errorf("%d connections, want %d; %d split across shards: %v", len(seen), flows, len(split), split[:min(5, len(split))])
 	}
 }
