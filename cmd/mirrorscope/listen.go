@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,7 +56,8 @@ or at exit); flows still open are also reported every --report-interval.
 Findings are JSON lines too; the last line is a summary. Prometheus metrics,
 a health check for NLB/GWLB target groups and a JSON API are served on
 --http. SIGINT/SIGTERM stop receiving, analyse everything received, report
-every open flow and exit 0.
+every open flow and exit 0. SIGHUP reopens --out and starts a new pcapng
+file (logrotate).
 
 See docs/listen.md for deployment as a mirror target.`,
 		Example: `  mirrorscope listen
@@ -164,6 +168,11 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 	cfg.Live = htmlreport.LiveHandler()
 	cfg.Routes = map[string]http.Handler{"GET /api/flows/{id}/series": htmlreport.SeriesHandler(lc)}
 
+	// SIGHUP reopens --out and starts a new pcapng file (logrotate); it
+	// is registered before --out exists, so a HUP never kills listen.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var closeOut func() error
 	if o.out == "-" || o.out == "" {
 		bw := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
@@ -182,6 +191,18 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 		closeOut()
 		return &exitError{code: exitUsage, err: err}
 	}
+	ran := make(chan struct{})
+	defer close(ran)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				l.Reopen()
+			case <-ran:
+				return
+			}
+		}
+	}()
 	_, runErr := l.Run(cmd.Context())
 	if err := closeOut(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("writing output: %w", err)

@@ -1,8 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestListenHelpDefaults: the defaults --help shows are the ones used.
@@ -22,5 +29,46 @@ func TestListenHelpDefaults(t *testing.T) {
 	out, _, _ = run(t, nil, "analyze", "--help")
 	if !regexp.MustCompile(`--max-report-flows int\s+most flows listed .*\(default 10000\)`).MatchString(out) {
 		t.Errorf("analyze --help lost its own default")
+	}
+}
+
+// TestListenSIGHUPReopens: SIGHUP makes listen reopen --out (after
+// logrotate moved it) instead of ending it.
+func TestListenSIGHUPReopens(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "flows.jsonl")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := newRootCmd()
+	var stdout, stderr bytes.Buffer
+	cmd.SetOut(&stdout)
+	cmd.SetErr(&stderr)
+	cmd.SetArgs([]string{"listen", "--vxlan", "127.0.0.1:0", "--http", "", "--sockets", "1", "--out", out, "-q"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	waitFile := func() {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(out); err == nil {
+				return
+			}
+		}
+		t.Fatalf("%s not created; stderr: %s", out, stderr.String())
+	}
+	waitFile()
+	time.Sleep(100 * time.Millisecond) // past listen.New: the listener runs
+	if err := os.Rename(out, out+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFile()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("listen: %v; stderr: %s", err, stderr.String())
+	}
+	b, _ := os.ReadFile(out)
+	if !strings.Contains(string(b), `"type":"summary"`) {
+		t.Errorf("the reopened --out has no summary: %q", b)
 	}
 }

@@ -114,9 +114,10 @@ type shard struct {
 // Listener is a running traffic-mirror target. Build it with New, run it
 // with Run; Run closes everything it opened when it returns.
 type Listener struct {
-	cfg   Config
-	udp   []udpListener
-	recvs []*receiver
+	reopenReq chan struct{} // Reopen -> housekeeping
+	cfg       Config
+	udp       []udpListener
+	recvs     []*receiver
 	// recvCtx is cancelled to stop receiving (the sockets then hand over
 	// what they already hold).
 	recvCtx  context.Context
@@ -142,7 +143,7 @@ func New(cfg Config) (*Listener, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	l := &Listener{cfg: cfg, reg: newRegistry(cfg.MaxSessions)}
+	l := &Listener{cfg: cfg, reg: newRegistry(cfg.MaxSessions), reopenReq: make(chan struct{}, 1)}
 	l.sink = newSink(cfg.Out, cfg.RecentFlows, cfg.RecentFindings)
 	l.sink.taps = cfg.Taps
 	ok := false
@@ -263,6 +264,17 @@ func New(cfg Config) (*Listener, error) {
 	}
 	ok = true
 	return l, nil
+}
+
+// Reopen asks the running listener to reopen its output: the --out file
+// (when Config.Out has a Reopen method, as RotatingFile) and a new
+// --write-pcap file. For logrotate: mirrorscope listen does it on SIGHUP.
+// It does not wait; a request while one is pending is merged with it.
+func (l *Listener) Reopen() {
+	select {
+	case l.reopenReq <- struct{}{}:
+	default:
+	}
 }
 
 // VXLANAddr is the bound VXLAN address (useful with port 0).
@@ -464,6 +476,15 @@ func (l *Listener) housekeeping(stop <-chan struct{}) {
 			}
 		case <-rep:
 			last = l.liveFindings(last)
+		case <-l.reopenReq:
+			if l.pcap != nil {
+				l.pcap.reopen.Store(true)
+			}
+			if err := l.sink.reopen(); err != nil {
+				l.cfg.Logger.Error("reopening the output", "err", err)
+			} else {
+				l.cfg.Logger.Info("reopened the output files")
+			}
 		}
 	}
 }

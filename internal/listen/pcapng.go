@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mirrorscope/mirrorscope/internal/decode"
@@ -53,6 +54,10 @@ type pcapWriter struct {
 	mu       sync.Mutex
 	firstErr error
 	files    []string
+
+	// reopen asks the writing goroutine to end the current file; the next
+	// frame starts a new one (SIGHUP).
+	reopen atomic.Bool
 }
 
 func newPcapWriter(cfg PcapConfig, reg *registry, log *slog.Logger) (*pcapWriter, error) {
@@ -141,7 +146,7 @@ func (w *pcapWriter) run() {
 
 func (w *pcapWriter) write(r *pcapRec, buf []byte) error {
 	now := time.Now()
-	if w.f != nil && ((w.cfg.RotateSize > 0 && w.size >= w.cfg.RotateSize) ||
+	if w.f != nil && (w.reopen.Swap(false) || (w.cfg.RotateSize > 0 && w.size >= w.cfg.RotateSize) ||
 		(w.cfg.RotateInterval > 0 && now.Sub(w.opened) >= w.cfg.RotateInterval)) {
 		if err := w.finishFile(); err != nil {
 			return err
