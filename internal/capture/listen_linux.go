@@ -34,19 +34,22 @@ type Listener struct {
 // the kernel writes into (hdrs, names, oob, buf) is allocated once; the
 // Datagrams handed to the handler point into buf.
 type udpSock struct {
-	id      int
-	conn    *net.UDPConn
-	raw     syscall.RawConn
-	maxDg   int
-	oobLen  int
-	hdrs    []unix.Mmsghdr
-	iovs    []unix.Iovec
-	names   []unix.RawSockaddrInet6
-	oob     []byte
-	buf     []byte
-	dgrams  []Datagram
-	recvFn  func(fd uintptr) bool // s.recv, bound once so Read does not allocate
-	drainFn func(fd uintptr)      // s.recv for Control (drain on stop), bound once
+	id int
+	// dropBase is the kernel drop count when the socket opened to traffic
+	// (the setup filter's drops), subtracted from what it reports.
+	dropBase uint64
+	conn     *net.UDPConn
+	raw      syscall.RawConn
+	maxDg    int
+	oobLen   int
+	hdrs     []unix.Mmsghdr
+	iovs     []unix.Iovec
+	names    []unix.RawSockaddrInet6
+	oob      []byte
+	buf      []byte
+	dgrams   []Datagram
+	recvFn   func(fd uintptr) bool // s.recv, bound once so Read does not allocate
+	drainFn  func(fd uintptr)      // s.recv for Control (drain on stop), bound once
 	// handle is Run's handler; busy says it got datagrams since it was
 	// last told the socket is empty.
 	handle func(int, []Datagram)
@@ -125,6 +128,7 @@ func Listen(ctx context.Context, cfg ListenConfig, logger *slog.Logger) (*Listen
 		}
 		if cfg.Sockets > 1 {
 			// Steering is in place: let datagrams in.
+			var setup uint64
 			for _, s := range l.socks {
 				var derr error
 				err := s.raw.Control(func(fd uintptr) {
@@ -137,6 +141,14 @@ func Listen(ctx context.Context, cfg ListenConfig, logger *slog.Logger) (*Listen
 					l.Close()
 					return nil, fmt.Errorf("capture: listen %s: SO_DETACH_FILTER: %w", addr, err)
 				}
+				// The kernel counted the filter's drops as socket drops:
+				// they are the setup's, not overflows; count from here.
+				s.pollDrops()
+				s.dropBase = s.drops.Swap(0)
+				setup += s.dropBase
+			}
+			if setup > 0 {
+				l.log.Info("datagrams dropped while the sockets were being steered", "kind", cfg.Kind.String(), "datagrams", setup)
 			}
 		}
 	}
@@ -407,7 +419,7 @@ func (s *udpSock) finish(k int, bytes, trunc, drops uint64, done bool) ([]Datagr
 	if trunc > 0 {
 		s.truncated.Add(trunc)
 	}
-	storeMax(&s.drops, drops)
+	storeMax(&s.drops, sinceBase(drops, s.dropBase))
 	return s.dgrams[:k], done
 }
 
@@ -574,7 +586,15 @@ func (s *udpSock) pollDrops() {
 	if err != nil || errno != 0 || n < (skMeminfoDrops+1)*4 {
 		return // closed, or a kernel without SO_MEMINFO: the cmsg count stands
 	}
-	storeMax(&s.drops, uint64(mem[skMeminfoDrops]))
+	storeMax(&s.drops, sinceBase(uint64(mem[skMeminfoDrops]), s.dropBase))
+}
+
+// sinceBase returns the kernel's drop count v less the setup's base.
+func sinceBase(v, base uint64) uint64 {
+	if v < base {
+		return 0
+	}
+	return v - base
 }
 
 // storeMax raises a to v unless it is already higher: the kernel's drop
