@@ -37,6 +37,7 @@ type listenOpts struct {
 	pcapInterval               time.Duration
 	snaplen                    int
 	pcapPayload                bool
+	httpAllowHosts             []string
 	quiet                      bool
 }
 
@@ -79,6 +80,7 @@ See docs/listen.md for deployment as a mirror target.`,
 	fs.StringVar(&o.geneve, "geneve", "", "ADDR:PORT to receive GENEVE (Gateway Load Balancer) traffic on; --geneve alone means 0.0.0.0:6081")
 	fs.Lookup("geneve").NoOptDefVal = "0.0.0.0:6081"
 	fs.StringVar(&o.http, "http", d.HTTP, "ADDR:PORT of /metrics, /healthz and /api ('' = off); use 0.0.0.0:9180 for load balancer health checks")
+	fs.StringSliceVar(&o.httpAllowHosts, "http-allow-host", nil, "further Host header names the HTTP server answers (it answers IP addresses and localhost; others get 421, against DNS rebinding)")
 	fs.StringVar(&o.iface, "iface", "", "capture this local interface (AF_PACKET) instead of receiving mirror datagrams")
 	fs.IntVar(&o.sockets, "sockets", runtime.NumCPU(), "SO_REUSEPORT sockets (receiving goroutines) per listener")
 	fs.IntVar(&o.shards, "shards", 0, "analysis engines (flow state is sharded across them); 0: one per socket, each socket's goroutine analysing what it reads")
@@ -114,6 +116,7 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 	cfg := listen.DefaultConfig()
 	cfg.Engine = ec
 	cfg.VXLAN, cfg.GENEVE, cfg.HTTP, cfg.Iface = o.vxlan, o.geneve, o.http, o.iface
+	cfg.HTTPAllowHosts = o.httpAllowHosts
 	if o.iface != "" {
 		cfg.VXLAN, cfg.GENEVE = "", ""
 	}

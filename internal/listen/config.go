@@ -81,6 +81,11 @@ type Config struct {
 	// HTTP is the ADDR:PORT of the HTTP server (/metrics, /healthz,
 	// /api/*); "" = off.
 	HTTP string
+	// HTTPAllowHosts are further Host header names the HTTP server
+	// answers (--http-allow-host). It always answers IP literals and
+	// "localhost"; any other name gets 421, so a web page that rebinds
+	// its DNS name to 127.0.0.1 cannot read the API.
+	HTTPAllowHosts []string
 	// Live, when set, is served at "/" (the live page); otherwise "/"
 	// lists the endpoints.
 	Live http.Handler

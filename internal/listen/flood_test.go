@@ -220,3 +220,44 @@ func TestStartWhileTrafficFlows(t *testing.T) {
 		t.Errorf("%d connections, want %d; %d split across shards: %v", len(seen), flows, len(split), split[:min(5, len(split))])
 	}
 }
+
+// TestHTTPHostAndPaths: the HTTP server answers IP literals, localhost
+// and --http-allow-host names only (DNS rebinding: a page whose name
+// resolves to 127.0.0.1 must not read the API), and unknown paths 404.
+func TestHTTPHostAndPaths(t *testing.T) {
+	r := startListener(t, func(c *Config) {
+		c.HTTPAllowHosts = []string{"mirror.example.internal"}
+		c.Live = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "live") })
+	})
+	base := "http://" + r.l.HTTPAddr()
+	_, port, _ := net.SplitHostPort(r.l.HTTPAddr())
+	for _, tc := range []struct {
+		host, path string
+		want       int
+	}{
+		{"", "/api/summary", 200},
+		{"localhost:" + port, "/api/summary", 200},
+		{"127.0.0.1", "/metrics", 200},
+		{"[::1]:" + port, "/healthz", 200},
+		{"mirror.example.internal:" + port, "/api/flows", 200},
+		{"attacker.example.com:" + port, "/api/flows", http.StatusMisdirectedRequest},
+		{"attacker.example.com", "/", http.StatusMisdirectedRequest},
+		{"", "/", 200},
+		{"", "/nope", 404},
+		{"", "/api/nope", 404},
+	} {
+		req, _ := http.NewRequest("GET", base+tc.path, nil)
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s Host %q: %d, want %d", tc.path, tc.host, resp.StatusCode, tc.want)
+		}
+	}
+}

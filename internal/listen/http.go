@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,7 +54,7 @@ func (l *Listener) handler() http.Handler {
 		mux.Handle(pat, h)
 	}
 	if l.cfg.Live != nil {
-		mux.Handle("/", l.cfg.Live)
+		mux.Handle("GET /{$}", l.cfg.Live) // other paths: 404
 	} else {
 		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -62,7 +65,29 @@ func (l *Listener) handler() http.Handler {
 			fmt.Fprint(w, "</ul>")
 		})
 	}
-	return mux
+	return hostCheck(mux, l.cfg.HTTPAllowHosts)
+}
+
+// hostCheck answers only requests whose Host is an IP literal,
+// "localhost" (or a name under .localhost) or one of allow: DNS
+// rebinding needs a name of the attacker's that resolves to us.
+func hostCheck(h http.Handler, allow []string) http.Handler {
+	ok := map[string]bool{}
+	for _, a := range allow {
+		ok[strings.ToLower(strings.TrimSuffix(a, "."))] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			host = hh
+		}
+		host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+		if _, err := netip.ParseAddr(host); err == nil || host == "localhost" || strings.HasSuffix(host, ".localhost") || ok[host] {
+			h.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "host not allowed: give it to --http-allow-host", http.StatusMisdirectedRequest)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
