@@ -44,6 +44,7 @@ type analysisFlags struct {
 	filter         mirrorSpec
 	eniIPs         []string
 	memoryLimit    byteSize
+	linger         time.Duration
 }
 
 func (a *analysisFlags) bind(fs *pflag.FlagSet) {
@@ -53,6 +54,7 @@ func (a *analysisFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&a.noDecap, "no-decap", false, "do not decapsulate VXLAN/GENEVE: analyse the outer packets")
 	fs.IntVar(&a.maxFlows, "max-flows", d.Flow.MaxFlows, "most live flows tracked at once; beyond it the least recently active flow is ended and counted as evicted")
 	fs.DurationVar(&a.idleTimeout, "idle-timeout", d.Flow.IdleTimeout, "end a flow after this much capture time without packets (0 = never)")
+	fs.DurationVar(&a.linger, "linger", d.Flow.Linger, "end a TCP flow this long after it closed (RST, or FIN both ways), leaving time for late packets (0 = only when its ports are reused, at the idle timeout or the end)")
 	fs.BoolVar(&a.noDiagnose, "no-diagnose", false, "skip the limiter diagnosis (TCP analysis only; faster)")
 	fs.IntVar(&a.maxDiagnosed, "max-diagnosed-flows", d.MaxDiagnosedFlows, "most TCP flows diagnosed while open at once (each keeps ~50 KB); later ones get the TCP analysis only")
 	fs.BoolVar(&a.flowsOnly, "flows-only", false, "decode and count flows only: no TCP analysis, no diagnosis (fastest first look at a large capture)")
@@ -82,6 +84,10 @@ func (a *analysisFlags) config() (engine.Config, error) {
 	}
 	c.Flow.MaxFlows = a.maxFlows
 	c.Flow.IdleTimeout = a.idleTimeout
+	if a.linger < 0 {
+		return c, usageErr("--linger must not be negative")
+	}
+	c.Flow.Linger = a.linger
 	c.MaxReportFlows = a.maxReportFlows
 	c.NoDiagnose = a.noDiagnose
 	c.FlowsOnly = a.flowsOnly

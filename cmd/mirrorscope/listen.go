@@ -52,8 +52,8 @@ with --geneve the GENEVE stream of a Gateway Load Balancer on UDP 6081), or
 capture a local interface with --iface, and run the analysis of 'analyze'
 continuously.
 
-Each flow is reported as one JSON line when it ends (FIN/RST, idle timeout,
-or at exit); flows still open are also reported every --report-interval.
+Each flow is reported as one JSON line when it ends (--linger after its
+FIN/RST, idle timeout, or at exit); flows still open are also reported every --report-interval.
 Findings are JSON lines too; the last line is a summary. Prometheus metrics,
 a health check for NLB/GWLB target groups and a JSON API are served on
 --http. SIGINT/SIGTERM stop receiving, analyse everything received, report

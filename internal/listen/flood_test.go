@@ -30,6 +30,34 @@ func vxlanSYN(vni uint32, i int, payload []byte) []byte {
 	return append(b, payload...)
 }
 
+// vxlanFlags is vxlanSYN with other TCP flags.
+func vxlanFlags(vni uint32, i int, flags byte) []byte {
+	b := vxlanSYN(vni, i, nil)
+	b[8+14+20+13] = flags
+	return b
+}
+
+// TestClosedFlowReportedAfterLinger: a flow that ends with RST is
+// reported the linger after, while listen runs (it waited for the idle
+// timeout: 5 minutes).
+func TestClosedFlowReportedAfterLinger(t *testing.T) {
+	r := startListener(t, func(c *Config) {
+		c.Engine.Flow.Linger = 200 * time.Millisecond
+		c.ExpireInterval = 50 * time.Millisecond
+		c.FlushInterval = 20 * time.Millisecond
+	})
+	vx := r.l.VXLANAddr().String()
+	sendUDP(t, vx, vxlanSYN(100, 7, nil), vxlanFlags(100, 7, 0x14)) // SYN, then RST/ACK from the client
+	r.waitFor(t, 2)
+	deadline := time.Now().Add(3 * time.Second)
+	for !strings.Contains(r.out.String(), `"end_reason":"closed"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("closed flow not reported 3 s after its RST; output: %q", r.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestInterimReportsBounded: a report tick over many open flows builds
 // and writes at most the report cap per shard, not an entry per live flow
 // (a flood made RSS jump by gigabytes at the first tick).
