@@ -106,6 +106,11 @@ func Listen(ctx context.Context, cfg ListenConfig, logger *slog.Logger) (*Listen
 	} else if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(addr, strconv.Itoa(int(cfg.Kind.DefaultPort())))
 	}
+	if ap, err := bindAddr(addr); err == nil && ap.Port() != 0 {
+		if h, ino, held := portHolder(ap); held {
+			return nil, fmt.Errorf("capture: listen %s: UDP port %d is already bound by another socket (%s, inode %s; another mirrorscope listen?): refusing to share it, the kernel would split the traffic between the two", addr, ap.Port(), h, ino)
+		}
+	}
 	l := &Listener{cfg: cfg, log: logger}
 	for i := range cfg.Sockets {
 		s, err := l.open(ctx, i, addr)
@@ -225,6 +230,25 @@ func (l *Listener) open(ctx context.Context, id int, addr string) (*udpSock, err
 	s.recvFn = s.recv
 	s.drainFn = func(fd uintptr) { s.recv(fd) }
 	return s, nil
+}
+
+// bindAddr parses "host:port" ("" host: the wildcard).
+func bindAddr(addr string) (netip.AddrPort, error) {
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	port, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	a := netip.IPv6Unspecified()
+	if host != "" {
+		if a, err = netip.ParseAddr(host); err != nil {
+			return netip.AddrPort{}, err
+		}
+	}
+	return netip.AddrPortFrom(a, uint16(port)), nil
 }
 
 // dropAll attaches a socket filter that drops every datagram.
