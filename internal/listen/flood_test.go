@@ -3,7 +3,9 @@ package listen
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -12,7 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/mirrorscope/mirrorscope/internal/capture"
+	"github.com/mirrorscope/mirrorscope/internal/decode"
+	"github.com/mirrorscope/mirrorscope/internal/diagnose"
+	"github.com/mirrorscope/mirrorscope/internal/engine"
 )
 
 // vxlanSYN returns a VXLAN datagram (VNI vni) carrying one TCP SYN of
@@ -288,4 +295,76 @@ func TestHTTPHostAndPaths(t *testing.T) {
 			t.Errorf("GET %s Host %q: %d, want %d", tc.path, tc.host, resp.StatusCode, tc.want)
 		}
 	}
+}
+
+// TestReplayTimedMatchesAnalyze: a lab capture replayed with its own
+// timing (replay's default, --speed 1) reaches listen with the capture's
+// timing: every flow lasts as long as in the file (sent as fast as
+// possible, a 3 s transfer lasted a few ms, and listen's verdicts were
+// "too little data"). The verdicts are compared too, and must agree on a
+// quiet machine (MIRRORSCOPE_STRICT_TIMING=1); on a loaded one the
+// sender's pacing jitter changes sub-millisecond spacing, so there they
+// are only logged.
+func TestReplayTimedMatchesAnalyze(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays 6 s of captures in real time")
+	}
+	for _, rel := range []string{"policer/policer.srv.pcap", "shaper/shaper.srv.pcap"} {
+		t.Run(rel, func(t *testing.T) {
+			path := capturePath(t, rel)
+			rep, err := engine.AnalyzeFiles(engine.DefaultConfig(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{}
+			dur := map[string]float64{}
+			for _, f := range rep.Flows {
+				if f.Diagnosis != nil {
+					want[f.Client+" "+f.Server] = verdictOf(f.Diagnosis)
+				}
+				dur[f.Client+" "+f.Server] = f.DurationS
+			}
+			r := startListener(t, nil)
+			st := replayCfg(t, ReplayConfig{Files: []string{path}, To: r.l.VXLANAddr().String(), VNI: 4242,
+				Encap: "vxlan", Sources: 8, Decode: decode.DefaultConfig(), Speed: 1})
+			r.waitFor(t, st.Sent)
+			r.stop(t)
+			flows, _, _ := parseLines(t, r.out.String())
+			got := map[string]string{}
+			for _, f := range flows {
+				k := f.Client + " " + f.Server
+				if d, ok := dur[k]; ok && d > 0.5 && math.Abs(f.DurationS-d) > 0.05*d {
+					t.Errorf("flow %s lasted %.3f s in listen, %.3f s in the capture", k, f.DurationS, d)
+				}
+				if _, ok := want[k]; ok && f.Diagnosis != nil {
+					got[k] = verdictOf(f.Diagnosis)
+				}
+			}
+			if diff := cmp.Diff(got, want); diff != "" {
+				if os.Getenv("MIRRORSCOPE_STRICT_TIMING") != "" {
+					t.Errorf("verdicts (-listen +analyze):\n%s", diff)
+				} else {
+					t.Logf("verdicts differ (load average %s; MIRRORSCOPE_STRICT_TIMING=1 makes this an error) (-listen +analyze):\n%s", loadavg(), diff)
+				}
+			}
+		})
+	}
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.TrimSpace(string(b))
+}
+
+// verdictOf reads the verdict of a report.Flow's diagnosis, from the
+// engine (*diagnose.Diagnosis) or from a JSON line (a map).
+func verdictOf(d any) string {
+	switch v := d.(type) {
+	case *diagnose.Diagnosis:
+		return v.Verdict
+	case map[string]any:
+		s, _ := v["verdict"].(string)
+		return s
+	}
+	return fmt.Sprintf("%T", d)
 }
