@@ -331,13 +331,23 @@ func TestReplayTimedMatchesAnalyze(t *testing.T) {
 			r.stop(t)
 			flows, _, _ := parseLines(t, r.out.String())
 			got := map[string]string{}
+			longest := map[string]float64{}
 			for _, f := range flows {
 				k := f.Client + " " + f.Server
-				if d, ok := dur[k]; ok && d > 0.5 && math.Abs(f.DurationS-d) > 0.05*d {
-					t.Errorf("flow %s lasted %.3f s in listen, %.3f s in the capture", k, f.DurationS, d)
+				if f.DurationS >= longest[k] {
+					longest[k] = f.DurationS
+				} else {
+					// Seen once in a full -race run of the package: a
+					// second, 0 s line for the iperf control connection.
+					t.Logf("flow %s has another line: %d packets, %.3f s, %s", k, f.Packets, f.DurationS, f.EndReason)
 				}
 				if _, ok := want[k]; ok && f.Diagnosis != nil {
 					got[k] = verdictOf(f.Diagnosis)
+				}
+			}
+			for k, d := range dur {
+				if l := longest[k]; d > 0.5 && math.Abs(l-d) > 0.05*d {
+					t.Errorf("flow %s lasted %.3f s in listen, %.3f s in the capture", k, l, d)
 				}
 			}
 			if diff := cmp.Diff(got, want); diff != "" {
