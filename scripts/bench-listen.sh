@@ -190,7 +190,7 @@ drain_trial() {
 	lpid=$!
 	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null && break; sleep 0.1; done
 	kill -STOP "$lpid"
-	"$ms" replay "$cap" --to "127.0.0.1:$port" --vni 4242 --loop "$lp" $noraw $rargs 2>"$tmp/replay.log" || true
+	"$ms" replay "$cap" --to "127.0.0.1:$port" --vni 4242 --loop "$lp" --topspeed $noraw $rargs 2>"$tmp/replay.log" || true
 	dg_bytes=$(sed -n 's/.* datagrams (\([0-9]*\) bytes).*/\1/p' "$tmp/replay.log")
 	dg_n=$(sed -n 's/.* \([0-9]*\) datagrams (.*/\1/p' "$tmp/replay.log")
 	local l0 l1 t0 t1 n=0 drops=0 m

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -42,6 +43,8 @@ type analysisFlags struct {
 	maxDiagnosed   int
 	filter         mirrorSpec
 	eniIPs         []string
+	memoryLimit    byteSize
+	linger         time.Duration
 }
 
 func (a *analysisFlags) bind(fs *pflag.FlagSet) {
@@ -51,6 +54,7 @@ func (a *analysisFlags) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&a.noDecap, "no-decap", false, "do not decapsulate VXLAN/GENEVE: analyse the outer packets")
 	fs.IntVar(&a.maxFlows, "max-flows", d.Flow.MaxFlows, "most live flows tracked at once; beyond it the least recently active flow is ended and counted as evicted")
 	fs.DurationVar(&a.idleTimeout, "idle-timeout", d.Flow.IdleTimeout, "end a flow after this much capture time without packets (0 = never)")
+	fs.DurationVar(&a.linger, "linger", d.Flow.Linger, "end a TCP flow this long after it closed (RST, or FIN both ways), leaving time for late packets (0 = only when its ports are reused, at the idle timeout or the end)")
 	fs.BoolVar(&a.noDiagnose, "no-diagnose", false, "skip the limiter diagnosis (TCP analysis only; faster)")
 	fs.IntVar(&a.maxDiagnosed, "max-diagnosed-flows", d.MaxDiagnosedFlows, "most TCP flows diagnosed while open at once (each keeps ~50 KB); later ones get the TCP analysis only")
 	fs.BoolVar(&a.flowsOnly, "flows-only", false, "decode and count flows only: no TCP analysis, no diagnosis (fastest first look at a large capture)")
@@ -59,6 +63,8 @@ func (a *analysisFlags) bind(fs *pflag.FlagSet) {
 	fs.UintSliceVar(&a.vnis, "vni", nil, "analyse only these mirror sessions' VNIs (repeat or comma-separate)")
 	fs.StringSliceVar(&a.outerSrcs, "outer-src", nil, "analyse only mirror traffic from these outer source addresses (source ENIs)")
 	fs.IntVar(&a.maxReportFlows, "max-report-flows", d.MaxReportFlows, "most flows listed in the report (the largest by bytes); the rest are counted")
+	a.memoryLimit = 1 << 30
+	fs.Var(&a.memoryLimit, "memory-limit", "memory budget (e.g. 512MiB, 4GiB): live flows beyond it are ended, least recently active first, and counted as evicted; also the Go runtime's soft limit (unless GOMEMLIMIT is set); 0 = none")
 }
 
 func (a *analysisFlags) config() (engine.Config, error) {
@@ -78,6 +84,10 @@ func (a *analysisFlags) config() (engine.Config, error) {
 	}
 	c.Flow.MaxFlows = a.maxFlows
 	c.Flow.IdleTimeout = a.idleTimeout
+	if a.linger < 0 {
+		return c, usageErr("--linger must not be negative")
+	}
+	c.Flow.Linger = a.linger
 	c.MaxReportFlows = a.maxReportFlows
 	c.NoDiagnose = a.noDiagnose
 	c.FlowsOnly = a.flowsOnly
@@ -85,6 +95,15 @@ func (a *analysisFlags) config() (engine.Config, error) {
 		return c, usageErr("--max-diagnosed-flows must be at least 1")
 	}
 	c.MaxDiagnosedFlows = a.maxDiagnosed
+	c.MemoryLimit = int64(a.memoryLimit)
+	if c.MemoryLimit > 0 && c.MemoryLimit < 32<<20 {
+		return c, usageErr("--memory-limit must be at least 32MiB (or 0 for none)")
+	}
+	if c.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// The garbage collector works harder near the budget instead of
+		// letting the heap double past it.
+		debug.SetMemoryLimit(c.MemoryLimit / 100 * 85)
+	}
 	sel, err := sessionSelector(a.vnis, a.outerSrcs)
 	if err != nil {
 		return c, err

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,6 +38,8 @@ type listenOpts struct {
 	pcapRotate                 byteSize
 	pcapInterval               time.Duration
 	snaplen                    int
+	pcapPayload                bool
+	httpAllowHosts             []string
 	quiet                      bool
 	emf                        string
 	kafka                      kafkaOpts
@@ -52,12 +56,13 @@ with --geneve the GENEVE stream of a Gateway Load Balancer on UDP 6081), or
 capture a local interface with --iface, and run the analysis of 'analyze'
 continuously.
 
-Each flow is reported as one JSON line when it ends (FIN/RST, idle timeout,
-or at exit); flows still open are also reported every --report-interval.
+Each flow is reported as one JSON line when it ends (--linger after its
+FIN/RST, idle timeout, or at exit); flows still open are also reported every --report-interval.
 Findings are JSON lines too; the last line is a summary. Prometheus metrics,
 a health check for NLB/GWLB target groups and a JSON API are served on
 --http. SIGINT/SIGTERM stop receiving, analyse everything received, report
-every open flow and exit 0.
+every open flow and exit 0. SIGHUP reopens --out and starts a new pcapng
+file (logrotate).
 
 See docs/listen.md for deployment as a mirror target.`,
 		Example: `  mirrorscope listen
@@ -69,12 +74,17 @@ See docs/listen.md for deployment as a mirror target.`,
 	}
 	fs := cmd.Flags()
 	o.bind(fs)
+	// listen lists fewer flows in its summary than analyze: say so in
+	// --help, and use it.
+	o.maxReportFlows = d.Engine.MaxReportFlows
+	fs.Lookup("max-report-flows").DefValue = strconv.Itoa(d.Engine.MaxReportFlows)
 	_ = fs.MarkHidden("vni")
 	_ = fs.MarkHidden("outer-src")
 	fs.StringVar(&o.vxlan, "vxlan", d.VXLAN, "ADDR:PORT to receive VXLAN mirror traffic on ('' = off)")
 	fs.StringVar(&o.geneve, "geneve", "", "ADDR:PORT to receive GENEVE (Gateway Load Balancer) traffic on; --geneve alone means 0.0.0.0:6081")
 	fs.Lookup("geneve").NoOptDefVal = "0.0.0.0:6081"
 	fs.StringVar(&o.http, "http", d.HTTP, "ADDR:PORT of /metrics, /healthz and /api ('' = off); use 0.0.0.0:9180 for load balancer health checks")
+	fs.StringSliceVar(&o.httpAllowHosts, "http-allow-host", nil, "further Host header names the HTTP server answers (it answers IP addresses and localhost; others get 421, against DNS rebinding)")
 	fs.StringVar(&o.iface, "iface", "", "capture this local interface (AF_PACKET) instead of receiving mirror datagrams")
 	fs.IntVar(&o.sockets, "sockets", runtime.NumCPU(), "SO_REUSEPORT sockets (receiving goroutines) per listener")
 	fs.IntVar(&o.shards, "shards", 0, "analysis engines (flow state is sharded across them); 0: one per socket, each socket's goroutine analysing what it reads")
@@ -93,7 +103,8 @@ See docs/listen.md for deployment as a mirror target.`,
 	o.pcapRotate = byteSize(d.Pcap.RotateSize)
 	fs.Var(&o.pcapRotate, "pcap-rotate-size", "start a new pcapng file past this size (0 = never)")
 	fs.DurationVar(&o.pcapInterval, "pcap-rotate-interval", 0, "start a new pcapng file this often (0 = never)")
-	fs.IntVar(&o.snaplen, "snaplen", d.Pcap.Snaplen, "bytes kept of each frame in --write-pcap files (0 = whole frames); mirrored payload is sensitive")
+	fs.IntVar(&o.snaplen, "snaplen", d.Pcap.Snaplen, "most bytes kept of each frame in --write-pcap files (0 = no limit); frames are cut after their innermost transport header anyway")
+	fs.BoolVar(&o.pcapPayload, "write-pcap-payload", false, "keep payload in --write-pcap files (by default each frame ends after its TCP/UDP/ICMP header: mirrored payload is sensitive)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "log only warnings and errors on standard error")
 	fs.StringVar(&o.emf, "emf", "", "also write CloudWatch Embedded Metric Format lines (flows per verdict, PolicedFlows, per-session packets/bytes/drops) to this `FILE` (appended) or - for standard output (then give --out FILE); see docs/aws.md")
 	o.kafka.bind(fs)
@@ -110,10 +121,8 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 	}
 	cfg := listen.DefaultConfig()
 	cfg.Engine = ec
-	if o.maxReportFlows == ec.MaxReportFlows && !cmd.Flags().Changed("max-report-flows") {
-		cfg.Engine.MaxReportFlows = listen.DefaultConfig().Engine.MaxReportFlows
-	}
 	cfg.VXLAN, cfg.GENEVE, cfg.HTTP, cfg.Iface = o.vxlan, o.geneve, o.http, o.iface
+	cfg.HTTPAllowHosts = o.httpAllowHosts
 	if o.iface != "" {
 		cfg.VXLAN, cfg.GENEVE = "", ""
 	}
@@ -156,7 +165,7 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 		cfg.AllowVNI = append(cfg.AllowVNI, uint32(v))
 	}
 	cfg.ReportInterval = o.reportInterval
-	cfg.Pcap = listen.PcapConfig{Dir: o.pcapDir, Snaplen: o.snaplen, RotateSize: int64(o.pcapRotate), RotateInterval: o.pcapInterval}
+	cfg.Pcap = listen.PcapConfig{Dir: o.pcapDir, Snaplen: o.snaplen, KeepPayload: o.pcapPayload, RotateSize: int64(o.pcapRotate), RotateInterval: o.pcapInterval}
 	level := slog.LevelInfo
 	if o.quiet {
 		level = slog.LevelWarn
@@ -168,6 +177,11 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 	cfg.Live = htmlreport.LiveHandler()
 	cfg.Routes = map[string]http.Handler{"GET /api/flows/{id}/series": htmlreport.SeriesHandler(lc)}
 
+	// SIGHUP reopens --out and starts a new pcapng file (logrotate); it
+	// is registered before --out exists, so a HUP never kills listen.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var closeOut func() error
 	if o.out == "-" || o.out == "" {
 		bw := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
@@ -207,6 +221,18 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 		closeOut()
 		return &exitError{code: exitUsage, err: err}
 	}
+	ran := make(chan struct{})
+	defer close(ran)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				l.Reopen()
+			case <-ran:
+				return
+			}
+		}
+	}()
 	_, runErr := l.Run(cmd.Context())
 	if err := closeOut(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("writing output: %w", err)

@@ -11,9 +11,10 @@ import (
 
 func newReplayCmd() *cobra.Command {
 	var (
-		cfg   = listen.ReplayConfig{Decode: decode.DefaultConfig()}
-		vni   uint
-		quiet bool
+		cfg      = listen.ReplayConfig{Decode: decode.DefaultConfig()}
+		vni      uint
+		quiet    bool
+		topspeed bool
 	)
 	cmd := &cobra.Command{
 		Use:   "replay [flags] CAPTURE... --to HOST:PORT",
@@ -33,8 +34,13 @@ flow and direction, as AWS derives the outer source port from the inner
 5-tuple. Datagrams are sent in batches with sendmmsg, in capture order; when
 run as root (CAP_NET_RAW) towards an IPv4 target, a batch goes out of one raw
 socket whatever its source ports (--no-raw: through the UDP sockets, one
-sendmmsg per run of datagrams from one port). --pps paces whole batches of
-about a millisecond each.
+sendmmsg per run of datagrams from one port).
+
+Timing: by default the capture's own timing is kept (--speed 1), so that
+listen gives the verdicts analyze gives on the same capture (rates,
+pacing and idle gaps are what the diagnosis reads). --speed 10 plays it
+ten times faster. For load tests, --topspeed sends as fast as possible and
+--pps at a fixed rate (whole batches of about a millisecond each).
 
 --gso sends each run of consecutive datagrams of one inner connection and
 source port (equal sizes, the last may be shorter) as one UDP GSO send: the
@@ -44,8 +50,9 @@ datagram. For load tests on one machine, where the sender's kernel work
 would otherwise be the limit (Linux 4.18 or later; UDP sockets only).`,
 		Example: `  mirrorscope replay policer.srv.pcap --to 127.0.0.1:4789 --vni 4242
   mirrorscope replay big.pcap --to 10.0.1.5:4789 --vni 7 --pps 200000 --loop 10
+  mirrorscope replay big.pcap --to 10.0.1.5:4789 --vni 7 --topspeed
   mirrorscope replay mon.pcap --to 127.0.0.1:6081 --encap geneve
-  mirrorscope replay lab.pcap --to 127.0.0.1:4789 --vni 1 --loop 500 --gso --sources 1`,
+  mirrorscope replay lab.pcap --to 127.0.0.1:4789 --vni 1 --loop 500 --gso --sources 1 --topspeed`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr("replay needs at least one capture file")
@@ -62,8 +69,11 @@ would otherwise be the limit (Linux 4.18 or later; UDP sockets only).`,
 			if cfg.Encap != "vxlan" && cfg.Encap != "geneve" {
 				return usageErr("--encap %q: use vxlan or geneve", cfg.Encap)
 			}
-			if cfg.PPS < 0 || cfg.Loop < 1 || cfg.Sources < 1 {
-				return usageErr("--pps must not be negative, --loop and --sources at least 1")
+			if cfg.PPS < 0 || cfg.Speed <= 0 || cfg.Loop < 1 || cfg.Sources < 1 {
+				return usageErr("--pps must not be negative, --speed must be positive, --loop and --sources at least 1")
+			}
+			if topspeed || cfg.PPS > 0 {
+				cfg.Speed = 0 // no capture timing
 			}
 			cfg.VNI = uint32(vni)
 			cfg.Files = args
@@ -92,7 +102,9 @@ would otherwise be the limit (Linux 4.18 or later; UDP sockets only).`,
 	fs := cmd.Flags()
 	fs.StringVar(&cfg.To, "to", "", "target HOST:PORT (4789 for VXLAN, 6081 for GENEVE)")
 	fs.UintVar(&vni, "vni", 0, "VNI for the frames of plain captures")
-	fs.Float64Var(&cfg.PPS, "pps", 0, "datagrams per second (0 = as fast as possible)")
+	fs.Float64Var(&cfg.Speed, "speed", 1, "keep the capture's timing, this many times faster (1 = as captured)")
+	fs.BoolVar(&topspeed, "topspeed", false, "send as fast as possible, ignoring the capture's timing (load tests)")
+	fs.Float64Var(&cfg.PPS, "pps", 0, "send at this many datagrams per second, ignoring the capture's timing (load tests)")
 	fs.IntVar(&cfg.Loop, "loop", 1, "send the captures this many times")
 	fs.StringVar(&cfg.Encap, "encap", "vxlan", "vxlan, or geneve (GWLB: GENEVE around VXLAN)")
 	fs.IntVar(&cfg.Sources, "sources", 8, "UDP source sockets (outer source ports) to spread flows over")

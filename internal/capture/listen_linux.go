@@ -34,19 +34,22 @@ type Listener struct {
 // the kernel writes into (hdrs, names, oob, buf) is allocated once; the
 // Datagrams handed to the handler point into buf.
 type udpSock struct {
-	id      int
-	conn    *net.UDPConn
-	raw     syscall.RawConn
-	maxDg   int
-	oobLen  int
-	hdrs    []unix.Mmsghdr
-	iovs    []unix.Iovec
-	names   []unix.RawSockaddrInet6
-	oob     []byte
-	buf     []byte
-	dgrams  []Datagram
-	recvFn  func(fd uintptr) bool // s.recv, bound once so Read does not allocate
-	drainFn func(fd uintptr)      // s.recv for Control (drain on stop), bound once
+	id int
+	// dropBase is the kernel drop count when the socket opened to traffic
+	// (the setup filter's drops), subtracted from what it reports.
+	dropBase uint64
+	conn     *net.UDPConn
+	raw      syscall.RawConn
+	maxDg    int
+	oobLen   int
+	hdrs     []unix.Mmsghdr
+	iovs     []unix.Iovec
+	names    []unix.RawSockaddrInet6
+	oob      []byte
+	buf      []byte
+	dgrams   []Datagram
+	recvFn   func(fd uintptr) bool // s.recv, bound once so Read does not allocate
+	drainFn  func(fd uintptr)      // s.recv for Control (drain on stop), bound once
 	// handle is Run's handler; busy says it got datagrams since it was
 	// last told the socket is empty.
 	handle func(int, []Datagram)
@@ -103,6 +106,11 @@ func Listen(ctx context.Context, cfg ListenConfig, logger *slog.Logger) (*Listen
 	} else if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(addr, strconv.Itoa(int(cfg.Kind.DefaultPort())))
 	}
+	if ap, err := bindAddr(addr); err == nil && ap.Port() != 0 {
+		if h, ino, held := portHolder(ap); held {
+			return nil, fmt.Errorf("capture: listen %s: UDP port %d is already bound by another socket (%s, inode %s; another mirrorscope listen?): refusing to share it, the kernel would split the traffic between the two", addr, ap.Port(), h, ino)
+		}
+	}
 	l := &Listener{cfg: cfg, log: logger}
 	for i := range cfg.Sockets {
 		s, err := l.open(ctx, i, addr)
@@ -123,6 +131,31 @@ func Listen(ctx context.Context, cfg ListenConfig, logger *slog.Logger) (*Listen
 		} else {
 			l.steered = len(l.socks) > 1
 		}
+		if cfg.Sockets > 1 {
+			// Steering is in place: let datagrams in.
+			var setup uint64
+			for _, s := range l.socks {
+				var derr error
+				err := s.raw.Control(func(fd uintptr) {
+					derr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
+				})
+				if err == nil && derr != unix.ENOENT {
+					err = derr
+				}
+				if err != nil {
+					l.Close()
+					return nil, fmt.Errorf("capture: listen %s: SO_DETACH_FILTER: %w", addr, err)
+				}
+				// The kernel counted the filter's drops as socket drops:
+				// they are the setup's, not overflows; count from here.
+				s.pollDrops()
+				s.dropBase = s.drops.Swap(0)
+				setup += s.dropBase
+			}
+			if setup > 0 {
+				l.log.Info("datagrams dropped while the sockets were being steered", "kind", cfg.Kind.String(), "datagrams", setup)
+			}
+		}
 	}
 	l.log.Info("listening", "kind", cfg.Kind.String(), "addr", addr, "sockets", cfg.Sockets,
 		"rcvbuf", l.socks[0].rcvbuf, "batch", cfg.Batch, "symmetric", l.steered)
@@ -138,6 +171,14 @@ func (l *Listener) open(ctx context.Context, id int, addr string) (*udpSock, err
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		err := c.Control(func(fd uintptr) {
 			optErr = setSockopts(int(fd), l.cfg.RcvBuf)
+			if optErr == nil && l.cfg.Symmetric && l.cfg.Sockets > 1 {
+				// Until the steering program is attached (after the last
+				// socket binds), the kernel spreads datagrams by the outer
+				// 4-tuple: a connection's first packets would be read by
+				// another socket than the rest, and split across shards.
+				// Each socket drops everything until then.
+				optErr = dropAll(int(fd))
+			}
 		})
 		if err != nil {
 			return err
@@ -189,6 +230,35 @@ func (l *Listener) open(ctx context.Context, id int, addr string) (*udpSock, err
 	s.recvFn = s.recv
 	s.drainFn = func(fd uintptr) { s.recv(fd) }
 	return s, nil
+}
+
+// bindAddr parses "host:port" ("" host: the wildcard).
+func bindAddr(addr string) (netip.AddrPort, error) {
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	port, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	a := netip.IPv6Unspecified()
+	if host != "" {
+		if a, err = netip.ParseAddr(host); err != nil {
+			return netip.AddrPort{}, err
+		}
+	}
+	return netip.AddrPortFrom(a, uint16(port)), nil
+}
+
+// dropAll attaches a socket filter that drops every datagram.
+func dropAll(fd int) error {
+	ins := []unix.SockFilter{{Code: 0x06, K: 0}} // BPF_RET|BPF_K 0: keep no byte
+	prog := unix.SockFprog{Len: 1, Filter: &ins[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+		return fmt.Errorf("SO_ATTACH_FILTER: %w", err)
+	}
+	return nil
 }
 
 // setSockopts runs before bind: SO_REUSEPORT must be set on every socket
@@ -373,7 +443,7 @@ func (s *udpSock) finish(k int, bytes, trunc, drops uint64, done bool) ([]Datagr
 	if trunc > 0 {
 		s.truncated.Add(trunc)
 	}
-	storeMax(&s.drops, drops)
+	storeMax(&s.drops, sinceBase(drops, s.dropBase))
 	return s.dgrams[:k], done
 }
 
@@ -540,7 +610,15 @@ func (s *udpSock) pollDrops() {
 	if err != nil || errno != 0 || n < (skMeminfoDrops+1)*4 {
 		return // closed, or a kernel without SO_MEMINFO: the cmsg count stands
 	}
-	storeMax(&s.drops, uint64(mem[skMeminfoDrops]))
+	storeMax(&s.drops, sinceBase(uint64(mem[skMeminfoDrops]), s.dropBase))
+}
+
+// sinceBase returns the kernel's drop count v less the setup's base.
+func sinceBase(v, base uint64) uint64 {
+	if v < base {
+		return 0
+	}
+	return v - base
 }
 
 // storeMax raises a to v unless it is already higher: the kernel's drop

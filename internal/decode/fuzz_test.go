@@ -295,6 +295,11 @@ func FuzzDecodeDifferential(f *testing.F) {
 				src, _ = netip.AddrFromSlice(ip6.SrcIP)
 				dst, _ = netip.AddrFromSlice(ip6.DstIP)
 				proto = uint8(ip6.NextHeader)
+				if ip6.HopByHop != nil {
+					// gopacket folds a Hop-by-Hop header into its IPv6
+					// layer: the protocol after it is the one we report.
+					proto = uint8(ip6.HopByHop.NextHeader)
+				}
 			case layers.LayerTypeTCP:
 				hasTCP = true
 			case layers.LayerTypeUDP:

@@ -42,6 +42,26 @@ type Config struct {
 	OnFlowEnd func(rf *report.Flow)
 	// Tool is the "tool" string of the report.
 	Tool string
+	// MemoryLimit is the heap budget in bytes (--memory-limit); 0 means
+	// none. The engine derives from it the bytes its live flows may hold
+	// (FlowBudget) and caps MaxDiagnosedFlows to fit; flows beyond the
+	// budget are ended, least recently active first, and counted as
+	// evicted.
+	MemoryLimit int64
+}
+
+// FlowBudget is the share of a memory limit the live flows of one engine
+// may hold: what is left after a reserve for the runtime, read-ahead
+// buffers and the report, halved for the garbage collector's headroom.
+func FlowBudget(limit int64) int64 {
+	const reserve = 96 << 20
+	if limit <= 0 {
+		return 0
+	}
+	if limit < 2*reserve {
+		return limit / 4
+	}
+	return (limit - reserve) / 2
 }
 
 // DefaultConfig returns the defaults of mirrorscope analyze.
@@ -87,6 +107,16 @@ type Engine struct {
 
 	diagLive    int    // live flows with a diagnosis
 	diagSkipped uint64 // TCP flows left undiagnosed (MaxDiagnosedFlows)
+	maxDiag     int    // MaxDiagnosedFlows, capped by the memory budget
+
+	// mem estimates the bytes the live flows hold (flowState.acct summed);
+	// budget bounds it (0: no bound).
+	mem, budget int
+	// scratch analyses first packets and one-packet flows; replay and
+	// replayRes rebuild a first packet (flowstate.go).
+	scratch   *tcpseq.Conn
+	replay    decode.Packet
+	replayRes tcpseq.Result
 
 	kept     flowHeap
 	unlisted uint64
@@ -107,6 +137,23 @@ func New(cfg Config) *Engine {
 		cfg:      cfg,
 		dec:      decode.New(cfg.Decode),
 		sessions: make(map[flow.SessionKey]*sessionAcc),
+		scratch:  tcpseq.NewConn(tcpseq.Config{}),
+		maxDiag:  cfg.MaxDiagnosedFlows,
+	}
+	if b := FlowBudget(cfg.MemoryLimit); b > 0 {
+		e.budget = int(b)
+		// Diagnoses may take up to half of the flows' budget.
+		diagBase := diagnose.NewFlow(cfg.Diagnose).MemBytes()
+		if n := e.budget / 2 / diagBase; n < e.maxDiag {
+			e.maxDiag = max(n, 1)
+		}
+		// The report entries kept for the report (~5 KB each with their
+		// TCP statistics) live in the reserve FlowBudget leaves.
+		const reportBytes = 5 << 10
+		share := min(48<<20, cfg.MemoryLimit/4)
+		if n := int(share / reportBytes); n < e.cfg.MaxReportFlows {
+			e.cfg.MaxReportFlows = max(n, 100)
+		}
 	}
 	e.table = flow.NewTable(cfg.Flow, e.flowEnded)
 	return e
@@ -211,7 +258,10 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 			e.lastSess.s.Flows++
 		}
 	}
-	r := e.analyse(st, ts, d, p)
+	r := e.analyse(f, st, ts, d, p)
+	if e.budget > 0 && e.mem > e.budget {
+		e.shed()
+	}
 	if e.cfg.OnPacket != nil {
 		e.emit(ts, p, f, d, r, nil)
 	}
@@ -265,10 +315,11 @@ func (e *Engine) flowEnded(f *flow.Flow) {
 	}
 	rf := buildFlow(f)
 	if st, ok := f.Ext.(*flowState); ok {
-		st.finish(rf)
+		e.finish(f, st, rf)
 		if st.diag != nil {
 			e.diagLive--
 		}
+		e.mem -= st.acct
 	}
 	f.Ext = nil
 	if e.cfg.OnFlowEnd != nil {
@@ -293,13 +344,50 @@ func (e *Engine) Snapshot(max int) []report.Flow {
 	e.table.Range(func(f *flow.Flow) bool {
 		rf := buildFlow(f)
 		if st, ok := f.Ext.(*flowState); ok {
-			st.snapshot(rf)
+			e.snapshot(f, st, rf)
 		}
 		out = append(out, *rf)
 		return max <= 0 || len(out) < max
 	})
 	return out
 }
+
+// shed ends the least recently active flows until the live flows fit the
+// memory budget again. The flow of the current packet is the most
+// recently active, so it goes last; one flow always stays.
+func (e *Engine) shed() {
+	for e.mem > e.budget && e.table.Len() > 1 {
+		e.table.EvictOldest()
+	}
+}
+
+// MemBytes returns the estimated bytes held by the live flows' state.
+func (e *Engine) MemBytes() int { return e.mem }
+
+// SnapshotStartedBefore returns report entries for at most max live
+// flows (the most recently active first) that started at or before
+// before (ns), without ending them: listen's interim reports of long
+// flows. Only those entries are built, so a tick over a million short
+// flows costs a walk of the table, not a million entries.
+func (e *Engine) SnapshotStartedBefore(before int64, max int) []report.Flow {
+	var out []report.Flow
+	e.table.Range(func(f *flow.Flow) bool {
+		if f.First > before {
+			return true
+		}
+		rf := buildFlow(f)
+		if st, ok := f.Ext.(*flowState); ok {
+			e.snapshot(f, st, rf)
+		}
+		out = append(out, *rf)
+		return len(out) < max
+	})
+	return out
+}
+
+// MaxReportFlows is the cap on flows listed in the report, after the
+// memory budget.
+func (e *Engine) MaxReportFlows() int { return e.cfg.MaxReportFlows }
 
 // Expire ends flows idle past the idle timeout as of now (ns); live
 // sources call it on a timer, since no packet may come to advance the

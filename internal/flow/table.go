@@ -15,21 +15,27 @@ type Config struct {
 	// IdleTimeout ends flows that saw no packet for this long, measured in
 	// capture time. 0 disables it.
 	IdleTimeout time.Duration
+	// Linger ends a flow this long (capture time) after it closed on the
+	// wire (RST, or FIN both ways), leaving time for late packets (the
+	// last ACK, retransmitted FINs). 0 keeps closed flows until their
+	// ports are reused, the idle timeout or the end.
+	Linger time.Duration
 }
 
 // DefaultConfig keeps up to a million live flows and ends flows idle for
 // five minutes (pping's and conntrack's order of magnitude).
 func DefaultConfig() Config {
-	return Config{MaxFlows: 1 << 20, IdleTimeout: 5 * time.Minute}
+	return Config{MaxFlows: 1 << 20, IdleTimeout: 5 * time.Minute, Linger: 2 * time.Second}
 }
 
 // Stats counts what the table did.
 type Stats struct {
-	Created uint64 // flows created
-	Evicted uint64 // flows ended early because MaxFlows was reached
-	Idle    uint64 // flows ended by IdleTimeout
-	Closed  uint64 // flows ended by RST/FIN and then ended at a new SYN
-	Peak    int    // most live flows at once
+	Created  uint64 // flows created
+	Evicted  uint64 // flows ended early: MaxFlows reached, or EvictOldest (memory budget)
+	Idle     uint64 // flows ended by IdleTimeout
+	Closed   uint64 // flows ended by RST/FIN and then ended at a new SYN
+	Lingered uint64 // flows ended Linger after they closed
+	Peak     int    // most live flows at once
 }
 
 // Table maps keys to live flows.
@@ -43,6 +49,10 @@ type Table struct {
 	now    int64 // latest timestamp seen (capture time never runs back here)
 	onEnd  func(*Flow)
 	stats  Stats
+
+	// closing lists flows in the order they closed on the wire, for
+	// Linger; entries whose flow has ended since are skipped.
+	closing []closingFlow
 
 	lastKey  Key
 	lastFlow *Flow
@@ -120,6 +130,7 @@ func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
 	}
 	if p.Proto == 6 && p.L4 {
 		fl := p.TCP.Flags
+		was := f.Closed
 		if fl&decode.TCPRst != 0 {
 			f.Closed = true
 		}
@@ -128,6 +139,9 @@ func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
 			if f.finSeen[0] && f.finSeen[1] {
 				f.Closed = true
 			}
+		}
+		if f.Closed && !was && t.cfg.Linger > 0 {
+			t.closing = append(t.closing, closingFlow{f: f, id: f.ID, at: ts})
 		}
 	}
 	t.touch(f)
@@ -204,6 +218,7 @@ func (t *Table) Advance(now int64) {
 // timestamp seen. Call it every so often (the engine does so once per
 // capture second); it only looks at the idle end of the list.
 func (t *Table) Expire() {
+	t.endClosed()
 	if t.cfg.IdleTimeout <= 0 {
 		return
 	}
@@ -211,6 +226,45 @@ func (t *Table) Expire() {
 	for t.tail != nil && t.tail.Last < limit {
 		t.stats.Idle++
 		t.remove(t.tail, "idle")
+	}
+}
+
+// EvictOldest ends the least recently active flow with reason "evicted"
+// and counts it (the engine's memory budget). It reports whether there
+// was a flow to end.
+func (t *Table) EvictOldest() bool {
+	if t.tail == nil {
+		return false
+	}
+	t.stats.Evicted++
+	t.remove(t.tail, "evicted")
+	return true
+}
+
+type closingFlow struct {
+	f  *Flow
+	id uint64
+	at int64 // capture time it closed
+}
+
+// endClosed ends the flows that closed Linger ago or more.
+func (t *Table) endClosed() {
+	limit := t.now - int64(t.cfg.Linger)
+	n := 0
+	for n < len(t.closing) && t.closing[n].at <= limit {
+		c := t.closing[n]
+		if t.m[c.f.Key] == c.f && c.f.ID == c.id && c.f.Closed {
+			t.stats.Lingered++
+			t.remove(c.f, "closed")
+		}
+		t.closing[n] = closingFlow{}
+		n++
+	}
+	if n > 0 {
+		t.closing = t.closing[n:]
+		if len(t.closing) == 0 {
+			t.closing = t.closing[:0:0] // let the backing array go
+		}
 	}
 }
 

@@ -140,3 +140,45 @@ func BenchmarkLookup(b *testing.B) {
 		tb.Lookup(pkts[ts&63], ts)
 	}
 }
+
+// TestClosedFlowsEndAfterLinger: a flow closed by FIN both ways (or RST)
+// ends Linger after it closed, not at the idle timeout; a late packet
+// within the linger still counts in it.
+func TestClosedFlowsEndAfterLinger(t *testing.T) {
+	const s = int64(time.Second)
+	for _, tc := range []struct {
+		name  string
+		close func(tb *Table)
+	}{
+		{"fin", func(tb *Table) {
+			tb.Lookup(tcpPkt("10.0.0.2", "10.0.0.1", 40000, 443, decode.TCPFin|decode.TCPAck), 10*s)
+			tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 443, 40000, decode.TCPFin|decode.TCPAck), 10*s+1)
+		}},
+		{"rst", func(tb *Table) {
+			tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 443, 40000, decode.TCPRst), 10*s+1)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ended []*Flow
+			cfg := DefaultConfig()
+			cfg.Linger = 2 * time.Second
+			tb := NewTable(cfg, func(f *Flow) { ended = append(ended, f) })
+			tb.Lookup(tcpPkt("10.0.0.2", "10.0.0.1", 40000, 443, decode.TCPSyn), 1*s)
+			tc.close(tb)
+			tb.Lookup(tcpPkt("10.0.0.2", "10.0.0.1", 40000, 443, decode.TCPAck), 11*s) // late ACK
+			tb.Advance(12 * s)
+			tb.Expire()
+			if len(ended) != 0 {
+				t.Fatalf("flow ended %v after closing, before the linger", ended[0].EndReason)
+			}
+			tb.Advance(12*s + 2)
+			tb.Expire()
+			if len(ended) != 1 || ended[0].EndReason != "closed" || ended[0].Packets() < 3 || tb.Len() != 0 {
+				t.Fatalf("ended %d flows (%+v), %d live; want the closed flow with its late ACK", len(ended), ended, tb.Len())
+			}
+			if st := tb.Stats(); st.Lingered != 1 || st.Idle != 0 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}

@@ -83,6 +83,11 @@ type Config struct {
 	// HTTP is the ADDR:PORT of the HTTP server (/metrics, /healthz,
 	// /api/*); "" = off.
 	HTTP string
+	// HTTPAllowHosts are further Host header names the HTTP server
+	// answers (--http-allow-host). It always answers IP literals and
+	// "localhost"; any other name gets 421, so a web page that rebinds
+	// its DNS name to 127.0.0.1 cannot read the API.
+	HTTPAllowHosts []string
 	// Live, when set, is served at "/" (the live page); otherwise "/"
 	// lists the endpoints.
 	Live http.Handler
@@ -116,8 +121,15 @@ type LineWriter interface {
 // PcapConfig configures --write-pcap.
 type PcapConfig struct {
 	Dir string
-	// Snaplen is the most bytes kept of each inner frame (0 = whole).
+	// Snaplen is the most bytes kept of each inner frame (0 = no limit
+	// beyond the cut below).
 	Snaplen int
+	// KeepPayload keeps what follows the innermost transport header.
+	// Without it (the default) every IP frame is cut after its TCP header
+	// (options included), UDP or ICMP header, or after the IP header of a
+	// fragment: mirrored payload is sensitive. The original length is
+	// kept either way.
+	KeepPayload bool
 	// RotateSize starts a new file past this many bytes (0 = never).
 	RotateSize int64
 	// RotateInterval starts a new file this often (0 = never).

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,7 +68,7 @@ func (l *Listener) handler() http.Handler {
 		mux.Handle(pat, h)
 	}
 	if l.cfg.Live != nil {
-		mux.Handle("/", l.cfg.Live)
+		mux.Handle("GET /{$}", l.cfg.Live) // other paths: 404
 	} else {
 		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -76,7 +79,29 @@ func (l *Listener) handler() http.Handler {
 			fmt.Fprint(w, "</ul>")
 		})
 	}
-	return mux
+	return hostCheck(mux, l.cfg.HTTPAllowHosts)
+}
+
+// hostCheck answers only requests whose Host is an IP literal,
+// "localhost" (or a name under .localhost) or one of allow: DNS
+// rebinding needs a name of the attacker's that resolves to us.
+func hostCheck(h http.Handler, allow []string) http.Handler {
+	ok := map[string]bool{}
+	for _, a := range allow {
+		ok[strings.ToLower(strings.TrimSuffix(a, "."))] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			host = hh
+		}
+		host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+		if _, err := netip.ParseAddr(host); err == nil || host == "localhost" || strings.HasSuffix(host, ".localhost") || ok[host] {
+			h.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "host not allowed: give it to --http-allow-host", http.StatusMisdirectedRequest)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -142,7 +167,7 @@ type collector struct{ l *Listener }
 var (
 	descSessPackets   = prometheus.NewDesc("mirrorscope_listen_session_packets_total", "Datagrams received per mirror session (outer source, VNI, GWLB endpoint).", sessLabels, nil)
 	descSessBytes     = prometheus.NewDesc("mirrorscope_listen_session_bytes_total", "Inner frame bytes (on the wire) per mirror session.", sessLabels, nil)
-	descSessDrops     = prometheus.NewDesc("mirrorscope_listen_session_drops_total", "Datagrams of a session not analysed: VNI not allowed or inner frame undecodable.", sessLabels, nil)
+	descSessDrops     = prometheus.NewDesc("mirrorscope_listen_session_drops_total", "Datagrams of a known session not analysed: inner frame undecodable (traffic outside the allow-lists is counted in rejected, in no session).", sessLabels, nil)
 	descSessTrunc     = prometheus.NewDesc("mirrorscope_listen_session_truncated_total", "Inner packets shorter than their IP length (AWS PacketLength or target MTU).", sessLabels, nil)
 	descDatagrams     = prometheus.NewDesc("mirrorscope_listen_datagrams_total", "Datagrams (or frames, with --iface) read from the sockets.", []string{"listener"}, nil)
 	descBytes         = prometheus.NewDesc("mirrorscope_listen_bytes_total", "Bytes read from the sockets.", []string{"listener"}, nil)

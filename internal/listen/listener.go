@@ -114,9 +114,10 @@ type shard struct {
 // Listener is a running traffic-mirror target. Build it with New, run it
 // with Run; Run closes everything it opened when it returns.
 type Listener struct {
-	cfg   Config
-	udp   []udpListener
-	recvs []*receiver
+	reopenReq chan struct{} // Reopen -> housekeeping
+	cfg       Config
+	udp       []udpListener
+	recvs     []*receiver
 	// recvCtx is cancelled to stop receiving (the sockets then hand over
 	// what they already hold).
 	recvCtx  context.Context
@@ -142,7 +143,7 @@ func New(cfg Config) (*Listener, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	l := &Listener{cfg: cfg, reg: newRegistry(cfg.MaxSessions)}
+	l := &Listener{cfg: cfg, reg: newRegistry(cfg.MaxSessions), reopenReq: make(chan struct{}, 1)}
 	l.sink = newSink(cfg.Out, cfg.RecentFlows, cfg.RecentFindings)
 	l.sink.taps = cfg.Taps
 	l.sink.half = newHalfFlows(cfg.HalfFlows, cfg.MaxSessions)
@@ -232,6 +233,9 @@ func New(cfg Config) (*Listener, error) {
 			sh.free <- new(batch)
 		}
 		ec := cfg.Engine
+		// The memory budget is the process's: each shard's engine gets
+		// its share.
+		ec.MemoryLimit = cfg.Engine.MemoryLimit / int64(nshards)
 		n := uint64(nshards)
 		idx := uint64(i)
 		ec.OnFlowEnd = func(rf *report.Flow) {
@@ -261,6 +265,17 @@ func New(cfg Config) (*Listener, error) {
 	}
 	ok = true
 	return l, nil
+}
+
+// Reopen asks the running listener to reopen its output: the --out file
+// (when Config.Out has a Reopen method, as RotatingFile) and a new
+// --write-pcap file. For logrotate: mirrorscope listen does it on SIGHUP.
+// It does not wait; a request while one is pending is merged with it.
+func (l *Listener) Reopen() {
+	select {
+	case l.reopenReq <- struct{}{}:
+	default:
+	}
 }
 
 // VXLANAddr is the bound VXLAN address (useful with port 0).
@@ -463,6 +478,15 @@ func (l *Listener) housekeeping(stop <-chan struct{}) {
 			}
 		case <-rep:
 			last = l.liveFindings(last)
+		case <-l.reopenReq:
+			if l.pcap != nil {
+				l.pcap.reopen.Store(true)
+			}
+			if err := l.sink.reopen(); err != nil {
+				l.cfg.Logger.Error("reopening the output", "err", err)
+			} else {
+				l.cfg.Logger.Info("reopened the output files")
+			}
 		}
 	}
 }
@@ -503,15 +527,17 @@ func (l *Listener) runShard(sh *shard) {
 			sh.mu.Unlock()
 		case <-rep:
 			// Long flows are reported while they last.
+			// Only flows old enough are built, and at most the report's
+			// cap per shard (the most recently active): a tick during a
+			// flood of short flows must not build an entry per live flow.
 			old := time.Now().Add(-l.cfg.ReportInterval).UnixNano()
 			sh.mu.Lock()
-			snap := sh.eng.Snapshot(0)
+			snap := sh.eng.SnapshotStartedBefore(old, sh.eng.MaxReportFlows())
 			sh.mu.Unlock()
-			for _, f := range snap {
-				if f.StartNS <= old {
-					f.ID = f.ID*n + uint64(sh.idx)
-					l.sink.flow(&f, true)
-				}
+			for i := range snap {
+				f := &snap[i]
+				f.ID = f.ID*n + uint64(sh.idx)
+				l.sink.flow(f, true)
 			}
 		}
 	}
@@ -645,16 +671,12 @@ func (r *receiver) frame(data []byte, link decode.LinkType, wire int, ts int64) 
 func (r *receiver) deliver(data []byte, wire int, ts int64, err error) {
 	cfg := &r.l.cfg
 	p := &r.pkt
-	var s *session
-	if p.Session.HasVNI || p.Encap == decode.EncapNone || err == nil {
-		allowed := cfg.vniAllowed(p.Session.VNI, p.Session.HasVNI)
-		s = r.session(p, allowed)
-		r.pend.count(s, p, ts)
-		if !allowed {
-			s.drops.Add(1)
-			r.stats.rejected[rejectVNI].Add(1)
-			return
-		}
+	// The allow-lists come before any state: rejected traffic is only
+	// counted, so it can neither fill the session registry nor push the
+	// allowed sessions into the overflow one.
+	if (p.Session.HasVNI || p.Encap == decode.EncapNone || err == nil) && !cfg.vniAllowed(p.Session.VNI, p.Session.HasVNI) {
+		r.stats.rejected[rejectVNI].Add(1)
+		return
 	}
 	if err != nil {
 		de, ok := err.(decode.Error)
@@ -662,11 +684,17 @@ func (r *receiver) deliver(data []byte, wire int, ts int64, err error) {
 			de = decode.ErrShort
 		}
 		r.stats.decodeErr[de].Add(1)
-		if s != nil {
-			s.drops.Add(1)
+		// A datagram that did not decode creates no session either; a
+		// session already known counts it as dropped.
+		if p.Session.HasVNI || p.Encap == decode.EncapNone {
+			if s := r.l.reg.lookup(keyOf(p)); s != nil {
+				s.drops.Add(1)
+			}
 		}
 		return
 	}
+	s := r.session(p, true)
+	r.pend.count(s, p, ts)
 	r.acc++
 	if r.pc != nil {
 		r.pcapAdd(data, wire, p, s, ts)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mirrorscope/mirrorscope/internal/decode"
@@ -53,6 +54,10 @@ type pcapWriter struct {
 	mu       sync.Mutex
 	firstErr error
 	files    []string
+
+	// reopen asks the writing goroutine to end the current file; the next
+	// frame starts a new one (SIGHUP).
+	reopen atomic.Bool
 }
 
 func newPcapWriter(cfg PcapConfig, reg *registry, log *slog.Logger) (*pcapWriter, error) {
@@ -141,7 +146,7 @@ func (w *pcapWriter) run() {
 
 func (w *pcapWriter) write(r *pcapRec, buf []byte) error {
 	now := time.Now()
-	if w.f != nil && ((w.cfg.RotateSize > 0 && w.size >= w.cfg.RotateSize) ||
+	if w.f != nil && (w.reopen.Swap(false) || (w.cfg.RotateSize > 0 && w.size >= w.cfg.RotateSize) ||
 		(w.cfg.RotateInterval > 0 && now.Sub(w.opened) >= w.cfg.RotateInterval)) {
 		if err := w.finishFile(); err != nil {
 			return err
@@ -217,6 +222,14 @@ func (w *pcapWriter) idb(sessID uint32, link decode.LinkType) error {
 	if snap == 0 {
 		snap = maxDatagram
 	}
+	if w.cfg.KeepPayload {
+		desc += "; frames kept whole"
+	} else {
+		desc += "; payload cut: IP frames end after their innermost transport header (TCP incl. options, UDP, ICMP) or IP header, original length kept"
+	}
+	if w.cfg.Snaplen > 0 {
+		desc += fmt.Sprintf("; at most %d bytes per frame", w.cfg.Snaplen)
+	}
 	var opts []byte
 	opts = appendOpt(opts, 2, []byte(name))
 	opts = appendOpt(opts, 3, []byte(desc))
@@ -274,6 +287,11 @@ func (r *receiver) pcapAdd(data []byte, wire int, p *decode.Packet, s *session, 
 		n = int(p.CapLen)
 	}
 	orig := max(uint32(n), p.FrameLen)
+	if !r.l.cfg.Pcap.KeepPayload {
+		if h := headersLen(p); h > 0 && n > h {
+			n = h
+		}
+	}
 	if snap := r.l.cfg.Pcap.Snaplen; snap > 0 && n > snap {
 		n = snap
 	}
@@ -287,6 +305,27 @@ func (r *receiver) pcapAdd(data []byte, wire int, p *decode.Packet, s *session, 
 	b.buf = append(b.buf, data[off:off+n]...)
 	b.recs = append(b.recs, pcapRec{off: uint32(o), capLen: uint32(n), origLen: orig, ts: ts, sess: s.id, link: link})
 	b.n++
+}
+
+// headersLen is the length of p's headers from its link header to the
+// end of its innermost transport header (TCP with options, UDP, ICMP), or
+// to the end of the IP header when there is none (fragments, other
+// protocols); 0 for frames that are not IP (kept whole up to the
+// snaplen: ARP and the like carry no payload).
+func headersLen(p *decode.Packet) int {
+	if p.IPVersion == 0 {
+		return 0
+	}
+	n := int(p.L2Len) + int(p.IPHdrLen)
+	if p.L4 {
+		switch p.Proto {
+		case 6:
+			n += int(p.TCP.HdrLen)
+		case 17, 1, 58:
+			n += 8
+		}
+	}
+	return n
 }
 
 // innerOffset finds where the innermost frame starts in a received

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
@@ -22,8 +23,14 @@ type ReplayConfig struct {
 	To string
 	// VNI wraps plain captures' frames (VXLAN, or VXLAN inside GENEVE).
 	VNI uint32
-	// PPS paces the stream (0 = as fast as possible).
+	// PPS paces the stream at a fixed rate (load tests); it overrides
+	// Speed.
 	PPS float64
+	// Speed keeps the capture's own timing, sped up this many times (1:
+	// as captured, the default of mirrorscope replay, so a replayed
+	// capture gets the verdicts analyze gives on it). 0 with PPS 0 sends
+	// as fast as possible.
+	Speed float64
 	// Loop sends the capture this many times (at least once).
 	Loop int
 	// Encap is "vxlan" or "geneve" (GENEVE with the AWS GWLB options
@@ -111,7 +118,42 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		batch = min(capture.SendBatch, max(1, int(cfg.PPS/1000)))
 	}
 	start := time.Now()
-	flush := func() error {
+	// Capture timing: frame ts is due at clock + (ts - t0)/Speed, counted
+	// per pass over the captures.
+	timed := cfg.PPS <= 0 && cfg.Speed > 0
+	var t0 int64
+	var clock time.Time
+	var flush func() error
+	pace := func(ts int64) error {
+		if t0 == 0 {
+			t0, clock = ts, time.Now()
+			return nil
+		}
+		due := clock.Add(time.Duration(float64(ts-t0) / cfg.Speed))
+		if d := time.Until(due); d > 20*time.Microsecond {
+			// Send what is queued on time, then wait for this frame:
+			// sleep for most of the wait, spin the last stretch (timers
+			// are late by tens of microseconds to a millisecond, and the
+			// diagnosis reads sub-millisecond spacing).
+			if q.Len() > 0 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			if d = time.Until(due); d > 2*time.Millisecond {
+				select {
+				case <-time.After(d - 2*time.Millisecond):
+				case <-ctx.Done():
+					return nil
+				}
+			}
+			for time.Now().Before(due) {
+				runtime.Gosched()
+			}
+		}
+		return nil
+	}
+	flush = func() error {
 		if cfg.PPS > 0 {
 			due := start.Add(time.Duration(float64(st.Sent+st.Skipped) / cfg.PPS * float64(time.Second)))
 			if d := time.Until(due); d > 0 {
@@ -138,6 +180,11 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	// wrap turns one frame into the datagram to send (appended to dst),
 	// its source socket and its GSO group.
 	wrap := func(f *capture.Frame, dst []byte) (d []byte, si int, g uint32, ok bool) {
+		if timed {
+			if err := pace(f.TS); err != nil {
+				return dst, 0, 0, false
+			}
+		}
 		d, ok = datagramOf(dst, f.Data, f.Link, f.OrigLen, odec, &op, &cfg)
 		if !ok {
 			return d, 0, 0, false
@@ -157,7 +204,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	// is sent from memory: reading the files would slow the first loop
 	// down and the schedule would then catch up in a burst.
 	var mem *replayCache
-	if cfg.Loop > 1 {
+	if cfg.Loop > 1 && !timed {
 		mem = &replayCache{}
 		fits, err := mem.fill(ctx, cfg.Files, wrap)
 		if err != nil {
@@ -169,6 +216,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		start = time.Now()
 	}
 	for loop := 0; loop < cfg.Loop; loop++ {
+		t0 = 0 // each pass keeps the capture's timing from its own start
 		if mem != nil {
 			if err := mem.replay(ctx, q, batch, flush, &st); err != nil {
 				return done(err)

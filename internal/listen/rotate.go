@@ -74,6 +74,15 @@ func (r *RotatingFile) rotate() error {
 	return r.open()
 }
 
+// Reopen closes the file and opens path again (SIGHUP, after logrotate
+// moved the file away): later lines go to a new file at path.
+func (r *RotatingFile) Reopen() error {
+	if err := r.Close(); err != nil {
+		return err
+	}
+	return r.open()
+}
+
 // Flush writes buffered lines to the file.
 func (r *RotatingFile) Flush() error { return r.w.Flush() }
 

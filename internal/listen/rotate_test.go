@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestRotatingFileRotates: past MaxSize, FILE moves to FILE.1 (and on),
@@ -72,5 +73,60 @@ func TestRotatingFileNeverRenamesDevices(t *testing.T) {
 	}
 	if _, err := os.Lstat(path + ".1"); err == nil {
 		t.Fatal("the FIFO was rotated")
+	}
+}
+
+// TestReopen: after logrotate moves --out and the pcap files away,
+// Reopen (SIGHUP) makes the listener write to a new --out file at the
+// same path and start a new pcapng file; nothing is lost.
+func TestReopen(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "flows.jsonl")
+	rf, err := NewRotatingFile(out, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdir := filepath.Join(dir, "pcap")
+	r := startListener(t, func(c *Config) {
+		c.Out = rf
+		c.Pcap.Dir = pdir
+		c.FlushInterval = 10 * time.Millisecond
+	})
+	vx := r.l.VXLANAddr().String()
+	sendUDP(t, vx, vxlanSYN(100, 1, nil))
+	r.waitFor(t, 1)
+	time.Sleep(50 * time.Millisecond)
+	if err := os.Rename(out, out+".1"); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := filepath.Glob(filepath.Join(pdir, "*.pcapng"))
+	r.l.Reopen()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(out); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no new --out file after Reopen")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	sendUDP(t, vx, vxlanSYN(100, 2, nil))
+	r.waitFor(t, 2)
+	r.stop(t)
+	if err := rf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, sum := parseLines(t, string(b))
+	if sum == nil || sum.Capture.FlowCounts.Total != 2 {
+		t.Errorf("the new --out file has no summary of both flows:\n%s", b)
+	}
+	now, _ := filepath.Glob(filepath.Join(pdir, "*.pcapng"))
+	if len(old) != 1 || len(now) != 2 {
+		t.Errorf("pcapng files: %d before Reopen, %d after; want 1 and 2", len(old), len(now))
 	}
 }

@@ -84,6 +84,13 @@ func (r *registry) get(k sessionKey, dst netip.Addr, allowed bool) *session {
 	return s
 }
 
+// lookup returns the session of k if it exists, creating none.
+func (r *registry) lookup(k sessionKey) *session {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.m[k]
+}
+
 func (r *registry) byID(id uint32) *session {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -147,14 +154,15 @@ type SessionInfo struct {
 	Encap            string `json:"encap"`
 	GWLBEndpointID   string `json:"gwlb_endpoint_id,omitempty"`
 	GWLBAttachmentID string `json:"gwlb_attachment_id,omitempty"`
-	// Allowed is false for sessions whose VNI is outside --allow-vni:
-	// counted, never analysed.
+	// Allowed is always true: traffic outside --allow-vni/--allow-src is
+	// counted in the listener's rejected counts and creates no session
+	// (kept for the JSON contract).
 	Allowed bool `json:"allowed"`
 	// Overflow marks the catch-all of sessions beyond the registry's bound.
 	Overflow  bool   `json:"overflow,omitempty"`
 	Packets   uint64 `json:"packets"`
 	Bytes     uint64 `json:"bytes"`
-	Drops     uint64 `json:"drops"` // datagrams of this session not analysed (not allowed, inner decode error)
+	Drops     uint64 `json:"drops"` // datagrams of this session not analysed (inner decode error)
 	Truncated uint64 `json:"truncated"`
 	First     string `json:"first,omitempty"`
 	Last      string `json:"last,omitempty"`

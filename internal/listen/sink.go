@@ -51,6 +51,7 @@ const (
 	opSummary
 	opFlush
 	opSessions
+	opReopen
 )
 
 // start runs the writing goroutine; stop (after the last line) ends it.
@@ -101,6 +102,12 @@ func (s *sink) apply(op *sinkOp) {
 		for _, t := range s.taps {
 			t.Sessions(op.now, op.sess)
 		}
+	case opReopen:
+		var err error
+		if f, ok := s.out.(interface{ Reopen() error }); ok {
+			err = f.Reopen()
+		}
+		op.flushed <- err
 	case opFlush:
 		if f, ok := s.out.(interface{ Flush() error }); ok && s.err == nil {
 			s.err = f.Flush()
@@ -201,6 +208,13 @@ func (s *sink) closeTaps() error {
 }
 
 // flush writes out what is buffered, after every line sent before it.
+// reopen reopens the output file, in line order (SIGHUP).
+func (s *sink) reopen() error {
+	c := make(chan error, 1)
+	s.send(sinkOp{kind: opReopen, flushed: c})
+	return <-c
+}
+
 func (s *sink) flush() error {
 	c := make(chan error, 1)
 	s.send(sinkOp{kind: opFlush, flushed: c})

@@ -1,0 +1,19 @@
+package diagnose
+
+import "unsafe"
+
+// MemBytes estimates the heap bytes f holds: the fixed per-flow state and
+// what its record buffers and throughput series have grown to. The engine
+// counts it against --memory-limit; it changes nothing in the diagnosis.
+func (f *Flow) MemBytes() int {
+	n := int(unsafe.Sizeof(*f))
+	for i := range f.d {
+		d := &f.d[i]
+		for _, c := range d.rb.chunks {
+			n += cap(c) * int(unsafe.Sizeof(rec{}))
+		}
+		n += cap(d.rb.chunks) * int(unsafe.Sizeof([]rec{}))
+		n += (cap(d.s100.pts) + cap(d.s1s.pts) + cap(d.sAck.pts)) * 8
+	}
+	return n
+}
