@@ -88,6 +88,10 @@ type Flow struct {
 	// FIN in both directions).
 	Closed  bool
 	finSeen [2]bool
+	// synSeq is the ISN of the last SYN seen from each key side (index
+	// 1: from A), to tell a retransmitted SYN from a new connection.
+	synSeq [2]uint32
+	synSet [2]bool
 	// EndReason tells why the flow ended: "end_of_capture", "closed",
 	// "idle", "evicted".
 	EndReason string

@@ -79,6 +79,7 @@ type dir struct {
 	nextseq      uint32
 	nextseqTime  int64
 	maxseqtobeck uint32
+	lostSince    bool // a lost_segment since the peer last flagged ack_lost_segment
 	lastFlags    Flag
 
 	numSack int // SACK blocks of this direction's last packet (max 3, as stored by 4.0)
@@ -281,6 +282,7 @@ func (c *Conn) analyzeSeq(fwd, rev *dir, t *decode.TCP, seglen uint32, ts int64,
 	if fwd.nextseq != 0 && gtSeq(seq, fwd.nextseq) && flags&decode.TCPRst == 0 {
 		fl |= LostSegment
 		fwd.validBIF = false
+		fwd.lostSince = true
 	}
 	if (seglen == 0 || seglen == 1) && seq == fwd.nextseq-1 && flags&sfr == 0 {
 		fl |= KeepAlive
@@ -321,14 +323,15 @@ finishedFwd:
 	}
 	if rev.maxseqtobeck != 0 && gtSeq(ack, rev.maxseqtobeck) && flags&decode.TCPAck != 0 {
 		if rev.maxseqtobeck > rev.nextseq { // plain unsigned compare, as in 4.0
-			rev.maxseqtobeck = rev.nextseq
 			fl |= AckLostSegment
 		} else {
-			if rev.dupacknum == 0 {
+			if rev.dupacknum == 0 || rev.lostSince {
 				fl |= AckLostSegment
 			}
 			rev.dupacknum = 0xffffffff
 		}
+		rev.lostSince = false
+		rev.maxseqtobeck = rev.nextseq
 	}
 
 	if seglen > 0 || synfin {
