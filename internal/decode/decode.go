@@ -59,7 +59,7 @@ func (d *Decoder) Decode(data []byte, link LinkType, origLen uint32, p *Packet) 
 	if origLen < uint32(len(data)) {
 		origLen = uint32(len(data))
 	}
-	pay, err := decodeFrame(data, link, origLen, p)
+	pay, err := decodeFrame(data, link, origLen, true, p)
 	if err != nil || d.cfg.NoDecap {
 		return err
 	}
@@ -147,7 +147,7 @@ func (d *Decoder) vxlan(b []byte, src, dst netip.Addr, sport uint16, missing uin
 	// GENEVE (a mirrored Kubernetes node running a VXLAN or GENEVE
 	// overlay): those packets are the source's own traffic, and
 	// decapsulating them would replace the mirror session's identity.
-	_, err := decodeFrame(inner, LinkEthernet, orig, p)
+	_, err := decodeFrame(inner, LinkEthernet, orig, false, p)
 	return err
 }
 
@@ -199,7 +199,7 @@ func (d *Decoder) geneve(b []byte, src, dst netip.Addr, sport uint16, missing ui
 		orig += missing
 	}
 	sess := p.Session
-	pay, err := decodeFrame(inner, link, orig, p)
+	pay, err := decodeFrame(inner, link, orig, false, p)
 	if err != nil {
 		return err
 	}
@@ -248,7 +248,14 @@ func genevOptions(b []byte, s *Session) error {
 // FrameLen and Truncated. origLen is the frame's wire length (>= len(data)),
 // used only for non-IP frames. It returns where the L4 payload lies in
 // data, for tunnel decapsulation.
-func decodeFrame(data []byte, link LinkType, origLen uint32, p *Packet) (l4Span, error) {
+//
+// wireKnown says origLen is the frame's length on the wire as the capture
+// recorded it (the outermost frame). Then an IP length larger than the
+// frame is a bad length and the frame is trusted, as Wireshark does.
+// Inside a tunnel the inner frame's wire length is not known: a mirror
+// session cuts inner packets on purpose (AWS PacketLength), and their IP
+// header is the best length there is.
+func decodeFrame(data []byte, link LinkType, origLen uint32, wireKnown bool, p *Packet) (l4Span, error) {
 	p.CapLen = uint32(len(data))
 	p.FrameLen = origLen
 	var (
@@ -343,11 +350,15 @@ func decodeFrame(data []byte, link LinkType, origLen uint32, p *Packet) (l4Span,
 		pay l4Span
 		err error
 	)
+	wireIP := int(^uint(0) >> 1)
+	if wireKnown {
+		wireIP = int(origLen) - off
+	}
 	switch et {
 	case etherIPv4:
-		pay, err = decodeIPv4(data, off, p)
+		pay, err = decodeIPv4(data, off, wireIP, p)
 	case etherIPv6:
-		pay, err = decodeIPv6(data, off, p)
+		pay, err = decodeIPv6(data, off, wireIP, p)
 	default:
 		// Not IP (ARP, LLDP, ...): nothing more to decode. The wire
 		// length is the frame's original length with the capture's
@@ -377,7 +388,8 @@ func headerLen(link LinkType) int {
 }
 
 // decodeIPv4 decodes the IPv4 header at data[off:] and what follows.
-func decodeIPv4(data []byte, off int, p *Packet) (l4Span, error) {
+// wire is how many bytes the frame has from off on the wire.
+func decodeIPv4(data []byte, off, wire int, p *Packet) (l4Span, error) {
 	b := data[off:]
 	if len(b) < 20 {
 		return l4Span{}, ErrShort
@@ -401,6 +413,12 @@ func decodeIPv4(data []byte, off int, p *Packet) (l4Span, error) {
 		tot = len(b)
 	} else if tot < ihl {
 		return l4Span{}, ErrIPHeader
+	}
+	if tot > wire && wire >= ihl {
+		// The total length claims more than the frame has on the wire
+		// (a bad length, or a tool that wrote the cut length as the
+		// wire length). Like Wireshark, trust the frame.
+		tot, p.BadIPLen = wire, true
 	}
 	p.IPVersion = 4
 	p.TOS = b[1]
@@ -428,8 +446,9 @@ func decodeIPv4(data []byte, off int, p *Packet) (l4Span, error) {
 }
 
 // decodeIPv6 decodes the IPv6 header at data[off:], its extension headers
-// and what follows.
-func decodeIPv6(data []byte, off int, p *Packet) (l4Span, error) {
+// and what follows. wire is how many bytes the frame has from off on the
+// wire.
+func decodeIPv6(data []byte, off, wire int, p *Packet) (l4Span, error) {
 	b := data[off:]
 	if len(b) < 40 {
 		return l4Span{}, ErrShort
@@ -444,6 +463,9 @@ func decodeIPv6(data []byte, off int, p *Packet) (l4Span, error) {
 		// total length 0. (With No Next Header the bytes are Ethernet
 		// padding.)
 		tot = len(b)
+	}
+	if tot > wire && wire >= 40 {
+		tot, p.BadIPLen = wire, true // as for IPv4: trust the frame
 	}
 	p.IPVersion = 6
 	p.TOS = uint8(binary.BigEndian.Uint16(b[0:2]) >> 4)

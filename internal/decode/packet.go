@@ -132,6 +132,10 @@ type Packet struct {
 	FragOff   uint16 // fragment offset in bytes
 	MoreFrags bool
 	IPOptions bool // IPv4 header had options
+	// BadIPLen: the IP header claimed more bytes than the frame has on
+	// the wire; IPLen and PayloadLen were cut to the frame, as
+	// Wireshark does ("IPv4 total length exceeds packet length").
+	BadIPLen bool
 
 	// Transport layer, valid when L4 is true (first fragment or unfragmented).
 	L4                 bool

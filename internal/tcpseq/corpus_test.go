@@ -229,3 +229,45 @@ func init() {
 		}},
 	)
 }
+
+func init() {
+	parityCorpus = append(parityCorpus,
+		corpusCase{"iplen-beyond-frame", func() []corpusFrame {
+			// Data segments whose IP total length claims more bytes than
+			// the frame has on the wire (a bad length, or a capture tool
+			// that cut the frame and wrote the cut length as the wire
+			// length). tshark takes the TCP length from the frame; by
+			// the IP header the next segment would look lost and the ACKs
+			// would ACK nothing seen. IPv4 and IPv6, plus one frame cut by
+			// snaplen (wire length kept), which is not a bad length.
+			var out []corpusFrame
+			for _, v6 := range []bool{false, true} {
+				c0, s0 := uint32(1000), uint32(5000)
+				base := time.Duration(0)
+				if v6 {
+					base = 10 * time.Second
+				}
+				ms := time.Millisecond
+				pk := synHandshake(c0, s0, v6)
+				pk = append(pk,
+					synPkt{at: 30 * ms, seq: c0 + 1, ack: s0 + 1, flags: fA | fP, win: 502, ws: -1, payload: 100, ipExtra: 60, v6: v6},
+					synPkt{at: 31 * ms, seq: c0 + 101, ack: s0 + 1, flags: fA | fP, win: 502, ws: -1, payload: 100, ipExtra: 1, v6: v6},
+					synPkt{fromServer: true, at: 40 * ms, seq: s0 + 1, ack: c0 + 201, flags: fA, win: 502, ws: -1, v6: v6},
+					synPkt{at: 41 * ms, seq: c0 + 201, ack: s0 + 1, flags: fA | fP, win: 502, ws: -1, payload: 100, v6: v6},
+					synPkt{fromServer: true, at: 50 * ms, seq: s0 + 1, ack: c0 + 301, flags: fA, win: 502, ws: -1, v6: v6},
+				)
+				for _, f := range synFrames(pk) {
+					f.at += base
+					out = append(out, f)
+				}
+				// A frame cut by snaplen: 40 bytes captured, wire length kept.
+				f := corpusFrame{at: base + 51*ms, data: buildTCPFrame(synPkt{at: 51 * ms, seq: c0 + 301, ack: s0 + 1, flags: fA | fP, win: 502, ws: -1, payload: 100, v6: v6})}
+				f.orig = len(f.data)
+				f.data = f.data[:len(f.data)-80]
+				out = append(out, f)
+				out = append(out, synFrames([]synPkt{{fromServer: true, at: base + 60*ms, seq: s0 + 1, ack: c0 + 401, flags: fA, win: 502, ws: -1, v6: v6}})...)
+			}
+			return out
+		}},
+	)
+}
