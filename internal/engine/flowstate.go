@@ -18,7 +18,7 @@ type flowState struct {
 func (e *Engine) newFlowState(f *flow.Flow, p *decode.Packet) *flowState {
 	s := &flowState{}
 	if p.Proto == 6 && !e.cfg.FlowsOnly {
-		s.tcp = tcpseq.NewConn(tcpseq.Config{Streams: &e.streams})
+		s.tcp = tcpseq.NewConn(tcpseq.Config{Streams: &e.streams, ReusedPorts: f.ReusedPorts})
 		if !e.cfg.NoDiagnose {
 			// The diagnosis keeps ~50 KB of fixed per-flow state (rate
 			// bins, rings) and a capped record buffer: cap how many live

@@ -88,6 +88,9 @@ type Flow struct {
 	// FIN in both directions).
 	Closed  bool
 	finSeen [2]bool
+	// ReusedPorts: the flow began with a SYN (new ISN) on the 4-tuple of
+	// a closed flow, which Wireshark flags tcp.analysis.reused_ports.
+	ReusedPorts bool
 	// synSeq is the ISN of the last SYN seen from each key side (index
 	// 1: from A), to tell a retransmitted SYN from a new connection.
 	synSeq [2]uint32

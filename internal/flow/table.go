@@ -82,7 +82,8 @@ func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
 			// old one so each connection is its own flow.
 			t.stats.Closed++
 			t.remove(f, "closed")
-			f = nil
+			f = t.create(p, ts, fromA)
+			f.ReusedPorts = true
 		}
 		if f == nil {
 			f = t.create(p, ts, fromA)
@@ -93,6 +94,7 @@ func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
 		t.stats.Closed++
 		t.remove(f, "closed")
 		f = t.create(p, ts, fromA)
+		f.ReusedPorts = true
 		t.lastFlow = f
 	}
 	d := ClientToServer

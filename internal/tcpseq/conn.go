@@ -35,6 +35,11 @@ type Config struct {
 	// tshark's tcp.stream does. When nil, Stream counts the
 	// conversations seen by this Conn only (0, then 1 after a port reuse).
 	Streams *StreamCounter
+	// ReusedPorts says the conversation reuses the ports of an earlier
+	// one the caller has ended (a flow table that starts a new flow at a
+	// SYN with a new ISN): its first packet is flagged ReusedPorts, as
+	// tshark flags the SYN when it sees both in one conversation.
+	ReusedPorts bool
 }
 
 // Conn is the analysis state of one TCP conversation, both directions.
@@ -146,10 +151,14 @@ func (c *Conn) Analyze(p *decode.Packet, ts int64, r *Result) {
 	t := &p.TCP
 	flags := t.Flags
 
+	var fl Flag
 	if !c.started {
 		c.started = true
 		c.aAddr, c.aPort = p.Src, p.SrcPort
 		c.newStream()
+		if c.cfg.ReusedPorts {
+			fl |= ReusedPorts
+		}
 	}
 	di := 1
 	if p.SrcPort == c.aPort && p.Src == c.aAddr {
@@ -159,7 +168,6 @@ func (c *Conn) Analyze(p *decode.Packet, ts int64, r *Result) {
 	}
 	fwd, rev := &c.d[di], &c.d[1-di]
 
-	var fl Flag
 	// Port reuse (dissect_tcp, before the analysis).
 	if flags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn && fwd.baseSet {
 		if t.Seq != fwd.baseSeq {
