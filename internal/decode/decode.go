@@ -434,13 +434,21 @@ func decodeIPv4(data []byte, off, wire int, p *Packet) (l4Span, error) {
 	p.IPHdrLen = uint16(ihl)
 	p.IPLen = uint32(tot)
 	p.IPOptions = ihl > 20
-	if p.FragOff != 0 {
-		p.PayloadLen = uint32(tot - ihl)
-		return l4Span{}, nil
-	}
 	end, cut := tot, false
 	if len(b) < end {
 		end, cut = len(b), true
+	}
+	if p.Fragment {
+		// A part of a datagram: its transport header, if any, is
+		// decoded only once the datagram is whole (Reassembler).
+		p.PayloadLen = uint32(tot - ihl)
+		p.FragDataLen = uint16(tot - ihl)
+		if p.FragOff < uint16(len(p.FragHdr)) && ihl < end {
+			// The first 60 bytes of the datagram hold the transport
+			// header, even when a tiny first fragment splits it.
+			p.FragHdrLen = uint8(copy(p.FragHdr[:], b[ihl:end]))
+		}
+		return l4Span{}, nil
 	}
 	return decodeL4(data, off, off+ihl, off+end, off+tot, cut, p)
 }
@@ -485,6 +493,7 @@ func decodeIPv6(data []byte, off, wire int, p *Packet) (l4Span, error) {
 	}
 	nh := b[6]
 	h := 40
+	fragEnd := 0  // end of the fragment header, when there is one
 	first := true // first fragment or not a fragment: L4 follows
 walk:
 	for n := 0; ; n++ {
@@ -513,6 +522,7 @@ walk:
 				p.Fragment = p.FragOff != 0 || p.MoreFrags
 				p.IPID = binary.BigEndian.Uint32(b[h+4 : h+8])
 				first = p.FragOff == 0
+				fragEnd = h + 8
 			}
 		default: // an upper-layer header, ESP (50) or No Next Header (59)
 			break walk
@@ -538,6 +548,22 @@ walk:
 	p.IPHdrLen = uint16(h)
 	if !first {
 		p.PayloadLen = uint32(tot - h)
+		p.FragDataLen = uint16(tot - h)
+		if p.FragOff < uint16(len(p.FragHdr)) && h < end {
+			p.FragHdrLen = uint8(copy(p.FragHdr[:], b[h:end]))
+		}
+		return l4Span{}, nil
+	}
+	if p.Fragment {
+		// The first fragment: keep the first bytes of the fragmentable
+		// part (extension headers after the fragment header, then the
+		// transport header) for the Reassembler.
+		p.PayloadLen = uint32(tot - h)
+		p.FragDataLen = uint16(tot - fragEnd)
+		p.FragL4Off = uint8(h - fragEnd)
+		if fragEnd < end {
+			p.FragHdrLen = uint8(copy(p.FragHdr[:], b[fragEnd:end]))
+		}
 		return l4Span{}, nil
 	}
 	return decodeL4(data, off, off+h, off+end, off+tot, cut, p)

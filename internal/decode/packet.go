@@ -132,6 +132,20 @@ type Packet struct {
 	FragOff   uint16 // fragment offset in bytes
 	MoreFrags bool
 	IPOptions bool // IPv4 header had options
+	// Fragments: FragDataLen is the bytes of the datagram this fragment
+	// carries (from FragOff). A fragment starting in the first 60 bytes
+	// of the datagram keeps its first bytes in FragHdr (FragHdrLen of
+	// them): the transport header, FragL4Off bytes into the datagram
+	// (IPv6 extension headers after the fragment header), is decoded
+	// when a Reassembler has the whole datagram. A fragment has no L4
+	// fields of its own.
+	FragDataLen uint16
+	FragHdrLen  uint8
+	FragL4Off   uint8
+	FragHdr     [60]byte
+	// Reassembled: the packet is the last fragment of a datagram, with
+	// the transport fields of the whole datagram (Reassembler.Add).
+	Reassembled bool
 	// BadIPLen: the IP header claimed more bytes than the frame has on
 	// the wire; IPLen and PayloadLen were cut to the frame, as
 	// Wireshark does ("IPv4 total length exceeds packet length").

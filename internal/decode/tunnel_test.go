@@ -72,8 +72,9 @@ func TestDecodeTunnels(t *testing.T) {
 	fip.Flags = layers.IPv4MoreFragments
 	vxFrag := ser(t, ethL(layers.EthernetTypeIPv4), fip, udpL(fip, 33333, 4789), payload(200))
 	wantFrag := Packet{EtherType: 0x0800, L2Len: 14, IPVersion: 4, Src: eni4, Dst: tgt4, Proto: 17, TTL: 64,
-		TOS: 0x2e, IPID: 0x1234, IPHdrLen: 20, IPLen: 228, Fragment: true, MoreFrags: true, L4: true,
-		SrcPort: 33333, DstPort: 4789, PayloadLen: 200, FrameLen: 242, CapLen: 242}
+		TOS: 0x2e, IPID: 0x1234, IPHdrLen: 20, IPLen: 228, Fragment: true, MoreFrags: true,
+		PayloadLen: 208, FragDataLen: 208, FragHdrLen: 60, FrameLen: 242, CapLen: 242}
+	copy(wantFrag.FragHdr[:], vxFrag[34:])
 
 	// Outer IPv6 (AWS mirror sessions over IPv6 add 74 bytes).
 	oip6 := ip6L(layers.IPProtocolUDP, cli6, srv6)

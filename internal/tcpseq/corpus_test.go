@@ -271,3 +271,96 @@ func init() {
 		}},
 	)
 }
+
+// fragment splits the IP packet of an Ethernet frame made by buildTCPFrame
+// into fragments carrying the datagram bytes [cuts[i], cuts[i+1]) (the
+// last one up to the end), in the order given by order (indexes into the
+// pieces). IPv6 fragments get a fragment header (id).
+func fragment(frame []byte, v6 bool, id uint32, cuts []int, order []int) [][]byte {
+	eth, ip := frame[:14], frame[14:]
+	hl := 20
+	if v6 {
+		hl = 40
+	}
+	data := ip[hl:]
+	var pieces [][]byte
+	for i, c := range cuts {
+		end := len(data)
+		if i+1 < len(cuts) {
+			end = cuts[i+1]
+		}
+		more := i+1 < len(cuts)
+		var h []byte
+		if v6 {
+			h = append([]byte{}, ip[:40]...)
+			h[6] = 44
+			fh := make([]byte, 8)
+			fh[0] = ip[6]
+			off := uint16(c) | 0
+			if more {
+				off |= 1
+			}
+			binary.BigEndian.PutUint16(fh[2:], off)
+			binary.BigEndian.PutUint32(fh[4:], id)
+			h = append(h, fh...)
+			binary.BigEndian.PutUint16(h[4:], uint16(8+end-c))
+		} else {
+			h = append([]byte{}, ip[:20]...)
+			fo := uint16(c / 8)
+			if more {
+				fo |= 0x2000
+			}
+			binary.BigEndian.PutUint16(h[6:], fo)
+			binary.BigEndian.PutUint16(h[4:], uint16(id))
+			binary.BigEndian.PutUint16(h[2:], uint16(20+end-c))
+			h[10], h[11] = 0, 0
+			binary.BigEndian.PutUint16(h[10:], ipChecksum(h[:20]))
+		}
+		f := append(append(append([]byte{}, eth...), h...), data[c:end]...)
+		pieces = append(pieces, f)
+	}
+	out := make([][]byte, len(order))
+	for i, j := range order {
+		out[i] = pieces[j]
+	}
+	return out
+}
+
+func init() {
+	parityCorpus = append(parityCorpus, corpusCase{"ip-fragments", func() []corpusFrame {
+		// Fragmented TCP segments, analysed by tshark at the fragment
+		// that completes the datagram: a SYN whose first fragment holds
+		// only 8 bytes of the TCP header, a data segment in three
+		// fragments arriving out of order, the same over IPv6, and a
+		// datagram whose last fragment never comes (given up).
+		var out []corpusFrame
+		add := func(at time.Duration, fs ...[]byte) {
+			for i, f := range fs {
+				out = append(out, corpusFrame{at: at + time.Duration(i)*time.Microsecond, data: f})
+			}
+		}
+		ms := time.Millisecond
+		for _, v6 := range []bool{false, true} {
+			base := time.Duration(0)
+			if v6 {
+				base = 10 * time.Second
+			}
+			const c0, s0 = 1000, 5000
+			hs := synHandshake(c0, s0, v6)
+			syn := buildTCPFrame(hs[0])
+			add(base, fragment(syn, v6, 1, []int{0, 8}, []int{0, 1})...)
+			add(base+10*ms, buildTCPFrame(hs[1]))
+			add(base+20*ms, buildTCPFrame(hs[2]))
+			d1 := buildTCPFrame(synPkt{at: 30 * ms, seq: c0 + 1, ack: s0 + 1, flags: fA | fP, win: 502, ws: -1, payload: 1000, v6: v6})
+			add(base+30*ms, fragment(d1, v6, 2, []int{0, 400, 800}, []int{2, 0, 1})...)
+			add(base+31*ms, buildTCPFrame(synPkt{at: 31 * ms, seq: c0 + 1001, ack: s0 + 1, flags: fA | fP, win: 502, ws: -1, payload: 100, v6: v6}))
+			add(base+40*ms, buildTCPFrame(synPkt{fromServer: true, at: 40 * ms, seq: s0 + 1, ack: c0 + 1101, flags: fA, win: 502, ws: -1, v6: v6}))
+			// never completed: the last fragment is missing
+			d2 := buildTCPFrame(synPkt{at: 50 * ms, seq: c0 + 1101, ack: s0 + 1, flags: fA | fP, win: 502, ws: -1, payload: 1000, v6: v6})
+			add(base+50*ms, fragment(d2, v6, 3, []int{0, 400, 800}, []int{0, 1})...)
+			add(base+60*ms, buildTCPFrame(synPkt{at: 60 * ms, seq: c0 + 2101, ack: s0 + 1, flags: fA | fP, win: 502, ws: -1, payload: 100, v6: v6}))
+			add(base+70*ms, buildTCPFrame(synPkt{fromServer: true, at: 70 * ms, seq: s0 + 1, ack: c0 + 2201, flags: fA, win: 502, ws: -1, v6: v6}))
+		}
+		return out
+	}})
+}
