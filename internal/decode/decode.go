@@ -22,6 +22,7 @@ const (
 	etherTEB   = 0x6558 // transparent Ethernet bridging (GENEVE)
 
 	protoICMP   = 1
+	protoGRE    = 47
 	protoTCP    = 6
 	protoUDP    = 17
 	protoICMPv6 = 58
@@ -81,6 +82,10 @@ type l4Span struct {
 // flow hash, so matching either port (Suricata's mistake) would decap
 // ordinary traffic that happens to use 4789 as its ephemeral port.
 func (d *Decoder) decap(data []byte, origLen uint32, pay l4Span, p *Packet) error {
+	if p.Proto == protoGRE && !p.Fragment && p.IPVersion != 0 && !d.cfg.NoGRE {
+		missing := origLen - uint32(len(data))
+		return d.gre(data[pay.off:pay.end], p.Src, p.Dst, 0, missing, pay.cut, p)
+	}
 	if !p.L4 || p.Proto != protoUDP || p.Fragment {
 		// An outer fragment is not decapsulated: reassembly is out of
 		// scope, and AWS does not fragment mirror packets.
@@ -95,6 +100,10 @@ func (d *Decoder) decap(data []byte, origLen uint32, pay l4Span, p *Packet) erro
 		return d.vxlan(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, EncapVXLAN, Session{}, p)
 	case d.cfg.GENEVEPort:
 		return d.geneve(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, p)
+	case d.cfg.GREUDPPort:
+		if d.cfg.GREUDPPort != 0 {
+			return d.gre(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, p)
+		}
 	}
 	return nil
 }

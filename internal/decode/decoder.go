@@ -7,13 +7,19 @@ type Config struct {
 	VXLANPort uint16
 	// GENEVEPort is the UDP destination port of GENEVE (GWLB: 6081).
 	GENEVEPort uint16
+	// GREUDPPort is the UDP destination port of GRE over UDP (RFC 8086:
+	// 4754); 0 turns it off.
+	GREUDPPort uint16
+	// NoGRE leaves GRE (IP protocol 47) packets undecoded: GRE and ERSPAN
+	// are followed by default.
+	NoGRE bool
 	// NoDecap turns decapsulation off: tunnel packets are reported as the
 	// outer UDP packets they are.
 	NoDecap bool
 }
 
 // DefaultConfig returns the AWS ports.
-func DefaultConfig() Config { return Config{VXLANPort: 4789, GENEVEPort: 6081} }
+func DefaultConfig() Config { return Config{VXLANPort: 4789, GENEVEPort: 6081, GREUDPPort: 4754} }
 
 // Error is a decode failure. It is a small value so that returning one
 // does not allocate; callers count them by kind.
@@ -30,6 +36,7 @@ const (
 	ErrGENEVE                       // GENEVE version/option length invalid
 	ErrTunnelDepth                  // tunnels nested deeper than GENEVE+VXLAN (reserved: the layer grammar makes it unreachable, see doc.go)
 	ErrVLANDepth                    // more than maxVLANTags VLAN tags
+	ErrGRE                          // GRE version/routing or ERSPAN header invalid
 	numErrors
 )
 
@@ -48,6 +55,7 @@ var errText = [...]string{
 	ErrGENEVE:      "bad GENEVE header",
 	ErrTunnelDepth: "tunnels nested too deep",
 	ErrVLANDepth:   "too many VLAN tags",
+	ErrGRE:         "bad GRE or ERSPAN header",
 }
 
 func (e Error) Error() string {
@@ -80,6 +88,8 @@ func (e Error) Name() string {
 		return "tunnel_depth"
 	case ErrVLANDepth:
 		return "vlan_depth"
+	case ErrGRE:
+		return "gre"
 	}
 	return "other"
 }

@@ -28,6 +28,9 @@ func fuzzSeeds(t testing.TB) []struct {
 	}
 	plain, vx, gv := benchFrames(t)
 	eth(plain, vx, gv, tcp4Frame(t, 0))
+	for _, c := range greCases(t) { // GRE, ERSPAN I/II/III, GRE over UDP
+		eth(c.frame)
+	}
 	ip6 := ip6L(layers.IPProtocolTCP, cli6, srv6)
 	eth(ser(t, ethL(layers.EthernetTypeIPv6), ip6, tcpL(ip6), payload(10)))
 	ipu := ip4L(layers.IPProtocolUDP, cli4, srv4)
@@ -170,8 +173,12 @@ func checkInvariants(t *testing.T, data []byte, p *Packet, err error) {
 		} else if p.Truncated || p.L4 {
 			t.Fatalf("non-IP packet with Truncated %v L4 %v", p.Truncated, p.L4)
 		}
-		if p.Session.HasVNI != (p.Encap == EncapVXLAN || p.Encap == EncapGENEVEVXLAN) {
+		if p.Session.HasVNI != (p.Encap == EncapVXLAN || p.Encap == EncapGENEVEVXLAN || p.Encap == EncapERSPAN) &&
+			p.Encap != EncapGRE { // GRE: HasVNI says a key was present
 			t.Fatalf("Encap %v HasVNI %v", p.Encap, p.Session.HasVNI)
+		}
+		if p.Session.HasVNI && (p.Encap == EncapERSPAN && p.Session.VNI > 1023) {
+			t.Fatalf("ERSPAN session id %d > 10 bits", p.Session.VNI)
 		}
 		if p.Session.HasGWLB && p.Encap != EncapGENEVE && p.Encap != EncapGENEVEVXLAN {
 			t.Fatalf("GWLB ids with Encap %v", p.Encap)

@@ -30,7 +30,17 @@ const (
 	EncapGENEVE
 	// EncapGENEVEVXLAN: GENEVE around VXLAN around Ethernet.
 	EncapGENEVEVXLAN
+	// EncapGRE: GRE (over IP, or over UDP 4754) around Ethernet or IP;
+	// Session.VNI is the GRE key when present.
+	EncapGRE
+	// EncapERSPAN: an ERSPAN type I, II or III mirror packet (GRE);
+	// Session.VNI is the ERSPAN session id (0 for type I).
+	EncapERSPAN
+	numEncaps
 )
+
+// NumEncaps is the number of Encap values, for counter arrays.
+const NumEncaps = int(numEncaps)
 
 func (e Encap) String() string {
 	switch e {
@@ -42,6 +52,10 @@ func (e Encap) String() string {
 		return "geneve"
 	case EncapGENEVEVXLAN:
 		return "geneve+vxlan"
+	case EncapGRE:
+		return "gre"
+	case EncapERSPAN:
+		return "erspan"
 	}
 	return "unknown"
 }

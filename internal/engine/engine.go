@@ -75,7 +75,7 @@ type Engine struct {
 	capt        report.Capture
 	errKinds    [decode.NumErrors]uint64
 	frags       *decode.Reassembler // created at the first IP fragment
-	encap       [4]uint64
+	encap       [decode.NumEncaps]uint64
 	first, last int64
 	prevTS      int64
 	lastExpire  int64
