@@ -120,8 +120,8 @@ func appendPacketLine(b []byte, frame uint64, p *decode.Packet, r *tcpseq.Result
 	tab := func() { b = append(b, '\t') }
 	b = strconv.AppendUint(b, frame, 10)
 	tab()
-	if p.Session.HasVNI {
-		b = strconv.AppendUint(b, uint64(p.Session.VNI), 10)
+	if p.Session.HasVNI && (p.Encap == decode.EncapVXLAN || p.Encap == decode.EncapGENEVEVXLAN) {
+		b = strconv.AppendUint(b, uint64(p.Session.VNI), 10) // tshark's vxlan.vni
 	}
 	tab()
 	b = strconv.AppendUint(b, uint64(r.Stream), 10)

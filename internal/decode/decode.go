@@ -23,6 +23,8 @@ const (
 
 	protoICMP   = 1
 	protoGRE    = 47
+	protoIPIP   = 4
+	protoIPv6   = 41
 	protoTCP    = 6
 	protoUDP    = 17
 	protoICMPv6 = 58
@@ -86,6 +88,11 @@ func (d *Decoder) decap(data []byte, origLen uint32, pay l4Span, p *Packet) erro
 		missing := origLen - uint32(len(data))
 		return d.gre(data[pay.off:pay.end], p.Src, p.Dst, 0, missing, pay.cut, p)
 	}
+	if (p.Proto == protoIPIP || p.Proto == protoIPv6) && !p.Fragment && p.IPVersion != 0 && pay.off < pay.end {
+		// IPv4 in IPv6 (RFC 2473), 6in4 (RFC 4213), IPv4 in IPv4.
+		missing := origLen - uint32(len(data))
+		return d.ipip(data[pay.off:pay.end], p.Src, p.Dst, missing, pay.cut, p)
+	}
 	if !p.L4 || p.Proto != protoUDP || p.Fragment {
 		// An outer fragment is not decapsulated: reassembly is out of
 		// scope, and AWS does not fragment mirror packets.
@@ -100,6 +107,10 @@ func (d *Decoder) decap(data []byte, origLen uint32, pay l4Span, p *Packet) erro
 		return d.vxlan(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, EncapVXLAN, Session{}, p)
 	case d.cfg.GENEVEPort:
 		return d.geneve(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, p)
+	case d.cfg.GTPUPort:
+		if d.cfg.GTPUPort != 0 {
+			return d.gtpu(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, p)
+		}
 	case d.cfg.GREUDPPort:
 		if d.cfg.GREUDPPort != 0 {
 			return d.gre(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, p)
@@ -200,7 +211,14 @@ func (d *Decoder) geneve(b []byte, src, dst netip.Addr, sport uint16, missing ui
 	case etherTEB:
 		link = LinkEthernet
 	default:
-		return ErrGENEVE
+		// Another protocol (ARP, ...): a non-IP packet, not an error.
+		p.EtherType = proto
+		p.CapLen = uint32(len(b) - hdr)
+		p.FrameLen = p.CapLen
+		if cut {
+			p.FrameLen += missing
+		}
+		return nil
 	}
 	inner := b[hdr:]
 	orig := uint32(len(inner))
@@ -313,6 +331,40 @@ func decodeFrame(data []byte, link LinkType, origLen uint32, wireKnown bool, p *
 		if h := binary.BigEndian.Uint16(data[8:10]); h == arphrdEther || h == arphrdLoopback {
 			wire = 14
 		}
+	case LinkNFLOG:
+		// family(1) version(1) resource id(2), then TLVs (length and
+		// type in host byte order, little-endian on every Linux that
+		// writes these captures; padded to 4 bytes); type 9 is the
+		// packet, starting at its IP header.
+		if len(data) < 4 {
+			return l4Span{}, ErrShort
+		}
+		switch data[0] {
+		case 2:
+			et = etherIPv4
+		case 10:
+			et = etherIPv6
+		}
+		i, found := 4, false
+		for i+4 <= len(data) {
+			l := int(binary.LittleEndian.Uint16(data[i : i+2]))
+			typ := binary.LittleEndian.Uint16(data[i+2:i+4]) & 0x7fff
+			if l < 4 {
+				return l4Span{}, ErrNFLOG
+			}
+			if typ == 9 {
+				off, found = i+4, true
+				break
+			}
+			i += (l + 3) &^ 3
+		}
+		if !found {
+			if i < len(data) || origLen > uint32(len(data)) {
+				return l4Span{}, ErrShort
+			}
+			et = 0 // a log message without the packet
+			off = len(data)
+		}
 	case LinkNull:
 		// A 4-byte address family in the capturing host's byte order.
 		if len(data) < 4 {
@@ -333,19 +385,9 @@ func decodeFrame(data []byte, link LinkType, origLen uint32, wireKnown bool, p *
 		return l4Span{}, ErrLinkType
 	}
 	if ether {
-		for n := 0; et == etherVLAN || et == etherQinQ || et == etherQinQ2; n++ {
-			if n == maxVLANTags {
-				return l4Span{}, ErrVLANDepth
-			}
-			if len(data) < off+4 {
-				return l4Span{}, ErrShort
-			}
-			if n < len(p.VLAN) {
-				p.VLAN[n] = binary.BigEndian.Uint16(data[off:off+2]) & 0x0fff
-				p.NVLAN++
-			}
-			et = binary.BigEndian.Uint16(data[off+2 : off+4])
-			off += 4
+		var err error
+		if off, et, err = walkL2(data, off, et, p); err != nil {
+			return l4Span{}, err
 		}
 		if link == LinkEthernet {
 			wire = off

@@ -7,6 +7,8 @@ type Config struct {
 	VXLANPort uint16
 	// GENEVEPort is the UDP destination port of GENEVE (GWLB: 6081).
 	GENEVEPort uint16
+	// GTPUPort is the UDP destination port of GTP-U (2152); 0 turns it off.
+	GTPUPort uint16
 	// GREUDPPort is the UDP destination port of GRE over UDP (RFC 8086:
 	// 4754); 0 turns it off.
 	GREUDPPort uint16
@@ -19,7 +21,9 @@ type Config struct {
 }
 
 // DefaultConfig returns the AWS ports.
-func DefaultConfig() Config { return Config{VXLANPort: 4789, GENEVEPort: 6081, GREUDPPort: 4754} }
+func DefaultConfig() Config {
+	return Config{VXLANPort: 4789, GENEVEPort: 6081, GREUDPPort: 4754, GTPUPort: 2152}
+}
 
 // Error is a decode failure. It is a small value so that returning one
 // does not allocate; callers count them by kind.
@@ -37,6 +41,8 @@ const (
 	ErrTunnelDepth                  // tunnels nested deeper than GENEVE+VXLAN (reserved: the layer grammar makes it unreachable, see doc.go)
 	ErrVLANDepth                    // more than maxVLANTags VLAN tags
 	ErrGRE                          // GRE version/routing or ERSPAN header invalid
+	ErrNFLOG                        // NFLOG TLV length invalid
+	ErrGTPU                         // GTP-U header invalid
 	numErrors
 )
 
@@ -56,6 +62,8 @@ var errText = [...]string{
 	ErrTunnelDepth: "tunnels nested too deep",
 	ErrVLANDepth:   "too many VLAN tags",
 	ErrGRE:         "bad GRE or ERSPAN header",
+	ErrNFLOG:       "bad NFLOG TLV",
+	ErrGTPU:        "bad GTP-U header",
 }
 
 func (e Error) Error() string {
@@ -90,6 +98,10 @@ func (e Error) Name() string {
 		return "vlan_depth"
 	case ErrGRE:
 		return "gre"
+	case ErrNFLOG:
+		return "nflog"
+	case ErrGTPU:
+		return "gtpu"
 	}
 	return "other"
 }

@@ -15,6 +15,7 @@ const (
 	LinkIPv6      LinkType = 229 // LINKTYPE_IPV6
 	LinkLinuxSLL2 LinkType = 276 // LINKTYPE_LINUX_SLL2
 	LinkNull      LinkType = 0   // LINKTYPE_NULL (BSD loopback)
+	LinkNFLOG     LinkType = 239 // LINKTYPE_NFLOG (tcpdump -i nflog:N)
 )
 
 // Encap says how the innermost packet reached the capture point.
@@ -36,6 +37,10 @@ const (
 	// EncapERSPAN: an ERSPAN type I, II or III mirror packet (GRE);
 	// Session.VNI is the ERSPAN session id (0 for type I).
 	EncapERSPAN
+	// EncapIPIP: IP in IP (IPv4 in IPv6, 6in4, IPv4 in IPv4).
+	EncapIPIP
+	// EncapGTPU: GTP-U (UDP 2152); Session.VNI is the TEID.
+	EncapGTPU
 	numEncaps
 )
 
@@ -56,6 +61,10 @@ func (e Encap) String() string {
 		return "gre"
 	case EncapERSPAN:
 		return "erspan"
+	case EncapIPIP:
+		return "ipip"
+	case EncapGTPU:
+		return "gtpu"
 	}
 	return "unknown"
 }

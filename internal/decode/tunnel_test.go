@@ -143,6 +143,9 @@ func TestDecodeGENEVE(t *testing.T) {
 	badVer[14+28] |= 0x40
 	badProto := geneveWrap(t, tcp4Packet(t, 0), layers.EthernetType(0x88cc), nil)
 	gSess := Packet{Encap: EncapGENEVE, OuterSrcPort: 55555, Session: Session{OuterSrc: gwlb, OuterDst: app4}}
+	wantNonIP := gSess
+	wantNonIP.EtherType = 0x88cc
+	wantNonIP.CapLen, wantNonIP.FrameLen = uint32(len(tcp4Packet(t, 0))), uint32(len(tcp4Packet(t, 0)))
 
 	// AWS option of the wrong size is ignored, not trusted.
 	oddSize := geneveWrap(t, tcp4Packet(t, 0), layers.EthernetTypeIPv4,
@@ -173,8 +176,9 @@ func TestDecodeGENEVE(t *testing.T) {
 		{name: "geneve opt len past capture", data: gv[:14+28+12], link: LinkEthernet, origLen: uint32(len(gv)),
 			err: ErrShort, want: gSess},
 		{name: "geneve version 1", data: badVer, link: LinkEthernet, err: ErrGENEVE, want: gSess},
-		{name: "geneve unknown protocol", data: badProto, link: LinkEthernet, err: ErrGENEVE,
-			want: gSess},
+		// Another protocol (LLDP here, ARP alike) is a non-IP packet,
+		// not a decode error.
+		{name: "geneve non-ip protocol", data: badProto, link: LinkEthernet, want: wantNonIP},
 		{name: "geneve aws option wrong size", data: oddSize, link: LinkEthernet, want: wantOdd},
 		{name: "geneve in geneve", data: gg, link: LinkEthernet, want: wantGG},
 	})
