@@ -59,3 +59,26 @@ func TestPacketsRefusesFlowsOnly(t *testing.T) {
 		t.Errorf("packets --flows-only: exit %d, stderr %q; want exit 2 naming the flag", code, stderr)
 	}
 }
+
+// analyze --decap-inner analyses the pod flows inside a node's overlay,
+// one flow per overlay VNI, and says the VNI in JSON; by default the
+// node's own UDP packets are the flows.
+func TestAnalyzeDecapInner(t *testing.T) {
+	f := repoTestdata + "/encap/k8s-overlay.pcapng"
+	for _, c := range []struct {
+		args  []string
+		flows int
+		want  string
+	}{
+		{[]string{"analyze", "--format", "json", "--decap-inner", f}, 2, `"overlay_vni": 9`},
+		{[]string{"analyze", "--format", "json", f}, 3, `"server": "[2001:db8::2]:6081"`},
+	} {
+		out, stderr, code := run(t, nil, c.args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d %s", c.args, code, stderr)
+		}
+		if n := strings.Count(out, `"client":`); n != c.flows || !strings.Contains(out, c.want) {
+			t.Errorf("%v: %d flows, %q in output: %v", c.args, n, c.want, strings.Contains(out, c.want))
+		}
+	}
+}

@@ -163,11 +163,61 @@ func (d *Decoder) vxlan(b []byte, src, dst netip.Addr, sport uint16, missing uin
 		orig += missing
 	}
 	// The packet inside the mirror session is what the mirrored ENI saw.
-	// It is not decapsulated further even when it is itself VXLAN or
-	// GENEVE (a mirrored Kubernetes node running a VXLAN or GENEVE
-	// overlay): those packets are the source's own traffic, and
-	// decapsulating them would replace the mirror session's identity.
-	_, err := decodeFrame(inner, LinkEthernet, orig, false, p)
+	// By default it is not decapsulated further even when it is itself
+	// VXLAN or GENEVE (a mirrored Kubernetes node running a VXLAN or
+	// GENEVE overlay): those packets are the source's own traffic. With
+	// DecapInner the overlay is opened too (the pods' flows), keeping the
+	// mirror session and adding the overlay's VNI.
+	pay, err := decodeFrame(inner, LinkEthernet, orig, false, p)
+	if err != nil || !d.cfg.DecapInner || !p.L4 || p.Proto != protoUDP || p.Fragment {
+		return err
+	}
+	return d.overlay(inner[pay.off:pay.end], p)
+}
+
+// overlay decodes b, the UDP payload of a packet inside a mirror session,
+// when it is a VXLAN (4789, or Linux's 8472: flannel, Cilium) or GENEVE
+// (6081) overlay packet. Anything else leaves p as it is.
+func (d *Decoder) overlay(b []byte, p *Packet) error {
+	var (
+		vni  uint32
+		link LinkType
+		hdr  int
+	)
+	switch p.DstPort {
+	case 4789, 8472:
+		if len(b) < 8 || b[0]&0x08 == 0 {
+			return nil
+		}
+		vni, link, hdr = uint32(b[4])<<16|uint32(b[5])<<8|uint32(b[6]), LinkEthernet, 8
+	case 6081:
+		if len(b) < 8 || b[0]>>6 != 0 {
+			return nil
+		}
+		hdr = 8 + int(b[0]&0x3f)*4
+		if len(b) < hdr {
+			return nil
+		}
+		switch binary.BigEndian.Uint16(b[2:4]) {
+		case etherTEB:
+			link = LinkEthernet
+		case etherIPv4:
+			link = LinkIPv4
+		case etherIPv6:
+			link = LinkIPv6
+		default:
+			return nil
+		}
+		vni = uint32(b[4])<<16 | uint32(b[5])<<8 | uint32(b[6])
+	default:
+		return nil
+	}
+	sess, enc, osp := p.Session, p.Encap, p.OuterSrcPort
+	inner := b[hdr:]
+	*p = Packet{}
+	_, err := decodeFrame(inner, link, uint32(len(inner)), false, p)
+	p.Session, p.Encap, p.OuterSrcPort = sess, enc, osp
+	p.Session.OverlayVNI, p.Session.HasOverlay = vni, true
 	return err
 }
 

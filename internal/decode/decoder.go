@@ -15,6 +15,11 @@ type Config struct {
 	// NoGRE leaves GRE (IP protocol 47) packets undecoded: GRE and ERSPAN
 	// are followed by default.
 	NoGRE bool
+	// DecapInner also opens a VXLAN (UDP 4789 or 8472) or GENEVE (6081)
+	// overlay inside a VXLAN mirror session: the pods' flows of a
+	// mirrored Kubernetes node, with Session.OverlayVNI set. Off by
+	// default: the inner frame is what the mirrored ENI saw.
+	DecapInner bool
 	// NoDecap turns decapsulation off: tunnel packets are reported as the
 	// outer UDP packets they are.
 	NoDecap bool

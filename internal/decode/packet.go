@@ -81,6 +81,10 @@ type Session struct {
 	GWLBAttachmentID uint64 // type 2
 	GWLBFlowCookie   uint32 // type 3
 	HasGWLB          bool
+	// OverlayVNI is the VNI of a VXLAN/GENEVE overlay opened inside the
+	// mirror session (Config.DecapInner): a Kubernetes node's pod traffic.
+	OverlayVNI uint32
+	HasOverlay bool
 }
 
 // TCP flag bits as in the TCP header (byte 13), with NS kept apart.

@@ -441,6 +441,10 @@ func buildFlow(f *flow.Flow) *report.Flow {
 		if f.Session.HasGWLB {
 			rf.Session.GWLBEndpointID = fmt.Sprintf("%016x", f.Session.GWLBEndpointID)
 		}
+		if f.Session.HasOverlay {
+			v := f.Session.OverlayVNI
+			rf.Session.OverlayVNI = &v
+		}
 	}
 	if d := f.Duration(); d > 0 {
 		rf.ThroughputBPS = float64(f.Bytes()) * 8 / (float64(d) / 1e9)

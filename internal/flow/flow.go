@@ -13,6 +13,8 @@ type SessionKey struct {
 	VNI            uint32
 	HasVNI         bool
 	GWLBEndpointID uint64
+	OverlayVNI     uint32 // with --decap-inner: pod flows of different overlays stay apart
+	HasOverlay     bool
 }
 
 // Key identifies a conversation independent of direction: A is the
@@ -129,6 +131,8 @@ func MakeKey(p *decode.Packet, k *Key) (fromA bool) {
 		VNI:            p.Session.VNI,
 		HasVNI:         p.Session.HasVNI,
 		GWLBEndpointID: p.Session.GWLBEndpointID,
+		OverlayVNI:     p.Session.OverlayVNI,
+		HasOverlay:     p.Session.HasOverlay,
 	}
 	k.Proto = p.Proto
 	var sp, dp uint16

@@ -100,6 +100,9 @@ type SessionRef struct {
 	OuterDst       string `json:"outer_dst,omitempty"`
 	VNI            uint32 `json:"vni"`
 	GWLBEndpointID string `json:"gwlb_endpoint_id,omitempty"`
+	// OverlayVNI: the VXLAN/GENEVE overlay VNI inside the mirror session
+	// (analyze --decap-inner), when the flow was in one.
+	OverlayVNI *uint32 `json:"overlay_vni,omitempty"`
 }
 
 // Direction counts one direction of a flow.
