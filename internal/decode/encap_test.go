@@ -55,6 +55,8 @@ func encapCases(t testing.TB) []encapCase {
 		{"llc snap", eth(uint16(8+len(ip4)), []byte{0xaa, 0xaa, 3, 0, 0, 0, 8, 0}, ip4), EncapNone},
 		{"802.1ah", eth(etherPBB, []byte{0, 0, 0x10, 0x01}, mac, u16(etherIPv4), ip4), EncapNone},
 		{"vn-tag", eth(etherVNTag, []byte{0x80, 0x01, 0x00, 0x02}, u16(etherIPv4), ip4), EncapNone},
+		// FabricPath: tshark takes the last 4 bytes as the FCS.
+		{"fabricpath", eth(etherFabricPth, []byte{0x00, 0x3f}, mac, u16(etherIPv4), ip4, []byte{1, 2, 3, 4}), EncapNone},
 	}
 }
 
@@ -194,3 +196,4 @@ func TestEncapCapturesMatchTshark(t *testing.T) {
 		}
 	}
 }
+
