@@ -196,4 +196,3 @@ func TestEncapCapturesMatchTshark(t *testing.T) {
 		}
 	}
 }
-
