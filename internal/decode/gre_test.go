@@ -205,3 +205,39 @@ func TestGRECaptureMatchesTshark(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkDecodeEncaps(b *testing.B) {
+	d := New(DefaultConfig())
+	frames := map[string][]byte{}
+	for _, c := range greCases(b) {
+		frames[c.name] = c.frame
+	}
+	for _, c := range encapCases(b) {
+		frames[c.name] = c.frame
+	}
+	for _, name := range []string{"erspan type II", "erspan type III", "gre over udp 4754", "mpls two labels", "pppoe ipv6 over qinq", "gtp-u"} {
+		f := frames[name]
+		b.Run(strings.ReplaceAll(name, " ", "-"), func(b *testing.B) {
+			var p Packet
+			b.ReportAllocs()
+			b.SetBytes(int64(len(f)))
+			for b.Loop() {
+				if err := d.Decode(f, LinkEthernet, uint32(len(f)), &p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("fragments-2-reassembled", func(b *testing.B) {
+		r := NewReassembler(FragConfig{})
+		fs := fragsOf(b, 1448, 9, 0, 800)
+		var p Packet
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, f := range fs {
+				_ = d.Decode(f, LinkEthernet, uint32(len(f)), &p)
+				r.Add(&p, 0)
+			}
+		}
+	})
+}
