@@ -40,6 +40,7 @@ type analysisFlags struct {
 	outerSrcs      []string
 	noDiagnose     bool
 	flowsOnly      bool
+	decapInner     bool
 	maxDiagnosed   int
 	filter         mirrorSpec
 	eniIPs         []string
@@ -62,6 +63,7 @@ func (a *analysisFlags) bind(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&a.eniIPs, "eni-ip", nil, "with --filter/--rule: the source interface's `IP` address(es), which give each packet's direction; for mirror captures the default is the outer source (the source ENI)")
 	fs.UintSliceVar(&a.vnis, "vni", nil, "analyse only these mirror sessions' VNIs (repeat or comma-separate)")
 	fs.StringSliceVar(&a.outerSrcs, "outer-src", nil, "analyse only mirror traffic from these outer source addresses (source ENIs)")
+	fs.BoolVar(&a.decapInner, "decap-inner", false, "also open a VXLAN (4789/8472) or GENEVE (6081) overlay inside the mirror session: analyse a Kubernetes node's pod flows, with the overlay VNI in each flow")
 	fs.IntVar(&a.maxReportFlows, "max-report-flows", d.MaxReportFlows, "most flows listed in the report (the largest by bytes); the rest are counted")
 	a.memoryLimit = 1 << 30
 	fs.Var(&a.memoryLimit, "memory-limit", "memory budget (e.g. 512MiB, 4GiB): live flows beyond it are ended, least recently active first, and counted as evicted; also the Go runtime's soft limit (unless GOMEMLIMIT is set); 0 = none")
@@ -73,6 +75,7 @@ func (a *analysisFlags) config() (engine.Config, error) {
 	c.Decode.VXLANPort = a.vxlanPort
 	c.Decode.GENEVEPort = a.genevePort
 	c.Decode.NoDecap = a.noDecap
+	c.Decode.DecapInner = a.decapInner
 	if a.maxFlows < 1 {
 		return c, usageErr("--max-flows must be at least 1")
 	}

@@ -22,6 +22,9 @@ const (
 	etherTEB   = 0x6558 // transparent Ethernet bridging (GENEVE)
 
 	protoICMP   = 1
+	protoGRE    = 47
+	protoIPIP   = 4
+	protoIPv6   = 41
 	protoTCP    = 6
 	protoUDP    = 17
 	protoICMPv6 = 58
@@ -59,7 +62,7 @@ func (d *Decoder) Decode(data []byte, link LinkType, origLen uint32, p *Packet) 
 	if origLen < uint32(len(data)) {
 		origLen = uint32(len(data))
 	}
-	pay, err := decodeFrame(data, link, origLen, p)
+	pay, err := decodeFrame(data, link, origLen, true, p)
 	if err != nil || d.cfg.NoDecap {
 		return err
 	}
@@ -81,6 +84,15 @@ type l4Span struct {
 // flow hash, so matching either port (Suricata's mistake) would decap
 // ordinary traffic that happens to use 4789 as its ephemeral port.
 func (d *Decoder) decap(data []byte, origLen uint32, pay l4Span, p *Packet) error {
+	if p.Proto == protoGRE && !p.Fragment && p.IPVersion != 0 && !d.cfg.NoGRE {
+		missing := origLen - uint32(len(data))
+		return d.gre(data[pay.off:pay.end], p.Src, p.Dst, 0, missing, pay.cut, p)
+	}
+	if (p.Proto == protoIPIP || p.Proto == protoIPv6) && !p.Fragment && p.IPVersion != 0 && pay.off < pay.end {
+		// IPv4 in IPv6 (RFC 2473), 6in4 (RFC 4213), IPv4 in IPv4.
+		missing := origLen - uint32(len(data))
+		return d.ipip(data[pay.off:pay.end], p.Src, p.Dst, missing, pay.cut, p)
+	}
 	if !p.L4 || p.Proto != protoUDP || p.Fragment {
 		// An outer fragment is not decapsulated: reassembly is out of
 		// scope, and AWS does not fragment mirror packets.
@@ -95,6 +107,14 @@ func (d *Decoder) decap(data []byte, origLen uint32, pay l4Span, p *Packet) erro
 		return d.vxlan(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, EncapVXLAN, Session{}, p)
 	case d.cfg.GENEVEPort:
 		return d.geneve(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, p)
+	case d.cfg.GTPUPort:
+		if d.cfg.GTPUPort != 0 {
+			return d.gtpu(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, p)
+		}
+	case d.cfg.GREUDPPort:
+		if d.cfg.GREUDPPort != 0 {
+			return d.gre(b, p.Src, p.Dst, p.SrcPort, missing, pay.cut, p)
+		}
 	}
 	return nil
 }
@@ -143,11 +163,61 @@ func (d *Decoder) vxlan(b []byte, src, dst netip.Addr, sport uint16, missing uin
 		orig += missing
 	}
 	// The packet inside the mirror session is what the mirrored ENI saw.
-	// It is not decapsulated further even when it is itself VXLAN or
-	// GENEVE (a mirrored Kubernetes node running a VXLAN or GENEVE
-	// overlay): those packets are the source's own traffic, and
-	// decapsulating them would replace the mirror session's identity.
-	_, err := decodeFrame(inner, LinkEthernet, orig, p)
+	// By default it is not decapsulated further even when it is itself
+	// VXLAN or GENEVE (a mirrored Kubernetes node running a VXLAN or
+	// GENEVE overlay): those packets are the source's own traffic. With
+	// DecapInner the overlay is opened too (the pods' flows), keeping the
+	// mirror session and adding the overlay's VNI.
+	pay, err := decodeFrame(inner, LinkEthernet, orig, false, p)
+	if err != nil || !d.cfg.DecapInner || !p.L4 || p.Proto != protoUDP || p.Fragment {
+		return err
+	}
+	return d.overlay(inner[pay.off:pay.end], p)
+}
+
+// overlay decodes b, the UDP payload of a packet inside a mirror session,
+// when it is a VXLAN (4789, or Linux's 8472: flannel, Cilium) or GENEVE
+// (6081) overlay packet. Anything else leaves p as it is.
+func (d *Decoder) overlay(b []byte, p *Packet) error {
+	var (
+		vni  uint32
+		link LinkType
+		hdr  int
+	)
+	switch p.DstPort {
+	case 4789, 8472:
+		if len(b) < 8 || b[0]&0x08 == 0 {
+			return nil
+		}
+		vni, link, hdr = uint32(b[4])<<16|uint32(b[5])<<8|uint32(b[6]), LinkEthernet, 8
+	case 6081:
+		if len(b) < 8 || b[0]>>6 != 0 {
+			return nil
+		}
+		hdr = 8 + int(b[0]&0x3f)*4
+		if len(b) < hdr {
+			return nil
+		}
+		switch binary.BigEndian.Uint16(b[2:4]) {
+		case etherTEB:
+			link = LinkEthernet
+		case etherIPv4:
+			link = LinkIPv4
+		case etherIPv6:
+			link = LinkIPv6
+		default:
+			return nil
+		}
+		vni = uint32(b[4])<<16 | uint32(b[5])<<8 | uint32(b[6])
+	default:
+		return nil
+	}
+	sess, enc, osp := p.Session, p.Encap, p.OuterSrcPort
+	inner := b[hdr:]
+	*p = Packet{}
+	_, err := decodeFrame(inner, link, uint32(len(inner)), false, p)
+	p.Session, p.Encap, p.OuterSrcPort = sess, enc, osp
+	p.Session.OverlayVNI, p.Session.HasOverlay = vni, true
 	return err
 }
 
@@ -191,7 +261,14 @@ func (d *Decoder) geneve(b []byte, src, dst netip.Addr, sport uint16, missing ui
 	case etherTEB:
 		link = LinkEthernet
 	default:
-		return ErrGENEVE
+		// Another protocol (ARP, ...): a non-IP packet, not an error.
+		p.EtherType = proto
+		p.CapLen = uint32(len(b) - hdr)
+		p.FrameLen = p.CapLen
+		if cut {
+			p.FrameLen += missing
+		}
+		return nil
 	}
 	inner := b[hdr:]
 	orig := uint32(len(inner))
@@ -199,7 +276,7 @@ func (d *Decoder) geneve(b []byte, src, dst netip.Addr, sport uint16, missing ui
 		orig += missing
 	}
 	sess := p.Session
-	pay, err := decodeFrame(inner, link, orig, p)
+	pay, err := decodeFrame(inner, link, orig, false, p)
 	if err != nil {
 		return err
 	}
@@ -248,7 +325,14 @@ func genevOptions(b []byte, s *Session) error {
 // FrameLen and Truncated. origLen is the frame's wire length (>= len(data)),
 // used only for non-IP frames. It returns where the L4 payload lies in
 // data, for tunnel decapsulation.
-func decodeFrame(data []byte, link LinkType, origLen uint32, p *Packet) (l4Span, error) {
+//
+// wireKnown says origLen is the frame's length on the wire as the capture
+// recorded it (the outermost frame). Then an IP length larger than the
+// frame is a bad length and the frame is trusted, as Wireshark does.
+// Inside a tunnel the inner frame's wire length is not known: a mirror
+// session cuts inner packets on purpose (AWS PacketLength), and their IP
+// header is the best length there is.
+func decodeFrame(data []byte, link LinkType, origLen uint32, wireKnown bool, p *Packet) (l4Span, error) {
 	p.CapLen = uint32(len(data))
 	p.FrameLen = origLen
 	var (
@@ -297,6 +381,40 @@ func decodeFrame(data []byte, link LinkType, origLen uint32, p *Packet) (l4Span,
 		if h := binary.BigEndian.Uint16(data[8:10]); h == arphrdEther || h == arphrdLoopback {
 			wire = 14
 		}
+	case LinkNFLOG:
+		// family(1) version(1) resource id(2), then TLVs (length and
+		// type in host byte order, little-endian on every Linux that
+		// writes these captures; padded to 4 bytes); type 9 is the
+		// packet, starting at its IP header.
+		if len(data) < 4 {
+			return l4Span{}, ErrShort
+		}
+		switch data[0] {
+		case 2:
+			et = etherIPv4
+		case 10:
+			et = etherIPv6
+		}
+		i, found := 4, false
+		for i+4 <= len(data) {
+			l := int(binary.LittleEndian.Uint16(data[i : i+2]))
+			typ := binary.LittleEndian.Uint16(data[i+2:i+4]) & 0x7fff
+			if l < 4 {
+				return l4Span{}, ErrNFLOG
+			}
+			if typ == 9 {
+				off, found = i+4, true
+				break
+			}
+			i += (l + 3) &^ 3
+		}
+		if !found {
+			if i < len(data) || origLen > uint32(len(data)) {
+				return l4Span{}, ErrShort
+			}
+			et = 0 // a log message without the packet
+			off = len(data)
+		}
 	case LinkNull:
 		// A 4-byte address family in the capturing host's byte order.
 		if len(data) < 4 {
@@ -317,19 +435,9 @@ func decodeFrame(data []byte, link LinkType, origLen uint32, p *Packet) (l4Span,
 		return l4Span{}, ErrLinkType
 	}
 	if ether {
-		for n := 0; et == etherVLAN || et == etherQinQ || et == etherQinQ2; n++ {
-			if n == maxVLANTags {
-				return l4Span{}, ErrVLANDepth
-			}
-			if len(data) < off+4 {
-				return l4Span{}, ErrShort
-			}
-			if n < len(p.VLAN) {
-				p.VLAN[n] = binary.BigEndian.Uint16(data[off:off+2]) & 0x0fff
-				p.NVLAN++
-			}
-			et = binary.BigEndian.Uint16(data[off+2 : off+4])
-			off += 4
+		var err error
+		if off, et, err = walkL2(data, off, et, p); err != nil {
+			return l4Span{}, err
 		}
 		if link == LinkEthernet {
 			wire = off
@@ -343,11 +451,15 @@ func decodeFrame(data []byte, link LinkType, origLen uint32, p *Packet) (l4Span,
 		pay l4Span
 		err error
 	)
+	wireIP := int(^uint(0) >> 1)
+	if wireKnown {
+		wireIP = int(origLen) - off
+	}
 	switch et {
 	case etherIPv4:
-		pay, err = decodeIPv4(data, off, p)
+		pay, err = decodeIPv4(data, off, wireIP, p)
 	case etherIPv6:
-		pay, err = decodeIPv6(data, off, p)
+		pay, err = decodeIPv6(data, off, wireIP, p)
 	default:
 		// Not IP (ARP, LLDP, ...): nothing more to decode. The wire
 		// length is the frame's original length with the capture's
@@ -377,7 +489,8 @@ func headerLen(link LinkType) int {
 }
 
 // decodeIPv4 decodes the IPv4 header at data[off:] and what follows.
-func decodeIPv4(data []byte, off int, p *Packet) (l4Span, error) {
+// wire is how many bytes the frame has from off on the wire.
+func decodeIPv4(data []byte, off, wire int, p *Packet) (l4Span, error) {
 	b := data[off:]
 	if len(b) < 20 {
 		return l4Span{}, ErrShort
@@ -402,6 +515,12 @@ func decodeIPv4(data []byte, off int, p *Packet) (l4Span, error) {
 	} else if tot < ihl {
 		return l4Span{}, ErrIPHeader
 	}
+	if tot > wire && wire >= ihl {
+		// The total length claims more than the frame has on the wire
+		// (a bad length, or a tool that wrote the cut length as the
+		// wire length). Like Wireshark, trust the frame.
+		tot, p.BadIPLen = wire, true
+	}
 	p.IPVersion = 4
 	p.TOS = b[1]
 	p.IPID = uint32(binary.BigEndian.Uint16(b[4:6]))
@@ -416,20 +535,29 @@ func decodeIPv4(data []byte, off int, p *Packet) (l4Span, error) {
 	p.IPHdrLen = uint16(ihl)
 	p.IPLen = uint32(tot)
 	p.IPOptions = ihl > 20
-	if p.FragOff != 0 {
-		p.PayloadLen = uint32(tot - ihl)
-		return l4Span{}, nil
-	}
 	end, cut := tot, false
 	if len(b) < end {
 		end, cut = len(b), true
+	}
+	if p.Fragment {
+		// A part of a datagram: its transport header, if any, is
+		// decoded only once the datagram is whole (Reassembler).
+		p.PayloadLen = uint32(tot - ihl)
+		p.FragDataLen = uint16(tot - ihl)
+		if p.FragOff < uint16(len(p.FragHdr)) && ihl < end {
+			// The first 60 bytes of the datagram hold the transport
+			// header, even when a tiny first fragment splits it.
+			p.FragHdrLen = uint8(copy(p.FragHdr[:], b[ihl:end]))
+		}
+		return l4Span{}, nil
 	}
 	return decodeL4(data, off, off+ihl, off+end, off+tot, cut, p)
 }
 
 // decodeIPv6 decodes the IPv6 header at data[off:], its extension headers
-// and what follows.
-func decodeIPv6(data []byte, off int, p *Packet) (l4Span, error) {
+// and what follows. wire is how many bytes the frame has from off on the
+// wire.
+func decodeIPv6(data []byte, off, wire int, p *Packet) (l4Span, error) {
 	b := data[off:]
 	if len(b) < 40 {
 		return l4Span{}, ErrShort
@@ -444,6 +572,9 @@ func decodeIPv6(data []byte, off int, p *Packet) (l4Span, error) {
 		// total length 0. (With No Next Header the bytes are Ethernet
 		// padding.)
 		tot = len(b)
+	}
+	if tot > wire && wire >= 40 {
+		tot, p.BadIPLen = wire, true // as for IPv4: trust the frame
 	}
 	p.IPVersion = 6
 	p.TOS = uint8(binary.BigEndian.Uint16(b[0:2]) >> 4)
@@ -463,6 +594,7 @@ func decodeIPv6(data []byte, off int, p *Packet) (l4Span, error) {
 	}
 	nh := b[6]
 	h := 40
+	fragEnd := 0  // end of the fragment header, when there is one
 	first := true // first fragment or not a fragment: L4 follows
 walk:
 	for n := 0; ; n++ {
@@ -491,6 +623,7 @@ walk:
 				p.Fragment = p.FragOff != 0 || p.MoreFrags
 				p.IPID = binary.BigEndian.Uint32(b[h+4 : h+8])
 				first = p.FragOff == 0
+				fragEnd = h + 8
 			}
 		default: // an upper-layer header, ESP (50) or No Next Header (59)
 			break walk
@@ -516,6 +649,22 @@ walk:
 	p.IPHdrLen = uint16(h)
 	if !first {
 		p.PayloadLen = uint32(tot - h)
+		p.FragDataLen = uint16(tot - h)
+		if p.FragOff < uint16(len(p.FragHdr)) && h < end {
+			p.FragHdrLen = uint8(copy(p.FragHdr[:], b[h:end]))
+		}
+		return l4Span{}, nil
+	}
+	if p.Fragment {
+		// The first fragment: keep the first bytes of the fragmentable
+		// part (extension headers after the fragment header, then the
+		// transport header) for the Reassembler.
+		p.PayloadLen = uint32(tot - h)
+		p.FragDataLen = uint16(tot - fragEnd)
+		p.FragL4Off = uint8(h - fragEnd)
+		if fragEnd < end {
+			p.FragHdrLen = uint8(copy(p.FragHdr[:], b[fragEnd:end]))
+		}
 		return l4Span{}, nil
 	}
 	return decodeL4(data, off, off+h, off+end, off+tot, cut, p)

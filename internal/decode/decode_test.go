@@ -199,11 +199,14 @@ func TestDecodeIPv4(t *testing.T) {
 		}
 		return ser(t, ethL(layers.EthernetTypeIPv4), ip, payload(n))
 	}
-	first := wantTCP4(60)
-	first.Fragment, first.MoreFrags = true, true
 	later := Packet{EtherType: 0x0800, L2Len: 14, IPVersion: 4, Src: cli4, Dst: srv4, Proto: 6, TTL: 64,
 		TOS: 0x2e, IPID: 0x1234, IPHdrLen: 20, IPLen: 120, Fragment: true, FragOff: 1480, MoreFrags: true,
-		PayloadLen: 100, FrameLen: 134, CapLen: 134}
+		PayloadLen: 100, FragDataLen: 100, FrameLen: 134, CapLen: 134}
+	// The first fragment keeps its transport header's bytes; it is not
+	// decoded before the datagram is whole.
+	first := later
+	first.FragOff, first.FragHdrLen = 0, 60
+	copy(first.FragHdr[:], frag(layers.IPv4MoreFragments, 0, 100-40)[34:])
 	last := later
 	last.MoreFrags = false
 

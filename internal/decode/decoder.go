@@ -7,13 +7,28 @@ type Config struct {
 	VXLANPort uint16
 	// GENEVEPort is the UDP destination port of GENEVE (GWLB: 6081).
 	GENEVEPort uint16
+	// GTPUPort is the UDP destination port of GTP-U (2152); 0 turns it off.
+	GTPUPort uint16
+	// GREUDPPort is the UDP destination port of GRE over UDP (RFC 8086:
+	// 4754); 0 turns it off.
+	GREUDPPort uint16
+	// NoGRE leaves GRE (IP protocol 47) packets undecoded: GRE and ERSPAN
+	// are followed by default.
+	NoGRE bool
+	// DecapInner also opens a VXLAN (UDP 4789 or 8472) or GENEVE (6081)
+	// overlay inside a VXLAN mirror session: the pods' flows of a
+	// mirrored Kubernetes node, with Session.OverlayVNI set. Off by
+	// default: the inner frame is what the mirrored ENI saw.
+	DecapInner bool
 	// NoDecap turns decapsulation off: tunnel packets are reported as the
 	// outer UDP packets they are.
 	NoDecap bool
 }
 
 // DefaultConfig returns the AWS ports.
-func DefaultConfig() Config { return Config{VXLANPort: 4789, GENEVEPort: 6081} }
+func DefaultConfig() Config {
+	return Config{VXLANPort: 4789, GENEVEPort: 6081, GREUDPPort: 4754, GTPUPort: 2152}
+}
 
 // Error is a decode failure. It is a small value so that returning one
 // does not allocate; callers count them by kind.
@@ -30,6 +45,9 @@ const (
 	ErrGENEVE                       // GENEVE version/option length invalid
 	ErrTunnelDepth                  // tunnels nested deeper than GENEVE+VXLAN (reserved: the layer grammar makes it unreachable, see doc.go)
 	ErrVLANDepth                    // more than maxVLANTags VLAN tags
+	ErrGRE                          // GRE version/routing or ERSPAN header invalid
+	ErrNFLOG                        // NFLOG TLV length invalid
+	ErrGTPU                         // GTP-U header invalid
 	numErrors
 )
 
@@ -48,6 +66,9 @@ var errText = [...]string{
 	ErrGENEVE:      "bad GENEVE header",
 	ErrTunnelDepth: "tunnels nested too deep",
 	ErrVLANDepth:   "too many VLAN tags",
+	ErrGRE:         "bad GRE or ERSPAN header",
+	ErrNFLOG:       "bad NFLOG TLV",
+	ErrGTPU:        "bad GTP-U header",
 }
 
 func (e Error) Error() string {
@@ -80,6 +101,12 @@ func (e Error) Name() string {
 		return "tunnel_depth"
 	case ErrVLANDepth:
 		return "vlan_depth"
+	case ErrGRE:
+		return "gre"
+	case ErrNFLOG:
+		return "nflog"
+	case ErrGTPU:
+		return "gtpu"
 	}
 	return "other"
 }

@@ -32,7 +32,23 @@
 // returning it does not allocate) and leaves in the Packet what was
 // decoded before the failing header. The decoder never panics, and the
 // work per frame is bounded (at most 8 VLAN tags, 8 IPv6 extension
-// headers, two tunnel layers).
+// headers, 16 link-layer shims, two tunnel layers plus an overlay).
+//
+// Beyond AWS, the decoder follows the encapsulations other mirrors and
+// networks use, as tshark 4.0 decodes them: GRE (over IP, or UDP 4754)
+// and ERSPAN types I/II/III, whose session id (or GRE key) is the
+// session's VNI; GTP-U (UDP 2152, TEID as the session id); IP in IP
+// (protocols 4 and 41); between the link header and IP, MPLS, PPPoE,
+// LLC/SNAP, 802.1ah, VN-Tag and FabricPath (at most 16 such shims); and
+// the NFLOG link type. Each of these is one tunnel layer, not nested
+// further. With Config.DecapInner a VXLAN/GENEVE overlay inside a VXLAN
+// mirror session is opened too (Session.OverlayVNI). An IP length larger
+// than the frame's wire length is cut to the frame (BadIPLen).
+//
+// IP fragments are not decoded past the IP header; a Reassembler (which
+// keeps state, so is not part of the Decoder) puts them back together far
+// enough to decode the transport header of the datagram at its last
+// fragment, keeping only each datagram's first 60 bytes.
 //
 // The decoder reads the frame buffer only during the call; Packet holds
 // no reference to it afterwards. A Decoder holds only its Config and may

@@ -28,6 +28,13 @@ func fuzzSeeds(t testing.TB) []struct {
 	}
 	plain, vx, gv := benchFrames(t)
 	eth(plain, vx, gv, tcp4Frame(t, 0))
+	for _, c := range greCases(t) { // GRE, ERSPAN I/II/III, GRE over UDP
+		eth(c.frame)
+	}
+	for _, c := range encapCases(t) { // MPLS, PPPoE, LLC/SNAP, 802.1ah, VN-Tag, IP in IP, GTP-U
+		eth(c.frame)
+	}
+	out = append(out, seed{nflogFrame(tcp4Packet(t, 20), 2), LinkNFLOG})
 	ip6 := ip6L(layers.IPProtocolTCP, cli6, srv6)
 	eth(ser(t, ethL(layers.EthernetTypeIPv6), ip6, tcpL(ip6), payload(10)))
 	ipu := ip4L(layers.IPProtocolUDP, cli4, srv4)
@@ -170,8 +177,12 @@ func checkInvariants(t *testing.T, data []byte, p *Packet, err error) {
 		} else if p.Truncated || p.L4 {
 			t.Fatalf("non-IP packet with Truncated %v L4 %v", p.Truncated, p.L4)
 		}
-		if p.Session.HasVNI != (p.Encap == EncapVXLAN || p.Encap == EncapGENEVEVXLAN) {
+		if p.Session.HasVNI != (p.Encap == EncapVXLAN || p.Encap == EncapGENEVEVXLAN || p.Encap == EncapERSPAN || p.Encap == EncapGTPU) &&
+			p.Encap != EncapGRE { // GRE: HasVNI says a key was present
 			t.Fatalf("Encap %v HasVNI %v", p.Encap, p.Session.HasVNI)
+		}
+		if p.Session.HasVNI && (p.Encap == EncapERSPAN && p.Session.VNI > 1023) {
+			t.Fatalf("ERSPAN session id %d > 10 bits", p.Session.VNI)
 		}
 		if p.Session.HasGWLB && p.Encap != EncapGENEVE && p.Encap != EncapGENEVEVXLAN {
 			t.Fatalf("GWLB ids with Encap %v", p.Encap)
@@ -179,7 +190,7 @@ func checkInvariants(t *testing.T, data []byte, p *Packet, err error) {
 	}
 }
 
-var fuzzLinks = []LinkType{LinkEthernet, LinkRaw, LinkLinuxSLL, LinkIPv4, LinkIPv6, LinkLinuxSLL2, LinkNull}
+var fuzzLinks = []LinkType{LinkEthernet, LinkRaw, LinkLinuxSLL, LinkIPv4, LinkIPv6, LinkLinuxSLL2, LinkNull, LinkNFLOG}
 
 func FuzzDecode(f *testing.F) {
 	for i, s := range fuzzSeeds(f) {
@@ -311,6 +322,9 @@ func FuzzDecodeDifferential(f *testing.F) {
 		}
 		if err != nil {
 			t.Fatalf("gopacket decoded %v cleanly, we failed: %v", decoded, err)
+		}
+		if p.Proto == protoIPIP || p.Proto == protoIPv6 {
+			return // IP in IP: gopacket goes on to the inner packet; with NoDecap we stop at the outer
 		}
 		if p.Src != src || p.Dst != dst || p.Proto != proto {
 			t.Fatalf("IP %v>%v proto %d, gopacket %v>%v proto %d", p.Src, p.Dst, p.Proto, src, dst, proto)

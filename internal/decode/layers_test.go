@@ -199,11 +199,17 @@ func TestDecodeIPv6Ext(t *testing.T) {
 		{name: "ah", data: v6(51, ext(51, 6, 24), l4), link: LinkEthernet, want: w(64, nil)},
 		{name: "mobility then tcp", data: v6(135, ext(135, 6, 16), l4), link: LinkEthernet, want: w(56, nil)},
 		{name: "first fragment", data: v6(44, fragHdr(6, 0, true, 0xdeadbeef), l4), link: LinkEthernet,
-			want: w(48, func(p *Packet) { p.Fragment, p.MoreFrags, p.IPID = true, true, 0xdeadbeef })},
+			want: w(48, func(p *Packet) {
+				noL4(6, 48, 72)(p)
+				p.Fragment, p.MoreFrags, p.IPID = true, true, 0xdeadbeef
+				p.FragDataLen, p.FragHdrLen = 24, 24
+				copy(p.FragHdr[:], l4)
+			})},
 		{name: "later fragment", data: v6(0, ext(0, 44, 8), fragHdr(6, 1448, false, 5), l4), link: LinkEthernet,
 			want: w(56, func(p *Packet) {
 				noL4(6, 56, 80)(p)
 				p.Fragment, p.FragOff, p.IPID = true, 1448, 5
+				p.FragDataLen = 24
 			})},
 		{name: "esp ends walk", data: v6(60, ext(60, 50, 8), l4), link: LinkEthernet, want: w(48, noL4(50, 48, 72))},
 		{name: "no next header", data: v6(59, l4), link: LinkEthernet, want: w(40, noL4(59, 40, 64))},
@@ -227,7 +233,7 @@ func TestDecodeTruncatedEverywhere(t *testing.T) {
 		"udp6":          ser(t, ethL(layers.EthernetTypeIPv6), ip6, udpL(ip6, 1, 2), payload(20)),
 		"vxlan":         vxlanWrap(t, tcp4Frame(t, 20), 1, 2, 0x08),
 		"geneve+vxlan":  geneveWrap(t, vxlanIP(t, tcp4Frame(t, 20), 3, 4, 0x08), layers.EthernetTypeIPv4, awsGeneveOpts()),
-		"ipv6 ext tcp":  ser(t, ethL(layers.EthernetTypeIPv6), ip6L(0, cli6, srv6), gopacket.Payload(cat(ext(0, 44, 8), fragHdr(6, 0, true, 1), rawTCP([]byte{2, 4, 5, 0xb4}, 0), make([]byte, 20)))),
+		"ipv6 ext tcp":  ser(t, ethL(layers.EthernetTypeIPv6), ip6L(0, cli6, srv6), gopacket.Payload(cat(ext(0, 44, 8), fragHdr(6, 0, false, 1), rawTCP([]byte{2, 4, 5, 0xb4}, 0), make([]byte, 20)))),
 		"vlan tcp4":     cat(macB, macA, []byte{0x81, 0, 0, 5, 0x08, 0}, tcp4Packet(t, 20)),
 		"ipv4 opts tcp": tcpOptFrame(t, []byte{2, 4, 5, 0xb4, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2}, 0),
 	}

@@ -15,6 +15,7 @@ const (
 	LinkIPv6      LinkType = 229 // LINKTYPE_IPV6
 	LinkLinuxSLL2 LinkType = 276 // LINKTYPE_LINUX_SLL2
 	LinkNull      LinkType = 0   // LINKTYPE_NULL (BSD loopback)
+	LinkNFLOG     LinkType = 239 // LINKTYPE_NFLOG (tcpdump -i nflog:N)
 )
 
 // Encap says how the innermost packet reached the capture point.
@@ -30,7 +31,21 @@ const (
 	EncapGENEVE
 	// EncapGENEVEVXLAN: GENEVE around VXLAN around Ethernet.
 	EncapGENEVEVXLAN
+	// EncapGRE: GRE (over IP, or over UDP 4754) around Ethernet or IP;
+	// Session.VNI is the GRE key when present.
+	EncapGRE
+	// EncapERSPAN: an ERSPAN type I, II or III mirror packet (GRE);
+	// Session.VNI is the ERSPAN session id (0 for type I).
+	EncapERSPAN
+	// EncapIPIP: IP in IP (IPv4 in IPv6, 6in4, IPv4 in IPv4).
+	EncapIPIP
+	// EncapGTPU: GTP-U (UDP 2152); Session.VNI is the TEID.
+	EncapGTPU
+	numEncaps
 )
+
+// NumEncaps is the number of Encap values, for counter arrays.
+const NumEncaps = int(numEncaps)
 
 func (e Encap) String() string {
 	switch e {
@@ -42,6 +57,14 @@ func (e Encap) String() string {
 		return "geneve"
 	case EncapGENEVEVXLAN:
 		return "geneve+vxlan"
+	case EncapGRE:
+		return "gre"
+	case EncapERSPAN:
+		return "erspan"
+	case EncapIPIP:
+		return "ipip"
+	case EncapGTPU:
+		return "gtpu"
 	}
 	return "unknown"
 }
@@ -58,6 +81,10 @@ type Session struct {
 	GWLBAttachmentID uint64 // type 2
 	GWLBFlowCookie   uint32 // type 3
 	HasGWLB          bool
+	// OverlayVNI is the VNI of a VXLAN/GENEVE overlay opened inside the
+	// mirror session (Config.DecapInner): a Kubernetes node's pod traffic.
+	OverlayVNI uint32
+	HasOverlay bool
 }
 
 // TCP flag bits as in the TCP header (byte 13), with NS kept apart.
@@ -132,6 +159,24 @@ type Packet struct {
 	FragOff   uint16 // fragment offset in bytes
 	MoreFrags bool
 	IPOptions bool // IPv4 header had options
+	// Fragments: FragDataLen is the bytes of the datagram this fragment
+	// carries (from FragOff). A fragment starting in the first 60 bytes
+	// of the datagram keeps its first bytes in FragHdr (FragHdrLen of
+	// them): the transport header, FragL4Off bytes into the datagram
+	// (IPv6 extension headers after the fragment header), is decoded
+	// when a Reassembler has the whole datagram. A fragment has no L4
+	// fields of its own.
+	FragDataLen uint16
+	FragHdrLen  uint8
+	FragL4Off   uint8
+	FragHdr     [60]byte
+	// Reassembled: the packet is the last fragment of a datagram, with
+	// the transport fields of the whole datagram (Reassembler.Add).
+	Reassembled bool
+	// BadIPLen: the IP header claimed more bytes than the frame has on
+	// the wire; IPLen and PayloadLen were cut to the frame, as
+	// Wireshark does ("IPv4 total length exceeds packet length").
+	BadIPLen bool
 
 	// Transport layer, valid when L4 is true (first fragment or unfragmented).
 	L4                 bool

@@ -72,8 +72,9 @@ func TestDecodeTunnels(t *testing.T) {
 	fip.Flags = layers.IPv4MoreFragments
 	vxFrag := ser(t, ethL(layers.EthernetTypeIPv4), fip, udpL(fip, 33333, 4789), payload(200))
 	wantFrag := Packet{EtherType: 0x0800, L2Len: 14, IPVersion: 4, Src: eni4, Dst: tgt4, Proto: 17, TTL: 64,
-		TOS: 0x2e, IPID: 0x1234, IPHdrLen: 20, IPLen: 228, Fragment: true, MoreFrags: true, L4: true,
-		SrcPort: 33333, DstPort: 4789, PayloadLen: 200, FrameLen: 242, CapLen: 242}
+		TOS: 0x2e, IPID: 0x1234, IPHdrLen: 20, IPLen: 228, Fragment: true, MoreFrags: true,
+		PayloadLen: 208, FragDataLen: 208, FragHdrLen: 60, FrameLen: 242, CapLen: 242}
+	copy(wantFrag.FragHdr[:], vxFrag[34:])
 
 	// Outer IPv6 (AWS mirror sessions over IPv6 add 74 bytes).
 	oip6 := ip6L(layers.IPProtocolUDP, cli6, srv6)
@@ -142,6 +143,9 @@ func TestDecodeGENEVE(t *testing.T) {
 	badVer[14+28] |= 0x40
 	badProto := geneveWrap(t, tcp4Packet(t, 0), layers.EthernetType(0x88cc), nil)
 	gSess := Packet{Encap: EncapGENEVE, OuterSrcPort: 55555, Session: Session{OuterSrc: gwlb, OuterDst: app4}}
+	wantNonIP := gSess
+	wantNonIP.EtherType = 0x88cc
+	wantNonIP.CapLen, wantNonIP.FrameLen = uint32(len(tcp4Packet(t, 0))), uint32(len(tcp4Packet(t, 0)))
 
 	// AWS option of the wrong size is ignored, not trusted.
 	oddSize := geneveWrap(t, tcp4Packet(t, 0), layers.EthernetTypeIPv4,
@@ -172,8 +176,9 @@ func TestDecodeGENEVE(t *testing.T) {
 		{name: "geneve opt len past capture", data: gv[:14+28+12], link: LinkEthernet, origLen: uint32(len(gv)),
 			err: ErrShort, want: gSess},
 		{name: "geneve version 1", data: badVer, link: LinkEthernet, err: ErrGENEVE, want: gSess},
-		{name: "geneve unknown protocol", data: badProto, link: LinkEthernet, err: ErrGENEVE,
-			want: gSess},
+		// Another protocol (LLDP here, ARP alike) is a non-IP packet,
+		// not a decode error.
+		{name: "geneve non-ip protocol", data: badProto, link: LinkEthernet, want: wantNonIP},
 		{name: "geneve aws option wrong size", data: oddSize, link: LinkEthernet, want: wantOdd},
 		{name: "geneve in geneve", data: gg, link: LinkEthernet, want: wantGG},
 	})

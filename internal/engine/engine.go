@@ -94,7 +94,8 @@ type Engine struct {
 
 	capt        report.Capture
 	errKinds    [decode.NumErrors]uint64
-	encap       [4]uint64
+	frags       *decode.Reassembler // created at the first IP fragment
+	encap       [decode.NumEncaps]uint64
 	first, last int64
 	prevTS      int64
 	lastExpire  int64
@@ -239,6 +240,20 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 			c.TruncatedUpstream++
 		}
 	}
+	if p.Fragment {
+		// A piece of an IP datagram: analysed, as tshark does, at the
+		// fragment that completes it (its transport header decoded from
+		// the first one). Non-fragments never get here.
+		if e.frags == nil {
+			e.frags = decode.NewReassembler(decode.DefaultFragConfig())
+		}
+		if !e.frags.Add(p, ts) {
+			if e.cfg.OnPacket != nil {
+				e.emit(ts, p, nil, 0, nil, nil)
+			}
+			return
+		}
+	}
 	if e.cfg.Accept != nil && !e.cfg.Accept(p) {
 		c.Filtered++
 		if e.cfg.OnPacket != nil {
@@ -270,6 +285,9 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 	if ts-e.lastExpire > int64(time.Second) {
 		e.lastExpire = ts
 		e.table.Expire()
+		if e.frags != nil {
+			e.frags.Expire(ts)
+		}
 	}
 }
 
@@ -413,6 +431,11 @@ func (e *Engine) Finish() *report.Report {
 		c.Last = formatTS(e.last)
 		c.DurationS = float64(e.last-e.first) / 1e9
 	}
+	if e.frags != nil {
+		fs := e.frags.Stats()
+		c.Fragments = &report.Fragments{Fragments: fs.Fragments, Reassembled: fs.Reassembled,
+			TimedOut: fs.TimedOut, Evicted: fs.Evicted, Invalid: fs.Invalid, Incomplete: uint64(e.frags.Pending())}
+	}
 	for i, n := range e.errKinds {
 		if n > 0 {
 			if c.DecodeErrorKinds == nil {
@@ -505,6 +528,10 @@ func buildFlow(f *flow.Flow) *report.Flow {
 		}
 		if f.Session.HasGWLB {
 			rf.Session.GWLBEndpointID = fmt.Sprintf("%016x", f.Session.GWLBEndpointID)
+		}
+		if f.Session.HasOverlay {
+			v := f.Session.OverlayVNI
+			rf.Session.OverlayVNI = &v
 		}
 	}
 	if d := f.Duration(); d > 0 {

@@ -56,6 +56,22 @@ const flowBaseBytes = int(unsafe.Sizeof(flow.Flow{})) + 2*int(unsafe.Sizeof(flow
 func (e *Engine) newFlowState(f *flow.Flow, p *decode.Packet) *flowState {
 	s := &flowState{acct: flowBaseBytes}
 	e.mem += flowBaseBytes
+	s := &flowState{}
+	if p.Proto == 6 && !e.cfg.FlowsOnly {
+		s.tcp = tcpseq.NewConn(tcpseq.Config{Streams: &e.streams, ReusedPorts: f.ReusedPorts})
+		if !e.cfg.NoDiagnose {
+			// The diagnosis keeps ~50 KB of fixed per-flow state (rate
+			// bins, rings) and a capped record buffer: cap how many live
+			// flows carry it, so a capture of very many concurrent
+			// connections stays bounded in memory. The rest are counted.
+			if e.diagLive < e.cfg.MaxDiagnosedFlows {
+				s.diag = diagnose.NewFlow(e.cfg.Diagnose)
+				e.diagLive++
+			} else {
+				e.diagSkipped++
+			}
+		}
+	}
 	return s
 }
 

@@ -13,6 +13,8 @@ type SessionKey struct {
 	VNI            uint32
 	HasVNI         bool
 	GWLBEndpointID uint64
+	OverlayVNI     uint32 // with --decap-inner: pod flows of different overlays stay apart
+	HasOverlay     bool
 }
 
 // Key identifies a conversation independent of direction: A is the
@@ -88,6 +90,13 @@ type Flow struct {
 	// FIN in both directions).
 	Closed  bool
 	finSeen [2]bool
+	// ReusedPorts: the flow began with a SYN (new ISN) on the 4-tuple of
+	// a closed flow, which Wireshark flags tcp.analysis.reused_ports.
+	ReusedPorts bool
+	// synSeq is the ISN of the last SYN seen from each key side (index
+	// 1: from A), to tell a retransmitted SYN from a new connection.
+	synSeq [2]uint32
+	synSet [2]bool
 	// EndReason tells why the flow ended: "end_of_capture", "closed",
 	// "idle", "evicted".
 	EndReason string
@@ -122,6 +131,8 @@ func MakeKey(p *decode.Packet, k *Key) (fromA bool) {
 		VNI:            p.Session.VNI,
 		HasVNI:         p.Session.HasVNI,
 		GWLBEndpointID: p.Session.GWLBEndpointID,
+		OverlayVNI:     p.Session.OverlayVNI,
+		HasOverlay:     p.Session.HasOverlay,
 	}
 	k.Proto = p.Proto
 	var sp, dp uint16

@@ -87,22 +87,24 @@ func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
 	f := t.lastFlow
 	if f == nil || t.key != t.lastKey {
 		f = t.m[t.key]
-		if f != nil && f.Closed && isNewSYN(p) {
+		if f != nil && f.Closed && f.isNewSYN(p, fromA) {
 			// A new connection on the same 4-tuple after RST/FIN: end the
 			// old one so each connection is its own flow.
 			t.stats.Closed++
 			t.remove(f, "closed")
-			f = nil
+			f = t.create(p, ts, fromA)
+			f.ReusedPorts = true
 		}
 		if f == nil {
 			f = t.create(p, ts, fromA)
 		}
 		t.lastKey = t.key
 		t.lastFlow = f
-	} else if f.Closed && isNewSYN(p) {
+	} else if f.Closed && f.isNewSYN(p, fromA) {
 		t.stats.Closed++
 		t.remove(f, "closed")
 		f = t.create(p, ts, fromA)
+		f.ReusedPorts = true
 		t.lastFlow = f
 	}
 	d := ClientToServer
@@ -131,6 +133,9 @@ func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
 	if p.Proto == 6 && p.L4 {
 		fl := p.TCP.Flags
 		was := f.Closed
+		if fl&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn {
+			f.synSeq[b2i(fromA)], f.synSet[b2i(fromA)] = p.TCP.Seq, true
+		}
 		if fl&decode.TCPRst != 0 {
 			f.Closed = true
 		}
@@ -148,8 +153,23 @@ func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
 	return f, d
 }
 
-func isNewSYN(p *decode.Packet) bool {
-	return p.Proto == 6 && p.L4 && p.TCP.Flags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn
+// isNewSYN reports whether p starts a new connection on f's 4-tuple: a
+// SYN without ACK whose ISN differs from the SYN f last saw from that
+// side. The same ISN is a retransmitted SYN of the same connection (a
+// client retrying after a RST), which tshark keeps in the same stream.
+func (f *Flow) isNewSYN(p *decode.Packet, fromA bool) bool {
+	if !(p.Proto == 6 && p.L4 && p.TCP.Flags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn) {
+		return false
+	}
+	i := b2i(fromA)
+	return !f.synSet[i] || f.synSeq[i] != p.TCP.Seq
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (t *Table) create(p *decode.Packet, ts int64, fromA bool) *Flow {

@@ -103,9 +103,24 @@ func TestNewSYNAfterRSTStartsNewFlow(t *testing.T) {
 	tb := NewTable(DefaultConfig(), func(f *Flow) { ended = append(ended, f) })
 	f1, _ := tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 1000, 80, decode.TCPSyn), 1)
 	tb.Lookup(tcpPkt("10.0.0.2", "10.0.0.1", 80, 1000, decode.TCPRst|decode.TCPAck), 2)
-	f2, _ := tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 1000, 80, decode.TCPSyn), 3)
+	syn2 := tcpPkt("10.0.0.1", "10.0.0.2", 1000, 80, decode.TCPSyn)
+	syn2.TCP.Seq = 12345 // a new ISN: a new connection
+	f2, _ := tb.Lookup(syn2, 3)
 	if f1 == f2 || len(ended) != 1 || ended[0].EndReason != "closed" {
 		t.Fatalf("reused 4-tuple: same flow %v, ended %d", f1 == f2, len(ended))
+	}
+}
+
+// A SYN with the same ISN after a RST is a retransmission of the same
+// connection's SYN (tshark keeps its tcp.stream): the flow goes on.
+func TestSameISNAfterRSTKeepsFlow(t *testing.T) {
+	var ended []*Flow
+	tb := NewTable(DefaultConfig(), func(f *Flow) { ended = append(ended, f) })
+	f1, _ := tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 1000, 80, decode.TCPSyn), 1)
+	tb.Lookup(tcpPkt("10.0.0.2", "10.0.0.1", 80, 1000, decode.TCPRst|decode.TCPAck), 2)
+	f2, _ := tb.Lookup(tcpPkt("10.0.0.1", "10.0.0.2", 1000, 80, decode.TCPSyn), 3)
+	if f1 != f2 || len(ended) != 0 {
+		t.Fatalf("retransmitted SYN after RST: same flow %v, ended %d", f1 == f2, len(ended))
 	}
 }
 

@@ -24,6 +24,17 @@ type Input struct {
 	Error   string `json:"error,omitempty"`
 }
 
+// Fragments counts IP fragment reassembly. Given-up datagrams are not
+// analysed: their fragments count as IP packets only.
+type Fragments struct {
+	Fragments   uint64 `json:"fragments"`   // fragment packets read
+	Reassembled uint64 `json:"reassembled"` // datagrams completed (analysed at their last fragment)
+	TimedOut    uint64 `json:"timed_out"`   // given up 30 s after their first fragment
+	Evicted     uint64 `json:"evicted"`     // given up because 1024 datagrams were incomplete at once
+	Invalid     uint64 `json:"invalid"`     // given up as malformed (overlapping ends, > 64 KiB, > 16 holes, bad transport header)
+	Incomplete  uint64 `json:"incomplete"`  // still incomplete at the end of the capture
+}
+
 // Capture summarises everything read.
 type Capture struct {
 	Packets          uint64            `json:"packets"`
@@ -37,16 +48,20 @@ type Capture struct {
 	// TruncatedUpstream: of those, packets whose frame was captured whole,
 	// so the cut happened before the capture (AWS PacketLength or the
 	// target MTU), not by the capture's snaplen.
-	TruncatedUpstream uint64            `json:"truncated_upstream"`
-	Filtered          uint64            `json:"filtered,omitempty"` // packets a mirror filter rejected (--filter)
-	First             string            `json:"first,omitempty"`    // RFC 3339 with ns
-	Last              string            `json:"last,omitempty"`
-	DurationS         float64           `json:"duration_s"`
-	TimeStepsBack     uint64            `json:"time_steps_back"` // timestamps earlier than the previous packet's
-	MaxStepBackUS     float64           `json:"max_step_back_us"`
-	Encapsulation     map[string]uint64 `json:"encapsulation"` // packets per encapsulation: none, vxlan, geneve+vxlan, geneve
-	Sessions          []Session         `json:"sessions"`
-	FlowCounts        FlowCounts        `json:"flow_counts"`
+	TruncatedUpstream uint64 `json:"truncated_upstream"`
+	Filtered          uint64 `json:"filtered,omitempty"` // packets a mirror filter rejected (--filter)
+	// Fragments: IP fragments, reassembled so that a fragmented TCP
+	// segment is analysed at its last fragment (as tshark does); absent
+	// when the capture has none.
+	Fragments     *Fragments        `json:"ip_fragments,omitempty"`
+	First         string            `json:"first,omitempty"` // RFC 3339 with ns
+	Last          string            `json:"last,omitempty"`
+	DurationS     float64           `json:"duration_s"`
+	TimeStepsBack uint64            `json:"time_steps_back"` // timestamps earlier than the previous packet's
+	MaxStepBackUS float64           `json:"max_step_back_us"`
+	Encapsulation map[string]uint64 `json:"encapsulation"` // packets per encapsulation: none, vxlan, geneve+vxlan, geneve
+	Sessions      []Session         `json:"sessions"`
+	FlowCounts    FlowCounts        `json:"flow_counts"`
 }
 
 // Session is one mirror session seen in the capture.
@@ -85,6 +100,9 @@ type SessionRef struct {
 	OuterDst       string `json:"outer_dst,omitempty"`
 	VNI            uint32 `json:"vni"`
 	GWLBEndpointID string `json:"gwlb_endpoint_id,omitempty"`
+	// OverlayVNI: the VXLAN/GENEVE overlay VNI inside the mirror session
+	// (analyze --decap-inner), when the flow was in one.
+	OverlayVNI *uint32 `json:"overlay_vni,omitempty"`
 }
 
 // Direction counts one direction of a flow.

@@ -152,8 +152,12 @@ func analyzeFrames(frames []frame) (map[int]Result, map[connKey]*Conn) {
 	conns := map[connKey]*Conn{}
 	streams := &StreamCounter{}
 	res := make(map[int]Result, len(frames))
+	frags := decode.NewReassembler(decode.DefaultFragConfig())
 	for i := range frames {
 		fr := &frames[i]
+		if fr.ok && fr.p.Fragment && !frags.Add(&fr.p, fr.ts) {
+			continue
+		}
 		if !fr.ok || !fr.p.HasTCP() {
 			continue
 		}

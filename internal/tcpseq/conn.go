@@ -35,6 +35,11 @@ type Config struct {
 	// tshark's tcp.stream does. When nil, Stream counts the
 	// conversations seen by this Conn only (0, then 1 after a port reuse).
 	Streams *StreamCounter
+	// ReusedPorts says the conversation reuses the ports of an earlier
+	// one the caller has ended (a flow table that starts a new flow at a
+	// SYN with a new ISN): its first packet is flagged ReusedPorts, as
+	// tshark flags the SYN when it sees both in one conversation.
+	ReusedPorts bool
 }
 
 // Conn is the analysis state of one TCP conversation, both directions.
@@ -79,6 +84,7 @@ type dir struct {
 	nextseq      uint32
 	nextseqTime  int64
 	maxseqtobeck uint32
+	lostSince    bool // a lost_segment since the peer last flagged ack_lost_segment
 	lastFlags    Flag
 
 	numSack int // SACK blocks of this direction's last packet (max 3, as stored by 4.0)
@@ -145,10 +151,14 @@ func (c *Conn) Analyze(p *decode.Packet, ts int64, r *Result) {
 	t := &p.TCP
 	flags := t.Flags
 
+	var fl Flag
 	if !c.started {
 		c.started = true
 		c.aAddr, c.aPort = p.Src, p.SrcPort
 		c.newStream()
+		if c.cfg.ReusedPorts {
+			fl |= ReusedPorts
+		}
 	}
 	di := 1
 	if p.SrcPort == c.aPort && p.Src == c.aAddr {
@@ -158,7 +168,6 @@ func (c *Conn) Analyze(p *decode.Packet, ts int64, r *Result) {
 	}
 	fwd, rev := &c.d[di], &c.d[1-di]
 
-	var fl Flag
 	// Port reuse (dissect_tcp, before the analysis).
 	if flags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn && fwd.baseSet {
 		if t.Seq != fwd.baseSeq {
@@ -281,6 +290,7 @@ func (c *Conn) analyzeSeq(fwd, rev *dir, t *decode.TCP, seglen uint32, ts int64,
 	if fwd.nextseq != 0 && gtSeq(seq, fwd.nextseq) && flags&decode.TCPRst == 0 {
 		fl |= LostSegment
 		fwd.validBIF = false
+		fwd.lostSince = true
 	}
 	if (seglen == 0 || seglen == 1) && seq == fwd.nextseq-1 && flags&sfr == 0 {
 		fl |= KeepAlive
@@ -321,14 +331,15 @@ finishedFwd:
 	}
 	if rev.maxseqtobeck != 0 && gtSeq(ack, rev.maxseqtobeck) && flags&decode.TCPAck != 0 {
 		if rev.maxseqtobeck > rev.nextseq { // plain unsigned compare, as in 4.0
-			rev.maxseqtobeck = rev.nextseq
 			fl |= AckLostSegment
 		} else {
-			if rev.dupacknum == 0 {
+			if rev.dupacknum == 0 || rev.lostSince {
 				fl |= AckLostSegment
 			}
 			rev.dupacknum = 0xffffffff
 		}
+		rev.lostSince = false
+		rev.maxseqtobeck = rev.nextseq
 	}
 
 	if seglen > 0 || synfin {

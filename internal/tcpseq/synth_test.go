@@ -2,6 +2,7 @@ package tcpseq
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,6 +27,8 @@ type synPkt struct {
 	sack       [][2]uint32
 	ts         [2]uint32 // TSval, TSecr; both 0 = no timestamp option
 	ecn        uint8
+	v6         bool // IPv6 (2001:db8::1 and ::2) instead of IPv4
+	ipExtra    int  // bytes the IP length claims beyond the frame (a bad length)
 }
 
 func buildTCPFrame(p synPkt) []byte {
@@ -52,26 +55,47 @@ func buildTCPFrame(p synPkt) []byte {
 		opts = append(opts, 0)
 	}
 	tcpLen := 20 + len(opts)
-	ipLen := 20 + tcpLen + p.payload
+	ipHdr := 20
+	if p.v6 {
+		ipHdr = 40
+	}
+	ipLen := ipHdr + tcpLen + p.payload
 	b := make([]byte, 14+ipLen)
 	copy(b[0:6], []byte{2, 0, 0, 0, 0, 2})
 	copy(b[6:12], []byte{2, 0, 0, 0, 0, 1})
-	b[12], b[13] = 0x08, 0x00
 	ip := b[14:]
-	ip[0] = 0x45
-	ip[1] = p.ecn
-	binary.BigEndian.PutUint16(ip[2:], uint16(ipLen))
-	ip[8] = 64
-	ip[9] = 6
-	src, dst := []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}
 	sp, dp := uint16(40000), uint16(80)
 	if p.fromServer {
-		src, dst, sp, dp = dst, src, dp, sp
+		sp, dp = dp, sp
 	}
-	copy(ip[12:16], src)
-	copy(ip[16:20], dst)
-	binary.BigEndian.PutUint16(ip[10:], ipChecksum(ip[:20]))
-	tcp := ip[20:]
+	if p.v6 {
+		b[12], b[13] = 0x86, 0xdd
+		ip[0] = 0x60 | p.ecn>>4
+		ip[1] = p.ecn << 4
+		binary.BigEndian.PutUint16(ip[4:], uint16(ipLen-40+p.ipExtra))
+		ip[6], ip[7] = 6, 64
+		src, dst := netip.MustParseAddr("2001:db8::1").As16(), netip.MustParseAddr("2001:db8::2").As16()
+		if p.fromServer {
+			src, dst = dst, src
+		}
+		copy(ip[8:24], src[:])
+		copy(ip[24:40], dst[:])
+	} else {
+		b[12], b[13] = 0x08, 0x00
+		ip[0] = 0x45
+		ip[1] = p.ecn
+		binary.BigEndian.PutUint16(ip[2:], uint16(ipLen+p.ipExtra))
+		ip[8] = 64
+		ip[9] = 6
+		src, dst := []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}
+		if p.fromServer {
+			src, dst = dst, src
+		}
+		copy(ip[12:16], src)
+		copy(ip[16:20], dst)
+		binary.BigEndian.PutUint16(ip[10:], ipChecksum(ip[:20]))
+	}
+	tcp := ip[ipHdr:]
 	binary.BigEndian.PutUint16(tcp[0:], sp)
 	binary.BigEndian.PutUint16(tcp[2:], dp)
 	binary.BigEndian.PutUint32(tcp[4:], p.seq)
