@@ -13,7 +13,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/accuracy.md from the lab corpus")
+var update = flag.Bool("update", false, "rewrite docs/accuracy-regression.md from the lab corpus")
 
 type accRow struct {
 	c       labCapture
@@ -89,7 +89,7 @@ func runCorpus(t *testing.T) corpusResult {
 			}
 			res.rows = append(res.rows, row)
 			if len(c.clients) > 1 {
-				refs = append(refs, FlowRef{Client: fl.client.String(), Server: otherEnd(fl).String(), Diagnosis: d,
+				refs = append(refs, FlowRef{ID: uint64(len(refs) + 1), Client: fl.client.String(), Server: otherEnd(fl).String(), Diagnosis: d,
 					StartNS: fl.pkts[0].ts, EndNS: fl.pkts[len(fl.pkts)-1].ts, Bytes: fl.payload})
 			}
 		}
@@ -101,6 +101,10 @@ func runCorpus(t *testing.T) corpusResult {
 					sr.sum = 0
 					for _, i := range f.Flows {
 						sr.sum += refs[i].Diagnosis.RateBps
+					}
+					// a shared limiter names the aggregate rate on every member
+					if sl := refs[f.Flows[0]].Diagnosis.SharedLimiter; sl != nil {
+						sr.sum = sl.RateBps
 					}
 					sr.summ = f.Summary
 				}
@@ -177,7 +181,7 @@ func TestAccuracy(t *testing.T) {
 		}
 	}
 	if *update {
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "accuracy.md"), []byte(accuracyDoc(res)), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "accuracy-regression.md"), []byte(accuracyDoc(res)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -187,17 +191,12 @@ func TestAccuracy(t *testing.T) {
 // reason; docs/accuracy.md repeats them. The test fails if one of them
 // starts passing, so the list cannot go stale.
 var knownMiss = map[string]string{
-	"eval2_policer.cli": knownPolicerStall,
-	"eval2_policer.srv": knownPolicerStall,
-	"eval2_policer.mon": knownPolicerStall,
-	"eval3_loss.cli":    "random loss 1 % behind a 30 Mbit/s link with a 250-frame FIFO: the sender-side ack half sees the queue cubic builds (p90 - min 8 ms) and 53 % of the losses follow an inflated RTT, above the 50 % congestion threshold; the receiver-side points (whose RTT comes from timestamp echoes) say random_loss",
-	"eval3_rwnd.srv":    knownRwndRecv,
-	"eval3_rwnd.mon":    knownRwndRecv,
+	"eval3_loss.cli": "random loss 1 % behind a 30 Mbit/s link with a 250-frame FIFO: the sender-side ack half sees the queue cubic builds (p90 - min 8 ms) and 53 % of the losses follow an inflated RTT, above the 50 % congestion threshold; the receiver-side points (whose RTT comes from timestamp echoes) say random_loss",
+	"eval3_rwnd.srv": knownRwndRecv,
+	"eval3_rwnd.mon": knownRwndRecv,
 }
 
 const knownRwndRecv = "receiver window 64 KB at a 10 ms RTT: at a receiver-side point the rule is rate x median RTT / median rwnd >= 0.85 and it gives 0.80 (the 100 ms rate varies, CV 0.27); the receiver-style round measure (bytes per echo round >= 0.9 rwnd in 88 % of rounds) would have caught it but is not used for the verdict. Not retuned, as set 3 is held out"
-
-const knownPolicerStall = "policer 8 Mbit/s, 24 KB bucket, 20 ms RTT: cubic stalls in RTOs (goodput 5.7-6 Mbit/s, 5 % loss), Flach's unbounded token simulation then gives more tokens at losses than at passes (code 4 at cutoff 0 and 2), the staircase case the paper reports at 48 % accuracy; the rate is not flat enough for the flat-rate fallback. A finite-depth bucket fit was tried and dropped: on this run the lab's policer clock does not match capture times well enough (at the true 8 Mbit/s / 24 KB, 41-65 % of losses found tokens)"
 
 var allVerdicts = []string{VerdictPolicer, VerdictShaper, VerdictReceiverWindow, VerdictApplication, VerdictRandomLoss,
 	VerdictReordering, VerdictCongestion, VerdictUnconstrained, VerdictInsufficientData}
@@ -415,6 +414,6 @@ const accuracySplit = `Tune/eval split:
 
 Honesty note on the congestion rule (shared bottleneck: packet-dispersion capacity, share < 0.6, standing queue): the dispersion quantile (0.3) and the share threshold were chosen on the congestion tune run, but while choosing them the feature values of every capture of every set were printed to check that no single-flow shaper fell under the threshold, so the held-out sets are not strictly held out for this rule. The closest single flow is eval2_shaper_delay.cli (share 0.79 at the 0.3 quantile; 0.58 at 0.25, which is why 0.25 was not used). A first 4-flow run with the set-4 parameters was also looked at before set 4 was made again under its final name; set 4 itself was evaluated once.
 
-Honesty note: two changes were made after the first look at held-out set 2, so for those classes set 2 is no longer strictly held out: (1) the off-period threshold follows the smoothed RTT (with queueing) instead of the minimum RTT, because a receiver-side capture behind a 12 Mbit/s shaper sees 1 ms packet spacing that the 1 ms floor counted as idle (eval2_shaper srv/mon were "application"); (2) the plateau flatness uses a robust CV (1.4826 MAD / median) instead of the plain CV, because a few bins dipping during loss repair hid the 30 Mbit/s plateau of eval2_shaper_delay (CV 0.15 -> "congestion"). Both changes kept every tune-set verdict. Nothing was changed for eval2_policer, which stays a documented miss.
+Honesty note: two changes were made after the first look at held-out set 2, so for those classes set 2 is no longer strictly held out: (1) the off-period threshold follows the smoothed RTT (with queueing) instead of the minimum RTT, because a receiver-side capture behind a 12 Mbit/s shaper sees 1 ms packet spacing that the 1 ms floor counted as idle (eval2_shaper srv/mon were "application"); (2) the plateau flatness uses a robust CV (1.4826 MAD / median) instead of the plain CV, because a few bins dipping during loss repair hid the 30 Mbit/s plateau of eval2_shaper_delay (CV 0.15 -> "congestion"). Both changes kept every tune-set verdict. Nothing was changed for eval2_policer then; it was a documented miss until issue 11's drop-run policer rule (drops in runs, no RTT growth, rate = p95 of the delivered 100 ms bins), made for the fast-policer class, caught it.
 
 `

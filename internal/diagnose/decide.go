@@ -121,6 +121,21 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 			mbps(a.plateauBps), 100*a.lossFrac, a.plateauCV, a.rtt.P50MS)
 		return
 
+	case !a.inflated && a.lossFrac >= 5*c.LossMinFrac && a.lossRunFrac >= c.PolicerRunFrac && len(a.plateau) >= c.PlateauMinBins:
+		// a token bucket under a saw-tooth (cubic at a short RTT, or
+		// under its rate on average): Flach's goodput estimate falls
+		// short of the rate and its fill tests fail, but the drops come
+		// in runs (the bucket ran dry during a burst) with no queueing,
+		// and the delivered rate tops out at the rate
+		rate := ceiling(a.plateau, 0.85)
+		set(VerdictPolicer, 0.6)
+		dg.RateBps = math.Round(rate)
+		ev("Flach tests inconclusive (codes %d/%d), but %.0f%% of the lost segments follow a lost segment (drops in runs: a bucket that ran dry), without RTT growth; the delivered rate tops out at %s (p95 of 100 ms bins)",
+			a.flach[0].code, a.flach[1].code, 100*a.lossRunFrac, mbps(rate))
+		dg.Summary = fmt.Sprintf("policed at about %s: %.1f%% of segments dropped in runs at the rate's ceiling, RTT flat at %.0f ms",
+			mbps(rate), 100*a.lossFrac, a.rtt.P50MS)
+		return
+
 	case a.lossFrac >= c.LossMinFrac && (a.inflLossFr > c.CongestionInflated || a.shared && a.standing):
 		conf := 0.7
 		if a.inflLossFr > c.CongestionInflated && a.shared && a.standing {
