@@ -18,12 +18,16 @@ type SetData struct {
 	Evals     []Eval      // nil when the set is not evaluated (yet)
 	Evaluated bool
 	Note      string // shown under the set's heading
+	// Before are the same set's flows scored with an earlier mirrorscope
+	// (the baseline), nil when there is none.
+	Before []Eval
 }
 
 // ReportMeta describes how the results were made.
 type ReportMeta struct {
 	Command string // the command that wrote the report
 	Results string // where the per-flow results are, and which mirrorscope made them
+	Before  string // which mirrorscope made the baseline results, "" without one
 }
 
 // visOrder is the order of the visibility groups in the report.
@@ -41,10 +45,13 @@ func WriteReport(w io.Writer, meta ReportMeta, sets []*SetData) error {
 	p("Data flows are the iperf3 data connections; each is scored once per capture point (cli, srv, mon) and view. ")
 	p("**both**: the whole capture. **data_only** / **acks_only**: the view that mirrorscope's own AWS filter rule (`--rule 'ingress 100 accept tcp'` or `egress`, `--eni-ip` = the captured host) leaves of the capture, classed by whether the flow's data direction is in it. ")
 	p("Right = the expected verdict, and for shaper/policer the rate within 5%%/10%% of the limiter's rate over Ethernet frames. In one-direction views `insufficient_data` is counted apart (an honest \"cannot tell\"), in `both` it is a miss.\n\n")
-	p("| set | visibility | data flows | right | %% right | insufficient_data | wrong | conf >= 0.8: right/n | control connections insufficient_data |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	if meta.Before != "" {
+		p("The last column is the same flows scored with the results in `results-before/` (%s).\n\n", meta.Before)
+	}
+	p("| set | visibility | data flows | right | %% right | insufficient_data | wrong | conf >= 0.8: right/n | control connections insufficient_data | before: right/n |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range sets {
 		if !s.Evaluated {
-			p("| %s | (not evaluated yet) | | | | | | | |\n", s.Name)
+			p("| %s | (not evaluated yet) | | | | | | | | |\n", s.Name)
 			continue
 		}
 		for _, v := range visOrder {
@@ -67,8 +74,18 @@ func WriteReport(w io.Writer, meta ReportMeta, sets []*SetData) error {
 			if v == VisAcksOnly {
 				ctrlS = "(with data_only)"
 			}
-			p("| %s | %s | %d | %d | %s | %s | %d | %d/%d (%s) | %s |\n", s.Name, v, t.N, t.Right, Pct(t.Right, t.N),
-				fmt.Sprintf("%d (%s)", t.Insufficient, Pct(t.Insufficient, t.N)), t.Wrong, hiR, hi, Pct(hiR, hi), ctrlS)
+			before := ""
+			if s.Before != nil {
+				var bt Tally
+				for i := range s.Before {
+					if e := &s.Before[i]; e.Data && e.Vis == v {
+						bt.Add(e)
+					}
+				}
+				before = fmt.Sprintf("%d/%d (%s)", bt.Right, bt.N, Pct(bt.Right, bt.N))
+			}
+			p("| %s | %s | %d | %d | %s | %s | %d | %d/%d (%s) | %s | %s |\n", s.Name, v, t.N, t.Right, Pct(t.Right, t.N),
+				fmt.Sprintf("%d (%s)", t.Insufficient, Pct(t.Insufficient, t.N)), t.Wrong, hiR, hi, Pct(hiR, hi), ctrlS, before)
 		}
 	}
 	p("\nTargets (issue 11): held-out, both directions: >= 97%% right; one-direction views: >= 90%% right and the rest `insufficient_data` (<= 10%%); confidence >= 0.8 right >= 97%%.\n\n")
@@ -247,9 +264,19 @@ func writeClasses(b *strings.Builder, sets []*SetData) {
 				}
 				if t.N == 0 {
 					p(" |")
-				} else {
-					p(" %d/%d |", t.Right, t.N)
+					continue
 				}
+				p(" %d/%d", t.Right, t.N)
+				if s.Before != nil {
+					var bt Tally
+					for i := range s.Before {
+						if e := &s.Before[i]; e.Data && e.Vis == v && c.in(e.Truth) {
+							bt.Add(e)
+						}
+					}
+					p(" (before %d/%d)", bt.Right, bt.N)
+				}
+				p(" |")
 			}
 		}
 		p("\n")

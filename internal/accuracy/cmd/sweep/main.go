@@ -97,13 +97,19 @@ func run(ctx context.Context, log *slog.Logger, sub string, args []string) error
 		n := 0
 		for _, s := range filter(m.Runs, *only) {
 			dir := filepath.Join(*corpus, s.Name)
-			var rt accuracy.RunTruth
-			if err := accuracy.ReadJSON(filepath.Join(dir, accuracy.SummaryName(s.Name)), &rt); err != nil {
-				if os.IsNotExist(errors.Unwrap(err)) || os.IsNotExist(err) {
+			// the truth is checked again, so that a changed rule applies to
+			// every run; a run that failed in the lab keeps its summary
+			rtp, err := accuracy.ReadTruth(dir, s)
+			if err != nil {
+				var old accuracy.RunTruth
+				if err2 := accuracy.ReadJSON(filepath.Join(dir, accuracy.SummaryName(s.Name)), &old); err2 != nil {
 					continue // not made yet
 				}
+				rtp = &old
+			} else if err := accuracy.WriteJSON(filepath.Join(dir, accuracy.SummaryName(s.Name)), rtp); err != nil {
 				return err
 			}
+			rt := *rtp
 			if *truthOut != "" {
 				if err := accuracy.WriteJSON(filepath.Join(*truthOut, s.Name+".json"), &rt); err != nil {
 					return err
@@ -122,6 +128,9 @@ func run(ctx context.Context, log *slog.Logger, sub string, args []string) error
 			n++
 		}
 		log.Info("analyzed", "set", m.Set, "runs", n)
+		if *only != "" {
+			return nil // the meta file describes a whole set
+		}
 		return accuracy.WriteJSON(filepath.Join(*out, m.Set+".meta.json"), map[string]any{
 			"set": m.Set, "runs": n, "mirrorscope": *version, "analyzed_utc": time.Now().UTC().Format(time.RFC3339)})
 	case "report":
@@ -131,6 +140,7 @@ func run(ctx context.Context, log *slog.Logger, sub string, args []string) error
 		command := fs.String("command", "scripts/accuracy.sh", "the command named in the report")
 		resultsDir := fs.String("results", "", "results folder (default SWEEP/results)")
 		truthDir := fs.String("truth", "", "truth folder (default SWEEP/truth)")
+		beforeDir := fs.String("before", "", "baseline results folder (default SWEEP/results-before if present; \"none\" for none)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
@@ -146,6 +156,14 @@ func run(ctx context.Context, log *slog.Logger, sub string, args []string) error
 			if err != nil {
 				return err
 			}
+			if *beforeDir == "" {
+				*beforeDir = filepath.Join(*sweep, "results-before")
+			}
+			if *beforeDir != "none" && sd.Evaluated {
+				if bd, err := accuracy.LoadSetFrom(*sweep, *truthDir, *beforeDir, name, true); err == nil && bd.Evaluated {
+					sd.Before = bd.Evals
+				}
+			}
 			sds = append(sds, sd)
 		}
 		f, err := os.Create(*out)
@@ -153,6 +171,9 @@ func run(ctx context.Context, log *slog.Logger, sub string, args []string) error
 			return err
 		}
 		meta := accuracy.ReportMeta{Command: *command, Results: accuracy.ResultsNote(*resultsDir)}
+		if *beforeDir != "none" {
+			meta.Before = strings.TrimPrefix(strings.TrimSuffix(accuracy.ResultsNote(*beforeDir), "."), "Results: ")
+		}
 		if err := accuracy.WriteReport(f, meta, sds); err != nil {
 			f.Close()
 			return err
