@@ -303,6 +303,52 @@ func writeVisSection(b *strings.Builder, s *SetData, vis string) {
 	}
 	p("%d data flows: %d right (%s), %d insufficient_data (%s), %d wrong.\n\n", t.N, t.Right, Pct(t.Right, t.N),
 		t.Insufficient, Pct(t.Insufficient, t.N), t.Wrong)
+	// per run: a run with 8 flows weighs 8 times in the flow count
+	type rk struct{ run string }
+	runAll := map[rk]bool{}
+	var runs []rk
+	for _, e := range evs {
+		k := rk{e.R.Run}
+		if _, ok := runAll[k]; !ok {
+			runAll[k] = true
+			runs = append(runs, k)
+		}
+		if !e.Right {
+			runAll[k] = false
+		}
+	}
+	allRight := 0
+	for _, k := range runs {
+		if runAll[k] {
+			allRight++
+		}
+	}
+	p("Per run (every data flow at every capture point right): %d of %d runs (%s).\n\n", allRight, len(runs), Pct(allRight, len(runs)))
+	// shared limiters: do the members name the shared limiter and all of its flows?
+	sh, named, complete := 0, 0, 0
+	for _, e := range evs {
+		if !e.Truth.Shared {
+			continue
+		}
+		sh++
+		if e.R.SharedID == "" {
+			continue
+		}
+		named++
+		members := 0
+		for _, c := range e.Truth.Conns {
+			if c.Sender == e.Sender {
+				members++
+			}
+		}
+		if len(strings.Split(e.R.SharedFlows, ",")) == members {
+			complete++
+		}
+	}
+	if sh > 0 {
+		p("Flows behind a shared limiter: %d; naming a shared_limiter: %d; whose shared_limiter lists as many flows as the run sent in that direction: %d.\n\n",
+			sh, named, complete)
+	}
 	// confusion matrix
 	cols := append([]string{}, Verdicts...)
 	extra := map[string]bool{}

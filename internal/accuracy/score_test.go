@@ -3,6 +3,7 @@ package accuracy
 import (
 	"bytes"
 	"math"
+	"os"
 	"strings"
 	"testing"
 
@@ -111,5 +112,43 @@ func TestScore(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(md.String())
+	}
+}
+
+// TestLoadSet reads a sweep folder as the report command does: manifest,
+// truth, results; a set without a manifest is "not made yet".
+func TestLoadSet(t *testing.T) {
+	dir := t.TempDir()
+	m := Manifest{Set: "tune", Seed: 1, Count: 2, Runs: []Spec{{Name: "r"}, {Name: "notmade"}}}
+	if err := WriteJSON(dir+"/manifest-tune.json", m); err != nil {
+		t.Fatal(err)
+	}
+	rt := &RunTruth{Spec: Spec{Name: "r", Kind: KindPolicer, Streams: 3, Direction: "up"}, Want: VPolicer, RateBps: 10e6, Shared: true,
+		Conns: []Conn{{"198.18.0.1:40000", "198.18.0.2:5201", "cli"}, {"198.18.0.1:40002", "198.18.0.2:5201", "cli"}, {"198.18.0.1:40004", "198.18.0.2:5201", "cli"}}}
+	if err := WriteJSON(dir+"/truth/r.json", rt); err != nil {
+		t.Fatal(err)
+	}
+	frs, _ := ParseReport(strings.NewReader(reportJSON), "r", "srv", ViewBoth)
+	if err := WriteResultsFile(dir+"/results/r.tsv", frs); err != nil {
+		t.Fatal(err)
+	}
+	sd, err := LoadSet(dir, "tune", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sd.Evaluated || len(sd.Truths) != 1 || len(sd.Evals) != 4 {
+		t.Errorf("evaluated %v, %d truths, %d evals; want true, 1, 4", sd.Evaluated, len(sd.Truths), len(sd.Evals))
+	}
+	if sd, err := LoadSet(dir, "tune", false); err != nil || sd.Evaluated {
+		t.Errorf("not asked to evaluate: evaluated %v, %v", sd.Evaluated, err)
+	}
+	if sd, err := LoadSet(dir, "heldout", true); err != nil || sd.Manifest != nil || sd.Evaluated {
+		t.Errorf("no held-out manifest: %+v, %v", sd, err)
+	}
+	if err := os.WriteFile(dir+"/results/r.tsv", []byte("bad\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSet(dir, "tune", true); err == nil {
+		t.Error("corrupt results accepted")
 	}
 }
