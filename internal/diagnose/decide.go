@@ -57,6 +57,7 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		if a.receiver {
 			conf = math.Min(0.9, 0.4+0.4*a.rwndUtil)
 		}
+		conf = math.Min(conf, 0.79) // tune: 16 of 17 right, the one above 0.8 wrong
 		set(VerdictReceiverWindow, conf)
 		rate := a.plateauBps
 		if rate == 0 {
@@ -71,7 +72,7 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		return
 
 	case a.reorderN >= uint64(math.Max(5, c.ReorderMinFrac*float64(d.dataPkts))) && f.reorderDominates(a):
-		set(VerdictReordering, 0.8)
+		set(VerdictReordering, 0.75) // tune: 27 of 29
 		dg.Summary = fmt.Sprintf("limited by reordering: %d reordering events (%.1f%% of segments) trigger spurious retransmissions, real loss %.2f%%",
 			a.reorderN, 100*float64(a.reorderN)/float64(d.dataPkts), 100*a.lossFrac)
 		return
@@ -98,12 +99,14 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 	case a.flat && a.inflated && a.lossFrac < c.ShaperMaxLossFrac && !a.shared:
 		// a shaper (or saturated link) whose queue overflows now and then
 		// still shows its rate; drops at its tail do not make it a policer
-		conf := 0.7
+		// tune: 37 of 57 single-flow shapers right (application paced
+		// by BBR and saturated FIFOs look alike)
+		conf := 0.55
 		if a.plateauCV < c.PlateauMaxCV/2 {
-			conf += 0.1
+			conf += 0.05
 		}
 		if a.levelShift {
-			conf += 0.1
+			conf += 0.05
 		}
 		set(VerdictShaper, conf)
 		dg.RateBps = math.Round(a.plateauBps)
@@ -114,7 +117,7 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		return
 
 	case a.flat && !a.inflated && a.lossFrac >= 0.01:
-		set(VerdictPolicer, 0.5)
+		set(VerdictPolicer, 0.4) // tune: 5 of 13
 		dg.RateBps = math.Round(a.plateauBps)
 		ev("Flach tests inconclusive (codes %d/%d), but the rate is flat with heavy loss and no RTT growth", a.flach[0].code, a.flach[1].code)
 		dg.Summary = fmt.Sprintf("probably policed at %s: %.1f%% loss at a flat rate (CV %.2f), RTT flat at %.0f ms",
@@ -128,7 +131,7 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		// in runs (the bucket ran dry during a burst) with no queueing,
 		// and the delivered rate tops out at the rate
 		rate := ceiling(a.plateau, 0.85)
-		set(VerdictPolicer, 0.6)
+		set(VerdictPolicer, 0.4) // tune: 4 of 10
 		dg.RateBps = math.Round(rate)
 		ev("Flach tests inconclusive (codes %d/%d), but %.0f%% of the lost segments follow a lost segment (drops in runs: a bucket that ran dry), without RTT growth; the delivered rate tops out at %s (p95 of 100 ms bins)",
 			a.flach[0].code, a.flach[1].code, 100*a.lossRunFrac, mbps(rate))
@@ -137,9 +140,9 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		return
 
 	case a.lossFrac >= c.LossMinFrac && (a.inflLossFr > c.CongestionInflated || a.shared && a.standing):
-		conf := 0.7
+		conf := 0.3 // tune: 8 of 36
 		if a.inflLossFr > c.CongestionInflated && a.shared && a.standing {
-			conf = 0.8
+			conf = 0.4
 		}
 		set(VerdictCongestion, conf)
 		rate := a.plateauBps
@@ -168,18 +171,18 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		return
 
 	case a.lossFrac >= c.LossMinFrac:
-		set(VerdictRandomLoss, 0.7)
+		set(VerdictRandomLoss, 0.5) // tune: 27 of 52
 		dg.Summary = fmt.Sprintf("limited by random loss: %.2f%% of segments lost without a rate plateau or RTT inflation (RTT %.1f ms), %s on average",
 			100*a.lossFrac, a.rtt.P50MS, mbps(a.meanBps))
 		return
 	case a.flat && a.inflated:
-		set(VerdictShaper, 0.6)
+		set(VerdictShaper, 0.5)
 		dg.RateBps = math.Round(a.plateauBps)
 		dg.QueueDelayMS = round3(a.queueMS)
 		dg.Summary = fmt.Sprintf("shaped at %s with %.1f%% loss: flat rate, queueing delay up to %.0f ms", mbps(a.plateauBps), 100*a.lossFrac, a.queueMS)
 		return
 	}
-	set(VerdictUnconstrained, 0.5)
+	set(VerdictUnconstrained, 0.2) // tune: 1 of 16
 	dg.Summary = fmt.Sprintf("no limiter found: %s on average, %.2f%% loss, RTT %.1f ms", mbps(a.meanBps), 100*a.lossFrac, a.rtt.P50MS)
 }
 

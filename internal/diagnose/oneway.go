@@ -116,7 +116,7 @@ func (f *Flow) decideOneWay(a *analysis, dg *Diagnosis) {
 			set(VerdictInsufficientData, 1)
 			dg.Summary = fmt.Sprintf("too little data to diagnose: %d bytes acknowledged over %.0f ms (only the ACK direction is mirrored)", acked, float64(a.durNS)/1e6)
 		case a.flat && a.owdOK && a.owdQ >= c.ShaperMinQueueMS*2:
-			set(VerdictShaper, 0.7)
+			set(VerdictShaper, 0.45)
 			dg.RateBps = math.Round(a.plateauBps)
 			dg.QueueDelayMS = a.owdQ
 			dg.Summary = fmt.Sprintf("shaped at %s: flat delivered rate (CV %.2f) from the ACKs, queueing delay up to %.0f ms from their timestamps (only the ACK direction is mirrored)",
@@ -158,7 +158,7 @@ func (f *Flow) decideOneWay(a *analysis, dg *Diagnosis) {
 		set(VerdictInsufficientData, 1)
 		dg.Summary = fmt.Sprintf("too little data to diagnose: %d data segments over %.0f ms", d.dataPkts, float64(a.durNS)/1e6)
 	case offFr >= c.AppIdleFrac && a.lossFrac < 0.01:
-		set(VerdictApplication, 0.6)
+		set(VerdictApplication, 0.6) // tune: 77 of 129
 		dg.RateBps = math.Round(a.meanBps)
 		dg.Summary = fmt.Sprintf("application-limited at %s on average: the sender was idle after the ACKs came %.0f%% of the time, no loss (only the data direction is mirrored)", mbps(a.meanBps), 100*offFr)
 	case a.reorderN >= uint64(math.Max(5, c.ReorderMinFrac*float64(d.dataPkts))) && f.reorderDominates(a):
@@ -170,20 +170,20 @@ func (f *Flow) decideOneWay(a *analysis, dg *Diagnosis) {
 		if r.code != 0 {
 			r = a.flach[1]
 		}
-		set(VerdictPolicer, 0.7)
+		set(VerdictPolicer, 0.35) // tune: 4 of 12
 		dg.RateBps = math.Round(r.rate)
 		dg.BurstBytes = math.Round(a.burstBytes)
 		ev("Flach et al. token-bucket tests pass (cutoff 0: code %d, cutoff 2: code %d) with the handshake RTT", a.flach[0].code, a.flach[1].code)
 		dg.Summary = fmt.Sprintf("policed at %s, burst ~%.0f KB: %.1f%% of segments dropped at a steady rate, %s (only the data direction is mirrored)",
 			mbps(r.rate), a.burstBytes/1000, 100*a.lossFrac, rttTxt)
 	case a.flat && a.owdOK && a.owdQ >= 2*c.ShaperMinQueueMS && a.lossFrac < c.ShaperMaxLossFrac:
-		set(VerdictShaper, 0.7)
+		set(VerdictShaper, 0.45) // tune: 58 of 129
 		dg.RateBps = math.Round(a.plateauBps)
 		dg.QueueDelayMS = a.owdQ
 		dg.Summary = fmt.Sprintf("shaped at %s: flat rate (CV %.2f), queueing delay up to %.0f ms from the timestamps, %.2f%% loss (only the data direction is mirrored)",
 			mbps(a.plateauBps), a.plateauCV, a.owdQ, 100*a.lossFrac)
 	case a.receiver && a.lossFrac >= c.LossMinFrac && !a.flat && a.owdOK && a.owdQ < c.ShaperMinQueueMS:
-		set(VerdictRandomLoss, 0.6)
+		set(VerdictRandomLoss, 0.3) // tune: 4 of 14
 		dg.Summary = fmt.Sprintf("limited by random loss: %.2f%% of segments lost without a rate plateau or queueing, %s, %s on average (only the data direction is mirrored)",
 			100*a.lossFrac, rttTxt, mbps(a.meanBps))
 	default:

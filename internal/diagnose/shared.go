@@ -161,16 +161,13 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		verdict = VerdictPolicer
 		rate = ceiling(pl.pts, 0.85)
 	case pl.flat && 2*inflated >= len(idx) && lossFrac < cfg.ShaperMaxLossFrac:
+		// A shared queue at a flat summed rate: a shaper, or a saturated
+		// link several flows congest. The two look alike from the flows;
+		// the members' own verdicts pointed the wrong way on the sweep's
+		// tune part (tbf runs' members said congestion, FIFO runs'
+		// members shaper), and shared shapers are the more common
+		// there (76 flows against 50), so a shared queue is a shaper.
 		verdict = VerdictShaper
-		congested := 0
-		for _, i := range idx {
-			if flows[i].Diagnosis.Agg.Verdict == VerdictCongestion {
-				congested++
-			}
-		}
-		if 2*congested > len(idx) {
-			verdict = VerdictCongestion
-		}
 	default:
 		return nil
 	}
@@ -181,10 +178,8 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		names = append(names, fmt.Sprintf("#%d", flows[i].ID))
 	}
 	members := strings.Join(names, " ")
-	conf := 0.8
-	if pl.cv < cfg.PlateauMaxCV/2 {
-		conf = 0.85
-	}
+	// tune: shared policers 27 of 67 right, shared queues 20 of 46
+	conf := map[string]float64{VerdictPolicer: 0.5, VerdictShaper: 0.6}[verdict]
 	for _, i := range idx {
 		d := flows[i].Diagnosis
 		own := d.Summary
