@@ -73,6 +73,20 @@ func (f *Flow) owdQueue(a *analysis) {
 // printed as zero), and a cause the view cannot show is insufficient_data
 // with that reason rather than a guess.
 func (f *Flow) decideOneWay(a *analysis, dg *Diagnosis) {
+	f.decideOneWayVerdict(a, dg)
+	// what could not be measured goes into the evidence too, in a
+	// stable order
+	keys := make([]string, 0, len(dg.Unknown))
+	for k := range dg.Unknown {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		dg.Evidence = append(dg.Evidence, dg.Unknown[k])
+	}
+}
+
+func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 	c := &f.cfg
 	d := a.d
 	dg.Unknown = map[string]string{}
@@ -137,7 +151,7 @@ func (f *Flow) decideOneWay(a *analysis, dg *Diagnosis) {
 	if a.rtt.Samples == 0 {
 		dg.Unknown["rtt"] = "RTT unknown: only the data direction is mirrored and its handshake is incomplete"
 	} else {
-		ev("RTT %.1f ms from the handshake (SYN to the client's first ACK, both in the captured direction)", a.rtt.MinMS)
+		ev("RTT %s from the handshake (SYN to the client's first ACK, both in the captured direction)", msTxt(a.rtt.MinMS))
 	}
 	dg.Unknown["receiver_window"] = "receiver window unknown: only the data direction is mirrored (the window is advertised in the ACKs)"
 	ev("only the %s data is captured, at the %s side: %d data segments, %d payload bytes over %.2f s", dg.Direction, a.point, d.dataPkts, d.payload, float64(a.durNS)/1e9)
