@@ -41,7 +41,9 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 	}
 	switch {
 	case d.dataPkts < uint64(c.MinDataPackets) || a.durNS < c.MinDurationNS:
-		set(VerdictInsufficientData, 1)
+		// 0.5: a flow this small may still have met a limiter (a policer
+		// that starved it: 3 such data flows on the sweep's tune part)
+		set(VerdictInsufficientData, 0.5)
 		dg.Summary = fmt.Sprintf("too little data to diagnose: %d data segments over %.0f ms", d.dataPkts, float64(a.durNS)/1e6)
 		return
 

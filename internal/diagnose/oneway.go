@@ -127,7 +127,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		}
 		switch {
 		case acked < uint64(c.MinDataPackets)*mss || a.durNS < c.MinDurationNS:
-			set(VerdictInsufficientData, 1)
+			set(VerdictInsufficientData, 0.5)
 			dg.Summary = fmt.Sprintf("too little data to diagnose: %d bytes acknowledged over %.0f ms (only the ACK direction is mirrored)", acked, float64(a.durNS)/1e6)
 		case a.flat && a.owdOK && a.owdQ >= c.ShaperMinQueueMS*2:
 			set(VerdictShaper, 0.45)
@@ -136,7 +136,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 			dg.Summary = fmt.Sprintf("shaped at %s: flat delivered rate (CV %.2f) from the ACKs, queueing delay up to %.0f ms from their timestamps (only the ACK direction is mirrored)",
 				mbps(a.plateauBps), a.plateauCV, a.owdQ)
 		default:
-			set(VerdictInsufficientData, 0.9)
+			set(VerdictInsufficientData, 0.5)
 			rate := "variable"
 			if a.flat {
 				rate = "flat at " + mbps(a.plateauBps)
@@ -169,7 +169,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 	}
 	switch {
 	case d.dataPkts < uint64(c.MinDataPackets) || a.durNS < c.MinDurationNS:
-		set(VerdictInsufficientData, 1)
+		set(VerdictInsufficientData, 0.5)
 		dg.Summary = fmt.Sprintf("too little data to diagnose: %d data segments over %.0f ms", d.dataPkts, float64(a.durNS)/1e6)
 	case offFr >= c.AppIdleFrac && a.lossFrac < 0.01:
 		set(VerdictApplication, 0.6) // tune: 77 of 129
@@ -201,7 +201,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		dg.Summary = fmt.Sprintf("limited by random loss: %.2f%% of segments lost without a rate plateau or queueing, %s, %s on average (only the data direction is mirrored)",
 			100*a.lossFrac, rttTxt, mbps(a.meanBps))
 	default:
-		set(VerdictInsufficientData, 0.9)
+		set(VerdictInsufficientData, 0.5)
 		rate := "variable"
 		if a.flat {
 			rate = "flat at " + mbps(a.plateauBps)
