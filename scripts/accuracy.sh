@@ -9,6 +9,8 @@
 #   scripts/accuracy.sh --heldout   also the held-out set (make, analyse, copy its manifest
 #                                   and truth into testdata/gen/sweep/, report). Evaluate it once.
 #
+# MIRRORSCOPE_BIN=PATH scores that binary instead of building ./cmd/mirrorscope
+# (MIRRORSCOPE_VERSION names it in the report).
 # OUT=DIR writes the results to DIR/results and the report to DIR/accuracy.md
 # instead (for trying a detector change without touching the committed files).
 # CORPUS (default /work/corpus) holds the captures, outside git; LAB is the
@@ -24,7 +26,7 @@ for a in "$@"; do
 	--rescore) LABRUNS=0 ANALYZE=0 ;;
 	--no-lab) LABRUNS=0 ;;
 	--heldout) HELDOUT=1 ;;
-	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
 	*) echo "accuracy.sh: unknown option $a (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -42,9 +44,15 @@ SETS=tune
 [[ -f $SWEEP/manifest-heldout.json ]] && SETS=tune,heldout
 ((HELDOUT)) && SETS=tune,heldout
 if ((ANALYZE)); then
-	go build -o "$TMP/mirrorscope" ./cmd/mirrorscope
-	VERSION="$(git rev-parse --short HEAD)"
-	[[ -n $(git status --porcelain -- cmd internal go.mod) ]] && VERSION+=" + uncommitted changes"
+	BIN=${MIRRORSCOPE_BIN:-}
+	if [[ -z $BIN ]]; then
+		BIN=$TMP/mirrorscope
+		go build -o "$BIN" ./cmd/mirrorscope
+		VERSION="$(git rev-parse --short HEAD)"
+		[[ -n $(git status --porcelain -- cmd internal go.mod) ]] && VERSION+=" + uncommitted changes"
+	else
+		VERSION=${MIRRORSCOPE_VERSION:-$BIN}
+	fi
 	for set in ${SETS//,/ }; do
 		if ((LABRUNS)); then
 			CORPUS=$CORPUS "$SWEEP/gen.sh" "$set"
@@ -53,7 +61,7 @@ if ((ANALYZE)); then
 		if [[ $set == heldout && ! -f $man ]]; then cp "$CORPUS/manifest-heldout.json" "$man"; fi
 		[[ -d $CORPUS/$set ]] || { echo "accuracy.sh: no captures in $CORPUS/$set (run testdata/gen/sweep/gen.sh $set, or use --rescore)" >&2; exit 2; }
 		t0=$(date +%s)
-		"$TMP/sweep" analyze -manifest "$man" -corpus "$CORPUS/$set" -bin "$TMP/mirrorscope" \
+		"$TMP/sweep" analyze -manifest "$man" -corpus "$CORPUS/$set" -bin "$BIN" \
 			-out "$RESULTS" "${TRUTHOUT[@]}" -version "$VERSION"
 		echo "accuracy.sh: analysed $set in $(( $(date +%s) - t0 )) s" >&2
 	done
