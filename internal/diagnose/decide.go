@@ -113,9 +113,14 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		set(VerdictShaper, conf)
 		dg.RateBps = math.Round(a.plateauBps)
 		dg.QueueDelayMS = round3(a.queueMS)
-		ev("RTT rises %.1f ms above its %.1f ms minimum at the plateau (p90/min %.1f)", a.queueMS, a.rtt.MinMS, a.rtt.P90MS/math.Max(a.rtt.MinMS, 1e-3))
-		dg.Summary = fmt.Sprintf("shaped at %s: flat rate (CV %.2f), queueing delay up to %.0f ms over a %.1f ms base RTT, %.2f%% loss",
-			mbps(a.plateauBps), a.plateauCV, a.queueMS, a.rtt.MinMS, 100*a.lossFrac)
+		base := a.rtt.MinMS
+		if a.baseMS > 0 {
+			base = a.baseMS
+			ev("base RTT %.1f ms from the handshake, below the data's %.1f ms minimum: a standing queue", a.baseMS, a.rtt.MinMS)
+		}
+		ev("RTT rises %.1f ms above its %.1f ms base at the plateau (p90/base %.1f)", a.queueMS, base, a.rtt.P90MS/math.Max(base, 1e-3))
+		dg.Summary = fmt.Sprintf("shaped at %s: flat rate (CV %.2f), queueing delay up to %.0f ms over a %s base RTT, %.2f%% loss",
+			mbps(a.plateauBps), a.plateauCV, a.queueMS, msTxt(base), 100*a.lossFrac)
 		return
 
 	case a.flat && !a.inflated && a.lossFrac >= 0.01:

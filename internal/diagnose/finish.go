@@ -57,6 +57,9 @@ type analysis struct {
 	// too. A token bucket that runs dry drops the rest of a burst; random
 	// loss drops a segment's neighbour with probability p.
 	lossRunFrac float64
+	// baseMS: the handshake RTT when it is well below the data's
+	// minimum RTT (a standing queue of other flows), else 0
+	baseMS float64
 	standing    bool // RTT inflated even at its 10th percentile: a queue that never drains
 }
 
@@ -209,9 +212,21 @@ func (f *Flow) measure(a *analysis) {
 	}
 	a.medRTTus = a.rtt.P50MS * 1000
 	a.queueMS = a.rtt.QueueMS
-	if a.rtt.MinMS > 0 {
-		a.inflated = a.queueMS >= f.cfg.ShaperMinQueueMS && a.rtt.P90MS/a.rtt.MinMS >= f.cfg.ShaperMinInflate
-		a.standing = a.rtt.P10MS-a.rtt.MinMS >= f.cfg.ShaperMinQueueMS && a.rtt.P10MS/a.rtt.MinMS >= f.cfg.StandingQueueFactor
+	base := a.rtt.MinMS
+	// The handshake crossed the path before this flow's data queued: when
+	// other flows keep a standing queue, every data sample carries it and
+	// the data's minimum is no base. Queueing is growth over the handshake
+	// RTT when that is well below the data's minimum.
+	if f.synT > 0 && f.synAckT > f.synT && f.hsAckT > f.synAckT && a.vis == VisBoth {
+		if hs := float64(f.hsAckT-f.synT) / 1e6; hs > 0 && hs < 0.7*base && base-hs >= f.cfg.ShaperMinQueueMS {
+			a.baseMS = hs
+			base = hs
+			a.queueMS = round3(a.rtt.P90MS - hs)
+		}
+	}
+	if base > 0 {
+		a.inflated = a.queueMS >= f.cfg.ShaperMinQueueMS && a.rtt.P90MS/base >= f.cfg.ShaperMinInflate
+		a.standing = a.rtt.P10MS-base >= f.cfg.ShaperMinQueueMS && a.rtt.P10MS/base >= f.cfg.StandingQueueFactor
 	}
 	if d.payload > 0 {
 		a.wireRatio = float64(d.wire) / float64(d.payload)
