@@ -59,8 +59,8 @@ type analysis struct {
 	lossRunFrac float64
 	// baseMS: the handshake RTT when it is well below the data's
 	// minimum RTT (a standing queue of other flows), else 0
-	baseMS float64
-	standing    bool // RTT inflated even at its 10th percentile: a queue that never drains
+	baseMS   float64
+	standing bool // RTT inflated even at its 10th percentile: a queue that never drains
 }
 
 // Finish summarises the flow after the last Observe. A second call
