@@ -118,7 +118,7 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 			base = a.baseMS
 			ev("base RTT %.1f ms from the handshake, below the data's %.1f ms minimum: a standing queue", a.baseMS, a.rtt.MinMS)
 		}
-		ev("RTT rises %.1f ms above its %.1f ms base at the plateau (p90/base %.1f)", a.queueMS, base, a.rtt.P90MS/math.Max(base, 1e-3))
+		ev("RTT rises %.1f ms above its %s base at the plateau (p90/base %.1f)", a.queueMS, msTxt(base), a.rtt.P90MS/math.Max(base, 1e-3))
 		dg.Summary = fmt.Sprintf("shaped at %s: flat rate (CV %.2f), queueing delay up to %.0f ms over a %s base RTT, %.2f%% loss",
 			mbps(a.plateauBps), a.plateauCV, a.queueMS, msTxt(base), 100*a.lossFrac)
 		return
