@@ -26,7 +26,7 @@ for a in "$@"; do
 	--rescore) LABRUNS=0 ANALYZE=0 ;;
 	--no-lab) LABRUNS=0 ;;
 	--heldout) HELDOUT=1 ;;
-	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
 	*) echo "accuracy.sh: unknown option $a (see --help)" >&2; exit 2 ;;
 	esac
 done
