@@ -1,8 +1,70 @@
 #!/usr/bin/env bash
-# accuracy.sh - regenerate docs/accuracy.md: diagnose every lab capture in
-# testdata/ (tune and held-out eval sets) and write the confusion matrix
-# and rate errors. Fails when a verdict or rate bound is missed.
+# accuracy.sh - regenerate docs/accuracy.md from the generated sweep
+# (testdata/gen/sweep/README.md): make the lab runs that are missing, run
+# mirrorscope on every capture and one-direction view, score the flows.
+#
+#   scripts/accuracy.sh             tune set: make missing runs (root + LAB), analyse, report
+#   scripts/accuracy.sh --no-lab    analyse the captures already in $CORPUS and report
+#   scripts/accuracy.sh --rescore   only re-score the committed results (no lab, no captures)
+#   scripts/accuracy.sh --heldout   also the held-out set (make, analyse, copy its manifest
+#                                   and truth into testdata/gen/sweep/, report). Evaluate it once.
+#
+# MIRRORSCOPE_BIN=PATH scores that binary instead of building ./cmd/mirrorscope
+# (MIRRORSCOPE_VERSION names it in the report).
+# OUT=DIR writes the results to DIR/results and the report to DIR/accuracy.md
+# instead (for trying a detector change without touching the committed files).
+# CORPUS (default /work/corpus) holds the captures, outside git; LAB is the
+# folder of mklab.sh (default ../shared/lab beside the repository).
+# The regression sets (testdata/<scenario>) are scored separately:
+# go test ./internal/diagnose -run TestAccuracy -update -> docs/accuracy-regression.md.
 set -Eeuo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-go test ./internal/diagnose -run '^TestAccuracy$' -count=1 -update "$@"
-echo "wrote docs/accuracy.md" >&2
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+LABRUNS=1 ANALYZE=1 HELDOUT=0
+for a in "$@"; do
+	case $a in
+	--rescore) LABRUNS=0 ANALYZE=0 ;;
+	--no-lab) LABRUNS=0 ;;
+	--heldout) HELDOUT=1 ;;
+	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+	*) echo "accuracy.sh: unknown option $a (see --help)" >&2; exit 2 ;;
+	esac
+done
+CORPUS=${CORPUS:-/work/corpus}
+SWEEP=testdata/gen/sweep
+RESULTS=$SWEEP/results REPORT=docs/accuracy.md TRUTHOUT=(-truth-out "$SWEEP/truth")
+if [[ -n ${OUT:-} ]]; then
+	mkdir -p "$OUT"
+	RESULTS=$OUT/results REPORT=$OUT/accuracy.md TRUTHOUT=()
+fi
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+go build -o "$TMP/sweep" ./internal/accuracy/cmd/sweep
+SETS=tune
+[[ -f $SWEEP/manifest-heldout.json ]] && SETS=tune,heldout
+((HELDOUT)) && SETS=tune,heldout
+if ((ANALYZE)); then
+	BIN=${MIRRORSCOPE_BIN:-}
+	if [[ -z $BIN ]]; then
+		BIN=$TMP/mirrorscope
+		go build -o "$BIN" ./cmd/mirrorscope
+		VERSION="$(git rev-parse --short HEAD)"
+		[[ -n $(git status --porcelain -- cmd internal go.mod) ]] && VERSION+=" + uncommitted changes"
+	else
+		VERSION=${MIRRORSCOPE_VERSION:-$BIN}
+	fi
+	for set in ${SETS//,/ }; do
+		if ((LABRUNS)); then
+			CORPUS=$CORPUS "$SWEEP/gen.sh" "$set"
+		fi
+		man=$SWEEP/manifest-$set.json
+		if [[ $set == heldout && ! -f $man ]]; then cp "$CORPUS/manifest-heldout.json" "$man"; fi
+		[[ -d $CORPUS/$set ]] || { echo "accuracy.sh: no captures in $CORPUS/$set (run testdata/gen/sweep/gen.sh $set, or use --rescore)" >&2; exit 2; }
+		t0=$(date +%s)
+		"$TMP/sweep" analyze -manifest "$man" -corpus "$CORPUS/$set" -bin "$BIN" \
+			-out "$RESULTS" "${TRUTHOUT[@]}" -version "$VERSION"
+		echo "accuracy.sh: analysed $set in $(( $(date +%s) - t0 )) s" >&2
+	done
+fi
+"$TMP/sweep" report -sweep "$SWEEP" -results "$RESULTS" -sets "$SETS" -o "$REPORT"
+echo "accuracy.sh: wrote $REPORT ($SETS)" >&2

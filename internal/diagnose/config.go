@@ -62,6 +62,10 @@ type Config struct {
 	CongestionInflated float64
 	// Loss: below this share of segments lost, loss is not a limiter.
 	LossMinFrac float64
+	// PolicerRunFrac: with no RTT growth, losses of which at least this
+	// share follow a lost segment (drops in runs) are a token bucket's,
+	// not random loss (whose runs have the loss rate's probability).
+	PolicerRunFrac float64
 
 	// Shared bottleneck (packet-pair dispersion, see dispersion): the
 	// capacity is the rate of the DispersionQuantile of the per-byte
@@ -118,6 +122,7 @@ func DefaultConfig() Config {
 
 		ReorderMinFrac: 0.0025,
 		LossMinFrac:    0.001,
+		PolicerRunFrac: 0.3,
 
 		CongestionInflated: 0.5,
 

@@ -10,6 +10,8 @@ import (
 
 // FlowRef is one finished flow as Correlate sees it.
 type FlowRef struct {
+	// ID is the flow's id in the report (SharedLimiter.Flows).
+	ID     uint64
 	Client string // ip:port of the connection's initiator
 	Server string // ip:port of the other end
 	// Session identifies the mirror session (zero for plain captures).
@@ -67,6 +69,26 @@ func overlaps(a, b *FlowRef) bool { return a.StartNS < b.EndNS && b.StartNS < a.
 // outliers, and flows that lost data in the capture or mirror.
 func Correlate(flows []FlowRef) []Finding {
 	var out []Finding
+	for _, sl := range SharedLimiters(flows) {
+		var idx []int
+		var ev []string
+		for i := range flows {
+			if d := flows[i].Diagnosis; d != nil && d.SharedLimiter == sl {
+				idx = append(idx, i)
+				ev = append(ev, fmt.Sprintf("flow #%d %s -> %s", flows[i].ID, flows[i].Client, flows[i].Server))
+			}
+		}
+		d := flows[idx[0]].Diagnosis
+		out = append(out, Finding{
+			Severity: "warning", Kind: KindSharedCeiling, Flows: idx,
+			Summary:  fmt.Sprintf("%d concurrent flows share one %s: %s", len(idx), sl.Verdict, d.Summary),
+			Evidence: append(ev, d.Evidence[len(d.Evidence)-2]),
+			Next: []string{
+				"on the instances involved, read the ENA counters (ethtool -S): bw_in_allowance_exceeded / bw_out_allowance_exceeded (aggregate bandwidth over the instance maximum), pps_allowance_exceeded",
+				"compare the summed rate with the instance type's baseline bandwidth, and with any rate limit on the path (NAT gateway, Transit Gateway, an appliance or on-premises device)",
+			},
+		})
+	}
 	out = append(out, sharedCeilings(flows)...)
 	for i := range flows {
 		d := flows[i].Diagnosis
@@ -116,16 +138,18 @@ func sharedCeilings(flows []FlowRef) []Finding {
 	var order []*group
 	for i := range flows {
 		fr := &flows[i]
-		if !limited(fr.Diagnosis) {
+		if !limited(fr.Diagnosis) || fr.Diagnosis.SharedLimiter != nil {
 			continue
 		}
+		// one limiter per direction: the data of a bidirectional pair
+		// goes through two
 		a, b := hostOf(fr.Client), hostOf(fr.Server)
-		if b < a {
+		if fr.Diagnosis.Direction == "server_to_client" {
 			a, b = b, a
 		}
-		k := a + " <-> " + b
+		k := a + " -> " + b
 		if pairs[k] == nil {
-			pairs[k] = &group{key: k, what: "between " + k, convs: map[string]bool{}}
+			pairs[k] = &group{key: k, what: "from " + k, convs: map[string]bool{}}
 			order = append(order, pairs[k])
 		}
 		// The same conversation seen through two mirror sessions (both
@@ -136,7 +160,7 @@ func sharedCeilings(flows []FlowRef) []Finding {
 			pairs[k].idx = append(pairs[k].idx, i)
 		}
 		if fr.HasVNI {
-			sk := fmt.Sprintf("%s/%d", fr.OuterSrc, fr.VNI)
+			sk := fmt.Sprintf("%s/%d %s", fr.OuterSrc, fr.VNI, k)
 			if sessions[sk] == nil {
 				sessions[sk] = &group{key: sk, what: fmt.Sprintf("in mirror session VNI %d from %s", fr.VNI, fr.OuterSrc)}
 				order = append(order, sessions[sk])

@@ -13,11 +13,22 @@ const (
 	VerdictInsufficientData = "insufficient_data"
 )
 
+// Visibilities: which directions of a connection the capture holds.
+const (
+	VisBoth     = "both"
+	VisDataOnly = "data_only"
+	VisAcksOnly = "acks_only"
+)
+
 // Diagnosis is the JSON "diagnosis" object of one flow.
 type Diagnosis struct {
-	Verdict      string  `json:"verdict"`
-	Direction    string  `json:"direction,omitempty"` // client_to_server | server_to_client
-	RateBps      float64 `json:"rate_bps,omitempty"`  // wire (Ethernet frame) bits/s of the limiter
+	Verdict   string `json:"verdict"`
+	Direction string `json:"direction,omitempty"` // client_to_server | server_to_client
+	// Visibility: which directions of the connection the capture holds:
+	// both, data_only (the data direction alone) or acks_only (the ACKs
+	// alone), e.g. a mirror filter that copies one direction.
+	Visibility   string  `json:"visibility"`
+	RateBps      float64 `json:"rate_bps,omitempty"` // wire (Ethernet frame) bits/s of the limiter
 	BurstBytes   float64 `json:"burst_bytes,omitempty"`
 	QueueDelayMS float64 `json:"queue_delay_ms,omitempty"`
 	// BottleneckBps: for congestion at a shared bottleneck, its capacity
@@ -33,6 +44,36 @@ type Diagnosis struct {
 	Measurements Measurements `json:"measurements"`
 	// Detectors: the raw outcome of each detector, for people tuning.
 	Detectors Detectors `json:"detectors"`
+	// SharedLimiter: this flow is one of several that share one limiter
+	// (SharedLimiters); RateBps is then the aggregate rate.
+	SharedLimiter *SharedLimiter `json:"shared_limiter,omitempty"`
+	// Unknown names what could not be measured and why (e.g. "rtt":
+	// "only the data direction is mirrored"); such a measurement is left
+	// out rather than given as zero.
+	Unknown map[string]string `json:"unknown,omitempty"`
+
+	// Agg is what SharedLimiters needs of this flow (not in the JSON).
+	Agg *AggInput `json:"-"`
+}
+
+// SharedLimiter is one limiter that several concurrent flows share.
+type SharedLimiter struct {
+	ID      int      `json:"id"`       // 1, 2, ... in the report
+	Verdict string   `json:"verdict"`  // policer | shaper | congestion
+	RateBps float64  `json:"rate_bps"` // the aggregate rate (wire bits/s)
+	Flows   []uint64 `json:"flows"`    // the member flows' ids
+}
+
+// AggInput is the per-flow input of the aggregate tests.
+type AggInput struct {
+	Deliv     Series // delivered wire bits/s per bin, absolute bin times
+	Lost      uint64
+	Originals uint64
+	Inflated  bool
+	Flat      bool // its own delivered rate has a flat plateau
+	QueueMS   float64
+	MinRTTMS  float64
+	Verdict   string // the flow's own verdict
 }
 
 // Detectors records what each detector concluded.

@@ -39,7 +39,8 @@
 // with a standing queue while the flow gets well under the bottleneck's
 // capacity: several flows sharing a FIFO), random_loss, unconstrained
 // (nothing limited it, e.g. a transfer that ended in slow start).
-// Accuracy on the lab corpus is in docs/accuracy.md (scripts/accuracy.sh).
+// Accuracy: docs/accuracy.md (the generated sweep, scripts/accuracy.sh)
+// and docs/accuracy-regression.md (the hand-made lab sets, TestAccuracy).
 //
 // The bottleneck's capacity comes from packet dispersion at Finish:
 // back-to-back packets leave a bottleneck one serialisation time apart,
@@ -48,6 +49,27 @@
 // gets about all of it; a flow sharing the queue with others gets a
 // fraction, which is what separates congestion from a shaper.
 //
-// Correlate looks across finished flows for shared ceilings and slow
-// session setup and says what to check next in AWS terms.
+// Three things added for traffic nobody tuned the detectors on (issue 11,
+// testdata/classes):
+//
+//   - The sender must have wanted more before a path limit is named: an
+//     echo-half RTT sample that spans an idle gap (the sender echoing an
+//     ACK that came long before) is the application's time, not the
+//     path's, and is dropped; a gap that ends with such a stale echo counts
+//     as the application's even without the ACKs.
+//   - SharedLimiters runs the plateau and policer tests on the sum of
+//     concurrent flows from one sender host to one receiver host (and
+//     mirror session): a token bucket or queue that several flows share
+//     is named once, with the aggregate rate, on every member.
+//   - One-direction views (a mirror filter that copies only ingress or
+//     only egress): Diagnosis.Visibility says which, the delivered rate
+//     comes from the ACK stream alone, queueing from the growth of capture
+//     time less the TCP timestamp, the RTT from the handshake half that
+//     is visible, and what cannot be measured is named in
+//     Diagnosis.Unknown; a cause the view cannot show is insufficient_data
+//     with the reason.
+//
+// Correlate looks across finished flows for shared limiters and
+// ceilings and slow session setup and says what to check next in AWS
+// terms.
 package diagnose

@@ -10,6 +10,13 @@ import (
 
 // analysis is the Finish-time view of the data direction.
 type analysis struct {
+	vis string
+	// owdQ: queueing delay from timestamps alone (one-direction views):
+	// growth of capture time less TSval (data) or TSecr (ACKs) over its
+	// minimum, ms; owdOK when measured, else owdWhy says why not.
+	owdQ      float64
+	owdOK     bool
+	owdWhy    string
 	dir       int
 	d         *dirState
 	receiver  bool // capture point on the receiver side of the bottleneck
@@ -42,9 +49,17 @@ type analysis struct {
 	meanBps        float64
 	// dispersion: the bottleneck's capacity from the spacing of this
 	// flow's back-to-back packets, and the flow's share of it.
-	capBps   float64
-	share    float64
-	shared   bool // the flow got well under the capacity: others share its bottleneck
+	capBps float64
+	share  float64
+	shared bool // the flow got well under the capacity: others share its bottleneck
+	deliv  Series
+	// lossRunFrac: share of lost segments whose predecessor was lost
+	// too. A token bucket that runs dry drops the rest of a burst; random
+	// loss drops a segment's neighbour with probability p.
+	lossRunFrac float64
+	// baseMS: the handshake RTT when it is well below the data's
+	// minimum RTT (a standing queue of other flows), else 0
+	baseMS   float64
 	standing bool // RTT inflated even at its 10th percentile: a queue that never drains
 }
 
@@ -64,11 +79,28 @@ func (f *Flow) Finish() *Diagnosis {
 		}
 	}
 	dg := &Diagnosis{Evidence: []string{}}
-	a := &analysis{dir: 0}
+	a := &analysis{dir: 0, vis: VisBoth}
 	if f.d[1].payload > f.d[0].payload {
 		a.dir = 1
 	}
+	// one direction captured (a mirror filter with one rule, or a load
+	// balancer that sends the two directions to different targets)
+	if (f.d[0].pkts == 0) != (f.d[1].pkts == 0) {
+		x := 0
+		if f.d[0].pkts == 0 {
+			x = 1
+		}
+		acked := uint64(0)
+		if o := &f.d[1-x]; o.hasAck {
+			acked = uint64(o.highAck)
+		}
+		a.dir, a.vis = x, VisDataOnly
+		if f.d[x].payload < acked {
+			a.dir, a.vis = 1-x, VisAcksOnly
+		}
+	}
 	a.d = &f.d[a.dir]
+	dg.Visibility = a.vis
 	dg.Direction = [2]string{"client_to_server", "server_to_client"}[a.dir]
 	f.measure(a)
 	dg.Measurements.DurationS = float64(f.last-f.t0) / 1e9
@@ -97,7 +129,15 @@ func (f *Flow) Finish() *Diagnosis {
 	} else if a.flach[1].code == 0 {
 		dg.Detectors.FlachRateBps = math.Round(a.flach[1].rate)
 	}
-	f.decide(a, dg)
+	if a.vis == VisBoth {
+		f.decide(a, dg)
+	} else {
+		f.decideOneWay(a, dg)
+	}
+	if len(a.deliv.Bps) > 0 && a.vis == VisBoth {
+		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.inflated, Flat: a.flat,
+			QueueMS: a.queueMS, MinRTTMS: a.rtt.MinMS, Verdict: dg.Verdict}
+	}
 	f.done = dg
 	return dg
 }
@@ -125,12 +165,24 @@ func rttStats(h *logHist, addMS float64) RTTStats {
 // measure computes everything the verdict needs for the data direction.
 func (f *Flow) measure(a *analysis) {
 	d := a.d
+	if a.vis != VisBoth {
+		f.owdQueue(a)
+	}
 	// capture point: which half carries the path RTT.
 	ma, mb := d.ackHalf.quantile(0.5), d.echoHalf.quantile(0.5)
 	switch {
+	case a.vis == VisAcksOnly:
+		a.point = "unknown"
 	case d.ackHalf.n == 0 && d.echoHalf.n == 0:
 		a.point = "unknown"
-		a.receiver = d.holesN > d.retx
+		// one-way delay growth from the data's timestamps: a queue
+		// between the sender and here
+		a.receiver = d.holesN > d.retx || a.owdOK && a.owdQ >= f.cfg.ShaperMinQueueMS
+		if a.receiver {
+			a.point = "receiver"
+		} else if d.retx > d.holesN {
+			a.point = "sender"
+		}
 	case mb > ma:
 		a.point = "receiver"
 		a.receiver = true
@@ -160,9 +212,21 @@ func (f *Flow) measure(a *analysis) {
 	}
 	a.medRTTus = a.rtt.P50MS * 1000
 	a.queueMS = a.rtt.QueueMS
-	if a.rtt.MinMS > 0 {
-		a.inflated = a.queueMS >= f.cfg.ShaperMinQueueMS && a.rtt.P90MS/a.rtt.MinMS >= f.cfg.ShaperMinInflate
-		a.standing = a.rtt.P10MS-a.rtt.MinMS >= f.cfg.ShaperMinQueueMS && a.rtt.P10MS/a.rtt.MinMS >= f.cfg.StandingQueueFactor
+	base := a.rtt.MinMS
+	// The handshake crossed the path before this flow's data queued: when
+	// other flows keep a standing queue, every data sample carries it and
+	// the data's minimum is no base. Queueing is growth over the handshake
+	// RTT when that is well below the data's minimum.
+	if f.synT > 0 && f.synAckT > f.synT && f.hsAckT > f.synAckT && a.vis == VisBoth {
+		if hs := float64(f.hsAckT-f.synT) / 1e6; hs > 0 && hs < 0.7*base && base-hs >= f.cfg.ShaperMinQueueMS {
+			a.baseMS = hs
+			base = hs
+			a.queueMS = round3(a.rtt.P90MS - hs)
+		}
+	}
+	if base > 0 {
+		a.inflated = a.queueMS >= f.cfg.ShaperMinQueueMS && a.rtt.P90MS/base >= f.cfg.ShaperMinInflate
+		a.standing = a.rtt.P10MS-base >= f.cfg.ShaperMinQueueMS && a.rtt.P10MS/base >= f.cfg.StandingQueueFactor
 	}
 	if d.payload > 0 {
 		a.wireRatio = float64(d.wire) / float64(d.payload)
@@ -170,6 +234,23 @@ func (f *Flow) measure(a *analysis) {
 	if d.lastDataT > d.firstDataT {
 		a.durNS = d.lastDataT - d.firstDataT
 		a.meanBps = float64(d.wire) * 8 / (float64(a.durNS) / 1e9)
+	}
+	if a.vis == VisAcksOnly {
+		// no data segment here: Ethernet+IPv4+TCP headers (with the
+		// timestamp option when the ACKs carry it) over a full segment
+		mss := float64(d.mss)
+		if mss == 0 {
+			mss = 1448
+		}
+		hdr := 54.0
+		if f.d[1-a.dir].tsn > 0 {
+			hdr = 66
+		}
+		a.wireRatio = (mss + hdr) / mss
+		if f.last > f.t0 {
+			a.durNS = f.last - f.t0
+			a.meanBps = float64(d.highAck) * a.wireRatio * 8 / (float64(a.durNS) / 1e9)
+		}
 	}
 
 	// loss
@@ -183,6 +264,7 @@ func (f *Flow) measure(a *analysis) {
 	if a.originals > 0 {
 		a.lossFrac = float64(a.lost) / float64(a.originals)
 	}
+	a.lossRunFrac = lossRuns(d.recs, a.receiver, a.lost)
 	a.reorderN = d.dsack + d.reorder
 
 	// rate plateau
@@ -326,6 +408,9 @@ func (f *Flow) plateau(a *analysis) {
 	for i := range pts {
 		pts[i] *= scale
 	}
+	// the delivered series at absolute bin times, for the aggregate of
+	// flows that share a limiter (SharedLimiters)
+	a.deliv = Series{StartNS: s.StartNS, StepNS: s.StepNS, Bps: append([]float64(nil), pts...)}
 	// trim leading/trailing empty points
 	for len(pts) > 0 && pts[0] == 0 {
 		pts = pts[1:]
@@ -337,11 +422,32 @@ func (f *Flow) plateau(a *analysis) {
 		return
 	}
 	// the first point is partial (flow starts mid-bin): drop it
-	pts = pts[1:]
-	sm := smooth(pts, f.cfg.SmoothFactor)
-	if n, ok := levelShift(sm, f.cfg.LevelShiftMinBefore, f.cfg.LevelShiftMinAfter, f.cfg.LevelShiftRatio); ok {
-		a.levelShift = true
-		a.shiftBin = n + 1
+	pl := plateauOf(pts[1:], &f.cfg)
+	a.plateau, a.plateauBps, a.plateauCV, a.flat = pl.pts, pl.bps, pl.cv, pl.flat
+	a.levelShift, a.shiftBin = pl.shift, pl.shiftBin
+}
+
+// plateauRes is a rate plateau found by plateauOf.
+type plateauRes struct {
+	pts      []float64
+	bps, cv  float64
+	flat     bool
+	shift    bool
+	shiftBin int
+}
+
+// plateauOf finds the plateau of a 100 ms rate series: after a
+// ShaperProbe level shift when there is one, else after the slow-start
+// ramp, without a trailing ramp-down.
+func plateauOf(pts []float64, c *Config) plateauRes {
+	var res plateauRes
+	if len(pts) == 0 {
+		return res
+	}
+	sm := smooth(pts, c.SmoothFactor)
+	if n, ok := levelShift(sm, c.LevelShiftMinBefore, c.LevelShiftMinAfter, c.LevelShiftRatio); ok {
+		res.shift = true
+		res.shiftBin = n + 1
 		pts = pts[n:]
 	} else {
 		srt := append([]float64(nil), pts...)
@@ -362,11 +468,11 @@ func (f *Flow) plateau(a *analysis) {
 			pts = pts[:len(pts)-1]
 		}
 	}
-	a.plateau = pts
+	res.pts = pts
 	srt := append([]float64(nil), pts...)
 	sort.Float64s(srt)
 	med := quantileSorted(srt, 0.5)
-	a.plateauBps = med
+	res.bps = med
 	// robust CV (1.4826 MAD / median): a few bins that dip while a loss
 	// is repaired must not hide a plateau
 	dev := make([]float64, len(pts))
@@ -375,9 +481,10 @@ func (f *Flow) plateau(a *analysis) {
 	}
 	sort.Float64s(dev)
 	if med > 0 {
-		a.plateauCV = 1.4826 * quantileSorted(dev, 0.5) / med
+		res.cv = 1.4826 * quantileSorted(dev, 0.5) / med
 	}
-	a.flat = len(pts) >= f.cfg.PlateauMinBins && a.plateauCV < f.cfg.PlateauMaxCV
+	res.flat = len(pts) >= c.PlateauMinBins && res.cv < c.PlateauMaxCV
+	return res
 }
 
 // smooth replaces a bin more than factor above or below both neighbouring
@@ -600,9 +707,54 @@ func (f *Flow) dispersion(a *analysis) {
 		rate = a.meanBps
 	}
 	a.share = rate / a.capBps
+	if a.share < 0.05 {
+		// ACKs that queued behind other data (the reverse direction of
+		// a bidirectional transfer, on this or another connection)
+		// leave in bursts, and their spacing gives capacities far
+		// beyond anything the flow saw (e.g. ~11.9 Gbit/s for a
+		// 20 Mbit/s shaper): not a measurement of the bottleneck
+		a.capBps, a.share = 0, 0
+		return
+	}
 	a.shared = a.share < f.cfg.SharedMaxShare
 }
 
 // dispScale: gaps are µs and frames ~1500 B, so ns per byte is ~1-1000;
 // scaling keeps the histogram's 4 % bins meaningful at the low end.
 const dispScale = 16
+
+// lossRuns is the share of lost segments that follow a lost segment in
+// sending order (at a receiver-side point, in sequence order of the
+// holes).
+func lossRuns(recs []rec, receiver bool, lost uint64) float64 {
+	if lost == 0 {
+		return 0
+	}
+	runs := 0
+	prevLost := false
+	for i := range recs {
+		r := &recs[i]
+		// receiver side: every arrival breaks a run of missing
+		// segments; sender side: originals in sending order
+		if !receiver && r.kind != recOrig {
+			continue
+		}
+		isLost := r.flags&recLost != 0 && (!receiver || r.kind == recHole)
+		if isLost && prevLost {
+			runs++
+		}
+		prevLost = isLost
+	}
+	return float64(runs) / float64(lost)
+}
+
+// ceiling is the q quantile of the plateau's 100 ms bins: a policer's
+// rate is the top of a saw-tooth that stays under it, not its median.
+func ceiling(pts []float64, q float64) float64 {
+	if len(pts) == 0 {
+		return 0
+	}
+	srt := append([]float64(nil), pts...)
+	sort.Float64s(srt)
+	return quantileSorted(srt, q)
+}

@@ -49,6 +49,11 @@ type rec struct {
 	rttB  uint32 // µs: latest ACK->echoing data delay at arrival (0 none)
 	kind  uint8
 	flags uint8
+	// owd: capture time less the segment's TSval (ms, the sender's 1 kHz
+	// clock), relative to the direction's first such sample, clamped
+	// to int16: its growth over its minimum is the queueing between the
+	// sender and this point, seen from the data alone.
+	owd int16
 }
 
 type hole struct {
@@ -195,6 +200,19 @@ type dirState struct {
 	echoHalf logHist
 	sStats   roundStats
 	rStats   roundStats
+
+	// TS clock and one-way delay growth (one-direction views).
+	ecrMin    int64 // ms: min of capture ms less TSecr over data segments
+	hasEcr    bool
+	staleNs   int64 // off periods ended by a stale echo (dataGap)
+	owdBase   int64 // ms: the first data segment's capture ms less TSval
+	hasOwd    bool
+	tsFirst   uint32
+	tsFirstT  int64
+	tsLastT   int64
+	ackOwdMin int64 // µs: min of ACK time less TSecr ms (the data's TSval)
+	ackOwdN   uint64
+	ackOwd    [256]uint16 // ms above ackOwdMin, last bin 255+
 }
 
 // Flow is the diagnosis state of one TCP connection. Memory: about 53 KiB
@@ -303,7 +321,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 
 	syn := t.Flags&decode.TCPSyn != 0
 	// One test for the handshake, a direction's first packet and CE marks.
-	if syn || f.hsAckT == 0 && f.synAckT > 0 || !d.hasISN || p.ECN() == 3 {
+	if syn || f.hsAckT == 0 && f.synT > 0 || !d.hasISN || !o.hasISN && t.Flags&decode.TCPAck != 0 || p.ECN() == 3 {
 		f.observeRare(ts, dir, d, o, p, t)
 	}
 
@@ -329,6 +347,10 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	// TS bookkeeping for echo matching (after the ACK part, before data).
 	if t.HasTS && t.TSVal != 0 {
 		if d.tsn == 0 || seqLT(d.lastTS, t.TSVal) {
+			if d.tsn == 0 {
+				d.tsFirst, d.tsFirstT = t.TSVal, ts
+			}
+			d.tsLastT = ts
 			d.ts[d.tsh] = tsEnt{tsval: t.TSVal, t: ts}
 			d.tsh = (d.tsh + 1) % tsRing
 			if d.tsn < tsRing {
@@ -366,7 +388,12 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		if e.tsval != t.TSEcr {
 			e = o.findTS(t.TSEcr)
 		}
-		if e != nil && !e.used {
+		// A segment that ends an idle gap echoes the ACK that came
+		// before the gap: that time is the application's (or an RTO's),
+		// not the path's. Skip the sample when the gap is most of it and
+		// longer than IdleRTTs minimum RTTs (a window-limited sender
+		// waits one RTT between its bursts; that sample is kept).
+		if e != nil && !e.used && !f.idleEcho(d, ts, e.t) {
 			d.echoSample(e, ts)
 		}
 	}
@@ -387,16 +414,34 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	// gaps (on/off)
 	// (the threshold is at least IdleFloorNS: shorter gaps, nearly all
 	// of them at speed, skip its computation)
+	// echo age: capture ms less TSecr, whose growth over its minimum
+	// is how old the newest ACK the sender had seen is
+	ecr := int64(-1)
+	if t.HasTS && t.TSEcr != 0 {
+		ecr = ts/1e6 - int64(t.TSEcr)
+		if !d.hasEcr || ecr < d.ecrMin {
+			d.ecrMin, d.hasEcr = ecr, true
+		}
+		ecr -= d.ecrMin
+	}
 	if gap := ts - d.lastDataT; d.lastDataT != 0 && gap > f.cfg.IdleFloorNS {
-		f.dataGap(d, seq, gap, gapEndedByLoss)
+		f.dataGap(d, seq, gap, gapEndedByLoss, ecr)
 	}
 	d.lastDataT = ts
 
 	// records
 	if d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15 {
+		var owd int16
+		if t.HasTS {
+			v := ts/1e6 - int64(t.TSVal)
+			if !d.hasOwd {
+				d.owdBase, d.hasOwd = v, true
+			}
+			owd = int16(max(-32768, min(32767, v-d.owdBase)))
+		}
 		d.rb.push(rec{
 			t: uint32((ts - f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
-			rttB: d.lastEchoUs, kind: kind, flags: recFlags,
+			rttB: d.lastEchoUs, kind: kind, flags: recFlags, owd: owd,
 		})
 		if kind == recOrig && d.pn < pendRing {
 			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(d.rb.n - 1)}
@@ -480,12 +525,21 @@ func (f *Flow) observeRare(ts int64, dir int, d, o *dirState, p *decode.Packet, 
 			d.hasWS = d.sentWS && o.sentWS
 			o.hasWS = d.hasWS
 		}
-	} else if f.hsAckT == 0 && f.synAckT > 0 && dir == 0 && t.Flags&decode.TCPAck != 0 {
+	} else if f.hsAckT == 0 && f.synT > 0 && dir == 0 && t.Flags&decode.TCPAck != 0 {
+		// the client's first ACK: with the SYN/ACK seen, the handshake's
+		// second half; without it (only the client's direction
+		// captured) SYN to ACK is the whole RTT at this point
 		f.hsAckT = ts
 	}
 	if !d.hasISN {
 		d.isn = t.Seq
 		d.hasISN = true
+	}
+	// only the ACKs of o's data are captured: take o's sequence space
+	// from the first ACK (the SYN/ACK's acknowledges o's ISN + 1)
+	if !o.hasISN && t.Flags&decode.TCPAck != 0 {
+		o.isn = t.Ack - 1
+		o.hasISN = true
 	}
 
 	// ECN
@@ -505,6 +559,37 @@ func (f *Flow) firstData(ts int64, dir int, d *dirState, seq uint32) {
 	}
 	if d.firstDataT == 0 {
 		d.firstDataT = ts
+	}
+}
+
+// idleEcho: the data segment at ts follows a gap with no data of d that
+// covers most of the echo sample from the ACK at ackT.
+func (f *Flow) idleEcho(d *dirState, ts, ackT int64) bool {
+	if d.lastDataT == 0 {
+		return false
+	}
+	gap := ts - d.lastDataT
+	if gap <= f.cfg.IdleFloorNS || 2*gap < ts-ackT {
+		return false
+	}
+	m := f.minRTT(d)
+	return m > 0 && float64(gap) > f.cfg.IdleRTTs*float64(m)
+}
+
+// ackOwdSample adds one ACK's capture time less its TSecr (µs): at a
+// receiver-side point the one-way delay of the data it acknowledges
+// (plus the ACK's own delay), at a sender-side point the RTT, each up to
+// a constant clock offset. Its growth over the minimum is queueing seen
+// from the ACKs alone. Samples below the running minimum move it; the
+// earlier ones are then counted a little high.
+func (d *dirState) ackOwdSample(us int64) {
+	if d.ackOwdN == 0 || us < d.ackOwdMin {
+		d.ackOwdMin = us
+	}
+	d.ackOwdN++
+	i := min((us-d.ackOwdMin)/1000, int64(len(d.ackOwd)-1))
+	if d.ackOwd[i] < math.MaxUint16 {
+		d.ackOwd[i]++
 	}
 }
 
@@ -568,7 +653,14 @@ func (f *Flow) oldData(ts int64, d *dirState, t *decode.TCP, seq, end uint32) (k
 
 // dataGap accounts a gap of more than IdleFloorNS before d's data
 // segment at seq: an off period when longer than the idle threshold.
-func (f *Flow) dataGap(d *dirState, seq uint32, gap int64, gapEndedByLoss bool) {
+//
+// ecr is the echo age of the segment ending the gap (ms, -1 unknown): a
+// sender that waited for an ACK sends as the ACK arrives and echoes it
+// fresh; a sender with nothing to send echoes an ACK that came long
+// before. A gap that ends with an echo at least half its length old is
+// counted as stale (the application's), even when the ACKs are not
+// captured.
+func (f *Flow) dataGap(d *dirState, seq uint32, gap int64, gapEndedByLoss bool, ecr int64) {
 	// an off period is longer than IdleRTTs smoothed RTTs (the RTT
 	// with its queueing delay: behind a shaper the receiver sees
 	// evenly spaced arrivals while the sender is busy)
@@ -583,6 +675,9 @@ func (f *Flow) dataGap(d *dirState, seq uint32, gap int64, gapEndedByLoss bool) 
 	}
 	d.offN++
 	d.offNs += gap
+	if ecr >= 0 && !gapEndedByLoss && 2*ecr*1e6 >= gap {
+		d.staleNs += gap
+	}
 	switch {
 	case gapEndedByLoss || d.open > 0:
 		d.stallN++
@@ -676,6 +771,9 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 	if !o.hasAck || seqLT(o.highAck, ack) {
 		o.highAck = ack
 		o.hasAck = true
+		if t.HasTS && t.TSEcr != 0 && !syn {
+			o.ackOwdSample(ts/1000 - int64(t.TSEcr)*1000)
+		}
 		// RTT: pop covered pending segments (a dozen per ACK at speed:
 		// the ring indices stay in registers).
 		var last *pend

@@ -204,7 +204,13 @@ func readJSONMaybeGzip(path string, v any) error {
 func labCorpus(t testing.TB, root string) []labCapture {
 	var out []labCapture
 	_ = filepath.WalkDir(root, func(path string, de os.DirEntry, err error) error {
-		if err != nil || de.IsDir() {
+		if err != nil {
+			return nil
+		}
+		if de.IsDir() {
+			if de.Name() == "classes" { // issue 11's classes: internal/engine TestClasses
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		base := de.Name()
@@ -272,7 +278,11 @@ func expectedVerdict(tj *truthJSON) string {
 		return VerdictShaper
 	case "delay":
 		if len(tj.Connections) > 1 {
-			return VerdictCongestion
+			// several flows through one saturated FIFO: since issue 11
+			// one shared limiter at the link rate (SharedLimiters), named
+			// shaper like the single flow that fills a FIFO below; it was
+			// congestion per flow before
+			return VerdictShaper
 		}
 		drops := 0
 		if tj.Counters.Labwire != nil {

@@ -88,7 +88,7 @@ func correlateFindings(r *report.Report) []report.Finding {
 		if !ok || d == nil {
 			continue
 		}
-		ref := diagnose.FlowRef{Client: f.Client, Server: f.Server, Diagnosis: d, StartNS: f.StartNS, EndNS: f.EndNS, Bytes: f.Bytes}
+		ref := diagnose.FlowRef{ID: f.ID, Client: f.Client, Server: f.Server, Diagnosis: d, StartNS: f.StartNS, EndNS: f.EndNS, Bytes: f.Bytes}
 		if f.Session != nil {
 			ref.OuterSrc, ref.VNI, ref.HasVNI = f.Session.OuterSrc, f.Session.VNI, true
 		}

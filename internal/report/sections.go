@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
@@ -20,7 +21,29 @@ func DiagnosisSection(f *Flow) []string {
 	if !ok || d == nil || d.Summary == "" {
 		return nil
 	}
-	return []string{fmt.Sprintf("verdict: %s (confidence %.0f%%)", d.Summary, d.Confidence*100)}
+	out := []string{fmt.Sprintf("verdict: %s (confidence %.0f%%)", d.Summary, d.Confidence*100)}
+	if sl := d.SharedLimiter; sl != nil {
+		ids := make([]string, 0, len(sl.Flows))
+		for _, id := range sl.Flows {
+			ids = append(ids, fmt.Sprintf("#%d", id))
+		}
+		out = append(out, fmt.Sprintf("shared limiter %d: %s at %.1f Mbit/s shared by flows %s", sl.ID, sl.Verdict, sl.RateBps/1e6, strings.Join(ids, " ")))
+	}
+	switch d.Visibility {
+	case diagnose.VisDataOnly:
+		out = append(out, "visibility: data_only (only the data direction is in the capture)")
+	case diagnose.VisAcksOnly:
+		out = append(out, "visibility: acks_only (only the ACKs are in the capture)")
+	}
+	keys := make([]string, 0, len(d.Unknown))
+	for k := range d.Unknown {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, d.Unknown[k])
+	}
+	return out
 }
 
 // TCPSection summarises the TCP analysis per data-carrying direction.

@@ -3,6 +3,10 @@ package report
 import (
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 )
 
 func TestFormatters(t *testing.T) {
@@ -51,5 +55,30 @@ func TestWriteTextNoColorWhenAsked(t *testing.T) {
 	WriteText(&b, r, TextOptions{Color: true})
 	if !strings.Contains(b.String(), "\033[") {
 		t.Errorf("no colour codes with Color")
+	}
+}
+
+func TestDiagnosisSectionVisibilityAndSharedLimiter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		d    diagnose.Diagnosis
+		want []string
+	}{
+		{"both, alone", diagnose.Diagnosis{Summary: "shaped at 20.0 Mbit/s", Confidence: 0.6, Visibility: diagnose.VisBoth},
+			[]string{"verdict: shaped at 20.0 Mbit/s (confidence 60%)"}},
+		{"shared", diagnose.Diagnosis{Summary: "policed at 40.0 Mbit/s shared by flows #1 #2 #3", Confidence: 0.5, Visibility: diagnose.VisBoth,
+			SharedLimiter: &diagnose.SharedLimiter{ID: 1, Verdict: "policer", RateBps: 40e6, Flows: []uint64{1, 2, 3}}},
+			[]string{"verdict: policed at 40.0 Mbit/s shared by flows #1 #2 #3 (confidence 50%)", "shared limiter 1: policer at 40.0 Mbit/s shared by flows #1 #2 #3"}},
+		{"data only", diagnose.Diagnosis{Summary: "cannot tell", Confidence: 0.9, Visibility: diagnose.VisDataOnly,
+			Unknown: map[string]string{"rtt": "RTT unknown: only the data direction is mirrored", "queue_delay": "queueing delay unknown: x"}},
+			[]string{"verdict: cannot tell (confidence 90%)", "visibility: data_only (only the data direction is in the capture)",
+				"queueing delay unknown: x", "RTT unknown: only the data direction is mirrored"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := DiagnosisSection(&Flow{Diagnosis: &tc.d})
+			if diff := cmp.Diff(got, tc.want); diff != "" {
+				t.Errorf("(-got +want)\n%s", diff)
+			}
+		})
 	}
 }

@@ -90,6 +90,15 @@ type diagView struct {
 	Confidence   float64  `json:"confidence"`
 	Summary      string   `json:"summary"`
 	Evidence     []string `json:"evidence"`
+	// Visibility: both, data_only or acks_only (one direction mirrored).
+	Visibility    string `json:"visibility"`
+	SharedLimiter *struct {
+		ID      int      `json:"id"`
+		Verdict string   `json:"verdict"`
+		RateBps float64  `json:"rate_bps"`
+		Flows   []uint64 `json:"flows"`
+	} `json:"shared_limiter"`
+	Unknown      map[string]string `json:"unknown"`
 	Measurements struct {
 		C2S struct {
 			RTT struct {

@@ -208,3 +208,27 @@ func TestWriteEscapes(t *testing.T) {
 		t.Errorf("escaped string found %d times, want >= 4", n)
 	}
 }
+
+// TestReportSharedAndOneWay: the page names a shared limiter with links
+// to its member flows, and a one-direction view with what it could not
+// measure (issue 11).
+func TestReportSharedAndOneWay(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		want []string
+	}{
+		{testdata("classes", "c2_policer_shared.srv.pcap.gz"), []string{
+			`<p class="shared">shared limiter 1: policer at`, `<a href="#flow-1">#1</a>`, `<a href="#flow-4">#4</a>`, "Visibility: both."}},
+	} {
+		rep, cd := analyze(t, CollectorConfig{}, tc.path)
+		var pb bytes.Buffer
+		if err := Write(&pb, rep, cd, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !bytes.Contains(pb.Bytes(), []byte(w)) {
+				t.Errorf("%s: page lacks %q", tc.path, w)
+			}
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package accuracy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Sweep folder layout (testdata/gen/sweep):
+//
+//	manifest-SET.json     the sampled runs
+//	truth/NAME.json       checked truth of each made run
+//	results/NAME.tsv      mirrorscope's flows of each capture and view
+//	results/SET.meta.json which mirrorscope made the results, and when
+
+// SetTitles are the report headings of the sets.
+var SetTitles = map[string]string{
+	"tune":    "Tune set (the detectors may be tuned on it)",
+	"heldout": "Held-out set (never shown to the detectors while tuning; evaluated once)",
+}
+
+// LoadSet reads set name from the sweep folder. evaluate false (or no
+// results) leaves Evals empty and Evaluated false. A missing manifest is
+// a set not made yet: no error.
+func LoadSet(sweep, name string, evaluate bool) (*SetData, error) {
+	return LoadSetFrom(sweep, filepath.Join(sweep, "truth"), filepath.Join(sweep, "results"), name, evaluate)
+}
+
+// LoadSetFrom is LoadSet with the truth and results folders given.
+func LoadSetFrom(sweep, truthDir, resultsDir, name string, evaluate bool) (*SetData, error) {
+	sd := &SetData{Name: name, Title: SetTitles[name]}
+	if sd.Title == "" {
+		sd.Title = name
+	}
+	var m Manifest
+	if err := ReadJSON(filepath.Join(sweep, "manifest-"+name+".json"), &m); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return sd, nil
+		}
+		return nil, err
+	}
+	sd.Manifest = &m
+	var results []FlowResult
+	for _, s := range m.Runs {
+		var rt RunTruth
+		if err := ReadJSON(filepath.Join(truthDir, s.Name+".json"), &rt); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
+		sd.Truths = append(sd.Truths, &rt)
+		if !evaluate || rt.Excluded != "" {
+			continue
+		}
+		frs, err := ReadResultsFile(filepath.Join(resultsDir, s.Name+".tsv"))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
+		results = append(results, frs...)
+	}
+	if evaluate && len(results) > 0 {
+		sd.Evals = Score(name, sd.Truths, results)
+		sd.Evaluated = true
+	}
+	return sd, nil
+}
+
+// ResultsNote says which mirrorscope made the results of each set.
+func ResultsNote(resultsDir string) string {
+	paths, _ := filepath.Glob(filepath.Join(resultsDir, "*.meta.json"))
+	sort.Strings(paths)
+	var parts []string
+	for _, p := range paths {
+		var m struct {
+			Set         string `json:"set"`
+			Runs        int    `json:"runs"`
+			Mirrorscope string `json:"mirrorscope"`
+			Analyzed    string `json:"analyzed_utc"`
+		}
+		if ReadJSON(p, &m) != nil {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d runs analysed %s by mirrorscope %s", m.Set, m.Runs, m.Analyzed, m.Mirrorscope))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Results: " + strings.Join(parts, "; ") + "."
+}

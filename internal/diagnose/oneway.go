@@ -1,0 +1,221 @@
+package diagnose
+
+import (
+	"fmt"
+	"math"
+	"sort"
+)
+
+// owdQueue measures queueing from timestamps alone, for one-direction
+// views (Jaiswal et al. infer a flow's state from one vantage point; the
+// TCP timestamp option makes it simpler): each data segment's capture
+// time less its TSval, or each ACK's capture time less its TSecr (the
+// TSval of the data it acknowledges), is a one-way delay (or at the
+// sender side, for ACKs, the RTT) plus a constant clock offset. Its growth
+// over its minimum is the queueing between the sender and the point
+// where the sample is taken. TSval must tick at 1 kHz (Linux); the rate
+// is checked on the visible direction's own timestamps.
+func (f *Flow) owdQueue(a *analysis) {
+	d := a.d
+	// the visible direction's TS clock
+	vis := d
+	if a.vis == VisAcksOnly {
+		vis = &f.d[1-a.dir]
+	}
+	if vis.tsn == 0 {
+		a.owdWhy = "queueing delay unknown: the connection does not use TCP timestamps"
+		return
+	}
+	if span := vis.tsLastT - vis.tsFirstT; span >= 500e6 {
+		hz := float64(vis.lastTS-vis.tsFirst) / (float64(span) / 1e9)
+		if math.Abs(hz-1000) > 50 {
+			a.owdWhy = fmt.Sprintf("queueing delay unknown: the timestamp clock ticks at %.0f Hz, not 1 kHz", hz)
+			return
+		}
+	}
+	if a.vis == VisAcksOnly {
+		if d.ackOwdN < 20 {
+			a.owdWhy = "queueing delay unknown: fewer than 20 ACKs with timestamps"
+			return
+		}
+		target := uint64(math.Ceil(0.9 * float64(d.ackOwdN)))
+		var cum uint64
+		for i, c := range d.ackOwd {
+			cum += uint64(c)
+			if cum >= target {
+				a.owdQ, a.owdOK = float64(i), true
+				return
+			}
+		}
+		a.owdQ, a.owdOK = float64(len(d.ackOwd)-1), true
+		return
+	}
+	if !d.hasOwd {
+		a.owdWhy = "queueing delay unknown: the data segments carry no timestamps"
+		return
+	}
+	var v []float64
+	for i := range d.recs {
+		if r := &d.recs[i]; r.kind == recOrig {
+			v = append(v, float64(r.owd))
+		}
+	}
+	if len(v) < 50 {
+		a.owdWhy = "queueing delay unknown: fewer than 50 data segments with timestamps"
+		return
+	}
+	sort.Float64s(v)
+	a.owdQ, a.owdOK = quantileSorted(v, 0.9)-quantileSorted(v, 0.02), true
+}
+
+// decideOneWay is the verdict when the capture holds one direction of
+// the connection only. What cannot be measured is named in Unknown (never
+// printed as zero), and a cause the view cannot show is insufficient_data
+// with that reason rather than a guess.
+func (f *Flow) decideOneWay(a *analysis, dg *Diagnosis) {
+	f.decideOneWayVerdict(a, dg)
+	// what could not be measured goes into the evidence too, in a
+	// stable order
+	keys := make([]string, 0, len(dg.Unknown))
+	for k := range dg.Unknown {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		dg.Evidence = append(dg.Evidence, dg.Unknown[k])
+	}
+}
+
+func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
+	c := &f.cfg
+	d := a.d
+	dg.Unknown = map[string]string{}
+	ev := func(format string, args ...any) { dg.Evidence = append(dg.Evidence, fmt.Sprintf(format, args...)) }
+	set := func(v string, conf float64) {
+		dg.Verdict = v
+		dg.Confidence = round3(conf)
+	}
+	queue := func() string {
+		if a.vis == VisDataOnly && !a.receiver {
+			return "queueing not visible (the data is captured before any queue)"
+		}
+		if a.owdOK {
+			return fmt.Sprintf("queueing delay %.0f ms (timestamps)", a.owdQ)
+		}
+		return "queueing delay unknown"
+	}
+	if a.owdOK {
+		ev("one-way delay from the TCP timestamps grows %.0f ms over its minimum (p90)", a.owdQ)
+	} else {
+		dg.Unknown["queue_delay"] = a.owdWhy
+	}
+
+	if a.vis == VisAcksOnly {
+		dg.Unknown["rtt"] = "RTT unknown: only the ACK direction is mirrored, no data segment to time"
+		dg.Unknown["loss"] = "loss rate unknown: only the ACK direction is mirrored (duplicate ACKs show that loss happened, not how much)"
+		acked := uint64(0)
+		if d.hasAck {
+			acked = uint64(d.highAck)
+		}
+		ev("only the ACKs of the %s data are captured: %d bytes acknowledged over %.2f s, %d duplicate ACKs", dg.Direction, acked, float64(a.durNS)/1e9, d.dupAcks)
+		if len(a.plateau) > 0 {
+			ev("delivered rate from the ACKs: plateau %s over %d 100 ms bins, CV %.3f", mbps(a.plateauBps), len(a.plateau), a.plateauCV)
+		}
+		mss := uint64(d.mss)
+		if mss == 0 {
+			mss = 1448
+		}
+		switch {
+		case acked < uint64(c.MinDataPackets)*mss || a.durNS < c.MinDurationNS:
+			set(VerdictInsufficientData, 0.5)
+			dg.Summary = fmt.Sprintf("too little data to diagnose: %d bytes acknowledged over %.0f ms (only the ACK direction is mirrored)", acked, float64(a.durNS)/1e6)
+		case a.flat && a.owdOK && a.owdQ >= c.ShaperMinQueueMS*2:
+			set(VerdictShaper, 0.45)
+			dg.RateBps = math.Round(a.plateauBps)
+			dg.QueueDelayMS = a.owdQ
+			dg.Summary = fmt.Sprintf("shaped at %s: flat delivered rate (CV %.2f) from the ACKs, queueing delay up to %.0f ms from their timestamps (only the ACK direction is mirrored)",
+				mbps(a.plateauBps), a.plateauCV, a.owdQ)
+		default:
+			set(VerdictInsufficientData, 0.5)
+			rate := "variable"
+			if a.flat {
+				rate = "flat at " + mbps(a.plateauBps)
+			}
+			dg.Summary = fmt.Sprintf("cannot tell the limiter from the ACKs alone: delivered rate %s, %s, %d duplicate ACKs (only the ACK direction is mirrored; the RTT and the loss rate are unknown)",
+				rate, queue(), d.dupAcks)
+		}
+		return
+	}
+
+	// data only
+	if a.rtt.Samples == 0 {
+		dg.Unknown["rtt"] = "RTT unknown: only the data direction is mirrored and its handshake is incomplete"
+	} else {
+		ev("RTT %s from the handshake (SYN to the client's first ACK, both in the captured direction)", msTxt(a.rtt.MinMS))
+	}
+	dg.Unknown["receiver_window"] = "receiver window unknown: only the data direction is mirrored (the window is advertised in the ACKs)"
+	ev("only the %s data is captured, at the %s side: %d data segments, %d payload bytes over %.2f s", dg.Direction, a.point, d.dataPkts, d.payload, float64(a.durNS)/1e9)
+	ev("%d of %d segments lost (%.2f%%)", a.lost, a.originals, 100*a.lossFrac)
+	if len(a.plateau) > 0 {
+		ev("rate plateau %s over %d 100 ms bins, CV %.3f", mbps(a.plateauBps), len(a.plateau), a.plateauCV)
+	}
+	offFr := 0.0
+	if a.durNS > 0 {
+		offFr = float64(d.staleNs) / float64(a.durNS)
+	}
+	rttTxt := "RTT unknown"
+	if a.rtt.Samples > 0 {
+		rttTxt = "RTT " + msTxt(a.rtt.MinMS)
+	}
+	switch {
+	case d.dataPkts < uint64(c.MinDataPackets) || a.durNS < c.MinDurationNS:
+		set(VerdictInsufficientData, 0.5)
+		dg.Summary = fmt.Sprintf("too little data to diagnose: %d data segments over %.0f ms", d.dataPkts, float64(a.durNS)/1e6)
+	case offFr >= c.AppIdleFrac && a.lossFrac < 0.01:
+		set(VerdictApplication, 0.6) // tune: 77 of 129
+		dg.RateBps = math.Round(a.meanBps)
+		dg.Summary = fmt.Sprintf("application-limited at %s on average: the sender was idle after the ACKs came %.0f%% of the time, no loss (only the data direction is mirrored)", mbps(a.meanBps), 100*offFr)
+	case a.reorderN >= uint64(math.Max(5, c.ReorderMinFrac*float64(d.dataPkts))) && f.reorderDominates(a):
+		set(VerdictReordering, 0.7)
+		dg.Summary = fmt.Sprintf("limited by reordering: %d reordering events (%.1f%% of segments), real loss %.2f%% (only the data direction is mirrored)",
+			a.reorderN, 100*float64(a.reorderN)/float64(d.dataPkts), 100*a.lossFrac)
+	case a.rtt.Samples > 0 && (a.flach[0].code == 0 || a.flach[1].code == 0):
+		r := a.flach[0]
+		if r.code != 0 {
+			r = a.flach[1]
+		}
+		set(VerdictPolicer, 0.35) // tune: 4 of 12
+		dg.RateBps = math.Round(r.rate)
+		dg.BurstBytes = math.Round(a.burstBytes)
+		ev("Flach et al. token-bucket tests pass (cutoff 0: code %d, cutoff 2: code %d) with the handshake RTT", a.flach[0].code, a.flach[1].code)
+		dg.Summary = fmt.Sprintf("policed at %s, burst ~%.0f KB: %.1f%% of segments dropped at a steady rate, %s (only the data direction is mirrored)",
+			mbps(r.rate), a.burstBytes/1000, 100*a.lossFrac, rttTxt)
+	case a.flat && a.owdOK && a.owdQ >= 2*c.ShaperMinQueueMS && a.lossFrac < c.ShaperMaxLossFrac:
+		set(VerdictShaper, 0.45) // tune: 58 of 129
+		dg.RateBps = math.Round(a.plateauBps)
+		dg.QueueDelayMS = a.owdQ
+		dg.Summary = fmt.Sprintf("shaped at %s: flat rate (CV %.2f), queueing delay up to %.0f ms from the timestamps, %.2f%% loss (only the data direction is mirrored)",
+			mbps(a.plateauBps), a.plateauCV, a.owdQ, 100*a.lossFrac)
+	case a.receiver && a.lossFrac >= c.LossMinFrac && !a.flat && a.owdOK && a.owdQ < c.ShaperMinQueueMS:
+		set(VerdictRandomLoss, 0.3) // tune: 4 of 14
+		dg.Summary = fmt.Sprintf("limited by random loss: %.2f%% of segments lost without a rate plateau or queueing, %s, %s on average (only the data direction is mirrored)",
+			100*a.lossFrac, rttTxt, mbps(a.meanBps))
+	default:
+		set(VerdictInsufficientData, 0.5)
+		rate := "variable"
+		if a.flat {
+			rate = "flat at " + mbps(a.plateauBps)
+		}
+		dg.Summary = fmt.Sprintf("cannot tell the limiter from the data direction alone at the %s side: rate %s, %.2f%% loss, %s, %s (the ACKs are not mirrored)",
+			a.point, rate, 100*a.lossFrac, queue(), rttTxt)
+	}
+}
+
+// msTxt prints a measured time in ms with enough digits that a short
+// one is not printed as zero.
+func msTxt(ms float64) string {
+	if ms < 0.1 {
+		return fmt.Sprintf("%.2f ms", ms)
+	}
+	return fmt.Sprintf("%.1f ms", ms)
+}

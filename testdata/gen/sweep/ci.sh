@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# ci.sh - copy the CI subset of the tune sweep into testdata/sweep-ci/:
+# a few short, low-rate runs, one or two capture points each, gzipped
+# (a few MB in all). go test ./internal/accuracy scores them against
+# testdata/sweep-ci/golden.tsv (make it again with -update).
+# CORPUS as in gen.sh; the runs must have been made (gen.sh tune).
+set -Eeuo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+CORPUS=${CORPUS:-/work/corpus}
+DST=$ROOT/testdata/sweep-ci
+# run:points
+SUBSET=(t002_fifo:mon,srv t010_shaper:mon t013_loss:cli t007_app_bursty:srv t018_app_const:cli t028_policer:mon t066_policer:cli t029_rwnd:srv)
+for item in "${SUBSET[@]}"; do
+	run=${item%%:*} points=${item#*:}
+	src=$CORPUS/tune/$run
+	[[ -f $src/$run.summary.json ]] || { echo "ci.sh: $src not made (gen.sh tune)" >&2; exit 2; }
+	rm -rf "${DST:?}/$run"
+	mkdir -p "$DST/$run"
+	for p in ${points//,/ }; do
+		gzip -9nc "$src/$run.$p.pcap" >"$DST/$run/$run.$p.pcap.gz"
+	done
+	jq --arg pts "$points" '.captures = ($pts | split(",") | sort)' "$src/$run.summary.json" >"$DST/$run/$run.summary.json"
+done
+du -sh "$DST"

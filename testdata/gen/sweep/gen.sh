@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# gen.sh SET [N] - make the sweep's lab runs for SET (tune or heldout).
+#
+# Samples the manifest from the set's seed (if testdata/gen/sweep/manifest-SET.json
+# is not there yet), then makes every run not made yet with the namespace lab,
+# one at a time, into $CORPUS/SET/NAME/ (default CORPUS=/work/corpus; the
+# captures stay out of git). Needs root and the lab's tools (see the lab's
+# README); LAB is the folder of mklab.sh (default: ../shared/lab beside the
+# repository). Each run's checked truth goes to CORPUS/SET/NAME/NAME.summary.json;
+# for the tune set it is also copied to testdata/gen/sweep/truth/ (the held-out
+# truth is copied when the held-out set is evaluated: scripts/accuracy.sh --heldout).
+#
+#   testdata/gen/sweep/gen.sh tune        # 90 runs, seed 11001
+#   testdata/gen/sweep/gen.sh heldout     # 64 runs, seed 11002
+#   ONLY=t003_shaper,t010_shaper testdata/gen/sweep/gen.sh tune   # remake some runs (delete their folders first)
+set -Eeuo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+SET=${1:?usage: gen.sh tune|heldout [N]}
+CORPUS=${CORPUS:-/work/corpus}
+LAB=${LAB:-$ROOT/../shared/lab}
+case $SET in
+tune) SEED=11001 N=${2:-90} ;;
+heldout) SEED=11002 N=${2:-64} ;;
+*) echo "gen.sh: SET must be tune or heldout" >&2; exit 2 ;;
+esac
+[[ -x $LAB/mklab.sh ]] || { echo "gen.sh: no mklab.sh in LAB=$LAB (set LAB to the lab folder)" >&2; exit 2; }
+SWEEP=$ROOT/testdata/gen/sweep
+mkdir -p "$CORPUS"
+# one lab run at a time on this machine, whoever starts gen.sh
+exec 9>"$CORPUS/.gen.lock"
+flock -n 9 || { echo "gen.sh: another gen.sh is making runs into $CORPUS (lock $CORPUS/.gen.lock)" >&2; exit 1; }
+# the held-out manifest stays beside the captures until the set is evaluated
+if [[ $SET == tune ]]; then MAN=$SWEEP/manifest-tune.json; else MAN=$CORPUS/manifest-heldout.json; fi
+BIN=$(mktemp -d)
+trap 'rm -rf "$BIN"' EXIT
+(cd "$ROOT" && go build -o "$BIN/sweep" ./internal/accuracy/cmd/sweep)
+[[ -f $MAN ]] || "$BIN/sweep" plan -set "$SET" -seed "$SEED" -n "$N" -o "$MAN"
+TRUTH=()
+[[ $SET == tune ]] && TRUTH=(-truth-out "$SWEEP/truth")
+t0=$(date +%s)
+LAB=$LAB "$BIN/sweep" run -manifest "$MAN" -corpus "$CORPUS/$SET" ${ONLY:+-only "$ONLY"} "${TRUTH[@]}"
+echo "gen.sh: $SET done in $(( $(date +%s) - t0 )) s" >&2
