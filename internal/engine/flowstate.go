@@ -56,22 +56,6 @@ const flowBaseBytes = int(unsafe.Sizeof(flow.Flow{})) + 2*int(unsafe.Sizeof(flow
 func (e *Engine) newFlowState(f *flow.Flow, p *decode.Packet) *flowState {
 	s := &flowState{acct: flowBaseBytes}
 	e.mem += flowBaseBytes
-	s := &flowState{}
-	if p.Proto == 6 && !e.cfg.FlowsOnly {
-		s.tcp = tcpseq.NewConn(tcpseq.Config{Streams: &e.streams, ReusedPorts: f.ReusedPorts})
-		if !e.cfg.NoDiagnose {
-			// The diagnosis keeps ~50 KB of fixed per-flow state (rate
-			// bins, rings) and a capped record buffer: cap how many live
-			// flows carry it, so a capture of very many concurrent
-			// connections stays bounded in memory. The rest are counted.
-			if e.diagLive < e.cfg.MaxDiagnosedFlows {
-				s.diag = diagnose.NewFlow(e.cfg.Diagnose)
-				e.diagLive++
-			} else {
-				e.diagSkipped++
-			}
-		}
-	}
 	return s
 }
 
@@ -91,7 +75,7 @@ func (e *Engine) analyse(f *flow.Flow, s *flowState, ts int64, d flow.Dir, p *de
 		if !s.hasFirst {
 			// First TCP packet: analyse it on the scratch Conn, under the
 			// next stream index, and keep what a replay needs.
-			e.scratch.Reset(tcpseq.Config{Streams: &e.streams})
+			e.scratch.Reset(tcpseq.Config{Streams: &e.streams, ReusedPorts: f.ReusedPorts})
 			e.scratch.Analyze(p, ts, r)
 			s.hasFirst = true
 			s.first = firstPacket{tcp: p.TCP, ts: ts, payloadLen: p.PayloadLen, frameLen: p.FrameLen,
@@ -132,7 +116,7 @@ func (e *Engine) replayPacket(f *flow.Flow, s *flowState) *decode.Packet {
 func (e *Engine) materialize(f *flow.Flow, s *flowState) {
 	p := e.replayPacket(f, s)
 	streams := tcpseq.StreamAt(s.first.stream)
-	s.tcp = tcpseq.NewConn(tcpseq.Config{Streams: &streams})
+	s.tcp = tcpseq.NewConn(tcpseq.Config{Streams: &streams, ReusedPorts: f.ReusedPorts})
 	s.tcp.Analyze(p, s.first.ts, &e.replayRes)
 	s.tcp.SetStreams(&e.streams)
 	if !e.cfg.NoDiagnose {
