@@ -96,7 +96,7 @@ func TestFlowBytes(t *testing.T) {
 		feed     func(e *Engine, n int, ts *int64)
 		maxBytes float64
 	}{
-		{"syn-only", 100_000, func(e *Engine, n int, ts *int64) { feedSYNs(e, buf, 0, n, ts) }, 800},
+		{"syn-only", 100_000, func(e *Engine, n int, ts *int64) { feedSYNs(e, buf, 0, n, ts) }, 900},
 		{"data", 20_000, func(e *Engine, n int, ts *int64) { feedData(e, buf, 0, n, 2, ts) }, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
