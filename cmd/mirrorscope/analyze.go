@@ -25,6 +25,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/report"
 	"github.com/mirrorscope/mirrorscope/internal/report/annotate"
 	"github.com/mirrorscope/mirrorscope/internal/report/htmlreport"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // analysisFlags are the options shared by every command that runs the
@@ -217,7 +218,7 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 		col = htmlreport.NewCollector(htmlreport.CollectorConfig{})
 	}
 
-	var rep *report.Report
+	var rep *result.Report
 	var readErr error
 	if o.annotate != "" && stdin {
 		// Standard input can be read once: annotate in the analysis pass
@@ -309,7 +310,7 @@ func annotateErr(err error) error {
 // analyzeFiles runs the engine over paths and returns the report. A read
 // error that stopped the input early is returned with the report of what
 // was read; a nil report means nothing could be opened.
-func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet bool) (*report.Report, error) {
+func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet bool) (*result.Report, error) {
 	src, err := capture.OpenFiles(paths, capture.Options{})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
@@ -321,7 +322,7 @@ func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet b
 	readErr := readAll(cmd, src, eng, perFile)
 	stopProgress()
 	for i, p := range paths {
-		in := report.Input{File: p, Packets: perFile[i]}
+		in := result.Input{File: p, Packets: perFile[i]}
 		var ce *capture.Error
 		if errors.As(readErr, &ce) && ce.File == displayName(p) {
 			in.Error = ce.Error()

@@ -19,11 +19,11 @@ import (
 
 	awsx "github.com/mirrorscope/mirrorscope/internal/aws"
 	"github.com/mirrorscope/mirrorscope/internal/counters"
-	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/listen"
 	"github.com/mirrorscope/mirrorscope/internal/mirror"
 	"github.com/mirrorscope/mirrorscope/internal/report"
 	"github.com/mirrorscope/mirrorscope/internal/report/htmlreport"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // awsHooks let tests see and drive the phases of 'aws capture'.
@@ -270,7 +270,7 @@ func runAWSCapture(cmd *cobra.Command, o *awsCaptureOpts, h awsHooks) error {
 		// collector's and the charts need no merging across shards.
 		lcfg.Sockets, lcfg.Shards = 1, 0
 		col = htmlreport.NewCollector(htmlreport.CollectorConfig{})
-		lcfg.PacketHook = func(int) func(*engine.PacketEvent) { return col.OnPacket }
+		lcfg.PacketHook = func(int) func(*result.PacketEvent) { return col.OnPacket }
 	}
 	l, err := listen.New(lcfg)
 	if err != nil {
@@ -293,16 +293,16 @@ func runAWSCapture(cmd *cobra.Command, o *awsCaptureOpts, h awsHooks) error {
 	}
 	// Run the listener for the whole setup+capture, stopping it at the end.
 	lctx, stopListen := context.WithCancel(ctx)
-	type result struct {
+	type listenOutcome struct {
 		sum *listen.Summary
 		err error
 	}
-	done := make(chan result, 1)
+	done := make(chan listenOutcome, 1)
 	go func() {
 		s, err := l.Run(lctx)
-		done <- result{s, err}
+		done <- listenOutcome{s, err}
 	}()
-	stop := func() result { stopListen(); return <-done }
+	stop := func() listenOutcome { stopListen(); return <-done }
 
 	setup, err := m.Setup(ctx, plan)
 	if err != nil {
@@ -328,9 +328,9 @@ func runAWSCapture(cmd *cobra.Command, o *awsCaptureOpts, h awsHooks) error {
 	if res.err != nil {
 		return fmt.Errorf("listening: %w", res.err)
 	}
-	rep := &report.Report{SchemaVersion: 1, Tool: "mirrorscope " + version, Capture: res.sum.Capture,
+	rep := &result.Report{SchemaVersion: result.SchemaVersion, Tool: "mirrorscope " + version, Capture: res.sum.Capture,
 		Flows: res.sum.Flows, Findings: res.sum.Findings,
-		Inputs: []report.Input{{File: "vxlan:" + l.VXLANAddr().String(), Packets: res.sum.Listener.Accepted}}}
+		Inputs: []result.Input{{File: "vxlan:" + l.VXLANAddr().String(), Packets: res.sum.Listener.Accepted}}}
 	if !o.noCloudWatch && len(instances) > 0 {
 		step("cloudwatch")
 		rep.Findings = append(rep.Findings, cloudWatchFindings(context.WithoutCancel(ctx), c, rep, instances, start, end)...)
@@ -355,12 +355,12 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // cloudWatchFindings fetches the instances' metrics over the window
 // and correlates them; a failed fetch is a finding, not a failed run.
-func cloudWatchFindings(ctx context.Context, c *awsx.Client, rep *report.Report, instances []string, from, to time.Time) []report.Finding {
+func cloudWatchFindings(ctx context.Context, c *awsx.Client, rep *result.Report, instances []string, from, to time.Time) []result.Finding {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	set, err := awsx.FetchMetrics(ctx, c, instances, from, to)
 	if err != nil {
-		return []report.Finding{{Severity: "warning", Kind: counters.KindNote, Summary: "CloudWatch not fetched: " + err.Error()}}
+		return []result.Finding{{Severity: "warning", Kind: counters.KindNote, Summary: "CloudWatch not fetched: " + err.Error()}}
 	}
 	n := 0
 	var with []string
@@ -371,16 +371,16 @@ func cloudWatchFindings(ctx context.Context, c *awsx.Client, rep *report.Report,
 		}
 	}
 	slices.Sort(with)
-	head := report.Finding{Severity: "info", Kind: counters.KindNote,
+	head := result.Finding{Severity: "info", Kind: counters.KindNote,
 		Summary:  fmt.Sprintf("CloudWatch: fetched %s for %s, %d metric(s) with datapoints", set.File, strings.Join(instances, ", "), n),
 		Evidence: with}
 	if rep.Capture.First == "" {
-		return []report.Finding{head}
+		return []result.Finding{head}
 	}
-	return append([]report.Finding{head}, counters.Findings(rep, []*counters.Set{set})...)
+	return append([]result.Finding{head}, counters.Findings(rep, []*counters.Set{set})...)
 }
 
-func writeAWSReport(cmd *cobra.Command, format, output string, rep *report.Report, col *htmlreport.Collector) error {
+func writeAWSReport(cmd *cobra.Command, format, output string, rep *result.Report, col *htmlreport.Collector) error {
 	var out io.Writer = cmd.OutOrStdout()
 	if output != "-" && output != "" {
 		f, err := os.Create(output)
@@ -451,7 +451,7 @@ the past, sessions first. Resources without the tag are never touched.
 
 // analyzeCloudWatch is analyze --cloudwatch: the instances' metrics over
 // the capture's window, correlated with its flows.
-func analyzeCloudWatch(cmd *cobra.Command, rep *report.Report, instances []string) ([]report.Finding, error) {
+func analyzeCloudWatch(cmd *cobra.Command, rep *result.Report, instances []string) ([]result.Finding, error) {
 	for _, in := range instances {
 		if !strings.HasPrefix(in, "i-") {
 			return nil, usageErr("--cloudwatch %q: want an instance id (i-...)", in)

@@ -13,6 +13,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
@@ -84,7 +85,7 @@ sessions has two streams here and one in tshark (see docs/wireshark-parity.md).`
 				fmt.Fprintln(w, "frame\tvni\tstream\tsrc\tsport\tdst\tdport\tseq_raw\tack_raw\tlen\ttcp_flags\twin\twin_scaled\tack_rtt\tbytes_in_flight\tdup_ack_num\tflags")
 			}
 			var line []byte
-			cfg.OnPacket = func(ev *engine.PacketEvent) {
+			cfg.OnPacket = func(ev *result.PacketEvent) {
 				r := ev.TCP
 				if r == nil || (flagged && r.Flags == 0) {
 					return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // Finding kinds (stable identifiers; documented in docs/counters.md).
@@ -54,7 +55,7 @@ type limitedFlow struct {
 	dir     string
 }
 
-func scan(rep *report.Report) flowInfo {
+func scan(rep *result.Report) flowInfo {
 	var fi flowInfo
 	slow := map[uint64]bool{}
 	for _, f := range rep.Findings {
@@ -117,16 +118,16 @@ func linkLocal(ep string) bool {
 // read inside the capture's window (rep.Capture.First..Last); a set that
 // does not overlap it yields a counters_note, never a finding about the
 // traffic.
-func Findings(rep *report.Report, sets []*Set) []report.Finding {
+func Findings(rep *result.Report, sets []*Set) []result.Finding {
 	if rep == nil || len(sets) == 0 {
 		return nil
 	}
 	w, err := ParseWindow(rep.Capture.First, rep.Capture.Last)
 	if err != nil {
-		return []report.Finding{{Severity: "info", Kind: KindNote, Summary: "counters not correlated: " + err.Error()}}
+		return []result.Finding{{Severity: "info", Kind: KindNote, Summary: "counters not correlated: " + err.Error()}}
 	}
 	fi := scan(rep)
-	var out, notes []report.Finding
+	var out, notes []result.Finding
 	var ethSets []*Set
 	ethDeltas := map[*Set]map[string]Delta{}
 	cw := map[string]Delta{} // CloudWatch sums and counters of all files, by metric
@@ -148,12 +149,12 @@ func Findings(rep *report.Report, sets []*Set) []report.Finding {
 				sum = fmt.Sprintf("%s holds a single snapshot (%s): a delta needs one before and one after the capture, nothing was correlated",
 					displayName(s.File), from.Format(time.RFC3339))
 			}
-			notes = append(notes, report.Finding{Severity: "info", Kind: KindNote, Summary: sum, Evidence: ev,
+			notes = append(notes, result.Finding{Severity: "info", Kind: KindNote, Summary: sum, Evidence: ev,
 				Next: []string{"collect the counters while the capture runs (see docs/counters.md); times are compared in UTC"}})
 			continue
 		}
 		if len(ev) > 0 {
-			notes = append(notes, report.Finding{Severity: "info", Kind: KindNote, Summary: "notes on " + displayName(s.File), Evidence: ev})
+			notes = append(notes, result.Finding{Severity: "info", Kind: KindNote, Summary: "notes on " + displayName(s.File), Evidence: ev})
 		}
 		if s.Format == FormatEthtool {
 			ethSets = append(ethSets, s)
@@ -203,8 +204,8 @@ func hasAny(ds map[string]Delta, names ...string) bool {
 	return false
 }
 
-func enaFindings(src string, ds map[string]Delta, w Window, fi *flowInfo) []report.Finding {
-	var out []report.Finding
+func enaFindings(src string, ds map[string]Delta, w Window, fi *flowInfo) []result.Finding {
+	var out []result.Finding
 	capDur := w.End.Sub(w.Start)
 	// Bandwidth.
 	if hasAny(ds, BWIn, BWOut) {
@@ -214,7 +215,7 @@ func enaFindings(src string, ds map[string]Delta, w Window, fi *flowInfo) []repo
 		rise := riseText(in, out2)
 		switch {
 		case rose:
-			f := report.Finding{
+			f := result.Finding{
 				Severity: "warning", Kind: KindENABandwidth,
 				Summary: fmt.Sprintf("%s in %s during the capture: the instance's aggregate bandwidth allowance queued or dropped packets", rise, src),
 				Next: []string{
@@ -237,7 +238,7 @@ func enaFindings(src string, ds map[string]Delta, w Window, fi *flowInfo) []repo
 			out = append(out, f)
 		case len(fi.limited) > 0:
 			l := fi.limited[0]
-			f := report.Finding{
+			f := result.Finding{
 				Severity: "info", Kind: KindENABandwidth,
 				Summary: fmt.Sprintf("flow #%d %s while bw_in_allowance_exceeded and bw_out_allowance_exceeded stayed flat in %s: this instance's allowance did not limit it, the limiter is elsewhere on the path",
 					l.id, limitedText(l), src),
@@ -254,7 +255,7 @@ func enaFindings(src string, ds map[string]Delta, w Window, fi *flowInfo) []repo
 		}
 	}
 	if d, ok := ds[PPS]; ok && d.Value > 0 {
-		f := report.Finding{
+		f := result.Finding{
 			Severity: "warning", Kind: KindENAPPS,
 			Summary: fmt.Sprintf("pps_allowance_exceeded rose by %s in %s during the capture: the instance's packets-per-second allowance (both directions together) queued or dropped packets",
 				count(d.Value), src),
@@ -280,7 +281,7 @@ func enaFindings(src string, ds map[string]Delta, w Window, fi *flowInfo) []repo
 		}
 		switch {
 		case d.Value > 0:
-			f := report.Finding{
+			f := result.Finding{
 				Severity: "warning", Kind: KindENAConntrack,
 				Summary: fmt.Sprintf("conntrack_allowance_exceeded rose by %s in %s during the capture: connection tracking was full and packets of new connections were dropped",
 					count(d.Value), src),
@@ -298,7 +299,7 @@ func enaFindings(src string, ds map[string]Delta, w Window, fi *flowInfo) []repo
 			}
 			out = append(out, f)
 		case len(fi.slow) > 0:
-			out = append(out, report.Finding{
+			out = append(out, result.Finding{
 				Severity: "info", Kind: KindENAConntrack, Flows: fi.slow,
 				Summary:  fmt.Sprintf("%s set up slowly but conntrack_allowance_exceeded stayed flat in %s: connection tracking on this instance did not drop them", flowList(fi.slow), src),
 				Evidence: ev,
@@ -307,7 +308,7 @@ func enaFindings(src string, ds map[string]Delta, w Window, fi *flowInfo) []repo
 		}
 	}
 	if d, ok := ds[LinklocalExceeded]; ok && d.Value > 0 {
-		f := report.Finding{
+		f := result.Finding{
 			Severity: "warning", Kind: KindENALinklocal, Flows: fi.local,
 			Summary: fmt.Sprintf("linklocal_allowance_exceeded rose by %s in %s during the capture: packets to Amazon DNS, the instance metadata service or Time Sync were dropped over the per-ENI PPS limit",
 				count(d.Value), src),
@@ -323,7 +324,7 @@ func enaFindings(src string, ds map[string]Delta, w Window, fi *flowInfo) []repo
 }
 
 // mirrorSkip reads NetworkSkipMirror* and ties them to capture gaps.
-func mirrorSkip(cw map[string]Delta, w Window, fi *flowInfo, eth []namedDeltas) []report.Finding {
+func mirrorSkip(cw map[string]Delta, w Window, fi *flowInfo, eth []namedDeltas) []result.Finding {
 	metrics := []string{"NetworkSkipMirrorIn", "NetworkSkipMirrorOut", "NetworkPacketsSkipMirrorIn", "NetworkPacketsSkipMirrorOut"}
 	if !hasAny(cw, metrics...) {
 		return nil
@@ -351,7 +352,7 @@ func mirrorSkip(cw map[string]Delta, w Window, fi *flowInfo, eth []namedDeltas) 
 		amount = count(pkts) + " packets"
 	}
 	if bytes > 0 || pkts > 0 {
-		f := report.Finding{
+		f := result.Finding{
 			Severity: "warning", Kind: KindMirrorSkip, Flows: fi.gaps,
 			Summary:  fmt.Sprintf("AWS skipped mirroring %s in the CloudWatch periods covering the capture: production traffic had priority over mirrored traffic", amount),
 			Evidence: ev,
@@ -365,16 +366,16 @@ func mirrorSkip(cw map[string]Delta, w Window, fi *flowInfo, eth []namedDeltas) 
 		} else {
 			f.Summary += fmt.Sprintf("; the %s capture gaps of %s are mirror loss, not network loss", count(float64(fi.gapSum)), flowList(fi.gaps))
 		}
-		return []report.Finding{f}
+		return []result.Finding{f}
 	}
 	if len(fi.gaps) == 0 {
-		return []report.Finding{{
+		return []result.Finding{{
 			Severity: "info", Kind: KindMirrorSkip,
 			Summary:  "AWS skipped no mirrored traffic (NetworkSkipMirror* = 0) in the CloudWatch periods covering the capture",
 			Evidence: ev,
 		}}
 	}
-	f := report.Finding{
+	f := result.Finding{
 		Severity: "warning", Kind: KindMirrorSkip, Flows: fi.gaps,
 		Summary: fmt.Sprintf("NetworkSkipMirror* stayed 0 in the periods covering the capture, yet %s %s %s capture gaps: AWS mirrored the packets, so look at the target side",
 			flowList(fi.gaps), plural(len(fi.gaps), "has", "have"), count(float64(fi.gapSum))),
@@ -392,12 +393,12 @@ func mirrorSkip(cw map[string]Delta, w Window, fi *flowInfo, eth []namedDeltas) 
 			}
 		}
 	}
-	return []report.Finding{f}
+	return []result.Finding{f}
 }
 
 // coverage compares the capture's bytes with NetworkIn+NetworkOut (and
 // NetworkMirrorIn+NetworkMirrorOut) scaled to the capture window.
-func coverage(rep *report.Report, cw map[string]Delta, w Window) []report.Finding {
+func coverage(rep *result.Report, cw map[string]Delta, w Window) []result.Finding {
 	var captured uint64
 	var ev []string
 	what := "traffic"
@@ -415,7 +416,7 @@ func coverage(rep *report.Report, cw map[string]Delta, w Window) []report.Findin
 		in, out  string
 		describe string
 	}
-	var out []report.Finding
+	var out []result.Finding
 	for _, c := range []cmp{
 		{"NetworkMirrorIn+NetworkMirrorOut", "NetworkMirrorIn", "NetworkMirrorOut", "of what AWS mirrored reached the capture"},
 		{"NetworkIn+NetworkOut", "NetworkIn", "NetworkOut", "of the instance's traffic reached the capture"},
@@ -437,7 +438,7 @@ func coverage(rep *report.Report, cw map[string]Delta, w Window) []report.Findin
 			c.label, report.Bytes(uint64(a.Value+b.Value)), spanText(minTime(nonZero(a.From, b.From), nonZero(b.From, a.From)), maxTime(a.To, b.To)),
 			report.Bytes(uint64(total)), capDur.Seconds(), durText(period)))
 		if total <= 0 {
-			out = append(out, report.Finding{
+			out = append(out, result.Finding{
 				Severity: "info", Kind: KindCoverage,
 				Summary:  fmt.Sprintf("%s is 0 in the periods covering the capture, which holds %s of %s: the metrics are of another instance or another time", c.label, report.Bytes(captured), what),
 				Evidence: fev,
@@ -445,7 +446,7 @@ func coverage(rep *report.Report, cw map[string]Delta, w Window) []report.Findin
 			continue
 		}
 		share := float64(captured) / total
-		f := report.Finding{
+		f := result.Finding{
 			Severity: "info", Kind: KindCoverage,
 			Summary: fmt.Sprintf("the capture holds %s of %s; %s of the same window is about %s: about %.0f%% %s",
 				report.Bytes(captured), what, c.label, report.Bytes(uint64(total)), 100*share, c.describe),

@@ -12,18 +12,18 @@ import (
 
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
 var (
 	reportsMu sync.Mutex
-	reports   = map[string]*report.Report{}
+	reports   = map[string]*result.Report{}
 )
 
 // analyze runs the engine over a real lab capture (cached per test run).
-func analyze(t *testing.T, rel string) *report.Report {
+func analyze(t *testing.T, rel string) *result.Report {
 	t.Helper()
 	path := filepath.Join("..", "..", "testdata", rel)
 	if _, err := os.Stat(path); err != nil {
@@ -58,28 +58,28 @@ func load(t *testing.T, files ...string) []*Set {
 // synthetic builds a report whose window matches the ENA test files
 // (08:38:22.572 to 08:38:25.665, as policer.cli.pcap) with the given
 // flows.
-func synthetic(flows ...report.Flow) *report.Report {
-	return &report.Report{
-		Capture: report.Capture{
+func synthetic(flows ...result.Flow) *result.Report {
+	return &result.Report{
+		Capture: result.Capture{
 			First: "2026-11-27T08:38:22.572394682Z", Last: "2026-11-27T08:38:25.664893312Z",
 			Bytes:    2111236,
-			Sessions: []report.Session{{OuterSrc: "198.19.0.2", VNI: 4242, Bytes: 1926528}},
+			Sessions: []result.Session{{OuterSrc: "198.19.0.2", VNI: 4242, Bytes: 1926528}},
 		},
 		Flows: flows,
 	}
 }
 
-func gapFlow(id uint64, gaps uint64) report.Flow {
+func gapFlow(id uint64, gaps uint64) result.Flow {
 	d := &diagnose.Diagnosis{Verdict: diagnose.VerdictRandomLoss}
 	d.Measurements.ServerToClient.CaptureGaps = gaps
-	return report.Flow{ID: id, Proto: "tcp", Client: "198.18.0.1:40000", Server: "198.18.0.2:5201",
-		Session: &report.SessionRef{OuterSrc: "198.19.0.2", VNI: 4242}, Diagnosis: d}
+	return result.Flow{ID: id, Proto: "tcp", Client: "198.18.0.1:40000", Server: "198.18.0.2:5201",
+		Session: &result.SessionRef{OuterSrc: "198.19.0.2", VNI: 4242}, Diagnosis: d}
 }
 
-func slowFlow(id uint64, setupMS float64) report.Flow {
+func slowFlow(id uint64, setupMS float64) result.Flow {
 	d := &diagnose.Diagnosis{Verdict: diagnose.VerdictInsufficientData}
 	d.Measurements.SetupMS = setupMS
-	return report.Flow{ID: id, Proto: "tcp", Client: "198.18.0.1:40002", Server: "198.18.0.2:443", Diagnosis: d}
+	return result.Flow{ID: id, Proto: "tcp", Client: "198.18.0.1:40002", Server: "198.18.0.2:443", Diagnosis: d}
 }
 
 // brief is what the tests assert of a finding.
@@ -88,7 +88,7 @@ type brief struct {
 	Flows          []uint64
 }
 
-func briefs(fs []report.Finding) []brief {
+func briefs(fs []result.Finding) []brief {
 	var out []brief
 	for _, f := range fs {
 		out = append(out, brief{f.Kind, f.Severity, f.Flows})
@@ -100,7 +100,7 @@ func TestFindings(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		capture string        // real capture, or "" for the synthetic report
-		flows   []report.Flow // synthetic flows
+		flows   []result.Flow // synthetic flows
 		files   []string
 		want    []brief
 		// text that must appear in the finding of each kind (summary or evidence)
@@ -150,12 +150,12 @@ func TestFindings(t *testing.T) {
 			},
 		},
 		{
-			name: "skip ties gaps", flows: []report.Flow{gapFlow(3, 12)}, files: []string{"cw-ec2-data.json"},
+			name: "skip ties gaps", flows: []result.Flow{gapFlow(3, 12)}, files: []string{"cw-ec2-data.json"},
 			want: []brief{{KindMirrorSkip, "warning", []uint64{3}}, {KindCoverage, "info", nil}, {KindCoverage, "info", nil}},
 			says: map[string][]string{KindMirrorSkip: {"the 12 capture gaps of flow #3 are mirror loss, not network loss"}},
 		},
 		{
-			name: "no skip but gaps: target side", flows: []report.Flow{gapFlow(3, 12)}, files: []string{"cw-skip-zero.json", "ena-pps-conntrack-linklocal.txt"},
+			name: "no skip but gaps: target side", flows: []result.Flow{gapFlow(3, 12)}, files: []string{"cw-skip-zero.json", "ena-pps-conntrack-linklocal.txt"},
 			want: []brief{{KindENAPPS, "warning", nil}, {KindENAConntrack, "warning", nil}, {KindENALinklocal, "warning", nil}, {KindMirrorSkip, "warning", []uint64{3}}, {KindCoverage, "info", nil}, {KindCoverage, "info", nil}},
 			says: map[string][]string{
 				KindMirrorSkip:   {"yet flow #3 has 12 capture gaps", "look at the target side", "pps_allowance_exceeded rose by 32: if this is the target"},
@@ -164,23 +164,23 @@ func TestFindings(t *testing.T) {
 			},
 		},
 		{
-			name: "no skip, no gaps", flows: []report.Flow{gapFlow(3, 0)}, files: []string{"cw-skip-zero.json"},
+			name: "no skip, no gaps", flows: []result.Flow{gapFlow(3, 0)}, files: []string{"cw-skip-zero.json"},
 			want: []brief{{KindMirrorSkip, "info", nil}, {KindCoverage, "info", nil}, {KindCoverage, "info", nil}},
 			says: map[string][]string{KindMirrorSkip: {"skipped no mirrored traffic"}},
 		},
 		{
-			name: "conntrack ties slow setup", flows: []report.Flow{slowFlow(5, 1012), slowFlow(6, 2)}, files: []string{"ena-pps-conntrack-linklocal.txt"},
+			name: "conntrack ties slow setup", flows: []result.Flow{slowFlow(5, 1012), slowFlow(6, 2)}, files: []string{"ena-pps-conntrack-linklocal.txt"},
 			want: []brief{{KindENAPPS, "warning", nil}, {KindENAConntrack, "warning", []uint64{5}}, {KindENALinklocal, "warning", nil}},
 			says: map[string][]string{KindENAConntrack: {"flow #5 took 900 ms or more to set up", "rose by 12", "between 0 and 5 connections"}},
 		},
 		{
-			name: "conntrack flat, slow setup", flows: []report.Flow{slowFlow(5, 3050)}, files: []string{"ena-flat.txt"},
+			name: "conntrack flat, slow setup", flows: []result.Flow{slowFlow(5, 3050)}, files: []string{"ena-flat.txt"},
 			want: []brief{{KindENAConntrack, "info", []uint64{5}}},
 			says: map[string][]string{KindENAConntrack: {"stayed flat"}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var rep *report.Report
+			var rep *result.Report
 			if tc.capture != "" {
 				rep = analyze(t, tc.capture)
 			} else {
@@ -207,7 +207,7 @@ func TestFindings(t *testing.T) {
 	}
 }
 
-func dump(fs []report.Finding) string {
+func dump(fs []result.Finding) string {
 	var b strings.Builder
 	for _, f := range fs {
 		b.WriteString(f.Severity + " " + f.Kind + ": " + f.Summary + "\n")
@@ -219,7 +219,7 @@ func dump(fs []report.Finding) string {
 }
 
 func TestFindingsNoWindow(t *testing.T) {
-	got := Findings(&report.Report{}, load(t, "ena-bw-out.txt"))
+	got := Findings(&result.Report{}, load(t, "ena-bw-out.txt"))
 	if d := cmp.Diff(briefs(got), []brief{{KindNote, "info", nil}}); d != "" {
 		t.Errorf("(-got +want)\n%s", d)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/listen"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // Config configures a Writer.
@@ -63,7 +63,7 @@ func (e *Writer) Lines() uint64 { return e.lines }
 
 // Flow counts an ended flow by verdict (interim reports are not counted:
 // the flow is counted once, when it ends).
-func (e *Writer) Flow(f *report.Flow, interim bool) {
+func (e *Writer) Flow(f *result.Flow, interim bool) {
 	if interim {
 		return
 	}
@@ -81,7 +81,7 @@ func (e *Writer) Flow(f *report.Flow, interim bool) {
 }
 
 // Finding is not turned into metrics: findings are in the JSON lines.
-func (e *Writer) Finding(*report.Finding) {}
+func (e *Writer) Finding(*result.Finding) {}
 
 // Sessions writes the period's lines.
 func (e *Writer) Sessions(now time.Time, s []listen.SessionInfo) {

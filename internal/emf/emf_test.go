@@ -18,7 +18,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/listen"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -169,9 +169,9 @@ func TestVerdictMetrics(t *testing.T) {
 	var buf bytes.Buffer
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	w := New(&buf, Config{Now: func() time.Time { return now }})
-	w.Flow(&report.Flow{Bytes: 1000, Diagnosis: &diagnose.Diagnosis{Verdict: diagnose.VerdictPolicer}}, false)
-	w.Flow(&report.Flow{Bytes: 500, Diagnosis: &diagnose.Diagnosis{Verdict: diagnose.VerdictPolicer}}, true) // interim: not counted
-	w.Flow(&report.Flow{Bytes: 10}, false)
+	w.Flow(&result.Flow{Bytes: 1000, Diagnosis: &diagnose.Diagnosis{Verdict: diagnose.VerdictPolicer}}, false)
+	w.Flow(&result.Flow{Bytes: 500, Diagnosis: &diagnose.Diagnosis{Verdict: diagnose.VerdictPolicer}}, true) // interim: not counted
+	w.Flow(&result.Flow{Bytes: 10}, false)
 	sess := []listen.SessionInfo{{VNI: 7, OuterSrc: "10.0.0.5", Packets: 10, Bytes: 1500}}
 	w.Sessions(now, sess)
 	w.Sessions(now.Add(time.Second), sess) // nothing new

@@ -10,7 +10,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
@@ -36,10 +36,10 @@ type Config struct {
 	Accept func(p *decode.Packet) bool
 	// OnPacket, when set, is called for every frame after analysis (see
 	// PacketEvent), on the analysing goroutine, in frame order.
-	OnPacket func(ev *PacketEvent)
+	OnPacket func(ev *result.PacketEvent)
 	// OnFlowEnd, when set, receives each flow's report entry as the flow
 	// ends (listen streams these).
-	OnFlowEnd func(rf *report.Flow)
+	OnFlowEnd func(rf *result.Flow)
 	// Tool is the "tool" string of the report.
 	Tool string
 	// MemoryLimit is the heap budget in bytes (--memory-limit); 0 means
@@ -77,7 +77,7 @@ func DefaultConfig() Config {
 }
 
 type sessionAcc struct {
-	s     report.Session
+	s     result.Session
 	first bool
 }
 
@@ -87,12 +87,12 @@ type Engine struct {
 	dec   *decode.Decoder
 	table *flow.Table
 	pkt   decode.Packet
-	ev    PacketEvent
+	ev    result.PacketEvent
 	res   tcpseq.Result
 	// streams numbers TCP conversations as tshark's tcp.stream does.
 	streams tcpseq.StreamCounter
 
-	capt        report.Capture
+	capt        result.Capture
 	errKinds    [decode.NumErrors]uint64
 	frags       *decode.Reassembler // created at the first IP fragment
 	encap       [decode.NumEncaps]uint64
@@ -123,7 +123,7 @@ type Engine struct {
 	unlisted uint64
 	frame    uint64
 
-	inputs []report.Input
+	inputs []result.Input
 }
 
 // New returns an Engine ready for frames.
@@ -297,7 +297,7 @@ func (e *Engine) countSession(p *decode.Packet) {
 	if s == nil || k != e.lastSessKey {
 		s = e.sessions[k]
 		if s == nil {
-			s = &sessionAcc{s: report.Session{
+			s = &sessionAcc{s: result.Session{
 				OuterSrc: addrString(p.Session.OuterSrc),
 				OuterDst: addrString(p.Session.OuterDst),
 				VNI:      p.Session.VNI,
@@ -357,8 +357,8 @@ func (e *Engine) flowEnded(f *flow.Flow) {
 // Snapshot returns report entries for the flows still in the table,
 // without ending them (listen's /api/flows and periodic reports of long
 // flows). The TCP analysis in them is as of now.
-func (e *Engine) Snapshot(max int) []report.Flow {
-	var out []report.Flow
+func (e *Engine) Snapshot(max int) []result.Flow {
+	var out []result.Flow
 	e.table.Range(func(f *flow.Flow) bool {
 		rf := buildFlow(f)
 		if st, ok := f.Ext.(*flowState); ok {
@@ -387,8 +387,8 @@ func (e *Engine) MemBytes() int { return e.mem }
 // before (ns), without ending them: listen's interim reports of long
 // flows. Only those entries are built, so a tick over a million short
 // flows costs a walk of the table, not a million entries.
-func (e *Engine) SnapshotStartedBefore(before int64, max int) []report.Flow {
-	var out []report.Flow
+func (e *Engine) SnapshotStartedBefore(before int64, max int) []result.Flow {
+	var out []result.Flow
 	e.table.Range(func(f *flow.Flow) bool {
 		if f.First > before {
 			return true
@@ -416,14 +416,14 @@ func (e *Engine) Expire(now int64) {
 }
 
 // AddInput records an input file's summary for the report.
-func (e *Engine) AddInput(in report.Input) { e.inputs = append(e.inputs, in) }
+func (e *Engine) AddInput(in result.Input) { e.inputs = append(e.inputs, in) }
 
 // Frames returns the number of frames given to Packet so far.
 func (e *Engine) Frames() uint64 { return e.frame }
 
 // Finish ends every live flow and returns the report. The Engine must not
 // be used afterwards.
-func (e *Engine) Finish() *report.Report {
+func (e *Engine) Finish() *result.Report {
 	e.table.Flush("end_of_capture")
 	c := &e.capt
 	if e.first != 0 {
@@ -433,7 +433,7 @@ func (e *Engine) Finish() *report.Report {
 	}
 	if e.frags != nil {
 		fs := e.frags.Stats()
-		c.Fragments = &report.Fragments{Fragments: fs.Fragments, Reassembled: fs.Reassembled,
+		c.Fragments = &result.Fragments{Fragments: fs.Fragments, Reassembled: fs.Reassembled,
 			TimedOut: fs.TimedOut, Evicted: fs.Evicted, Invalid: fs.Invalid, Incomplete: uint64(e.frags.Pending())}
 	}
 	for i, n := range e.errKinds {
@@ -450,7 +450,7 @@ func (e *Engine) Finish() *report.Report {
 			c.Encapsulation[decode.Encap(i).String()] = n
 		}
 	}
-	c.Sessions = make([]report.Session, 0, len(e.sessions))
+	c.Sessions = make([]result.Session, 0, len(e.sessions))
 	for _, s := range e.sessions {
 		c.Sessions = append(c.Sessions, s.s)
 	}
@@ -465,7 +465,7 @@ func (e *Engine) Finish() *report.Report {
 		return a.VNI < b.VNI
 	})
 	ts := e.table.Stats()
-	c.FlowCounts = report.FlowCounts{
+	c.FlowCounts = result.FlowCounts{
 		Total:       ts.Created,
 		TCP:         e.protoFlows[0],
 		UDP:         e.protoFlows[1],
@@ -477,7 +477,7 @@ func (e *Engine) Finish() *report.Report {
 		Unlisted:    e.unlisted,
 		Undiagnosed: e.diagSkipped,
 	}
-	flows := make([]report.Flow, len(e.kept))
+	flows := make([]result.Flow, len(e.kept))
 	for i, rf := range e.kept {
 		flows[i] = *rf
 	}
@@ -487,8 +487,8 @@ func (e *Engine) Finish() *report.Report {
 		}
 		return flows[i].ID < flows[j].ID
 	})
-	r := &report.Report{
-		SchemaVersion: report.SchemaVersion,
+	r := &result.Report{
+		SchemaVersion: result.SchemaVersion,
 		Tool:          e.cfg.Tool,
 		Inputs:        e.inputs,
 		Capture:       *c,
@@ -496,13 +496,13 @@ func (e *Engine) Finish() *report.Report {
 	}
 	r.Findings = findings(r)
 	if r.Inputs == nil {
-		r.Inputs = []report.Input{}
+		r.Inputs = []result.Input{}
 	}
 	return r
 }
 
-func buildFlow(f *flow.Flow) *report.Flow {
-	rf := &report.Flow{
+func buildFlow(f *flow.Flow) *result.Flow {
+	rf := &result.Flow{
 		ID:        f.ID,
 		Proto:     protoName(f.Key.Proto),
 		Client:    endpointString(f.Client, f.Key.Proto),
@@ -521,7 +521,7 @@ func buildFlow(f *flow.Flow) *report.Flow {
 		EndNS:     f.Last,
 	}
 	if f.Encap != decode.EncapNone {
-		rf.Session = &report.SessionRef{
+		rf.Session = &result.SessionRef{
 			OuterSrc: addrString(f.Session.OuterSrc),
 			OuterDst: addrString(f.Session.OuterDst),
 			VNI:      f.Session.VNI,
@@ -540,8 +540,8 @@ func buildFlow(f *flow.Flow) *report.Flow {
 	return rf
 }
 
-func direction(d *flow.DirStats) report.Direction {
-	out := report.Direction{
+func direction(d *flow.DirStats) result.Direction {
+	out := result.Direction{
 		Packets:      d.Packets,
 		Bytes:        d.Bytes,
 		PayloadBytes: d.PayloadBytes,
@@ -588,7 +588,7 @@ func formatTS(ns int64) string {
 }
 
 // flowHeap is a min-heap of flows by bytes (the smallest is dropped first).
-type flowHeap []*report.Flow
+type flowHeap []*result.Flow
 
 func (h flowHeap) Len() int { return len(h) }
 func (h flowHeap) Less(i, j int) bool {
@@ -598,7 +598,7 @@ func (h flowHeap) Less(i, j int) bool {
 	return h[i].ID > h[j].ID
 }
 func (h flowHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *flowHeap) Push(x any)   { *h = append(*h, x.(*report.Flow)) }
+func (h *flowHeap) Push(x any)   { *h = append(*h, x.(*result.Flow)) }
 func (h *flowHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
@@ -606,23 +606,7 @@ func (h *flowHeap) Pop() any {
 	return x
 }
 
-// PacketEvent describes one analysed frame to Config.OnPacket. The event
-// and everything it points to are valid only during the call.
-type PacketEvent struct {
-	Frame  uint64         // 1-based frame number across the input
-	TS     int64          // capture time, ns (as recorded: may step back)
-	Packet *decode.Packet // the decoded innermost packet
-	// Flow and Dir: the packet's flow and direction; Flow is nil for frames
-	// that are not IP, failed to decode, or were filtered out.
-	Flow *flow.Flow
-	Dir  flow.Dir
-	// TCP is the TCP analysis of the packet, nil for anything but TCP.
-	TCP *tcpseq.Result
-	// Err is the decode error of a frame that could not be decoded.
-	Err error
-}
-
 func (e *Engine) emit(ts int64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
-	e.ev = PacketEvent{Frame: e.frame, TS: ts, Packet: p, Flow: f, Dir: d, TCP: r, Err: err}
+	e.ev = result.PacketEvent{Frame: e.frame, TS: ts, Packet: p, Flow: f, Dir: d, TCP: r, Err: err}
 	e.cfg.OnPacket(&e.ev)
 }

@@ -12,13 +12,13 @@ import (
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
 const testdata = "../../testdata"
 
-func analyzeFiles(t testing.TB, cfg Config, paths ...string) *report.Report {
+func analyzeFiles(t testing.TB, cfg Config, paths ...string) *result.Report {
 	t.Helper()
 	r, err := AnalyzeFiles(cfg, paths...)
 	if err != nil {
@@ -40,12 +40,12 @@ func findCapture(t testing.TB, pattern string) string {
 // mirror: everything but the session fields.
 type flowShape struct {
 	Proto, Client, Server, Roles string
-	C2S, S2C                     report.Direction
+	C2S, S2C                     result.Direction
 	TCPFlags                     map[string]uint64
 	Verdict                      string
 }
 
-func shapes(r *report.Report) map[string]flowShape {
+func shapes(r *result.Report) map[string]flowShape {
 	out := map[string]flowShape{}
 	for _, f := range r.Flows {
 		c2s, s2c := f.C2S, f.S2C
@@ -139,7 +139,7 @@ func TestMirroredTwice(t *testing.T) {
 	if len(r.Capture.Sessions) != 2 {
 		t.Fatalf("sessions: %+v", r.Capture.Sessions)
 	}
-	var dup *report.Finding
+	var dup *result.Finding
 	for i := range r.Findings {
 		if r.Findings[i].Kind == "mirrored_twice" {
 			if dup == nil {
@@ -154,7 +154,7 @@ func TestMirroredTwice(t *testing.T) {
 		t.Errorf("finding ties %d flows, want 2", len(dup.Flows))
 	}
 	// The two sessions' copies of the data flow carry the same packets.
-	byID := map[uint64]report.Flow{}
+	byID := map[uint64]result.Flow{}
 	for _, f := range r.Flows {
 		byID[f.ID] = f
 	}

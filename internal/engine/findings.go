@@ -5,12 +5,12 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // findings derives the capture-level findings from a finished report.
-func findings(r *report.Report) []report.Finding {
-	out := []report.Finding{}
+func findings(r *result.Report) []result.Finding {
+	out := []result.Finding{}
 	out = append(out, verdictFindings(r)...)
 	out = append(out, correlateFindings(r)...)
 	c := &r.Capture
@@ -20,7 +20,7 @@ func findings(r *report.Report) []report.Finding {
 			kinds = append(kinds, fmt.Sprintf("%s: %d", k, n))
 		}
 		sort.Strings(kinds)
-		out = append(out, report.Finding{
+		out = append(out, result.Finding{
 			Severity: "warning",
 			Kind:     "decode_errors",
 			Summary:  fmt.Sprintf("%d of %d packets could not be decoded and were skipped", c.DecodeErrors, c.Packets),
@@ -28,7 +28,7 @@ func findings(r *report.Report) []report.Finding {
 		})
 	}
 	if c.TruncatedUpstream > 0 {
-		out = append(out, report.Finding{
+		out = append(out, result.Finding{
 			Severity: "warning",
 			Kind:     "truncated_upstream",
 			Summary: fmt.Sprintf("%d packets arrived shorter than their IP length although the capture kept whole frames: "+
@@ -40,14 +40,14 @@ func findings(r *report.Report) []report.Finding {
 			},
 		})
 	} else if c.TruncatedPackets > 0 {
-		out = append(out, report.Finding{
+		out = append(out, result.Finding{
 			Severity: "info",
 			Kind:     "snaplen",
 			Summary:  fmt.Sprintf("%d packets were cut by the capture's snapshot length; headers are intact, payload is not kept", c.TruncatedPackets),
 		})
 	}
 	if c.Filtered > 0 && c.Filtered == c.IPPackets {
-		out = append(out, report.Finding{
+		out = append(out, result.Finding{
 			Severity: "warning",
 			Kind:     "filter_rejects_all",
 			Summary:  fmt.Sprintf("the mirror filter rejected all %d IP packets: with these rules AWS would mirror nothing of this traffic", c.Filtered),
@@ -59,7 +59,7 @@ func findings(r *report.Report) []report.Finding {
 		})
 	}
 	if c.FlowCounts.Evicted > 0 {
-		out = append(out, report.Finding{
+		out = append(out, result.Finding{
 			Severity: "warning",
 			Kind:     "flows_evicted",
 			Summary:  fmt.Sprintf("%d flows were ended early because the flow table was full; their counts are split", c.FlowCounts.Evicted),
@@ -67,7 +67,7 @@ func findings(r *report.Report) []report.Finding {
 		})
 	}
 	if c.FlowCounts.Undiagnosed > 0 {
-		out = append(out, report.Finding{
+		out = append(out, result.Finding{
 			Severity: "info",
 			Kind:     "flows_undiagnosed",
 			Summary: fmt.Sprintf("%d TCP flows have the TCP analysis but no limiter diagnosis: more than --max-diagnosed-flows were open at once",
@@ -76,14 +76,14 @@ func findings(r *report.Report) []report.Finding {
 		})
 	}
 	if c.FlowCounts.Unlisted > 0 {
-		out = append(out, report.Finding{
+		out = append(out, result.Finding{
 			Severity: "info",
 			Kind:     "flows_unlisted",
 			Summary:  fmt.Sprintf("%d small flows are counted but not listed (--max-report-flows %d)", c.FlowCounts.Unlisted, c.FlowCounts.Listed),
 		})
 	}
 	if c.MaxStepBackUS > 0 {
-		out = append(out, report.Finding{
+		out = append(out, result.Finding{
 			Severity: "info",
 			Kind:     "timestamps_not_monotonic",
 			Summary: fmt.Sprintf("%d timestamps step backwards, by up to %.1f µs (capture on several CPUs); durations and rates use the true span",
@@ -97,7 +97,7 @@ func findings(r *report.Report) []report.Finding {
 // duplicateMirrors finds conversations seen through more than one mirror
 // session: both ENIs of a conversation mirrored, so every packet arrives
 // twice. Each session keeps its own flow; this finding ties them.
-func duplicateMirrors(r *report.Report) []report.Finding {
+func duplicateMirrors(r *result.Report) []result.Finding {
 	type inner struct{ proto, a, b string }
 	groups := map[inner][]int{}
 	var order []inner
@@ -116,7 +116,7 @@ func duplicateMirrors(r *report.Report) []report.Finding {
 		}
 		groups[k] = append(groups[k], i)
 	}
-	var out []report.Finding
+	var out []result.Finding
 	for _, k := range order {
 		idx := groups[k]
 		sessions := map[string]bool{}
@@ -139,7 +139,7 @@ func duplicateMirrors(r *report.Report) []report.Finding {
 			ids[j] = f.ID
 			ev = append(ev, fmt.Sprintf("flow %d via %s VNI %d: %d packets", f.ID, f.Session.OuterSrc, f.Session.VNI, f.Packets))
 		}
-		out = append(out, report.Finding{
+		out = append(out, result.Finding{
 			Severity: "info",
 			Kind:     "mirrored_twice",
 			Flows:    ids,

@@ -6,7 +6,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
@@ -161,7 +161,7 @@ func (e *Engine) oneShotStats(f *flow.Flow, s *flowState) *tcpseq.Stats {
 }
 
 // snapshot adds the analyses' results so far, leaving the state usable.
-func (e *Engine) snapshot(f *flow.Flow, s *flowState, rf *report.Flow) {
+func (e *Engine) snapshot(f *flow.Flow, s *flowState, rf *result.Flow) {
 	switch {
 	case s.tcp != nil:
 		st := s.tcp.Stats()
@@ -174,7 +174,7 @@ func (e *Engine) snapshot(f *flow.Flow, s *flowState, rf *report.Flow) {
 // finish adds the analyses' results to the flow's report entry. A flow
 // that carried one TCP packet has TCP statistics but no diagnosis (there
 // is nothing to diagnose in one packet).
-func (e *Engine) finish(f *flow.Flow, s *flowState, rf *report.Flow) {
+func (e *Engine) finish(f *flow.Flow, s *flowState, rf *result.Flow) {
 	e.snapshot(f, s, rf)
 	if s.diag != nil {
 		rf.Diagnosis = s.diag.Finish()

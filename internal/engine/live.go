@@ -1,6 +1,6 @@
 package engine
 
-import "github.com/mirrorscope/mirrorscope/internal/report"
+import "github.com/mirrorscope/mirrorscope/internal/result"
 
 // LiveFlows returns the number of flows open in the table (listen's
 // flows-active metric).
@@ -8,4 +8,4 @@ func (e *Engine) LiveFlows() int { return e.table.Len() }
 
 // Findings derives the capture-level findings of a report (listen merges
 // the reports of its shards and asks for the findings of the whole).
-func Findings(r *report.Report) []report.Finding { return findings(r) }
+func Findings(r *result.Report) []result.Finding { return findings(r) }

@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // FrameSource is what Run reads: capture.FileSource and the live sources
@@ -48,7 +48,7 @@ func (e *Engine) Run(ctx context.Context, src FrameSource, files int) ([]uint64,
 // AnalyzeFiles analyses capture files in order, as one capture, and
 // returns the report. A read error that stopped the input early is
 // returned along with the report of what was read.
-func AnalyzeFiles(cfg Config, paths ...string) (*report.Report, error) {
+func AnalyzeFiles(cfg Config, paths ...string) (*result.Report, error) {
 	src, err := capture.OpenFiles(paths, capture.Options{})
 	if err != nil {
 		return nil, err

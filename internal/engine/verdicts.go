@@ -4,14 +4,14 @@ import (
 	"fmt"
 
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // verdictFindings turns each flow's diagnosis into a finding, largest flows
 // first, so the report leads with what limits the traffic, and adds what to
 // check next in AWS terms.
-func verdictFindings(r *report.Report) []report.Finding {
-	var out []report.Finding
+func verdictFindings(r *result.Report) []result.Finding {
+	var out []result.Finding
 	for i := range r.Flows {
 		f := &r.Flows[i]
 		d, ok := f.Diagnosis.(*diagnose.Diagnosis)
@@ -22,7 +22,7 @@ func verdictFindings(r *report.Report) []report.Finding {
 		if sev == "" {
 			continue
 		}
-		out = append(out, report.Finding{
+		out = append(out, result.Finding{
 			Severity: sev,
 			Kind:     "verdict_" + d.Verdict,
 			Flows:    []uint64{f.ID},
@@ -79,7 +79,7 @@ func verdictAdvice(d *diagnose.Diagnosis) (string, []string) {
 // correlateFindings asks the diagnosis for cross-flow findings: ceilings
 // shared by several flows (a shared policer or instance allowance), flows at
 // the single-flow limit, slow session setup, capture or mirror loss.
-func correlateFindings(r *report.Report) []report.Finding {
+func correlateFindings(r *result.Report) []result.Finding {
 	refs := make([]diagnose.FlowRef, 0, len(r.Flows))
 	ids := make([]uint64, 0, len(r.Flows))
 	for i := range r.Flows {
@@ -95,9 +95,9 @@ func correlateFindings(r *report.Report) []report.Finding {
 		refs = append(refs, ref)
 		ids = append(ids, f.ID)
 	}
-	var out []report.Finding
+	var out []result.Finding
 	for _, cf := range diagnose.Correlate(refs) {
-		rf := report.Finding{Severity: cf.Severity, Kind: cf.Kind, Summary: cf.Summary, Evidence: cf.Evidence, Next: cf.Next}
+		rf := result.Finding{Severity: cf.Severity, Kind: cf.Kind, Summary: cf.Summary, Evidence: cf.Evidence, Next: cf.Next}
 		for _, i := range cf.Flows {
 			if i >= 0 && i < len(ids) {
 				rf.Flows = append(rf.Flows, ids[i])

@@ -10,12 +10,12 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/listen"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // benchFlow is a real flow: the policed flow of testdata/policer as the
 // engine reports it, with its TCP analysis and diagnosis.
-func benchFlow(b *testing.B) *report.Flow {
+func benchFlow(b *testing.B) *result.Flow {
 	r, err := engine.AnalyzeFiles(engine.DefaultConfig(), "../../testdata/policer/policer.mon.pcap")
 	if err != nil {
 		b.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // publishFlows publishes n flows of nsrc sources through a Publisher and
@@ -25,9 +25,9 @@ func publishFlows(t *testing.T, brokers []string, target string, first, n, nsrc 
 	}
 	for i := first; i < first+n; i++ {
 		src := fmt.Sprintf("10.1.0.%d", i%nsrc)
-		pub.Flow(&report.Flow{ID: uint64(i), Proto: "tcp", Packets: 3, Bytes: 300,
-			C2S: report.Direction{Packets: 2}, S2C: report.Direction{Packets: 1},
-			Session: &report.SessionRef{OuterSrc: src, VNI: 7}}, false)
+		pub.Flow(&result.Flow{ID: uint64(i), Proto: "tcp", Packets: 3, Bytes: 300,
+			C2S: result.Direction{Packets: 2}, S2C: result.Direction{Packets: 1},
+			Session: &result.SessionRef{OuterSrc: src, VNI: 7}}, false)
 		want[src]++
 	}
 	if err := pub.Close(); err != nil {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // FuzzApply: any record value is decoded or counted as undecodable,
@@ -13,9 +13,9 @@ import (
 func FuzzApply(f *testing.F) {
 	s := Source{Key: "i-1", KeyKind: "instance", OuterSrc: "10.0.0.1", ENI: "eni-1", Instance: "i-1"}
 	for _, v := range []any{
-		&FlowRecord{Header: Header{SchemaVersion: 1, Type: TypeFlow, Target: "a", Source: &s}, Flow: &report.Flow{Proto: "tcp", Diagnosis: map[string]any{"verdict": "policer", "rate_bps": 1e6}}},
+		&FlowRecord{Header: Header{SchemaVersion: 1, Type: TypeFlow, Target: "a", Source: &s}, Flow: &result.Flow{Proto: "tcp", Diagnosis: map[string]any{"verdict": "policer", "rate_bps": 1e6}}},
 		&SeriesRecord{Header: Header{SchemaVersion: 1, Type: TypeSeries, Target: "a", Source: &s}, UnixMS: 1000, Bytes: 10},
-		&FindingRecord{Header: Header{SchemaVersion: 1, Type: TypeFinding, Target: "a"}, Finding: &report.Finding{Kind: "x"}},
+		&FindingRecord{Header: Header{SchemaVersion: 1, Type: TypeFinding, Target: "a"}, Finding: &result.Finding{Kind: "x"}},
 		&SummaryRecord{Header: Header{SchemaVersion: 1, Type: TypeSummary, Target: "a"}},
 	} {
 		b, _ := json.Marshal(v)

@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/mirrorscope/mirrorscope/internal/listen"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // PublisherConfig configures a Publisher.
@@ -198,7 +198,7 @@ func (p *Publisher) promise(_ *kgo.Record, err error) {
 	}
 }
 
-func (p *Publisher) sessionSource(ref *report.SessionRef) *Source {
+func (p *Publisher) sessionSource(ref *result.SessionRef) *Source {
 	if ref == nil {
 		s := Source{Key: p.cfg.Target, KeyKind: "target"}
 		return &s
@@ -208,14 +208,14 @@ func (p *Publisher) sessionSource(ref *report.SessionRef) *Source {
 }
 
 // Flow implements listen.Tap.
-func (p *Publisher) Flow(f *report.Flow, interim bool) {
+func (p *Publisher) Flow(f *result.Flow, interim bool) {
 	src := p.sessionSource(f.Session)
 	p.produce(p.topicFlows, src.Key, &FlowRecord{Header: p.header(TypeFlow, src), Interim: interim, Flow: f})
 }
 
 // Finding implements listen.Tap. Findings are keyed by target: a
 // finding can span several sessions.
-func (p *Publisher) Finding(f *report.Finding) {
+func (p *Publisher) Finding(f *result.Finding) {
 	p.produce(p.topicFinds, p.cfg.Target, &FindingRecord{Header: p.header(TypeFinding, nil), Finding: f})
 }
 

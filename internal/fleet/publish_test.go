@@ -18,7 +18,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/listen"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 type lineBuf struct {
@@ -205,7 +205,7 @@ func TestBrokerDownThenUp(t *testing.T) {
 		callWithin(t, 5*time.Second, func() {
 			for i := 0; i < n; i++ {
 				calls++
-				pub.Flow(&report.Flow{ID: uint64(calls), Proto: "tcp", Session: &report.SessionRef{OuterSrc: "10.0.0." + itoa(calls%7), VNI: 1}}, false)
+				pub.Flow(&result.Flow{ID: uint64(calls), Proto: "tcp", Session: &result.SessionRef{OuterSrc: "10.0.0." + itoa(calls%7), VNI: 1}}, false)
 			}
 		})
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mirrorscope/mirrorscope/internal/listen"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // SchemaVersion is the version of the Kafka record schema (docs/fleet.md).
@@ -50,13 +50,13 @@ type Header struct {
 type FlowRecord struct {
 	Header
 	Interim bool `json:"interim,omitempty"`
-	*report.Flow
+	*result.Flow
 }
 
 // FindingRecord is a finding line with the header.
 type FindingRecord struct {
 	Header
-	*report.Finding
+	*result.Finding
 }
 
 // SeriesRecord is one session's traffic over one interval (normally a
@@ -87,7 +87,7 @@ type SeriesRecord struct {
 type SummaryRecord struct {
 	Header
 	Listener listen.ListenerStats `json:"listener"`
-	Capture  report.Capture       `json:"capture"`
+	Capture  result.Capture       `json:"capture"`
 }
 
 // Envelope is a decoded record of any type: the header, and the one
@@ -114,10 +114,10 @@ func Decode(b []byte) (*Envelope, error) {
 	var err error
 	switch h.Type {
 	case TypeFlow:
-		e.Flow = &FlowRecord{Flow: &report.Flow{}}
+		e.Flow = &FlowRecord{Flow: &result.Flow{}}
 		err = json.Unmarshal(b, e.Flow)
 	case TypeFinding:
-		e.Finding = &FindingRecord{Finding: &report.Finding{}}
+		e.Finding = &FindingRecord{Finding: &result.Finding{}}
 		err = json.Unmarshal(b, e.Finding)
 	case TypeSeries:
 		e.Series = &SeriesRecord{}

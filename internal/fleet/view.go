@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/mirrorscope/mirrorscope/internal/listen"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // ViewConfig bounds and tunes a View.
@@ -263,7 +263,7 @@ type Report struct {
 	Targets       []TargetReport `json:"targets"`
 	Sources       []SourceReport `json:"sources"`
 	// Findings are the fleet's own (cross-target) findings.
-	Findings []report.Finding `json:"findings"`
+	Findings []result.Finding `json:"findings"`
 	// TargetFindings are the findings the targets published.
 	TargetFindings []FindingRecord `json:"target_findings"`
 }
@@ -295,7 +295,7 @@ func (v *View) Report() *Report {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	r := &Report{SchemaVersion: SchemaVersion, Partitions: len(v.parts), Records: v.applied.Load(),
-		Duplicates: v.dupes.Load(), Undecodable: v.bad.Load(), Targets: []TargetReport{}, Sources: []SourceReport{}, Findings: []report.Finding{}}
+		Duplicates: v.dupes.Load(), Undecodable: v.bad.Load(), Targets: []TargetReport{}, Sources: []SourceReport{}, Findings: []result.Finding{}}
 	type merged struct {
 		rep    SourceReport
 		series map[int64]map[string]uint64
@@ -351,7 +351,7 @@ func (v *View) Report() *Report {
 		}
 	}
 	sort.Slice(r.Targets, func(i, j int) bool { return r.Targets[i].Target < r.Targets[j].Target })
-	var shared []report.Finding
+	var shared []result.Finding
 	for _, m := range ms {
 		m.rep.PolicedRateBps = median(m.rates)
 		byDir := splitDirs(m.series)
@@ -421,8 +421,8 @@ func median(x []float64) float64 {
 // flows in one direction only is analysing half flows, and when the same
 // source also reaches other targets the load balancer is splitting the
 // directions of its connections.
-func (v *View) halfFlowFindings(srcs []SourceReport) []report.Finding {
-	var out []report.Finding
+func (v *View) halfFlowFindings(srcs []SourceReport) []result.Finding {
+	var out []result.Finding
 	for _, s := range srcs {
 		targets := make([]string, 0, len(s.Targets))
 		for t := range s.Targets {
@@ -434,7 +434,7 @@ func (v *View) halfFlowFindings(srcs []SourceReport) []report.Finding {
 			if c.TCPFlows < uint64(v.cfg.HalfFlowMinFlows) || float64(c.HalfFlows) < v.cfg.HalfFlowShare*float64(c.TCPFlows) {
 				continue
 			}
-			f := report.Finding{Severity: "warning", Kind: "half_flows",
+			f := result.Finding{Severity: "warning", Kind: "half_flows",
 				Summary:  fmt.Sprintf("target %s sees %d of %d TCP flows of source %s (%s) in one direction only", t, c.HalfFlows, c.TCPFlows, s.Key, s.KeyKind),
 				Evidence: []string{fmt.Sprintf("source %s reaches %d target(s): %s", s.Key, len(targets), strings.Join(targets, ", "))},
 				Next: []string{
@@ -452,7 +452,7 @@ func (v *View) halfFlowFindings(srcs []SourceReport) []report.Finding {
 // shares of it move, they are limited together (ENA allowances are per
 // instance), which no single target can see when the ENIs' streams land
 // on different targets.
-func sharedCeiling(s *SourceReport, series map[int64]map[string]uint64, dir string) (report.Finding, bool) {
+func sharedCeiling(s *SourceReport, series map[int64]map[string]uint64, dir string) (result.Finding, bool) {
 	var peak float64
 	for _, byENI := range series {
 		var sum uint64
@@ -462,7 +462,7 @@ func sharedCeiling(s *SourceReport, series map[int64]map[string]uint64, dir stri
 		peak = max(peak, float64(sum)*8)
 	}
 	if len(s.ENIs) < 2 || peak <= 0 {
-		return report.Finding{}, false
+		return result.Finding{}, false
 	}
 	var secs []int64
 	for t := range series {
@@ -487,11 +487,11 @@ func sharedCeiling(s *SourceReport, series map[int64]map[string]uint64, dir stri
 	}
 	const minSeconds = 5
 	if len(sums) < minSeconds {
-		return report.Finding{}, false
+		return result.Finding{}, false
 	}
 	mean, sd := meanSD(sums)
 	if sd/mean > 0.05 {
-		return report.Finding{}, false
+		return result.Finding{}, false
 	}
 	moving := 0.0
 	for _, sh := range shares {
@@ -499,7 +499,7 @@ func sharedCeiling(s *SourceReport, series map[int64]map[string]uint64, dir stri
 		moving = max(moving, d)
 	}
 	if moving < 0.1 {
-		return report.Finding{}, false
+		return result.Finding{}, false
 	}
 	what, counter := "traffic", "bw_in_allowance_exceeded, bw_out_allowance_exceeded"
 	switch dir {
@@ -508,7 +508,7 @@ func sharedCeiling(s *SourceReport, series map[int64]map[string]uint64, dir stri
 	case "out":
 		what, counter = "outbound traffic", "bw_out_allowance_exceeded"
 	}
-	return report.Finding{Severity: "warning", Kind: "shared_ceiling",
+	return result.Finding{Severity: "warning", Kind: "shared_ceiling",
 		Summary: fmt.Sprintf("the %d ENIs of %s (%s) together hold their %s at %.1f Mbit/s for %d s while their shares move: a limit they share (ENA allowances are per instance)",
 			len(s.ENIs), s.Key, s.KeyKind, what, mean/1e6, len(sums)),
 		Evidence: []string{fmt.Sprintf("summed per-second rate within 10%% of its peak (%.1f Mbit/s) for %d s, spread %.1f%%; an ENI's share moved by %.0f points (standard deviation)",
@@ -533,7 +533,7 @@ func meanSD(x []float64) (float64, float64) {
 // sameRateFindings groups sources whose policed flows were limited near
 // the same rate: a limit they share (one instance type's allowance, one
 // policer upstream).
-func (v *View) sameRateFindings(srcs []SourceReport) []report.Finding {
+func (v *View) sameRateFindings(srcs []SourceReport) []result.Finding {
 	var ps []SourceReport
 	for _, s := range srcs {
 		if s.PolicedRateBps > 0 {
@@ -541,7 +541,7 @@ func (v *View) sameRateFindings(srcs []SourceReport) []report.Finding {
 		}
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].PolicedRateBps < ps[j].PolicedRateBps })
-	var out []report.Finding
+	var out []result.Finding
 	for i := 0; i < len(ps); {
 		j := i + 1
 		for j < len(ps) && ps[j].PolicedRateBps <= ps[i].PolicedRateBps*(1+v.cfg.SameRateTolerance) {
@@ -558,7 +558,7 @@ func (v *View) sameRateFindings(srcs []SourceReport) []report.Finding {
 			if ps[i].KeyKind == "instance" {
 				kind = "instances"
 			}
-			out = append(out, report.Finding{Severity: "warning", Kind: "same_rate_policing",
+			out = append(out, result.Finding{Severity: "warning", Kind: "same_rate_policing",
 				Summary:  fmt.Sprintf("%d %s policed near the same rate, %.1f Mbit/s", j-i, kind, median(rates)/1e6),
 				Evidence: []string{fmt.Sprintf("median policer rates from %.2f to %.2f Mbit/s: %s", rates[0]/1e6, rates[len(rates)-1]/1e6, strings.Join(names, ", "))},
 				Next:     []string{"one limit for all of them: the same instance type's allowance (ethtool -S: *_allowance_exceeded), or one policer on the path they share (NAT gateway, Transit Gateway, VPN, a Direct Connect hosted connection)"}})

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // feed applies records to v as if read from one partition per topic.
@@ -35,8 +35,8 @@ func (f *feed) hdr(typ, target, outer string) Header {
 }
 
 func (f *feed) flow(target, outer string, c2s, s2c uint64, verdict string, rate float64) {
-	fl := &report.Flow{Proto: "tcp", Packets: c2s + s2c, Bytes: 100 * (c2s + s2c),
-		C2S: report.Direction{Packets: c2s, PayloadBytes: 1000 * c2s}, S2C: report.Direction{Packets: s2c, PayloadBytes: 1000 * s2c}}
+	fl := &result.Flow{Proto: "tcp", Packets: c2s + s2c, Bytes: 100 * (c2s + s2c),
+		C2S: result.Direction{Packets: c2s, PayloadBytes: 1000 * c2s}, S2C: result.Direction{Packets: s2c, PayloadBytes: 1000 * s2c}}
 	if verdict != "" {
 		fl.Diagnosis = map[string]any{"verdict": verdict, "rate_bps": rate}
 	}
@@ -53,7 +53,7 @@ func (f *feed) seriesDir(target, outer string, sec int64, in, out uint64) {
 	f.put("p.series", r)
 }
 
-func kinds(fs []report.Finding) map[string]int {
+func kinds(fs []result.Finding) map[string]int {
 	m := map[string]int{}
 	for _, f := range fs {
 		m[f.Kind]++
@@ -132,7 +132,7 @@ func TestViewDedupes(t *testing.T) {
 	v := NewView(DefaultViewConfig())
 	s := Source{Key: "10.9.9.9", KeyKind: "outer_src", OuterSrc: "10.9.9.9"}
 	b, _ := json.Marshal(&FlowRecord{Header: Header{SchemaVersion: SchemaVersion, Type: TypeFlow, Target: "A", Seq: 1, Source: &s},
-		Flow: &report.Flow{Proto: "udp", Packets: 1}})
+		Flow: &result.Flow{Proto: "udp", Packets: 1}})
 	v.Apply("x.flows", 3, 10, b)
 	v.Apply("x.flows", 3, 10, b)
 	v.Apply("x.flows", 3, 9, b)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mirrorscope/mirrorscope/internal/engine"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // Config configures a Listener. Start from DefaultConfig.
@@ -96,7 +97,7 @@ type Config struct {
 	Routes map[string]http.Handler
 	// PacketHook, when set, returns shard i's engine.Config.OnPacket (the
 	// live page's chart collector). It runs on the shard's goroutine.
-	PacketHook func(shard int) func(*engine.PacketEvent)
+	PacketHook func(shard int) func(*result.PacketEvent)
 
 	// Taps see every record written to Out, and the session counters
 	// every TapInterval (internal/listen/tap.go). Run closes them.

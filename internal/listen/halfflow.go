@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // HalfFlowConfig tunes half-flow detection: a mirror session whose ended
@@ -29,7 +29,7 @@ func DefaultHalfFlowConfig() HalfFlowConfig { return HalfFlowConfig{MinFlows: 10
 
 // IsHalfFlow reports whether an ended TCP flow was seen in one direction
 // only (see HalfFlowConfig).
-func IsHalfFlow(f *report.Flow) bool {
+func IsHalfFlow(f *result.Flow) bool {
 	if f.Proto != "tcp" {
 		return false
 	}
@@ -44,7 +44,7 @@ type halfFlows struct {
 	cfg  HalfFlowConfig
 	max  int
 	mu   sync.Mutex
-	sess map[report.SessionRef]*halfCount
+	sess map[result.SessionRef]*halfCount
 }
 
 type halfCount struct {
@@ -60,16 +60,16 @@ func newHalfFlows(cfg HalfFlowConfig, maxSessions int) *halfFlows {
 	if cfg.Share <= 0 {
 		cfg.Share = d.Share
 	}
-	return &halfFlows{cfg: cfg, max: max(maxSessions, 1), sess: map[report.SessionRef]*halfCount{}}
+	return &halfFlows{cfg: cfg, max: max(maxSessions, 1), sess: map[result.SessionRef]*halfCount{}}
 }
 
 // observe counts an ended flow; it returns a finding the first time the
 // flow's session crosses the threshold.
-func (h *halfFlows) observe(f *report.Flow, interim bool) *report.Finding {
+func (h *halfFlows) observe(f *result.Flow, interim bool) *result.Finding {
 	if h == nil || interim || f.Proto != "tcp" {
 		return nil
 	}
-	var k report.SessionRef
+	var k result.SessionRef
 	if f.Session != nil {
 		k = *f.Session
 		k.OuterDst = "" // a session is (outer source, VNI, GWLB endpoint)
@@ -79,7 +79,7 @@ func (h *halfFlows) observe(f *report.Flow, interim bool) *report.Finding {
 	c := h.sess[k]
 	if c == nil {
 		if len(h.sess) >= h.max {
-			k = report.SessionRef{OuterSrc: "overflow"}
+			k = result.SessionRef{OuterSrc: "overflow"}
 			if c = h.sess[k]; c == nil {
 				c = &halfCount{}
 				h.sess[k] = c
@@ -101,7 +101,7 @@ func (h *halfFlows) observe(f *report.Flow, interim bool) *report.Finding {
 	if k.OuterSrc != "" {
 		name = fmt.Sprintf("session %s VNI %d", k.OuterSrc, k.VNI)
 	}
-	return &report.Finding{Severity: "warning", Kind: "half_flows",
+	return &result.Finding{Severity: "warning", Kind: "half_flows",
 		Summary: fmt.Sprintf("%s: %d of %d TCP flows seen in one direction only: this target receives half of each connection", name, c.half, c.tcp),
 		Evidence: []string{fmt.Sprintf("%d ended TCP flows carried payload one way and not a single packet the other way", c.half),
 			"the verdicts of these flows (policer, window, loss) rest on one direction and are not to be trusted"},

@@ -16,7 +16,7 @@ import (
 
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // Endpoints served on the HTTP port.
@@ -114,7 +114,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 // apiFlow is a flow in /api/flows: report.Flow plus whether it is open.
 type apiFlow struct {
 	Active bool `json:"active"`
-	report.Flow
+	result.Flow
 }
 
 func (l *Listener) apiFlows(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +129,7 @@ func (l *Listener) apiFlows(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	var active []report.Flow
+	var active []result.Flow
 	n := uint64(len(l.shards))
 	l.onShard(ctx, func(shard int, e *engine.Engine) {
 		// Each shard's snapshot is bounded so a table of a million flows

@@ -25,7 +25,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -74,7 +74,7 @@ type testFlow struct {
 type jsonFlow struct {
 	Type    string `json:"type"`
 	Interim bool   `json:"interim"`
-	report.Flow
+	result.Flow
 	TCP *struct {
 		Flags map[string]uint64 `json:"flags"`
 	} `json:"tcp"`
@@ -206,7 +206,7 @@ func offlinePerIface(t testing.TB, file string) []testFlow {
 
 // parseLines splits the listener's output into ended flows, findings and
 // the summary.
-func parseLines(t testing.TB, out string) (flows []jsonFlow, findings []report.Finding, sum *Summary) {
+func parseLines(t testing.TB, out string) (flows []jsonFlow, findings []result.Finding, sum *Summary) {
 	t.Helper()
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(nil, 1<<24)
@@ -225,7 +225,7 @@ func parseLines(t testing.TB, out string) (flows []jsonFlow, findings []report.F
 				flows = append(flows, f)
 			}
 		case "finding":
-			var f report.Finding
+			var f result.Finding
 			if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
 				t.Fatal(err)
 			}

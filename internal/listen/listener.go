@@ -15,7 +15,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // batchSize is the most packets handed to a shard at once.
@@ -108,7 +108,7 @@ type shard struct {
 	done chan struct{}
 	eng  *engine.Engine
 	live atomic.Int64
-	rep  *report.Report // set when the shard finished
+	rep  *result.Report // set when the shard finished
 }
 
 // Listener is a running traffic-mirror target. Build it with New, run it
@@ -238,7 +238,7 @@ func New(cfg Config) (*Listener, error) {
 		ec.MemoryLimit = cfg.Engine.MemoryLimit / int64(nshards)
 		n := uint64(nshards)
 		idx := uint64(i)
-		ec.OnFlowEnd = func(rf *report.Flow) {
+		ec.OnFlowEnd = func(rf *result.Flow) {
 			// Flow ids are per engine; interleave them so they stay
 			// unique across shards.
 			rf.ID = rf.ID*n + idx

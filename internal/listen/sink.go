@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // sink writes the JSON lines and keeps what /api serves of the past. All
@@ -19,8 +19,8 @@ type sink struct {
 	enc *json.Encoder
 	err error
 
-	recent   ring[report.Flow] // ended flows
-	findings ring[report.Finding]
+	recent   ring[result.Flow] // ended flows
+	findings ring[result.Finding]
 	byKind   map[string]uint64
 
 	// q, when started, carries lines to the sink's own goroutine: a
@@ -37,8 +37,8 @@ type sink struct {
 type sinkOp struct {
 	kind    uint8
 	interim bool
-	flow    report.Flow
-	finding report.Finding
+	flow    result.Flow
+	finding result.Finding
 	sum     *Summary
 	now     time.Time
 	sess    []SessionInfo
@@ -116,7 +116,7 @@ func (s *sink) apply(op *sinkOp) {
 	}
 }
 
-func (s *sink) applyFinding(f *report.Finding) {
+func (s *sink) applyFinding(f *result.Finding) {
 	s.write(findingLine{Type: "finding", Finding: f})
 	s.byKind[f.Kind]++
 	s.findings.push(*f)
@@ -171,21 +171,21 @@ type flowLine struct {
 	// Interim marks a report of a flow still open (--report-interval);
 	// the flow is reported again when it ends.
 	Interim bool `json:"interim,omitempty"`
-	*report.Flow
+	*result.Flow
 }
 
 type findingLine struct {
 	Type string `json:"type"`
-	*report.Finding
+	*result.Finding
 }
 
 // flow writes one flow line; ended flows are also kept for /api/flows.
 // rf is read during the call only.
-func (s *sink) flow(rf *report.Flow, interim bool) {
+func (s *sink) flow(rf *result.Flow, interim bool) {
 	s.send(sinkOp{kind: opFlow, flow: *rf, interim: interim})
 }
 
-func (s *sink) finding(f *report.Finding) { s.send(sinkOp{kind: opFinding, finding: *f}) }
+func (s *sink) finding(f *result.Finding) { s.send(sinkOp{kind: opFinding, finding: *f}) }
 
 func (s *sink) summary(sum *Summary) { s.send(sinkOp{kind: opSummary, sum: sum}) }
 
@@ -237,14 +237,14 @@ func (s *sink) write(v any) {
 	}
 }
 
-func (s *sink) recentFlows() []report.Flow {
+func (s *sink) recentFlows() []result.Flow {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.recent.items()
 }
 
 // recentFindings returns the kept findings, oldest first.
-func (s *sink) recentFindings() []report.Finding {
+func (s *sink) recentFindings() []result.Finding {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.findings.items()
@@ -260,7 +260,7 @@ func (s *sink) kinds() map[string]uint64 {
 	return m
 }
 
-func sortFlowsByBytes(fs []report.Flow) {
+func sortFlowsByBytes(fs []result.Flow) {
 	sort.SliceStable(fs, func(i, j int) bool {
 		if fs[i].Bytes != fs[j].Bytes {
 			return fs[i].Bytes > fs[j].Bytes

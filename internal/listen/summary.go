@@ -7,7 +7,7 @@ import (
 
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // Summary is the last JSON line, written after every flow has ended.
@@ -16,12 +16,12 @@ type Summary struct {
 	Listener ListenerStats `json:"listener"`
 	// Capture merges the shards' capture summaries, as analyze's
 	// "capture" object.
-	Capture report.Capture `json:"capture"`
+	Capture result.Capture `json:"capture"`
 	// Findings were written as finding lines just before.
-	Findings []report.Finding `json:"-"`
+	Findings []result.Finding `json:"-"`
 	// Flows are the largest ended flows (MaxReportFlows per shard), for
 	// callers of Run; they were written as flow lines when they ended.
-	Flows []report.Flow `json:"-"`
+	Flows []result.Flow `json:"-"`
 }
 
 // ListenerStats is what the receiving side counted.
@@ -122,18 +122,18 @@ func (l *Listener) liveFindings(last liveCounts) liveCounts {
 		l.sink.finding(&f)
 	}
 	if d := c.decodeErrs - last.decodeErrs; d > 0 {
-		l.sink.finding(&report.Finding{Severity: "warning", Kind: "decode_errors",
+		l.sink.finding(&result.Finding{Severity: "warning", Kind: "decode_errors",
 			Summary: fmt.Sprintf("%d datagrams in the last %s could not be decoded and were skipped (see /metrics mirrorscope_listen_decode_errors_total by kind)", d, iv)})
 	}
 	if d := c.rejected - last.rejected; d > 0 {
-		l.sink.finding(&report.Finding{Severity: "info", Kind: "rejected",
+		l.sink.finding(&result.Finding{Severity: "info", Kind: "rejected",
 			Summary: fmt.Sprintf("%d datagrams in the last %s came from sources or VNIs outside --allow-src/--allow-vni and were dropped", d, iv)})
 	}
 	return c
 }
 
-func dropsFinding(n uint64, when string) report.Finding {
-	return report.Finding{
+func dropsFinding(n uint64, when string) result.Finding {
+	return result.Finding{
 		Severity: "warning",
 		Kind:     "socket_drops",
 		Summary: fmt.Sprintf("the kernel dropped %d mirrored datagrams %s because this target's socket buffers were full: "+
@@ -154,7 +154,7 @@ func (l *Listener) summary() *Summary {
 	c := &sum.Capture
 	c.Encapsulation = map[string]uint64{}
 	var first, last time.Time
-	sess := map[string]*report.Session{}
+	sess := map[string]*result.Session{}
 	var order []string
 	for _, sh := range l.shards {
 		r := sh.rep
@@ -221,13 +221,13 @@ func (l *Listener) summary() *Summary {
 		c.Last = last.Format(time.RFC3339Nano)
 		c.DurationS = last.Sub(first).Seconds()
 	}
-	c.Sessions = []report.Session{}
+	c.Sessions = []result.Session{}
 	for _, k := range order {
 		c.Sessions = append(c.Sessions, *sess[k])
 	}
 	sort.SliceStable(c.Sessions, func(i, j int) bool { return c.Sessions[i].Packets > c.Sessions[j].Packets })
 	sortFlowsByBytes(sum.Flows)
-	sum.Findings = engine.Findings(&report.Report{Capture: *c, Flows: sum.Flows})
+	sum.Findings = engine.Findings(&result.Report{Capture: *c, Flows: sum.Flows})
 	if st.KernelDrops > 0 {
 		sum.Findings = append(sum.Findings, dropsFinding(st.KernelDrops, "while listening"))
 	}
@@ -236,7 +236,7 @@ func (l *Listener) summary() *Summary {
 		rej += v
 	}
 	if rej > 0 {
-		sum.Findings = append(sum.Findings, report.Finding{Severity: "info", Kind: "rejected",
+		sum.Findings = append(sum.Findings, result.Finding{Severity: "info", Kind: "rejected",
 			Summary: fmt.Sprintf("%d datagrams came from sources or VNIs outside --allow-src/--allow-vni and were dropped", rej)})
 	}
 	return sum

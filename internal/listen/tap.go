@@ -3,7 +3,7 @@ package listen
 import (
 	"time"
 
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // Tap receives every record the listener writes as a JSON line (flows,
@@ -17,9 +17,9 @@ import (
 // during the call only; copy what is kept.
 type Tap interface {
 	// Flow is an ended flow (interim: a report of a flow still open).
-	Flow(f *report.Flow, interim bool)
+	Flow(f *result.Flow, interim bool)
 	// Finding is a live or final finding.
-	Finding(f *report.Finding)
+	Finding(f *result.Finding)
 	// Sessions is the registry's counters at now (cumulative, as
 	// /api/sessions shows them).
 	Sessions(now time.Time, s []SessionInfo)

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // recTap records what a Tap is handed, to compare with the JSON lines.
@@ -19,7 +19,7 @@ type recTap struct {
 	closed   int
 }
 
-func (r *recTap) Flow(f *report.Flow, interim bool) {
+func (r *recTap) Flow(f *result.Flow, interim bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !interim {
@@ -27,7 +27,7 @@ func (r *recTap) Flow(f *report.Flow, interim bool) {
 	}
 }
 
-func (r *recTap) Finding(*report.Finding) { r.mu.Lock(); r.findings++; r.mu.Unlock() }
+func (r *recTap) Finding(*result.Finding) { r.mu.Lock(); r.findings++; r.mu.Unlock() }
 
 func (r *recTap) Sessions(_ time.Time, s []SessionInfo) {
 	r.mu.Lock()

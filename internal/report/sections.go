@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
@@ -16,7 +17,7 @@ func DefaultSections() []TextSection {
 }
 
 // DiagnosisSection prints the flow's verdict in one plain sentence.
-func DiagnosisSection(f *Flow) []string {
+func DiagnosisSection(f *result.Flow) []string {
 	d, ok := f.Diagnosis.(*diagnose.Diagnosis)
 	if !ok || d == nil || d.Summary == "" {
 		return nil
@@ -47,7 +48,7 @@ func DiagnosisSection(f *Flow) []string {
 }
 
 // TCPSection summarises the TCP analysis per data-carrying direction.
-func TCPSection(f *Flow) []string {
+func TCPSection(f *result.Flow) []string {
 	st, ok := f.TCP.(*tcpseq.Stats)
 	if !ok || st == nil {
 		return nil

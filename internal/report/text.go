@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // TextOptions tunes the terminal report.
@@ -19,11 +21,11 @@ type TextOptions struct {
 // TextSection lets other packages add a per-flow section to the text
 // report (the TCP analysis and the diagnosis format themselves). It
 // returns lines without indentation, or nil.
-type TextSection func(f *Flow) []string
+type TextSection func(f *result.Flow) []string
 
 // WriteText writes the human report: capture summary, flows by bytes,
 // findings. It fits 80 columns.
-func WriteText(w io.Writer, r *Report, o TextOptions, sections ...TextSection) error {
+func WriteText(w io.Writer, r *result.Report, o TextOptions, sections ...TextSection) error {
 	bw := bufio.NewWriter(w)
 	t := &textWriter{w: bw, color: o.Color}
 	max := o.MaxFlows
@@ -64,7 +66,7 @@ func (t *textWriter) sev(s string) string {
 	return "\033[36m" + label + "\033[0m"
 }
 
-func (t *textWriter) capture(r *Report) {
+func (t *textWriter) capture(r *result.Report) {
 	c := &r.Capture
 	t.p("%s", t.bold("CAPTURE"))
 	names := make([]string, 0, len(r.Inputs))
@@ -104,7 +106,7 @@ func (t *textWriter) capture(r *Report) {
 	t.p("")
 }
 
-func (t *textWriter) flows(r *Report, max int, sections []TextSection) {
+func (t *textWriter) flows(r *result.Report, max int, sections []TextSection) {
 	if len(r.Flows) == 0 {
 		t.p("%s", t.bold("FLOWS: none"))
 		t.p("")
@@ -138,7 +140,7 @@ func (t *textWriter) flows(r *Report, max int, sections []TextSection) {
 	t.p("")
 }
 
-func (t *textWriter) findings(r *Report) {
+func (t *textWriter) findings(r *result.Report) {
 	if len(r.Findings) == 0 {
 		t.p("%s", t.bold("FINDINGS: none"))
 		t.p("")
@@ -147,7 +149,7 @@ func (t *textWriter) findings(r *Report) {
 	defer t.p("")
 	t.p("%s", t.bold(fmt.Sprintf("FINDINGS (%d)", len(r.Findings))))
 	order := map[string]int{"critical": 0, "warning": 1, "info": 2}
-	fs := append([]Finding(nil), r.Findings...)
+	fs := append([]result.Finding(nil), r.Findings...)
 	sort.SliceStable(fs, func(i, j int) bool { return order[fs[i].Severity] < order[fs[j].Severity] })
 	for _, f := range fs {
 		t.p("  %s %s", t.sev(f.Severity), wrap(f.Summary, 68, "           "))

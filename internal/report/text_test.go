@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 func TestFormatters(t *testing.T) {
@@ -43,7 +44,7 @@ func TestWrapFits80Columns(t *testing.T) {
 }
 
 func TestWriteTextNoColorWhenAsked(t *testing.T) {
-	r := &Report{Findings: []Finding{{Severity: "warning", Kind: "x", Summary: "something"}}}
+	r := &result.Report{Findings: []result.Finding{{Severity: "warning", Kind: "x", Summary: "something"}}}
 	var b strings.Builder
 	if err := WriteText(&b, r, TextOptions{}); err != nil {
 		t.Fatal(err)
@@ -75,7 +76,7 @@ func TestDiagnosisSectionVisibilityAndSharedLimiter(t *testing.T) {
 				"queueing delay unknown: x", "RTT unknown: only the data direction is mirrored"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := DiagnosisSection(&Flow{Diagnosis: &tc.d})
+			got := DiagnosisSection(&result.Flow{Diagnosis: &tc.d})
 			if diff := cmp.Diff(got, tc.want); diff != "" {
 				t.Errorf("(-got +want)\n%s", diff)
 			}

@@ -15,7 +15,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
@@ -44,7 +44,7 @@ var ErrInputsChanged = errors.New("annotate: the inputs changed between the anal
 
 // WriteFile writes the annotated capture to the file out (created or
 // truncated). See Write.
-func WriteFile(out string, inputs []string, cfg engine.Config, rep *report.Report, opts Options) (*report.Report, Stats, error) {
+func WriteFile(out string, inputs []string, cfg engine.Config, rep *result.Report, opts Options) (*result.Report, Stats, error) {
 	f, err := os.Create(out)
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("annotate: %w", err)
@@ -64,7 +64,7 @@ func WriteFile(out string, inputs []string, cfg engine.Config, rep *report.Repor
 //
 // A read error ends the output after the last whole frame and is
 // returned (a *capture.Error); what was written is a valid pcapng file.
-func Write(w io.Writer, inputs []string, cfg engine.Config, rep *report.Report, opts Options) (*report.Report, Stats, error) {
+func Write(w io.Writer, inputs []string, cfg engine.Config, rep *result.Report, opts Options) (*result.Report, Stats, error) {
 	if opts.Tool == "" {
 		opts.Tool = "mirrorscope"
 	}
@@ -91,7 +91,7 @@ func Write(w io.Writer, inputs []string, cfg engine.Config, rep *report.Report, 
 	a.src = src
 
 	user := cfg.OnPacket
-	cfg.OnPacket = func(ev *engine.PacketEvent) {
+	cfg.OnPacket = func(ev *result.PacketEvent) {
 		a.onPacket(ev.Packet, ev.Flow, ev.TCP, ev.Err)
 		if user != nil {
 			user(ev)
@@ -128,7 +128,7 @@ func Write(w io.Writer, inputs []string, cfg engine.Config, rep *report.Report, 
 	return got, a.st, nil
 }
 
-func sameFlows(a, b *report.Report) bool {
+func sameFlows(a, b *result.Report) bool {
 	if a.Capture.Packets != b.Capture.Packets || len(a.Flows) != len(b.Flows) {
 		return false
 	}
@@ -190,7 +190,7 @@ func limiter(v string) bool {
 }
 
 // notes turns pass 1's verdicts and findings into per-flow comments.
-func (a *annotator) notes(rep *report.Report) error {
+func (a *annotator) notes(rep *result.Report) error {
 	for i := range rep.Flows {
 		f := &rep.Flows[i]
 		if f.Diagnosis == nil {

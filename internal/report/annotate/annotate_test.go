@@ -20,7 +20,7 @@ import (
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
@@ -32,17 +32,17 @@ func testdata(parts ...string) string {
 
 // pass1 is the caller's analysis; it also returns the frames the engine
 // flagged as retransmissions.
-func pass1(t *testing.T, cfg engine.Config, paths ...string) (*report.Report, map[uint64]bool) {
+func pass1(t *testing.T, cfg engine.Config, paths ...string) (*result.Report, map[uint64]bool) {
 	rep, retx, _ := pass1First(t, cfg, paths...)
 	return rep, retx
 }
 
 // pass1First also returns the first frame of every flow.
-func pass1First(t *testing.T, cfg engine.Config, paths ...string) (*report.Report, map[uint64]bool, map[uint64]uint64) {
+func pass1First(t *testing.T, cfg engine.Config, paths ...string) (*result.Report, map[uint64]bool, map[uint64]uint64) {
 	t.Helper()
 	retx := map[uint64]bool{}
 	first := map[uint64]uint64{}
-	cfg.OnPacket = func(ev *engine.PacketEvent) {
+	cfg.OnPacket = func(ev *result.PacketEvent) {
 		n, f, r := ev.Frame, ev.Flow, ev.TCP
 		if f != nil {
 			if _, ok := first[f.ID]; !ok {
@@ -128,7 +128,7 @@ func commentsText(c map[uint64]string) string {
 // normalize drops the findings' comments and replaces the diagnosis'
 // wording (owned by internal/engine and internal/diagnose) with a
 // placeholder, so the golden file pins what this package writes where.
-func normalize(s string, rep *report.Report) string {
+func normalize(s string, rep *result.Report) string {
 	for _, f := range rep.Findings {
 		line := fmt.Sprintf("mirrorscope: finding (%s): %s", f.Severity, f.Summary)
 		s = strings.ReplaceAll(s, "\\n"+line, "")
@@ -156,7 +156,7 @@ func normalize(s string, rep *report.Report) string {
 	return s
 }
 
-func verdictSummary(rep *report.Report, id uint64) string {
+func verdictSummary(rep *result.Report, id uint64) string {
 	for _, f := range rep.Flows {
 		if f.ID == id && f.Diagnosis != nil {
 			b, _ := json.Marshal(f.Diagnosis)

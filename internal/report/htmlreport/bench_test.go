@@ -11,6 +11,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
 	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
@@ -29,7 +30,7 @@ type recorded struct {
 func record(t testing.TB, path string) (recs []recorded, first int64, span int64) {
 	t.Helper()
 	cfg := engine.DefaultConfig()
-	cfg.OnPacket = func(ev *engine.PacketEvent) {
+	cfg.OnPacket = func(ev *result.PacketEvent) {
 		p, f, d, r := ev.Packet, ev.Flow, ev.Dir, ev.TCP
 		if f == nil || r == nil {
 			return
@@ -72,7 +73,7 @@ func (r *replayer) lapOnce(c *Collector) {
 		f := r.flows[x.id]
 		f.Dir[x.d&1].Bytes += x.len
 		f.Last = x.ts + off
-		c.OnPacket(&engine.PacketEvent{Frame: uint64(i), TS: f.Last, Packet: &x.p, Flow: f, Dir: x.d, TCP: &x.r})
+		c.OnPacket(&result.PacketEvent{Frame: uint64(i), TS: f.Last, Packet: &x.p, Flow: f, Dir: x.d, TCP: &x.r})
 	}
 	r.lap++
 }
@@ -153,13 +154,13 @@ func TestSizeBound(t *testing.T) {
 			}
 			f.Dir[d].Bytes += 1514 + uint64(i)
 			f.Last = ts
-			c.OnPacket(&engine.PacketEvent{TS: ts, Packet: &p, Flow: f, Dir: d, TCP: &r})
+			c.OnPacket(&result.PacketEvent{TS: ts, Packet: &p, Flow: f, Dir: d, TCP: &r})
 		}
 	}
 	cd := c.Data()
-	rep := &report.Report{Tool: "size test"}
+	rep := &result.Report{Tool: "size test"}
 	for _, f := range flows {
-		rep.Flows = append(rep.Flows, report.Flow{ID: f.ID, Proto: "tcp", Bytes: f.Bytes()})
+		rep.Flows = append(rep.Flows, result.Flow{ID: f.ID, Proto: "tcp", Bytes: f.Bytes()})
 	}
 	var b bytes.Buffer
 	if err := Write(&b, rep, cd, Options{}); err != nil {

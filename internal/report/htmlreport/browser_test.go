@@ -18,7 +18,7 @@ import (
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 var screenshotOut = flag.String("screenshot", "", "also copy the policer report screenshot to this file (docs/screenshot-policer.png)")
@@ -163,7 +163,7 @@ func TestBrowserLive(t *testing.T) {
 	}
 }
 
-func runEngine(t testing.TB, cfg engine.Config, paths ...string) *report.Report {
+func runEngine(t testing.TB, cfg engine.Config, paths ...string) *result.Report {
 	t.Helper()
 	eng := engine.New(cfg)
 	src, err := capture.OpenFiles(paths, capture.Options{})

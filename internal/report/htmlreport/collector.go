@@ -5,8 +5,8 @@ import (
 	"sort"
 
 	"github.com/mirrorscope/mirrorscope/internal/decode"
-	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
@@ -88,7 +88,7 @@ func NewCollector(cfg CollectorConfig) *Collector {
 
 // OnPacket is an engine.Config.OnPacket hook. Packets are charted at
 // their own capture time.
-func (c *Collector) OnPacket(ev *engine.PacketEvent) {
+func (c *Collector) OnPacket(ev *result.PacketEvent) {
 	if ev.Flow == nil || ev.TCP == nil || ev.Err != nil {
 		return
 	}

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/mirrorscope/mirrorscope/internal/decode"
-	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/flow"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
@@ -47,7 +47,7 @@ func fuzzBody(t *testing.T, data []byte) {
 			p.TCP.TSVal, p.TCP.TSEcr = uint32(b[29]), uint32(b[30])
 			r = tcpseq.Result{Flags: tcpseq.Flag(b[31]) << (b[28] >> 4), RelSeq: binary.LittleEndian.Uint32(b[25:29]),
 				AckRTT: int64(int8(b[30])) * 1e5, HasAckRTT: b[31]&2 != 0, BytesInFlight: int64(int8(b[29])) * 100, Window: uint32(b[27]) << 8}
-			c.OnPacket(&engine.PacketEvent{TS: fl.Last, Packet: &p, Flow: fl, Dir: d, TCP: &r})
+			c.OnPacket(&result.PacketEvent{TS: fl.Last, Packet: &p, Flow: fl, Dir: d, TCP: &r})
 		}
 		cd := c.Data()
 		if len(cd.Flows) > 2 || len(c.flows) > 3 {

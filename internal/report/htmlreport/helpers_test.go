@@ -8,7 +8,7 @@ import (
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 func testdata(parts ...string) string {
@@ -17,7 +17,7 @@ func testdata(parts ...string) string {
 
 // analyze runs the real engine over paths with a Collector attached and
 // returns the report and chart data.
-func analyze(t testing.TB, cc CollectorConfig, paths ...string) (*report.Report, *ChartData) {
+func analyze(t testing.TB, cc CollectorConfig, paths ...string) (*result.Report, *ChartData) {
 	t.Helper()
 	col := NewCollector(cc)
 	cfg := engine.DefaultConfig()
@@ -40,7 +40,7 @@ func analyze(t testing.TB, cc CollectorConfig, paths ...string) (*report.Report,
 		eng.Packet(fr.Data, fr.TS, fr.OrigLen, fr.Link)
 	}
 	for _, p := range paths {
-		eng.AddInput(report.Input{File: filepath.Base(p)})
+		eng.AddInput(result.Input{File: filepath.Base(p)})
 	}
 	rep := eng.Finish()
 	return rep, col.Data()

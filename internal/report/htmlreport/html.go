@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 var (
@@ -55,7 +56,7 @@ type Options struct {
 // Write writes r as one self-contained HTML page to w: no request leaves
 // the page when it is viewed (uPlot, styles and data are inlined). data
 // may be nil (no charts).
-func Write(w io.Writer, r *report.Report, data *ChartData, opts Options) error {
+func Write(w io.Writer, r *result.Report, data *ChartData, opts Options) error {
 	if opts.Title == "" {
 		opts.Title = "mirrorscope report"
 	}
@@ -115,7 +116,7 @@ type diagView struct {
 	} `json:"measurements"`
 }
 
-func diagOf(f *report.Flow) (*diagView, error) {
+func diagOf(f *result.Flow) (*diagView, error) {
 	if f.Diagnosis == nil {
 		return nil, nil
 	}
@@ -160,7 +161,7 @@ func infoOf(d *diagView) chartInfo {
 }
 
 type flowRow struct {
-	F       *report.Flow
+	F       *result.Flow
 	D       *diagView
 	Charted bool
 	Session string
@@ -168,7 +169,7 @@ type flowRow struct {
 
 type chartView struct {
 	S       *FlowSeries
-	F       *report.Flow
+	F       *result.Flow
 	D       *diagView
 	Title   string
 	Partial string
@@ -176,7 +177,7 @@ type chartView struct {
 
 type view struct {
 	Title       string
-	R           *report.Report
+	R           *result.Report
 	Rows        []flowRow
 	MoreFlows   int
 	Charts      []chartView
@@ -192,7 +193,7 @@ type view struct {
 	Encaps      string
 }
 
-func buildView(r *report.Report, data *ChartData, opts Options) (*view, error) {
+func buildView(r *result.Report, data *ChartData, opts Options) (*view, error) {
 	v := &view{
 		Title: opts.Title, R: r, Data: data,
 		UplotJS: uplotJSv(), UplotCSS: uplotCSSv(), JS: reportJSv(), CSS: reportCSSv(), License: uplotLicense,
@@ -204,7 +205,7 @@ func buildView(r *report.Report, data *ChartData, opts Options) (*view, error) {
 	sortStrings(enc)
 	v.Encaps = strings.Join(enc, ", ")
 
-	byID := map[uint64]*report.Flow{}
+	byID := map[uint64]*result.Flow{}
 	diags := map[uint64]*diagView{}
 	for i := range r.Flows {
 		f := &r.Flows[i]

@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -194,7 +194,7 @@ func jsonID(id uint64) string {
 func TestWriteEscapes(t *testing.T) {
 	rep, cd := analyze(t, CollectorConfig{}, testdata("policer", "policer.cli.pcap"))
 	evil := `</script><script>alert(1)</script><img src=x onerror=alert(2)>`
-	rep.Findings = append(rep.Findings, report.Finding{Severity: "warning", Kind: "x", Summary: evil, Evidence: []string{evil}})
+	rep.Findings = append(rep.Findings, result.Finding{Severity: "warning", Kind: "x", Summary: evil, Evidence: []string{evil}})
 	rep.Inputs[0].File = evil
 	rep.Flows[0].Client = evil
 	var b bytes.Buffer

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/mirrorscope/mirrorscope/internal/engine"
+	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
 // LiveHandler serves the live page of mirrorscope listen: one
@@ -76,9 +76,9 @@ func NewLiveCollector(cfg CollectorConfig, shards int) *LiveCollector {
 }
 
 // OnPacket returns the engine.Config.OnPacket hook of shard i.
-func (l *LiveCollector) OnPacket(shard int) func(*engine.PacketEvent) {
+func (l *LiveCollector) OnPacket(shard int) func(*result.PacketEvent) {
 	s := &l.sh[shard]
-	return func(ev *engine.PacketEvent) {
+	return func(ev *result.PacketEvent) {
 		if ev.Flow == nil || ev.TCP == nil || ev.Err != nil {
 			return
 		}

@@ -1,4 +1,4 @@
-package report
+package result
 
 // The JSON report schema (documented in docs/json.md). Field names are a
 // contract with users' scripts: add fields, never rename them.
