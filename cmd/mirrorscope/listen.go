@@ -69,7 +69,7 @@ See docs/listen.md for deployment as a mirror target.`,
   mirrorscope listen --geneve --allow-src 10.0.0.0/8 --out /var/log/mirrorscope/flows.jsonl
   mirrorscope listen --http 0.0.0.0:9180 --write-pcap /var/lib/mirrorscope/pcap
   mirrorscope listen --iface eth1 --vxlan ''`,
-		Args: cobra.NoArgs,
+		Args: genevePositional(&o.geneve),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runListen(cmd, &o) },
 	}
 	fs := cmd.Flags()
@@ -109,6 +109,28 @@ See docs/listen.md for deployment as a mirror target.`,
 	fs.StringVar(&o.emf, "emf", "", "also write CloudWatch Embedded Metric Format lines (flows per verdict, PolicedFlows, per-session packets/bytes/drops) to this `FILE` (appended) or - for standard output (then give --out FILE); see docs/aws.md")
 	o.kafka.bind(fs)
 	return cmd
+}
+
+// genevePositional lets `--geneve ADDR:PORT` be written with a space, as
+// people type it. --geneve has an optional value (alone it means
+// 0.0.0.0:6081), so the flag parser takes the address that follows it for
+// a positional argument; listen takes none, so one argument that is an
+// ADDR:PORT after a bare --geneve is the flag's value.
+func genevePositional(geneve *string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		f := cmd.Flags().Lookup("geneve")
+		if len(args) == 1 && f.Changed && *geneve == f.NoOptDefVal {
+			if _, err := netip.ParseAddrPort(args[0]); err == nil {
+				*geneve = args[0]
+				return nil
+			}
+			return usageErr("unexpected argument %q: --geneve takes ADDR:PORT (e.g. --geneve 0.0.0.0:6081)", args[0])
+		}
+		return usageErr("listen takes no arguments, got %q", args)
+	}
 }
 
 func runListen(cmd *cobra.Command, o *listenOpts) error {

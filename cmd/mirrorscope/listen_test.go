@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -70,5 +71,68 @@ func TestListenSIGHUPReopens(t *testing.T) {
 	b, _ := os.ReadFile(out)
 	if !strings.Contains(string(b), `"type":"summary"`) {
 		t.Errorf("the reopened --out has no summary: %q", b)
+	}
+}
+
+// TestListenGeneveWithSpace: `--geneve ADDR:PORT` with a space receives on
+// ADDR:PORT (it failed with `unknown command "ADDR"`), and a stray
+// argument is still a usage error.
+func TestListenGeneveWithSpace(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	out := filepath.Join(t.TempDir(), "flows.jsonl")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := newRootCmd()
+	var stdout, stderr bytes.Buffer
+	cmd.SetOut(&stdout)
+	cmd.SetErr(&stderr)
+	cmd.SetArgs([]string{"listen", "--vxlan", "off", "--geneve", addr, "--http", "", "--sockets", "1", "--out", out, "-q"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	// Probe only once listen has started (its --out exists): a probe
+	// socket open while listen binds would make it refuse a held port.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(out); err == nil {
+			break
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	held := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !held; time.Sleep(10 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("listen ended early: %v; stderr: %s", err, stderr.String())
+		default:
+		}
+		// The listener's sockets use SO_REUSEPORT; a plain bind fails
+		// once it holds the port.
+		if c, err := net.ListenPacket("udp", addr); err != nil {
+			held = true
+		} else {
+			c.Close()
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("listen: %v; stderr: %s", err, stderr.String())
+	}
+	if !held {
+		t.Fatalf("listen --geneve %s never bound %s", addr, addr)
+	}
+
+	for _, args := range [][]string{
+		{"listen", "--geneve", "6081"},
+		{"listen", "--vxlan", "off", "stray"},
+		{"listen", "--geneve", "127.0.0.1:6081", "127.0.0.1:6082"},
+	} {
+		_, errOut, code := run(t, nil, args...)
+		if code != 2 || !strings.Contains(errOut, "argument") {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 naming the argument", args, code, errOut)
+		}
 	}
 }
