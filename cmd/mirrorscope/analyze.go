@@ -61,7 +61,7 @@ func (a *analysisFlags) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&a.maxDiagnosed, "max-diagnosed-flows", d.MaxDiagnosedFlows, "most TCP flows diagnosed while open at once (each keeps ~50 KB); later ones get the TCP analysis only")
 	fs.BoolVar(&a.flowsOnly, "flows-only", false, "decode and count flows only: no TCP analysis, no diagnosis (fastest first look at a large capture)")
 	a.filter.bind(fs)
-	fs.StringArrayVar(&a.eniIPs, "eni-ip", nil, "with --filter/--rule: the source interface's `IP` address(es), which give each packet's direction; for mirror captures the default is the outer source (the source ENI)")
+	fs.StringArrayVar(&a.eniIPs, "eni-ip", nil, "with --filter/--rule: the source interface's `IP` address(es), which give each packet's direction; default: for mirror captures the outer source (the source ENI), for other capture files the address in the most packets (the capture host; standard input needs --eni-ip)")
 	fs.UintSliceVar(&a.vnis, "vni", nil, "analyse only these mirror sessions' VNIs (repeat or comma-separate)")
 	fs.StringSliceVar(&a.outerSrcs, "outer-src", nil, "analyse only mirror traffic from these outer source addresses (source ENIs)")
 	fs.BoolVar(&a.decapInner, "decap-inner", false, "also open a VXLAN (4789/8472) or GENEVE (6081) overlay inside the mirror session: analyse a Kubernetes node's pod flows, with the overlay VNI in each flow")
@@ -112,7 +112,7 @@ func (a *analysisFlags) config() (engine.Config, error) {
 	if err != nil {
 		return c, err
 	}
-	c.Accept = sel
+	c.Select = sel
 	if a.filter.given() {
 		sessions, err := a.filter.load()
 		if err != nil {
@@ -123,12 +123,7 @@ func (a *analysisFlags) config() (engine.Config, error) {
 			return c, err
 		}
 		pred := mirror.NewPredicate(sessions, addrs)
-		keep := func(p *decode.Packet) bool { _, ok := pred.Keep(p); return ok }
-		if sel != nil {
-			c.Accept = func(p *decode.Packet) bool { return sel(p) && keep(p) }
-		} else {
-			c.Accept = keep
-		}
+		c.Accept = func(p *decode.Packet) bool { _, ok := pred.Keep(p); return ok }
 	}
 	return c, nil
 }
@@ -190,11 +185,48 @@ other errors.`,
 	return cmd
 }
 
+// inferENI gives --filter/--rule the source interface's address when
+// --eni-ip is not given and the files are not a mirror stream (whose
+// outer source gives each packet's direction): the capture host, the
+// address in the most packets, as filter test does. It returns the note
+// for the report, or nil when nothing was inferred.
+func (a *analysisFlags) inferENI(paths []string) (*result.Finding, error) {
+	if !a.filter.given() || len(a.eniIPs) > 0 {
+		return nil, nil
+	}
+	if slices.Contains(paths, "-") {
+		return nil, usageErr("--filter/--rule need --eni-ip (the source interface's address) when the capture is read from standard input")
+	}
+	in, err := mirror.InferInterface(paths, 1_000_000)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	switch {
+	case in.IsMirror():
+		return nil, nil
+	case !in.Addr.IsValid():
+		return nil, usageErr("--filter/--rule: the capture has no IP packets to infer the source interface from; give --eni-ip")
+	case in.Tie:
+		return nil, usageErr("--filter/--rule: cannot tell the capture host: the two busiest addresses each appear in %d packets (one conversation); give --eni-ip (the source interface's address)", in.AddrPackets)
+	}
+	a.eniIPs = []string{in.Addr.String()}
+	return &result.Finding{
+		Severity: "info",
+		Kind:     "eni_inferred",
+		Summary: fmt.Sprintf("the mirror filter's directions are relative to %s, taken as the capture host (the address in %d of %d IP packets); give --eni-ip to set it",
+			in.Addr, in.AddrPackets, in.IPPackets),
+	}, nil
+}
+
 func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 	switch o.format {
 	case "text", "json", "html":
 	default:
 		return usageErr("unknown --format %q: use text, json or html", o.format)
+	}
+	eniNote, err := o.inferENI(paths)
+	if err != nil {
+		return err
 	}
 	cfg, err := o.config()
 	if err != nil {
@@ -249,6 +281,9 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 		}
 	}
 
+	if eniNote != nil {
+		rep.Findings = append(rep.Findings, *eniNote)
+	}
 	if len(sets) > 0 {
 		rep.Findings = append(rep.Findings, counters.Findings(rep, sets)...)
 	}

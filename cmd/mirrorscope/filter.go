@@ -192,6 +192,7 @@ func newFilterTestCmd() *cobra.Command {
 		flows   int
 		packets bool
 		decap   bool
+		vnis    []uint
 	)
 	cmd := &cobra.Command{
 		Use:   "test [flags] CAPTURE...",
@@ -209,7 +210,9 @@ Direction is relative to the source interface: a packet to one of its
 addresses is ingress, from one is egress. Give the addresses with
 --eni-ip; without it the address present in the most packets is taken
 (on a host's interface each peer appears only in its own flows), and a
-tie (a capture of one conversation) is an error that asks for --eni-ip.`,
+tie (a capture of one conversation) is an error that asks for --eni-ip.
+A capture of a mirror stream (VXLAN/GENEVE datagrams) is tested with
+--decap, and --vni to pick one session; without --decap it is refused.`,
 		Example: `  mirrorscope filter test --rule 'ingress 100 accept tcp dst-port 5201' --eni-ip 198.18.0.2 srv.pcap
   mirrorscope filter test --filter filters.json --session sessions.json --format json capture.pcapng.gz`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -232,6 +235,15 @@ tie (a capture of one conversation) is an error that asks for --eni-ip.`,
 			}
 			w := cmd.OutOrStdout()
 			opt := mirror.TestOptions{Addrs: addrs, Decap: decap, TopFlows: flows}
+			if len(vnis) > 0 && !decap {
+				return usageErr("--vni selects a mirror session of a mirror-stream capture: give --decap too")
+			}
+			for _, v := range vnis {
+				if v > 0xffffff {
+					return usageErr("--vni %d: a VNI has 24 bits (at most 16777215)", v)
+				}
+				opt.VNIs = append(opt.VNIs, uint32(v))
+			}
 			if packets {
 				opt.OnPacket = func(p *decode.Packet, d mirror.Decision) {
 					fmt.Fprintln(w, packetLine(p, d))
@@ -242,6 +254,9 @@ tie (a capture of one conversation) is an error that asks for --eni-ip.`,
 				var ce *capture.Error
 				if errors.Is(err, mirror.ErrAmbiguousENI) {
 					return usageErr("%v with --eni-ip", err)
+				}
+				if errors.Is(err, mirror.ErrMirrorCapture) || errors.Is(err, mirror.ErrNoSuchVNI) {
+					return usageErr("%v", err)
 				}
 				if errors.As(err, &ce) {
 					return &exitError{code: exitUsage, err: err}
@@ -262,6 +277,7 @@ tie (a capture of one conversation) is an error that asks for --eni-ip.`,
 	cmd.Flags().IntVar(&flows, "flows", 5, "flows listed per rule (-1: all)")
 	cmd.Flags().BoolVar(&packets, "packets", false, "print one line per packet with its direction and verdict before the report")
 	cmd.Flags().BoolVar(&decap, "decap", false, "the captures are of a mirror stream (VXLAN/GENEVE): decapsulate, and take the direction from the outer source unless --eni-ip")
+	cmd.Flags().UintSliceVar(&vnis, "vni", nil, "with --decap: test only the mirror sessions with these VNIs (repeat or comma-separate)")
 	return cmd
 }
 

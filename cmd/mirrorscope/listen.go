@@ -129,7 +129,7 @@ func genevePositional(geneve *string) cobra.PositionalArgs {
 			}
 			return usageErr("unexpected argument %q: --geneve takes ADDR:PORT (e.g. --geneve 0.0.0.0:6081)", args[0])
 		}
-		return usageErr("listen takes no arguments, got %q", args)
+		return usageErr("unexpected argument %q: listen takes no arguments (see mirrorscope listen --help)", strings.Join(args, " "))
 	}
 }
 

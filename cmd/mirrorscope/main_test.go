@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -151,7 +152,7 @@ func TestBadInput(t *testing.T) {
 		{"bad format", []string{"analyze", "--format", "xml", trunc}, 2, []string{"--format"}, false},
 		{"bad flag", []string{"analyze", "--bogus", trunc}, 2, []string{"unknown flag"}, false},
 		{"unknown command", []string{"bogus"}, 2, []string{`unknown command "bogus"`}, false},
-		{"extra argument", []string{"listen", "extra"}, 2, []string{`unknown command "extra"`, "listen --help"}, false},
+		{"extra argument", []string{"listen", "extra"}, 2, []string{`unexpected argument "extra"`, "listen --help"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := run(t, nil, tc.args...)
@@ -217,10 +218,153 @@ func TestAnalyzeFilter(t *testing.T) {
 	if kept+r.Capture.Filtered != r.Capture.IPPackets || kept != 1253 {
 		t.Errorf("kept %d + filtered %d != %d IP packets (want 1253 kept)", kept, r.Capture.Filtered, r.Capture.IPPackets)
 	}
-	// Without the interface address a plain capture has no direction.
-	out, _, _ = run(t, nil, "analyze", "--rule", "ingress 100 accept tcp dst-port 5201", path)
-	if !strings.Contains(out, "rejected all") {
-		t.Errorf("no filter_rejects_all finding in:\n%s", out)
+	// Without the interface address, a capture of one conversation has
+	// no capture host to infer (it rejected everything with exit 0).
+	_, errOut, code = run(t, nil, "analyze", "--rule", "ingress 100 accept tcp dst-port 5201", path)
+	if code != 2 || !strings.Contains(errOut, "--eni-ip") {
+		t.Errorf("one conversation without --eni-ip: exit %d, %q; want exit 2 asking for --eni-ip", code, errOut)
+	}
+	b, _ := os.ReadFile(path)
+	_, errOut, code = run(t, b, "analyze", "--rule", "ingress 100 accept tcp", "-")
+	if code != 2 || !strings.Contains(errOut, "--eni-ip") {
+		t.Errorf("stdin without --eni-ip: exit %d, %q; want exit 2 asking for --eni-ip", code, errOut)
+	}
+}
+
+// TestAnalyzeFilterInfersHost: on a host's capture (one address in every
+// packet, each peer in its own flows) --filter without --eni-ip takes the
+// capture host for the interface and says so.
+func TestAnalyzeFilterInfersHost(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "host.pcap")
+	writeHostPcap(t, path)
+	out, errOut, code := run(t, nil, "analyze", "--format", "json", "--rule", "ingress 100 accept tcp", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		Capture struct {
+			IPPackets uint64 `json:"ip_packets"`
+			Filtered  uint64
+		}
+		Findings []struct{ Kind, Summary string }
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	// 3 peers x (2 packets to the host + 2 from it): ingress keeps 6.
+	if r.Capture.IPPackets != 12 || r.Capture.Filtered != 6 {
+		t.Errorf("ip %d filtered %d; want 12 and 6 (the egress half)", r.Capture.IPPackets, r.Capture.Filtered)
+	}
+	found := false
+	for _, f := range r.Findings {
+		if f.Kind == "eni_inferred" && strings.Contains(f.Summary, "10.0.0.5") && strings.Contains(f.Summary, "12 of 12") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no eni_inferred finding naming 10.0.0.5 in 12 of 12 packets: %+v", r.Findings)
+	}
+}
+
+// writeHostPcap writes a pcap of host 10.0.0.5 exchanging two TCP segments
+// each way with each of three peers.
+func writeHostPcap(t *testing.T, path string) {
+	t.Helper()
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	hdr := make([]byte, 24)
+	le.PutUint32(hdr[0:], 0xa1b2c3d4)
+	le.PutUint16(hdr[4:], 2)
+	le.PutUint16(hdr[6:], 4)
+	le.PutUint32(hdr[16:], 65535)
+	le.PutUint32(hdr[20:], 1) // Ethernet
+	b.Write(hdr)
+	host := [4]byte{10, 0, 0, 5}
+	n := 0
+	frame := func(src, dst [4]byte, sport, dport uint16, seq, ack uint32, flags byte) {
+		f := make([]byte, 14+20+20)
+		f[12], f[13] = 0x08, 0x00
+		ip := f[14:]
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], 40)
+		ip[8], ip[9] = 64, 6
+		copy(ip[12:], src[:])
+		copy(ip[16:], dst[:])
+		var sum uint32
+		for i := 0; i < 20; i += 2 {
+			sum += uint32(binary.BigEndian.Uint16(ip[i:]))
+		}
+		for sum > 0xffff {
+			sum = sum&0xffff + sum>>16
+		}
+		binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
+		tcp := ip[20:]
+		binary.BigEndian.PutUint16(tcp[0:], sport)
+		binary.BigEndian.PutUint16(tcp[2:], dport)
+		binary.BigEndian.PutUint32(tcp[4:], seq)
+		binary.BigEndian.PutUint32(tcp[8:], ack)
+		tcp[12] = 5 << 4
+		tcp[13] = flags
+		binary.BigEndian.PutUint16(tcp[14:], 65535)
+		rec := make([]byte, 16)
+		n++
+		le.PutUint32(rec[0:], 1_700_000_000)
+		le.PutUint32(rec[4:], uint32(n*1000))
+		le.PutUint32(rec[8:], uint32(len(f)))
+		le.PutUint32(rec[12:], uint32(len(f)))
+		b.Write(rec)
+		b.Write(f)
+	}
+	for i, peer := range [][4]byte{{192, 0, 2, 1}, {192, 0, 2, 2}, {198, 51, 100, 9}} {
+		cport := uint16(40000 + i)
+		frame(peer, host, cport, 443, 100, 0, 0x02)
+		frame(host, peer, 443, cport, 500, 101, 0x12)
+		frame(peer, host, cport, 443, 101, 501, 0x10)
+		frame(host, peer, 443, cport, 501, 101, 0x11)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVNISelection: a --vni that is not in the capture names the VNIs
+// that are (it talked about mirror filters), in analyze and filter test;
+// filter test on a mirror stream without --decap says to use it.
+func TestVNISelection(t *testing.T) {
+	path := repoTestdata + "/twosessions/twosessions.mon.pcap"
+	out, errOut, code := run(t, nil, "analyze", "--vni", "99", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"no packet is in the selected mirror sessions", "VNI 4343 from 198.19.0.1", "VNI 4242 from 198.19.0.2", "--vni 4343"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("analyze --vni 99: no %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "mirror filter") {
+		t.Errorf("analyze --vni 99 talks about mirror filters:\n%s", out)
+	}
+	out, _, _ = run(t, nil, "analyze", "--vni", "4242", path)
+	if !strings.Contains(out, "selection  1,649 packets left out by --vni/--outer-src (1 other session(s))") {
+		t.Errorf("analyze --vni 4242 does not count the other session's packets:\n%s", out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rule", "ingress 100 accept tcp", path}, "--decap"},
+		{[]string{"--rule", "ingress 100 accept tcp", "--decap", "--vni", "7", path}, "the capture has VNI 4343 (1649 packets), 4242 (1642 packets)"},
+		{[]string{"--rule", "ingress 100 accept tcp", "--vni", "4242", path}, "give --decap too"},
+	} {
+		_, errOut, code := run(t, nil, append([]string{"filter", "test"}, tc.args...)...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("filter test %q: exit %d, %q; want exit 2 with %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	out, errOut, code = run(t, nil, "filter", "test", "--rule", "ingress 100 accept tcp", "--decap", "--vni", "4242", path)
+	if code != 0 || !strings.Contains(out, "other mirror sessions left out (--vni): 1649 pkts") || !strings.Contains(out, "capture: 1642 packets") {
+		t.Errorf("filter test --decap --vni 4242: exit %d %s\n%s", code, errOut, out)
 	}
 }
 

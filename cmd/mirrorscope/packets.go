@@ -71,6 +71,9 @@ sessions has two streams here and one in tshark (see docs/wireshark-parity.md).`
 			if af.flowsOnly {
 				return usageErr("packets prints the TCP analysis of each packet; --flows-only turns that analysis off (use it with analyze)")
 			}
+			if _, err := af.inferENI(args); err != nil {
+				return err
+			}
 			cfg, err := af.config()
 			if err != nil {
 				return err

@@ -31,6 +31,10 @@ type Config struct {
 	// MaxReportFlows caps the flows listed in the report: when more flows
 	// end, the smallest by bytes are left out and counted.
 	MaxReportFlows int
+	// Select, when set, picks the mirror sessions to analyse (--vni,
+	// --outer-src): packets it rejects are counted as unselected, with
+	// their sessions, and not analysed.
+	Select func(p *decode.Packet) bool
 	// Accept, when set, is asked about every decoded IP packet; packets it
 	// rejects are counted as filtered and not analysed (--filter).
 	Accept func(p *decode.Packet) bool
@@ -79,6 +83,9 @@ func DefaultConfig() Config {
 type sessionAcc struct {
 	s     result.Session
 	first bool
+	// unselected: a session Config.Select left out; reported apart so a
+	// --vni that matches nothing can name the sessions that are there.
+	unselected bool
 }
 
 // Engine runs the analysis over a stream of frames.
@@ -254,6 +261,16 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 			return
 		}
 	}
+	if e.cfg.Select != nil && !e.cfg.Select(p) {
+		c.Unselected++
+		if p.Encap != decode.EncapNone {
+			e.countSession(p, true)
+		}
+		if e.cfg.OnPacket != nil {
+			e.emit(ts, p, nil, 0, nil, nil)
+		}
+		return
+	}
 	if e.cfg.Accept != nil && !e.cfg.Accept(p) {
 		c.Filtered++
 		if e.cfg.OnPacket != nil {
@@ -262,7 +279,7 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 		return
 	}
 	if p.Encap != decode.EncapNone {
-		e.countSession(p)
+		e.countSession(p, false)
 	}
 	f, d := e.table.Lookup(p, ts)
 	st, _ := f.Ext.(*flowState)
@@ -291,12 +308,17 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 	}
 }
 
-func (e *Engine) countSession(p *decode.Packet) {
+func (e *Engine) countSession(p *decode.Packet, unselected bool) {
 	k := flow.SessionKey{OuterSrc: p.Session.OuterSrc, VNI: p.Session.VNI, HasVNI: p.Session.HasVNI, GWLBEndpointID: p.Session.GWLBEndpointID}
 	s := e.lastSess
 	if s == nil || k != e.lastSessKey {
 		s = e.sessions[k]
 		if s == nil {
+			if unselected && len(e.sessions) >= maxUnselectedSessions {
+				// Bounded: a stream with many sessions left out
+				// still counts its packets in Capture.Unselected.
+				return
+			}
 			s = &sessionAcc{s: result.Session{
 				OuterSrc: addrString(p.Session.OuterSrc),
 				OuterDst: addrString(p.Session.OuterDst),
@@ -307,6 +329,7 @@ func (e *Engine) countSession(p *decode.Packet) {
 				s.s.GWLBEndpointID = fmt.Sprintf("%016x", p.Session.GWLBEndpointID)
 				s.s.GWLBAttachmentID = fmt.Sprintf("%016x", p.Session.GWLBAttachmentID)
 			}
+			s.unselected = unselected
 			e.sessions[k] = s
 		}
 		e.lastSessKey, e.lastSess = k, s
@@ -452,18 +475,14 @@ func (e *Engine) Finish() *result.Report {
 	}
 	c.Sessions = make([]result.Session, 0, len(e.sessions))
 	for _, s := range e.sessions {
-		c.Sessions = append(c.Sessions, s.s)
+		if s.unselected {
+			c.UnselectedSessions = append(c.UnselectedSessions, s.s)
+		} else {
+			c.Sessions = append(c.Sessions, s.s)
+		}
 	}
-	sort.Slice(c.Sessions, func(i, j int) bool {
-		a, b := c.Sessions[i], c.Sessions[j]
-		if a.Packets != b.Packets {
-			return a.Packets > b.Packets
-		}
-		if a.OuterSrc != b.OuterSrc {
-			return a.OuterSrc < b.OuterSrc
-		}
-		return a.VNI < b.VNI
-	})
+	sortSessions(c.Sessions)
+	sortSessions(c.UnselectedSessions)
 	ts := e.table.Stats()
 	c.FlowCounts = result.FlowCounts{
 		Total:       ts.Created,
@@ -609,4 +628,23 @@ func (h *flowHeap) Pop() any {
 func (e *Engine) emit(ts int64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
 	e.ev = result.PacketEvent{Frame: e.frame, TS: ts, Packet: p, Flow: f, Dir: d, TCP: r, Err: err}
 	e.cfg.OnPacket(&e.ev)
+}
+
+// maxUnselectedSessions bounds the sessions kept for a finding when
+// Config.Select leaves them out.
+const maxUnselectedSessions = 64
+
+// sortSessions orders sessions by packets, most first, then by outer
+// source and VNI, so reports do not depend on map order.
+func sortSessions(ss []result.Session) {
+	sort.Slice(ss, func(i, j int) bool {
+		a, b := ss[i], ss[j]
+		if a.Packets != b.Packets {
+			return a.Packets > b.Packets
+		}
+		if a.OuterSrc != b.OuterSrc {
+			return a.OuterSrc < b.OuterSrc
+		}
+		return a.VNI < b.VNI
+	})
 }

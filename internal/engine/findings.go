@@ -46,6 +46,23 @@ func findings(r *result.Report) []result.Finding {
 			Summary:  fmt.Sprintf("%d packets were cut by the capture's snapshot length; headers are intact, payload is not kept", c.TruncatedPackets),
 		})
 	}
+	if c.Unselected > 0 && c.Unselected == c.IPPackets {
+		f := result.Finding{
+			Severity: "warning",
+			Kind:     "selection_empty",
+			Summary:  fmt.Sprintf("no packet is in the selected mirror sessions (--vni/--outer-src): all %d IP packets were left out", c.Unselected),
+		}
+		if len(c.UnselectedSessions) == 0 {
+			f.Evidence = []string{"the capture has no VXLAN/GENEVE mirror sessions: it is not a mirror stream"}
+			f.Next = []string{"drop --vni/--outer-src to analyse the capture as it is"}
+		} else {
+			for _, s := range c.UnselectedSessions {
+				f.Evidence = append(f.Evidence, fmt.Sprintf("the capture has VNI %d from %s (%s): %d packets", s.VNI, s.OuterSrc, s.Encap, s.Packets))
+			}
+			f.Next = []string{fmt.Sprintf("select one of them, e.g. --vni %d", c.UnselectedSessions[0].VNI)}
+		}
+		out = append(out, f)
+	}
 	if c.Filtered > 0 && c.Filtered == c.IPPackets {
 		out = append(out, result.Finding{
 			Severity: "warning",

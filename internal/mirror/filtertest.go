@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
@@ -136,6 +137,8 @@ type TestReport struct {
 	// MirrorRateBps is MirrorWireBytes in bits/s over the capture's
 	// duration (0 for captures shorter than 1 ms).
 	MirrorRateBps float64 `json:"mirror_rate_bps"`
+	// OtherSessions: packets of mirror sessions left out by --vni.
+	OtherSessions uint64 `json:"other_sessions_packets,omitempty"`
 
 	never  [NumReasons]Counts
 	first  int64
@@ -170,6 +173,9 @@ type TestOptions struct {
 	// TopFlows is how many flows per rule the report lists (default 5;
 	// negative lists all).
 	TopFlows int
+	// VNIs, with Decap, keep only the mirror sessions with these VNIs;
+	// packets of others are counted in TestReport.OtherSessions.
+	VNIs []uint32
 	// OnPacket, when set, sees every decision (for per-packet listings).
 	OnPacket func(*decode.Packet, Decision)
 	Logger   *slog.Logger
@@ -179,6 +185,107 @@ type TestOptions struct {
 // inferred because the two busiest addresses tie (a capture of a single
 // conversation): pass the address explicitly.
 var ErrAmbiguousENI = errors.New("cannot infer the source interface address")
+
+// Inference is what a first look at capture files says about where they
+// were taken (InferInterface).
+type Inference struct {
+	Packets   uint64 // frames looked at
+	IPPackets uint64 // of those, IP packets that were not mirror traffic
+	// Mirrored counts VXLAN/GENEVE mirror packets; VNIs counts them per
+	// VNI (at most 16 VNIs are kept).
+	Mirrored uint64
+	VNIs     map[uint32]uint64
+	// Addr is the address in the most IP packets, in AddrPackets of them;
+	// Tie is true when the runner-up is in as many (one conversation).
+	Addr        netip.Addr
+	AddrPackets uint64
+	Tie         bool
+}
+
+// IsMirror reports whether most packets are mirror traffic.
+func (in *Inference) IsMirror() bool { return in.Mirrored*2 > in.Packets }
+
+// VNIList names the VNIs seen, most packets first ("4242 (1,990 packets)").
+func (in *Inference) VNIList() string {
+	type vc struct {
+		vni uint32
+		n   uint64
+	}
+	var l []vc
+	for v, n := range in.VNIs {
+		l = append(l, vc{v, n})
+	}
+	slices.SortFunc(l, func(a, b vc) int { return cmp.Or(cmp.Compare(b.n, a.n), cmp.Compare(a.vni, b.vni)) })
+	parts := make([]string, len(l))
+	for i, x := range l {
+		parts[i] = fmt.Sprintf("%d (%d packets)", x.vni, x.n)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// InferInterface reads up to limit frames of the files (all when limit is
+// 0) and says whether they are a mirror stream and which address is the
+// capture host's: on a host's interface its address is in every packet
+// and each peer only in its own flows. Standard input ("-") cannot be
+// read twice and is refused.
+func InferInterface(paths []string, limit uint64) (Inference, error) {
+	var in Inference
+	if slices.Contains(paths, "-") {
+		return in, fmt.Errorf("%w: standard input can be read only once", ErrAmbiguousENI)
+	}
+	src, err := capture.OpenFiles(paths, capture.Options{})
+	if err != nil {
+		return in, err
+	}
+	defer src.Close()
+	dec := decode.New(decode.DefaultConfig())
+	var c AddrCounter
+	var f capture.Frame
+	var p decode.Packet
+	for limit == 0 || in.Packets < limit {
+		if err := src.Next(&f); err != nil {
+			if err == io.EOF {
+				break
+			}
+			return in, err
+		}
+		in.Packets++
+		if dec.Decode(f.Data, f.Link, f.OrigLen, &p) != nil && p.IPVersion == 0 {
+			continue
+		}
+		if p.Encap != decode.EncapNone {
+			in.Mirrored++
+			if p.Session.HasVNI {
+				if in.VNIs == nil {
+					in.VNIs = map[uint32]uint64{}
+				}
+				if _, ok := in.VNIs[p.Session.VNI]; ok || len(in.VNIs) < 16 {
+					in.VNIs[p.Session.VNI]++
+				}
+			}
+			continue
+		}
+		if p.IPVersion != 0 {
+			in.IPPackets++
+			c.Add(&p)
+		}
+	}
+	top := c.Top(2)
+	if len(top) > 0 {
+		in.Addr, in.AddrPackets = top[0].Addr, top[0].Packets
+		in.Tie = len(top) == 2 && top[1].Packets == top[0].Packets
+	}
+	return in, nil
+}
+
+// ErrMirrorCapture is returned by TestCaptures for a mirror stream read
+// without Decap: its packets are the VXLAN/GENEVE datagrams, not the
+// source interface's traffic.
+var ErrMirrorCapture = errors.New("the capture is a mirror stream")
+
+// ErrNoSuchVNI is returned by TestCaptures when TestOptions.VNIs select
+// no packet.
+var ErrNoSuchVNI = errors.New("no such mirror session")
 
 // TestCaptures replays capture files taken on the source interface
 // through the sessions (use SingleFilter for a filter alone) and reports
@@ -192,32 +299,40 @@ func TestCaptures(paths []string, ss Sessions, opt TestOptions) (*TestReport, er
 	dec := decode.New(cfg)
 	inferred := false
 	if len(opt.Addrs) == 0 && !opt.Decap {
-		var c AddrCounter
-		if err := eachPacket(paths, dec, func(p *decode.Packet, _ *capture.Frame, err error) {
-			if err == nil {
-				c.Add(p)
-			}
-		}); err != nil {
+		in, err := InferInterface(paths, 0)
+		if err != nil {
 			return nil, err
 		}
-		top := c.Top(2)
 		switch {
-		case len(top) == 0:
+		case in.IsMirror():
+			return nil, fmt.Errorf("%w: %d of %d packets are VXLAN/GENEVE mirror traffic (VNI %s): test it with --decap, and --vni N to pick one session",
+				ErrMirrorCapture, in.Mirrored, in.Packets, in.VNIList())
+		case !in.Addr.IsValid():
 			return nil, fmt.Errorf("%w: no IP packets", ErrAmbiguousENI)
-		case len(top) == 2 && top[0].Packets == top[1].Packets:
-			return nil, fmt.Errorf("%w: %s and %s each appear in %d packets (one conversation); pass the interface address",
-				ErrAmbiguousENI, top[0].Addr, top[1].Addr, top[0].Packets)
+		case in.Tie:
+			return nil, fmt.Errorf("%w: the two busiest addresses each appear in %d packets (one conversation, %s the first); pass the interface address",
+				ErrAmbiguousENI, in.AddrPackets, in.Addr)
 		}
-		opt.Addrs = Addrs{top[0].Addr}
+		opt.Addrs = Addrs{in.Addr}
 		inferred = true
-		opt.Logger.Info("inferred source interface address", "addr", top[0].Addr, "packets", top[0].Packets)
+		opt.Logger.Info("inferred source interface address", "addr", in.Addr, "packets", in.AddrPackets)
 	}
 	r := NewTestReport(ss, opt.Addrs, opt.Decap, opt.TopFlows)
 	r.ENIInferred = inferred
+	vnis := map[uint32]uint64{}
 	err := eachPacket(paths, dec, func(p *decode.Packet, f *capture.Frame, err error) {
 		if err != nil {
 			r.DecodeErrors++
 			return
+		}
+		if len(opt.VNIs) > 0 {
+			if p.Session.HasVNI && len(vnis) < 16 {
+				vnis[p.Session.VNI]++
+			}
+			if !p.Session.HasVNI || !slices.Contains(opt.VNIs, p.Session.VNI) {
+				r.OtherSessions++
+				return
+			}
 		}
 		d := r.Add(p, f.TS, f.Index)
 		if opt.OnPacket != nil {
@@ -226,6 +341,13 @@ func TestCaptures(paths []string, ss Sessions, opt TestOptions) (*TestReport, er
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(opt.VNIs) > 0 && r.Total.Packets == 0 {
+		in := Inference{VNIs: vnis}
+		if len(vnis) == 0 {
+			return nil, fmt.Errorf("%w: no packet has VNI %v: the capture has no VXLAN/GENEVE mirror sessions", ErrNoSuchVNI, opt.VNIs)
+		}
+		return nil, fmt.Errorf("%w: no packet has VNI %v; the capture has VNI %s", ErrNoSuchVNI, opt.VNIs, in.VNIList())
 	}
 	r.Finish()
 	return r, nil

@@ -27,6 +27,9 @@ func (r *TestReport) WriteText(w io.Writer) error {
 	if r.DecodeErrors > 0 {
 		fmt.Fprintf(&b, "undecodable frames: %d\n", r.DecodeErrors)
 	}
+	if r.OtherSessions > 0 {
+		fmt.Fprintf(&b, "other mirror sessions left out (--vni): %d pkts\n", r.OtherSessions)
+	}
 	for _, s := range r.Sessions {
 		b.WriteString("\n")
 		fmt.Fprintf(&b, "session %d", s.Number)

@@ -91,6 +91,9 @@ func (t *textWriter) capture(r *result.Report) {
 		t.p("  problems   %s undecodable, %s truncated (%s before capture), %s filtered out",
 			Count(c.DecodeErrors), Count(c.TruncatedPackets), Count(c.TruncatedUpstream), Count(c.Filtered))
 	}
+	if c.Unselected > 0 {
+		t.p("  selection  %s packets left out by --vni/--outer-src (%d other session(s))", Count(c.Unselected), len(c.UnselectedSessions))
+	}
 	fc := c.FlowCounts
 	t.p("  flows      %s: tcp %s, udp %s, icmp %s, other %s", Count(fc.Total), Count(fc.TCP), Count(fc.UDP), Count(fc.ICMP), Count(fc.Other))
 	if len(c.Sessions) > 0 {

@@ -50,6 +50,10 @@ type Capture struct {
 	// target MTU), not by the capture's snaplen.
 	TruncatedUpstream uint64 `json:"truncated_upstream"`
 	Filtered          uint64 `json:"filtered,omitempty"` // packets a mirror filter rejected (--filter)
+	// Unselected: packets of mirror sessions left out by --vni or
+	// --outer-src; UnselectedSessions names those sessions (at most 64).
+	Unselected         uint64    `json:"unselected,omitempty"`
+	UnselectedSessions []Session `json:"unselected_sessions,omitempty"`
 	// Fragments: IP fragments, reassembled so that a fragmented TCP
 	// segment is analysed at its last fragment (as tshark does); absent
 	// when the capture has none.
