@@ -18,6 +18,7 @@ import (
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
+	"github.com/mirrorscope/mirrorscope/internal/report"
 	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
@@ -160,6 +161,23 @@ func TestBrowserLive(t *testing.T) {
 		if !strings.Contains(dom, want) {
 			t.Errorf("live page lacks %q", want)
 		}
+	}
+	// One unit system: the live page prints bytes and rates as the text
+	// report does (SI, same digits); it printed MiB and KiB before.
+	for _, f := range rep.Flows {
+		for _, want := range []string{report.Bytes(f.Bytes), report.Rate(f.ThroughputBPS)} {
+			if !strings.Contains(dom, ">"+want+"<") {
+				t.Errorf("flow %d: the live page does not show %q as the text report does", f.ID, want)
+			}
+		}
+	}
+	for _, s := range rep.Capture.Sessions {
+		if want := report.Bytes(s.Bytes); !strings.Contains(dom, ">"+want+"<") {
+			t.Errorf("session %s/%d: the live page does not show %q", s.OuterSrc, s.VNI, want)
+		}
+	}
+	if m := regexp.MustCompile(`\d (KiB|MiB|GiB)\b`).FindString(dom); m != "" {
+		t.Errorf("binary units on the live page: %q", m)
 	}
 }
 

@@ -34,15 +34,17 @@
   function fmtBps(v) {
     if (v == null) return "";
     if (v >= 1e9) return (v / 1e9).toFixed(2) + " Gbit/s";
-    if (v >= 1e6) return (v / 1e6).toFixed(1) + " Mbit/s";
+    if (v >= 1e6) return (v / 1e6).toFixed(2) + " Mbit/s";
     if (v >= 1e3) return (v / 1e3).toFixed(1) + " kbit/s";
     return v.toFixed(0) + " bit/s";
   }
   function fmtBytes(v) {
     if (v == null) return "";
-    if (v >= 1 << 30) return (v / (1 << 30)).toFixed(2) + " GiB";
-    if (v >= 1 << 20) return (v / (1 << 20)).toFixed(1) + " MiB";
-    if (v >= 1 << 10) return (v / (1 << 10)).toFixed(1) + " KiB";
+    // SI units (kB = 1000 B) and the digits of the text report
+    // (internal/report.Bytes), so both read the same.
+    if (v >= 1e9) return (v / 1e9).toFixed(2) + " GB";
+    if (v >= 1e6) return (v / 1e6).toFixed(2) + " MB";
+    if (v >= 1e3) return (v / 1e3).toFixed(1) + " kB";
     return v + " B";
   }
   function el(tag, cls, text) {
@@ -198,18 +200,18 @@
     add("Round-trip time", "ms", rser, rj);
 
     // 3. bytes in flight vs the advertised window
-    var fdata = [fs.flight.t, fs.flight.y.map(function (v) { return v / 1024; }), (fs.flight.y2 || []).map(function (v) { return v < 0 ? null : v / 1024; })];
-    add("Bytes in flight vs receive window", "KiB", [
-      { label: "bytes in flight KiB", stroke: COL.flight, width: 1 },
-      { label: "advertised window KiB", stroke: COL.win, width: 1.5, paths: uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined }
+    var fdata = [fs.flight.t, fs.flight.y.map(function (v) { return v / 1000; }), (fs.flight.y2 || []).map(function (v) { return v < 0 ? null : v / 1000; })];
+    add("Bytes in flight vs receive window", "kB", [
+      { label: "bytes in flight kB", stroke: COL.flight, width: 1 },
+      { label: "advertised window kB", stroke: COL.win, width: 1.5, paths: uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined }
     ], fdata);
 
     // 4. time-sequence (Stevens) graph
     var ack = fs.ack || { t: [], y: [], y2: [] };
     var sj = uPlot.join([[fs.seg.t, fs.seg.y], [fs.retx.t, fs.retx.y], [fs.ooo.t, fs.ooo.y], [fs.lost.t, fs.lost.y], [ack.t, ack.y, ack.y2 || []]]);
-    for (var i = 1; i < sj.length; i++) sj[i] = sj[i].map(function (v) { return v == null ? null : v / 1024; });
+    for (var i = 1; i < sj.length; i++) sj[i] = sj[i].map(function (v) { return v == null ? null : v / 1000; });
     var step = uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined;
-    add("Time-sequence (Stevens): segments, ACKs and window edge", "KiB (relative seq)", [
+    add("Time-sequence (Stevens): segments, ACKs and window edge", "kB (relative seq)", [
       Object.assign(pointsOnly(COL.seg, 2), { label: "segment" }),
       Object.assign(pointsOnly(COL.retx, 7), { label: "retransmission" }),
       Object.assign(pointsOnly(COL.ooo, 6), { label: "out of order" }),
