@@ -55,16 +55,18 @@ func TCPSection(f *result.Flow) []string {
 	}
 	var out []string
 	if h := st.Handshake; h != nil && h.InitialRTTMS > 0 {
-		out = append(out, fmt.Sprintf("handshake: SYN->SYN/ACK %.2f ms, SYN/ACK->ACK %.2f ms (initial RTT %.2f ms)",
+		// Each gap is one half of the path as seen from the capture
+		// point: the server's side, then the client's.
+		out = append(out, fmt.Sprintf("handshake: SYN->SYN/ACK %.2f ms (capture point to server and back), SYN/ACK->ACK %.2f ms (to client and back); initial RTT %.2f ms",
 			h.SynToSynAckMS, h.SynAckToAckMS, h.InitialRTTMS))
 	}
 	for _, d := range []*tcpseq.DirStats{&st.A, &st.B} {
 		if d.DataSegments == 0 {
 			continue
 		}
-		who := "c->s"
+		who, peer := "c->s", "server"
 		if d.Endpoint == f.Server {
-			who = "s->c"
+			who, peer = "s->c", "client"
 		}
 		rt := d.Retrans
 		line := fmt.Sprintf("%s tcp: %s data segments, %.2f%% retransmitted", who, Count(d.DataSegments), rt.Pct)
@@ -97,10 +99,11 @@ func TCPSection(f *result.Flow) []string {
 		}
 		out = append(out, line)
 		// The RTT seen from this direction's data: ACKs come back from the
-		// peer, so at a sender-side capture this is the path RTT.
+		// peer, so this is the half from the capture point to the receiver
+		// and back (the whole path RTT at a sender-side capture).
 		if r := d.AckRTT; r != nil && r.Samples > 0 {
-			out = append(out, fmt.Sprintf("%s rtt (data->ack): min %.2f, median %.2f, p90 %.2f, max %.2f ms over %d samples",
-				who, r.MinMS, r.MedianMS, r.P90MS, r.MaxMS, r.Samples))
+			out = append(out, fmt.Sprintf("%s rtt data->ack (capture point to %s and back): min %.2f, median %.2f, p90 %.2f, max %.2f ms over %d samples",
+				who, peer, r.MinMS, r.MedianMS, r.P90MS, r.MaxMS, r.Samples))
 		}
 		if d.ECN.CE > 0 || d.ECN.ECE > 0 || d.ECN.CWR > 0 {
 			out = append(out, fmt.Sprintf("%s ecn: %d CE marks, %d ECE, %d CWR", who, d.ECN.CE, d.ECN.ECE, d.ECN.CWR))

@@ -76,6 +76,13 @@ func (t *textWriter) capture(r *result.Report) {
 	if len(names) > 0 {
 		t.p("  files      %s", strings.Join(names, ", "))
 	}
+	for _, in := range r.Inputs {
+		if in.Error != "" {
+			// A cut or corrupt file: say it here too, not only on
+			// standard error, since reports are often read later.
+			t.p("  %s cut short: %s; this report covers the %s packets read before it", t.sev("warning"), in.Error, Count(in.Packets))
+		}
+	}
 	t.p("  packets    %s (%s), %s IP, %s other", Count(c.Packets), Bytes(c.Bytes), Count(c.IPPackets), Count(c.NonIPPackets))
 	if c.First != "" {
 		t.p("  time       %s, %.3f s", c.First, c.DurationS)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/result"
+	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
 func TestFormatters(t *testing.T) {
@@ -81,5 +82,41 @@ func TestDiagnosisSectionVisibilityAndSharedLimiter(t *testing.T) {
 				t.Errorf("(-got +want)\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestTCPSectionNamesRTTHalves: at a capture point in the middle of the
+// path each RTT figure is one half of it; the text says which (it gave
+// bare "SYN->SYN/ACK" and "rtt (data->ack)" figures).
+func TestTCPSectionNamesRTTHalves(t *testing.T) {
+	st := &tcpseq.Stats{
+		Handshake: &tcpseq.Handshake{SynToSynAckMS: 0.5, SynAckToAckMS: 20, InitialRTTMS: 20.5},
+		A:         tcpseq.DirStats{Endpoint: "10.0.0.1:40000", DataSegments: 10, AckRTT: &tcpseq.Dist{Samples: 5, MinMS: 0.4, MedianMS: 0.5, P90MS: 0.6, MaxMS: 0.7}},
+		B:         tcpseq.DirStats{Endpoint: "10.0.0.2:443", DataSegments: 10, AckRTT: &tcpseq.Dist{Samples: 5, MinMS: 19, MedianMS: 20, P90MS: 21, MaxMS: 22}},
+	}
+	got := strings.Join(TCPSection(&result.Flow{Client: "10.0.0.1:40000", Server: "10.0.0.2:443", TCP: st}), "\n")
+	for _, want := range []string{
+		"SYN->SYN/ACK 0.50 ms (capture point to server and back)",
+		"SYN/ACK->ACK 20.00 ms (to client and back)",
+		"c->s rtt data->ack (capture point to server and back): min 0.40",
+		"s->c rtt data->ack (capture point to client and back): min 19.00",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in:\n%s", want, got)
+		}
+	}
+}
+
+// TestWriteTextCutShort: a capture that ends mid-packet says so in the
+// text report, not only on standard error and in JSON.
+func TestWriteTextCutShort(t *testing.T) {
+	r := &result.Report{Inputs: []result.Input{{File: "cut.pcap", Packets: 807, Error: "truncated record header at byte 99986"}}}
+	var b strings.Builder
+	if err := WriteText(&b, r, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "WARNING  cut short: truncated record header at byte 99986; this report covers the 807 packets read before it"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("no %q in:\n%s", want, b.String())
 	}
 }
