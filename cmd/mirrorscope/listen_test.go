@@ -37,15 +37,7 @@ func TestListenHelpDefaults(t *testing.T) {
 // logrotate moved it) instead of ending it.
 func TestListenSIGHUPReopens(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "flows.jsonl")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmd := newRootCmd()
-	var stdout, stderr bytes.Buffer
-	cmd.SetOut(&stdout)
-	cmd.SetErr(&stderr)
-	cmd.SetArgs([]string{"listen", "--vxlan", "127.0.0.1:0", "--http", "", "--sockets", "1", "--out", out, "-q"})
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx) }()
+	stop, _, stderr := startListen(t, "--vxlan", "127.0.0.1:0", "--out", out)
 	waitFile := func() {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
@@ -64,8 +56,7 @@ func TestListenSIGHUPReopens(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFile()
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("listen: %v; stderr: %s", err, stderr.String())
 	}
 	b, _ := os.ReadFile(out)
@@ -85,15 +76,7 @@ func TestListenGeneveWithSpace(t *testing.T) {
 	addr := pc.LocalAddr().String()
 	pc.Close()
 	out := filepath.Join(t.TempDir(), "flows.jsonl")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmd := newRootCmd()
-	var stdout, stderr bytes.Buffer
-	cmd.SetOut(&stdout)
-	cmd.SetErr(&stderr)
-	cmd.SetArgs([]string{"listen", "--vxlan", "off", "--geneve", addr, "--http", "", "--sockets", "1", "--out", out, "-q"})
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx) }()
+	stop, done, stderr := startListen(t, "--vxlan", "off", "--geneve", addr, "--out", out)
 	// Probe only once listen has started (its --out exists): a probe
 	// socket open while listen binds would make it refuse a held port.
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
@@ -117,8 +100,7 @@ func TestListenGeneveWithSpace(t *testing.T) {
 			c.Close()
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("listen: %v; stderr: %s", err, stderr.String())
 	}
 	if !held {
@@ -135,4 +117,22 @@ func TestListenGeneveWithSpace(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q; want exit 2 naming the argument", args, code, errOut)
 		}
 	}
+}
+
+// startListen runs `listen --http "" --sockets 1 -q ARGS` in-process until
+// stop, which returns its error. done delivers that error if listen ends
+// by itself first (stop must then not be called).
+func startListen(t *testing.T, args ...string) (stop func() error, done <-chan error, stderr *bytes.Buffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cmd := newRootCmd()
+	var stdout bytes.Buffer
+	stderr = new(bytes.Buffer)
+	cmd.SetOut(&stdout)
+	cmd.SetErr(stderr)
+	cmd.SetArgs(append([]string{"listen", "--http", "", "--sockets", "1", "-q"}, args...))
+	ch := make(chan error, 1)
+	go func() { ch <- cmd.ExecuteContext(ctx) }()
+	return func() error { cancel(); return <-ch }, ch, stderr
 }
