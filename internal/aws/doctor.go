@@ -531,6 +531,18 @@ func checkSessions(ctx context.Context, c *Client, srcs []source) ([]Check, erro
 			ck.Fix = "aws ec2 create-traffic-mirror-filter-rule --traffic-mirror-filter-id " + id + " --traffic-direction " + missing + " --rule-number 100 --rule-action accept --protocol 6 --source-cidr-block 0.0.0.0/0 --destination-cidr-block 0.0.0.0/0"
 		}
 		out = append(out, ck)
+		if in || eg {
+			// Not a loss, so never a warning: AWS mirrors queries to the
+			// VPC resolver only when the filter asks for them, and users
+			// otherwise look for DNS in the capture in vain.
+			dns := Check{Name: "filter_amazon_dns", Status: StatusOK, Resource: id,
+				Evidence: "amazon-dns network service on: DNS queries to the VPC resolver are mirrored"}
+			if !slices.Contains(f.Services, "amazon-dns") {
+				dns.Evidence = "no amazon-dns network service: DNS queries to the VPC resolver (169.254.169.253, the VPC base+2) are not mirrored; add it if DNS matters: " +
+					"aws ec2 modify-traffic-mirror-filter-network-services --traffic-mirror-filter-id " + id + " --add-network-services amazon-dns"
+			}
+			out = append(out, dns)
+		}
 	}
 	return out, nil
 }

@@ -143,8 +143,13 @@ func TestDoctor(t *testing.T) {
 			if tc.check != "" && !found {
 				t.Errorf("no %s %s with evidence %q in %+v", tc.status, tc.check, tc.evidence, checks)
 			}
-			for _, n := range []string{"source_instance_type", "target_security_group", "target_network_acl", "target_sources_quota", "source_session_quota", "filter_directions", "skip_mirror_last_hour"} {
-				if !names[n] {
+			for _, ck := range checks {
+				if ck.Name == "filter_amazon_dns" && (ck.Status != StatusOK || !strings.Contains(ck.Evidence, "no amazon-dns network service") || !strings.Contains(ck.Evidence, "--add-network-services amazon-dns")) {
+					t.Errorf("filter_amazon_dns on a filter without the service: %+v", ck)
+				}
+			}
+			for _, n := range []string{"source_instance_type", "target_security_group", "target_network_acl", "target_sources_quota", "source_session_quota", "filter_directions", "filter_amazon_dns", "skip_mirror_last_hour"} {
+				if !names[n] && !(n == "filter_amazon_dns" && tc.evidence == "mirror nothing") {
 					t.Errorf("check %s did not run", n)
 				}
 			}
