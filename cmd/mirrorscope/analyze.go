@@ -322,7 +322,7 @@ func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet b
 	readErr := readAll(cmd, src, eng, perFile)
 	stopProgress()
 	for i, p := range paths {
-		in := result.Input{File: p, Packets: perFile[i]}
+		in := result.Input{File: p, Packets: perFile[i], Bytes: src.FileBytesRead(i)}
 		var ce *capture.Error
 		if errors.As(readErr, &ce) && ce.File == displayName(p) {
 			in.Error = ce.Error()

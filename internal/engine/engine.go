@@ -166,7 +166,6 @@ func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkT
 	e.frame++
 	c := &e.capt
 	c.Packets++
-	c.Bytes += uint64(origLen)
 	e.clock(ts)
 
 	p := &e.pkt
@@ -178,6 +177,10 @@ func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkT
 		e.countError(ts, de)
 		return
 	}
+	// capture.bytes counts inner frames as the mirrored interface saw
+	// them (p.FrameLen), as the listener does: the same for a plain
+	// capture and its mirror, outer headers not included.
+	c.Bytes += uint64(p.FrameLen)
 	e.analysePacket(p, ts, len(data) >= int(origLen))
 }
 
