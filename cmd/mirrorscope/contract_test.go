@@ -1,0 +1,99 @@
+package main
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mirrorscope/mirrorscope/internal/result"
+	"github.com/mirrorscope/mirrorscope/internal/result/schematest"
+)
+
+// TestAnalyzeInputBytes: inputs[].bytes is the bytes read from each file
+// (its size once read to the end; the compressed size for gzip), and the
+// report follows the schema.
+func TestAnalyzeInputBytes(t *testing.T) {
+	plain := repoTestdata + "/policer/policer.srv.pcap"
+	raw, err := os.ReadFile(repoTestdata + "/shaper/shaper.srv.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz := filepath.Join(t.TempDir(), "shaper.srv.pcap.gz")
+	f, err := os.Create(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	if _, err := zw.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, nil, "analyze", "--format", "json", plain, gz)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	schematest.Validate(t, "report", "analyze --format json", []byte(out))
+	var rep result.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Inputs) != 2 {
+		t.Fatalf("inputs %+v", rep.Inputs)
+	}
+	for i, p := range []string{plain, gz} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in := rep.Inputs[i]; in.Bytes != st.Size() || in.Packets == 0 {
+			t.Errorf("inputs[%d] = %+v, want bytes %d (the file's size) and packets", i, in, st.Size())
+		}
+	}
+}
+
+// TestToolVersionFromLdflags builds the binary as scripts/build.sh does
+// (-ldflags -X main.version=...) and checks that the version is what the
+// report's "tool" and --version say.
+func TestToolVersionFromLdflags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command in PATH")
+	}
+	script, err := os.ReadFile("../../scripts/build.sh")
+	if err != nil || !strings.Contains(string(script), "-X main.version=") {
+		t.Fatalf("scripts/build.sh does not stamp main.version (%v)", err)
+	}
+	const ver = "v9.8.7-contract-test"
+	bin := filepath.Join(t.TempDir(), "mirrorscope")
+	build := exec.Command(goBin, "build", "-ldflags", "-X main.version="+ver, "-o", bin, ".")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	b, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil || !strings.Contains(string(b), ver) {
+		t.Errorf("--version: %q (%v), want %s", b, err, ver)
+	}
+	b, err = exec.Command(bin, "analyze", "--format", "json", repoTestdata+"/policer/policer.srv.pcap").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep result.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Tool != "mirrorscope "+ver {
+		t.Errorf("tool %q, want %q", rep.Tool, "mirrorscope "+ver)
+	}
+}
