@@ -97,3 +97,36 @@ func TestToolVersionFromLdflags(t *testing.T) {
 		t.Errorf("tool %q, want %q", rep.Tool, "mirrorscope "+ver)
 	}
 }
+
+// TestAnalyzeBrokenFiles: analyze on each broken file of testdata/broken
+// exits 2 with the reader's one-line error naming the file; when frames
+// could be read, the report of them is still written, follows the schema
+// and carries the error in inputs[].error.
+func TestAnalyzeBrokenFiles(t *testing.T) {
+	paths, _ := filepath.Glob(repoTestdata + "/broken/*")
+	if len(paths) < 8 {
+		t.Fatalf("%d broken files in testdata/broken (testdata/gen/broken.sh makes them)", len(paths))
+	}
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			out, errOut, code := run(t, nil, "analyze", "--format", "json", p)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			if lines := strings.Split(strings.TrimSpace(errOut), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "mirrorscope: capture: "+p+": ") {
+				t.Errorf("stderr %q, want one line naming the file", errOut)
+			}
+			if out == "" {
+				return // nothing could be opened
+			}
+			schematest.Validate(t, "report", "report of "+p, []byte(out))
+			var rep result.Report
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Inputs) != 1 || rep.Inputs[0].Error == "" || !strings.Contains(errOut, rep.Inputs[0].Error) {
+				t.Errorf("inputs %+v, want the error of %q", rep.Inputs, errOut)
+			}
+		})
+	}
+}
