@@ -130,3 +130,34 @@ func TestAnalyzeBrokenFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestAnalyzeAnnotateStdin: --annotate takes its frames from the analysis
+// (one pass), so a capture on standard input is annotated with the flows'
+// verdicts, as a file is.
+func TestAnalyzeAnnotateStdin(t *testing.T) {
+	in := repoTestdata + "/policer/policer.cli.pcap"
+	f, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	old := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = old }()
+	dir := t.TempDir()
+	ann := filepath.Join(dir, "stdin.pcapng")
+	if _, errOut, code := run(t, nil, "analyze", "-q", "--annotate", ann, "-"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	b, err := os.ReadFile(ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "flow 1: policer at 5.0 Mbit/s"); n < 60 {
+		t.Errorf("%d comments with the verdict in the annotated standard input, want one per retransmission (60)", n)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Errorf("files left next to the output: %v", ents)
+	}
+}
