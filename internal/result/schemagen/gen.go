@@ -20,9 +20,11 @@ import (
 	"sort"
 	"strings"
 
+	awsx "github.com/mirrorscope/mirrorscope/internal/aws"
 	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/fleet"
 	"github.com/mirrorscope/mirrorscope/internal/listen"
+	"github.com/mirrorscope/mirrorscope/internal/mirror"
 	"github.com/mirrorscope/mirrorscope/internal/result"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
@@ -60,6 +62,11 @@ type (
 		Active bool `json:"active"`
 		result.Flow
 	}
+	// awsDoctor is what aws doctor --format json writes (cmd/mirrorscope).
+	awsDoctor struct {
+		Checks []awsx.Check `json:"checks"`
+		Failed int          `json:"failed"`
+	}
 )
 
 func docs() []doc {
@@ -81,6 +88,10 @@ func docs() []doc {
 			desc: "One Kafka record published by listen --kafka and read by mirrorscope fleet (docs/fleet.md).",
 			oneOf: []reflect.Type{reflect.TypeFor[fleet.FlowRecord](), reflect.TypeFor[fleet.FindingRecord](),
 				reflect.TypeFor[fleet.SeriesRecord](), reflect.TypeFor[fleet.SummaryRecord]()}},
+		{file: "filter-test.schema.json", title: "mirrorscope filter test --format json",
+			desc: "What AWS mirror-filter rules would mirror from a capture (docs/mirroring.md).", root: reflect.TypeFor[mirror.TestReport]()},
+		{file: "aws-doctor.schema.json", title: "mirrorscope aws doctor --format json",
+			desc: "The checks of a mirror setup (docs/aws.md).", root: reflect.TypeFor[awsDoctor]()},
 		{file: "fleet-report.schema.json", title: "mirrorscope fleet report",
 			desc: "The fleet view's report (mirrorscope fleet --format json and its HTTP API, docs/fleet.md).", root: reflect.TypeFor[fleet.Report]()},
 	}
@@ -115,6 +126,7 @@ var constraints = map[fieldKey]map[string]any{
 	{reflect.TypeFor[diagnose.Diagnosis](), "Direction"}:    enum("client_to_server", "server_to_client"),
 	{reflect.TypeFor[diagnose.Diagnosis](), "Visibility"}:   enum(diagnose.VisBoth, diagnose.VisDataOnly, diagnose.VisAcksOnly),
 	{reflect.TypeFor[diagnose.Diagnosis](), "CapturePoint"}: enum("sender", "receiver", "unknown"),
+	{reflect.TypeFor[awsx.Check](), "Status"}:               enum(awsx.StatusOK, awsx.StatusWarn, awsx.StatusFail),
 	{reflect.TypeFor[diagnose.SharedLimiter](), "Verdict"}:  enum(diagnose.VerdictPolicer, diagnose.VerdictShaper, diagnose.VerdictCongestion),
 }
 
