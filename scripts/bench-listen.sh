@@ -98,7 +98,7 @@ frames_n=$(capinfos -c -M "$cap" | awk '/Number of packets/ {print $NF}')
 norm='[.[] | {client, server, proto, packets, bytes,
 	c2s: [.client_to_server.packets, .client_to_server.bytes],
 	s2c: [.server_to_client.packets, .server_to_client.bytes],
-	flags: ((.tcp.flags // {}) as $f
+	flags: ((.tcp.analysis // {}) as $f
 		| ($f | del(.retransmission, .fast_retransmission, .out_of_order))
 		+ (if (($f.retransmission // 0) + ($f.out_of_order // 0)) > 0
 			then {"retransmission+out_of_order": (($f.retransmission // 0) + ($f.out_of_order // 0))} else {} end))}]

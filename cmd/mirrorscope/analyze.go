@@ -241,7 +241,6 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 		}
 		sets = append(sets, set)
 	}
-	stdin := slices.Contains(paths, "-")
 	if o.annotate != "" && o.annotate == o.output {
 		return usageErr("--annotate and --output name the same file")
 	}
@@ -250,34 +249,40 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 		col = htmlreport.NewCollector(htmlreport.CollectorConfig{})
 	}
 
-	var rep *result.Report
-	var readErr error
-	if o.annotate != "" && stdin {
-		// Standard input can be read once: annotate in the analysis pass
-		// itself (its comments then carry the packet flags, not the flows'
-		// verdicts, which are known only at the end).
-		if col != nil {
-			cfg.OnPacket = col.OnPacket
+	// --annotate takes every frame from the analysis itself (one pass over
+	// the input, standard input included) and writes the pcapng with the
+	// verdicts once the report is known.
+	var src *capture.FileSource
+	var ann *annotate.Writer
+	if o.annotate != "" {
+		ann, err = annotate.Create(o.annotate, annotate.Options{Decap: o.annotateDecap, Tool: "mirrorscope " + toolVersion(),
+			Interfaces: func() []capture.Interface { return src.Interfaces() }})
+		if err != nil {
+			return err
 		}
-		rep, _, readErr = annotate.WriteFile(o.annotate, paths, cfg, nil, annotate.Options{Decap: o.annotateDecap, Tool: "mirrorscope " + toolVersion()})
-		if rep == nil {
-			return annotateErr(readErr)
-		}
-	} else {
-		analysisCfg := cfg
-		if col != nil {
-			analysisCfg.OnPacket = col.OnPacket
-		}
-		rep, readErr = analyzeFiles(cmd, analysisCfg, paths, o.quiet)
-		if rep == nil {
-			return readErr
-		}
-		if o.annotate != "" && readErr == nil {
-			// Second pass over the files: every flagged packet and the
-			// first packet of each diagnosed flow get a comment.
-			if _, _, err := annotate.WriteFile(o.annotate, paths, cfg, rep, annotate.Options{Decap: o.annotateDecap, Tool: "mirrorscope " + toolVersion()}); err != nil {
-				return annotateErr(err)
-			}
+		defer ann.Close()
+	}
+	var consumers []func(*result.PacketEvent)
+	if col != nil {
+		consumers = append(consumers, col.OnPacket)
+	}
+	if ann != nil {
+		consumers = append(consumers, ann.OnPacket)
+	}
+	switch len(consumers) {
+	case 1:
+		cfg.OnPacket = consumers[0]
+	case 2:
+		cfg.OnPacket = func(ev *result.PacketEvent) { consumers[0](ev); consumers[1](ev) }
+	}
+	rep, readErr := analyzeFiles(cmd, cfg, paths, o.quiet, func(s *capture.FileSource) { src = s })
+	if rep == nil {
+		return readErr
+	}
+	if ann != nil {
+		// After a read error too: the frames read, with their comments.
+		if _, err := ann.Finish(rep); err != nil {
+			return err
 		}
 	}
 
@@ -334,30 +339,26 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 	return nil
 }
 
-func annotateErr(err error) error {
-	var ce *capture.Error
-	if errors.As(err, &ce) {
-		return &exitError{code: exitUsage, err: err}
-	}
-	return err
-}
-
-// analyzeFiles runs the engine over paths and returns the report. A read
+// analyzeFiles runs the engine over paths and returns the report; opened,
+// when set, is told the source before the first frame. A read
 // error that stopped the input early is returned with the report of what
 // was read; a nil report means nothing could be opened.
-func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet bool) (*result.Report, error) {
+func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet bool, opened func(*capture.FileSource)) (*result.Report, error) {
 	src, err := capture.OpenFiles(paths, capture.Options{})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	defer src.Close()
+	if opened != nil {
+		opened(src)
+	}
 	eng := engine.New(cfg)
 	stopProgress := startProgress(cmd.ErrOrStderr(), src, eng, quiet)
 	perFile := make([]uint64, len(paths))
 	readErr := readAll(cmd, src, eng, perFile)
 	stopProgress()
 	for i, p := range paths {
-		in := result.Input{File: p, Packets: perFile[i]}
+		in := result.Input{File: p, Packets: perFile[i], Bytes: src.FileBytesRead(i)}
 		var ce *capture.Error
 		if errors.As(readErr, &ce) && ce.File == displayName(p) {
 			in.Error = ce.Error()

@@ -328,9 +328,9 @@ func runAWSCapture(cmd *cobra.Command, o *awsCaptureOpts, h awsHooks) error {
 	if res.err != nil {
 		return fmt.Errorf("listening: %w", res.err)
 	}
-	rep := &result.Report{SchemaVersion: result.SchemaVersion, Tool: "mirrorscope " + version, Capture: res.sum.Capture,
+	rep := &result.Report{SchemaVersion: result.SchemaVersion, Tool: "mirrorscope " + toolVersion(), Capture: res.sum.Capture,
 		Flows: res.sum.Flows, Findings: res.sum.Findings,
-		Inputs: []result.Input{{File: "vxlan:" + l.VXLANAddr().String(), Packets: res.sum.Listener.Accepted}}}
+		Inputs: []result.Input{{File: "vxlan:" + l.VXLANAddr().String(), Packets: res.sum.Listener.Accepted, Bytes: int64(res.sum.Listener.Bytes)}}}
 	if !o.noCloudWatch && len(instances) > 0 {
 		step("cloudwatch")
 		rep.Findings = append(rep.Findings, cloudWatchFindings(context.WithoutCancel(ctx), c, rep, instances, start, end)...)

@@ -15,6 +15,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/aws/awsfake"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/listen"
+	"github.com/mirrorscope/mirrorscope/internal/result/schematest"
 )
 
 var awsSelf = awsfake.Instance{ID: "i-0target", Type: "c5n.large", Region: "eu-west-1", ENI: "eni-0target", MAC: "0a:00:00:00:00:01", IP: "10.0.0.10", Subnet: "subnet-1"}
@@ -80,6 +81,7 @@ func TestAWSCaptureEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("aws capture: %v\n%s", err, stderr)
 	}
+	schematest.Validate(t, "report", "aws capture --format json", []byte(out))
 	if len(stateWhileListening) != 7 { // target, filter, 4 rules, 1 session
 		t.Errorf("while listening the fake held %v, want a target, a filter with 4 rules and a session", stateWhileListening)
 	}
@@ -252,6 +254,7 @@ func TestAWSDoctorCmd(t *testing.T) {
 	}
 	f.AddSession("eni-0src1", tg.ID, fl.ID, 1)
 	out, _, err := runAWS(t, t.Context(), awsHooks{getenv: getenv}, "aws", "doctor", "--source", "eni-0src1", "--format", "json")
+	schematest.Validate(t, "aws-doctor", "aws doctor --format json", []byte(out))
 	if exitCodeOf(err) != 1 {
 		t.Errorf("exit %d (%v), want 1 for a failed check", exitCodeOf(err), err)
 	}

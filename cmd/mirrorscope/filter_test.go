@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/mirrorscope/mirrorscope/internal/result/schematest"
 )
 
 func TestFilterCLI(t *testing.T) {
@@ -31,6 +33,7 @@ func TestFilterCLI(t *testing.T) {
 		})
 	}
 	out, _, code := run(t, nil, "filter", "test", "--format", "json", "--rule", "ingress 100 accept tcp dst-port 5201", "--eni-ip", "198.18.0.2", srv)
+	schematest.Validate(t, "filter-test", "filter test --format json", []byte(out))
 	var rep struct {
 		Mirrored struct{ Packets int } `json:"mirrored"`
 	}

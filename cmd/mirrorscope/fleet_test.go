@@ -16,6 +16,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/fleet"
 	"github.com/mirrorscope/mirrorscope/internal/listen"
+	"github.com/mirrorscope/mirrorscope/internal/result/schematest"
 )
 
 func freeAddr(t *testing.T, network string) string {
@@ -101,6 +102,13 @@ func TestListenKafkaToFleet(t *testing.T) {
 
 	stopFleet := startCmd(t, "fleet", "--kafka", brokers, "--kafka-topic", "e2e", "--group", "e2e-"+strconv.Itoa(int(time.Now().UnixNano()%1e6)), "--http", fhttp, "-q")
 	waitHTTP(t, "http://"+fhttp+"/api/report?format=text", "1990 series packets")
+	for _, ep := range []string{"/api/report", "/api/sources", "/api/findings"} {
+		code, body := httpGet("http://" + fhttp + ep)
+		if code != 200 {
+			t.Errorf("%s: %d", ep, code)
+		}
+		schematest.Validate(t, "fleet-report", ep, []byte(body))
+	}
 	_, page := httpGet("http://" + fhttp + "/")
 	if !strings.Contains(page, "127.0.0.1") {
 		t.Errorf("page without the source:\n%s", page)

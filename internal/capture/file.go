@@ -55,6 +55,8 @@ type FileSource struct {
 	opt   Options
 	total int64
 	read  atomic.Int64 // bytes read from disk/stdin (compressed for gzip)
+	// fileRead is read per file (the report's inputs[].bytes).
+	fileRead []atomic.Int64
 
 	fileIdx int // index of the open file, -1 before the first
 	name    string
@@ -117,13 +119,14 @@ const (
 // countingReader counts the bytes read from the underlying file for the
 // progress display.
 type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
+	r       io.Reader
+	n, file *atomic.Int64
 }
 
 func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
+	c.file.Add(int64(n))
 	return n, err
 }
 
@@ -148,6 +151,7 @@ func OpenFiles(paths []string, opt Options) (*FileSource, error) {
 		paths:    append([]string(nil), paths...),
 		opt:      opt,
 		fileIdx:  -1,
+		fileRead: make([]atomic.Int64, len(paths)),
 		maxRec:   uint32(opt.MaxRecord),
 		maxBlock: uint32(opt.MaxRecord + blockSlack),
 	}
@@ -196,6 +200,16 @@ func OpenFiles(paths []string, opt Options) (*FileSource, error) {
 // compressed bytes for gzip files), comparable to TotalBytes. Safe to call
 // from any goroutine.
 func (s *FileSource) BytesRead() int64 { return s.read.Load() }
+
+// FileBytesRead returns the bytes read so far from the i-th file of the
+// path list (compressed bytes for gzip; the whole file once it was read to
+// its end), 0 for an index out of range. Safe to call from any goroutine.
+func (s *FileSource) FileBytesRead(i int) int64 {
+	if i < 0 || i >= len(s.fileRead) {
+		return 0
+	}
+	return s.fileRead[i].Load()
+}
 
 // TotalBytes is the sum of the file sizes on disk, or 0 when unknown (when
 // standard input or a non-regular file is among the inputs). Safe to call
@@ -288,7 +302,7 @@ func (s *FileSource) openNext() error {
 		s.file = f
 		raw = f
 	}
-	s.src = countingReader{r: raw, n: &s.read}
+	s.src = countingReader{r: raw, n: &s.read, file: &s.fileRead[s.fileIdx]}
 	s.r, s.w, s.base = 0, 0, 0
 	s.cut = false
 

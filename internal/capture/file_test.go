@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket"
@@ -214,23 +215,67 @@ func TestRealCaptures(t *testing.T) {
 	}
 }
 
+// TestRealBrokenFiles reads the broken files of testdata/broken (made from
+// real captures by testdata/gen/broken.sh): each gives the frames before
+// the fault and then a final *Error naming the file, the fault and its
+// byte offset; none panics or hangs.
 func TestRealBrokenFiles(t *testing.T) {
-	_, broken := testdataCaptures(t)
-	if len(broken) == 0 {
-		t.Skip("no broken files in testdata yet")
+	want := map[string]struct {
+		frames int
+		kind   error
+		msg    string
+	}{
+		"trunc-record.pcap":   {2, ErrTruncated, "truncated record at byte 204 (frame 3): file ends mid-packet (36 of 82 bytes present)"},
+		"trunc-header.pcap":   {2, ErrTruncated, "truncated record header at byte 204 (frame 3): file ends mid-packet (6 of 16 bytes present)"},
+		"trunc-block.pcapng":  {1, ErrTruncated, "truncated record at byte 372 (frame 2): file ends mid-packet (128 of 248 bytes present)"},
+		"bad-magic.pcap":      {0, ErrNotCapture, "not a pcap or pcapng file (magic 0x4a554e4b)"},
+		"bad-caplen.pcap":     {1, ErrMalformed, "bad record at byte 114 (frame 2): captured length 4294967280 exceeds limit 262144"},
+		"bad-blocklen.pcapng": {1, ErrMalformed, "bad block at byte 372 (after frame 1): block type 0x00000006: length 13 is not a multiple of 4 of at least 12"},
+		"bad-trailer.pcapng":  {0, ErrMalformed, "bad block at byte 124: block type 0x00000006: trailing length 504 differs from leading length 248"},
+		"notcap-empty.pcap":   {0, ErrNotCapture, "not a pcap or pcapng file (file has only 0 bytes)"},
 	}
+	_, broken := testdataCaptures(t)
+	seen := map[string]bool{}
 	for _, p := range broken {
-		t.Run(filepath.Base(p), func(t *testing.T) {
-			got, _, err := readAll(t, []string{p}, Options{})
+		name := filepath.Base(p)
+		w, ok := want[name]
+		if !ok {
+			t.Errorf("%s: broken file without an expectation here", p)
+			continue
+		}
+		seen[name] = true
+		t.Run(name, func(t *testing.T) {
+			done := make(chan struct{})
+			var got []gotFrame
+			var err error
+			go func() {
+				defer close(done)
+				got, _, err = readAll(t, []string{p}, Options{})
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("reading did not end")
+			}
 			var ce *Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("error %v (%T), want *capture.Error", err, err)
 			}
-			if !strings.Contains(err.Error(), p) {
-				t.Errorf("error %q does not name the file", err)
+			if !errors.Is(err, w.kind) {
+				t.Errorf("error %v is not %v", err, w.kind)
 			}
-			t.Logf("%d frames, then: %v", len(got), err)
+			if msg := "capture: " + p + ": " + w.msg; err.Error() != msg {
+				t.Errorf("error\n %q, want\n %q", err, msg)
+			}
+			if len(got) != w.frames {
+				t.Errorf("%d frames before the error, want %d", len(got), w.frames)
+			}
 		})
+	}
+	for name := range want {
+		if !seen[name] {
+			t.Errorf("testdata/broken/%s is missing (testdata/gen/broken.sh makes it)", name)
+		}
 	}
 }
 

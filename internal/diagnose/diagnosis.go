@@ -194,7 +194,4 @@ type DirMeasurements struct {
 	Reductions     []Reduction `json:"window_reductions,omitempty"`
 	ReductionCount uint64      `json:"window_reduction_count"`
 	WindowFull     uint64      `json:"window_full_rounds"`
-
-	// Wireshark flags from internal/tcpseq, when it ran.
-	TCPSeqFlags map[string]uint64 `json:"tcpseq_flags,omitempty"`
 }

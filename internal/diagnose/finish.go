@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-
-	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
 
 // analysis is the Finish-time view of the data direction.
@@ -624,14 +622,6 @@ func (f *Flow) dirMeasurements(i int, a *analysis) DirMeasurements {
 	m.Reductions = append([]Reduction(nil), st.reds[:st.nred]...)
 	m.ReductionCount = st.redCount
 	m.WindowFull = st.wfull
-	for j := 0; j < tcpseq.NumFlags; j++ {
-		if d.flags[j] > 0 {
-			if m.TCPSeqFlags == nil {
-				m.TCPSeqFlags = map[string]uint64{}
-			}
-			m.TCPSeqFlags[tcpseq.FlagByIndex(j).Name()] = d.flags[j]
-		}
-	}
 	return m
 }
 

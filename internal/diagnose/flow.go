@@ -2,7 +2,6 @@ package diagnose
 
 import (
 	"math"
-	"math/bits"
 
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
@@ -179,8 +178,6 @@ type dirState struct {
 	offN, appN, stallN, restarts uint64
 	offNs, appNs                 int64
 
-	flags [tcpseq.NumFlags]uint64
-
 	// ackBins: payload bytes newly acknowledged per 100 ms (delivered
 	// rate seen from the sender side).
 	ackBins binner
@@ -311,13 +308,6 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	d.pkts++
 	d.wire += uint64(p.FrameLen)
 	d.bins[0].add(ts, float64(p.FrameLen)) // feeds the coarser bins as its bins close
-	if r != nil {
-		for fl := uint32(r.Flags); fl != 0; fl &= fl - 1 {
-			if i := bits.TrailingZeros32(fl); i < tcpseq.NumFlags {
-				d.flags[i]++
-			}
-		}
-	}
 
 	syn := t.Flags&decode.TCPSyn != 0
 	// One test for the handshake, a direction's first packet and CE marks.

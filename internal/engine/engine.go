@@ -129,6 +129,13 @@ type Engine struct {
 	kept     flowHeap
 	unlisted uint64
 	frame    uint64
+	// raw is the frame being analysed, as read, for PacketEvent.
+	raw struct {
+		data  []byte
+		orig  uint32
+		link  decode.LinkType
+		iface uint32
+	}
 
 	inputs []result.Input
 }
@@ -170,10 +177,16 @@ func New(cfg Config) *Engine {
 // Packet analyses one frame. data is read only during the call. ts is the
 // capture time in ns; origLen the frame's length on the wire.
 func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkType) {
+	e.PacketFrom(data, ts, origLen, link, 0)
+}
+
+// PacketFrom is Packet for a frame of interface iface of its source
+// (capture.Frame.Iface), which PacketEvent passes on.
+func (e *Engine) PacketFrom(data []byte, ts int64, origLen uint32, link decode.LinkType, iface uint32) {
+	e.raw.data, e.raw.orig, e.raw.link, e.raw.iface = data, origLen, link, iface
 	e.frame++
 	c := &e.capt
 	c.Packets++
-	c.Bytes += uint64(origLen)
 	e.clock(ts)
 
 	p := &e.pkt
@@ -185,6 +198,10 @@ func (e *Engine) Packet(data []byte, ts int64, origLen uint32, link decode.LinkT
 		e.countError(ts, de)
 		return
 	}
+	// capture.bytes counts inner frames as the mirrored interface saw
+	// them (p.FrameLen), as the listener does: the same for a plain
+	// capture and its mirror, outer headers not included.
+	c.Bytes += uint64(p.FrameLen)
 	e.analysePacket(p, ts, len(data) >= int(origLen))
 }
 
@@ -203,6 +220,7 @@ func (e *Engine) countError(ts int64, de decode.Error) {
 // ts is the receive time in ns; whole says the frame was not cut by the
 // capture itself (so truncation happened upstream).
 func (e *Engine) Decoded(p *decode.Packet, ts int64, whole bool) {
+	e.raw.data = nil
 	e.frame++
 	c := &e.capt
 	c.Packets++
@@ -626,7 +644,8 @@ func (h *flowHeap) Pop() any {
 }
 
 func (e *Engine) emit(ts int64, p *decode.Packet, f *flow.Flow, d flow.Dir, r *tcpseq.Result, err error) {
-	e.ev = result.PacketEvent{Frame: e.frame, TS: ts, Packet: p, Flow: f, Dir: d, TCP: r, Err: err}
+	e.ev = result.PacketEvent{Frame: e.frame, TS: ts, Packet: p, Flow: f, Dir: d, TCP: r, Err: err,
+		Data: e.raw.data, OrigLen: e.raw.orig, Link: e.raw.link, Iface: e.raw.iface}
 	e.cfg.OnPacket(&e.ev)
 }
 

@@ -52,7 +52,7 @@ func shapes(r *result.Report) map[string]flowShape {
 		c2s.ThroughputBPS, s2c.ThroughputBPS = 0, 0 // mirror timestamps differ by µs
 		sh := flowShape{Proto: f.Proto, Client: f.Client, Server: f.Server, Roles: f.RolesFrom, C2S: c2s, S2C: s2c}
 		if st, ok := f.TCP.(*tcpseq.Stats); ok {
-			sh.TCPFlags = st.Flags
+			sh.TCPFlags = st.Analysis
 		}
 		if d, ok := f.Diagnosis.(*diagnose.Diagnosis); ok {
 			sh.Verdict = d.Verdict

@@ -41,7 +41,7 @@ func (e *Engine) Run(ctx context.Context, src FrameSource, files int) ([]uint64,
 		if f.File >= 0 && f.File < len(perFile) {
 			perFile[f.File]++
 		}
-		e.Packet(f.Data, f.TS, f.OrigLen, f.Link)
+		e.PacketFrom(f.Data, f.TS, f.OrigLen, f.Link, f.Iface)
 	}
 }
 

@@ -13,16 +13,16 @@ import (
 func FuzzApply(f *testing.F) {
 	s := Source{Key: "i-1", KeyKind: "instance", OuterSrc: "10.0.0.1", ENI: "eni-1", Instance: "i-1"}
 	for _, v := range []any{
-		&FlowRecord{Header: Header{SchemaVersion: 1, Type: TypeFlow, Target: "a", Source: &s}, Flow: &result.Flow{Proto: "tcp", Diagnosis: map[string]any{"verdict": "policer", "rate_bps": 1e6}}},
-		&SeriesRecord{Header: Header{SchemaVersion: 1, Type: TypeSeries, Target: "a", Source: &s}, UnixMS: 1000, Bytes: 10},
-		&FindingRecord{Header: Header{SchemaVersion: 1, Type: TypeFinding, Target: "a"}, Finding: &result.Finding{Kind: "x"}},
-		&SummaryRecord{Header: Header{SchemaVersion: 1, Type: TypeSummary, Target: "a"}},
+		&FlowRecord{Header: Header{SchemaVersion: SchemaVersion, Type: TypeFlow, Target: "a", Source: &s}, Flow: &result.Flow{Proto: "tcp", Diagnosis: map[string]any{"verdict": "policer", "rate_bps": 1e6}}},
+		&SeriesRecord{Header: Header{SchemaVersion: SchemaVersion, Type: TypeSeries, Target: "a", Source: &s}, UnixMS: 1000, Bytes: 10},
+		&FindingRecord{Header: Header{SchemaVersion: SchemaVersion, Type: TypeFinding, Target: "a"}, Finding: &result.Finding{Kind: "x"}},
+		&SummaryRecord{Header: Header{SchemaVersion: SchemaVersion, Type: TypeSummary, Target: "a"}},
 	} {
 		b, _ := json.Marshal(v)
 		f.Add(b)
 	}
-	f.Add([]byte(`{"schema_version":1,"type":"flow","diagnosis":"x","source":null}`))
-	f.Add([]byte(`{"schema_version":1,"type":"series","unix_ms":-9223372036854775808}`))
+	f.Add([]byte(`{"schema_version":2,"type":"flow","diagnosis":"x","source":null}`))
+	f.Add([]byte(`{"schema_version":2,"type":"series","unix_ms":-9223372036854775808}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v := NewView(DefaultViewConfig())
 		v.Apply("t", 0, 0, b)

@@ -48,6 +48,7 @@ type consumed struct {
 	offset    int64
 	key       string
 	env       *Envelope
+	value     []byte
 }
 
 // consumeAll reads every topic of testPrefix from the start until want
@@ -72,7 +73,7 @@ func consumeAll(t testing.TB, brokers []string, want int, timeout time.Duration)
 				t.Errorf("record %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
 				return
 			}
-			out = append(out, consumed{r.Topic, r.Partition, r.Offset, string(r.Key), env})
+			out = append(out, consumed{r.Topic, r.Partition, r.Offset, string(r.Key), env, r.Value})
 		})
 	}
 	// Anything past want would be a duplicate: give it a moment to show.
@@ -81,7 +82,7 @@ func consumeAll(t testing.TB, brokers []string, want int, timeout time.Duration)
 	cl.PollFetches(ctx2).EachRecord(func(r *kgo.Record) {
 		env, err := Decode(r.Value)
 		if err == nil {
-			out = append(out, consumed{r.Topic, r.Partition, r.Offset, string(r.Key), env})
+			out = append(out, consumed{r.Topic, r.Partition, r.Offset, string(r.Key), env, r.Value})
 		}
 	})
 	return out

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,6 +20,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/listen"
 	"github.com/mirrorscope/mirrorscope/internal/result"
+	"github.com/mirrorscope/mirrorscope/internal/result/schematest"
 )
 
 type lineBuf struct {
@@ -120,6 +122,7 @@ func TestPublishConsume(t *testing.T) {
 	summaries := 0
 	for _, r := range recs {
 		e := r.env
+		schematest.Validate(t, "fleet-record", fmt.Sprintf("record %s/%d@%d", r.topic, r.partition, r.offset), r.value)
 		if seqs[e.Seq] {
 			t.Errorf("seq %d twice", e.Seq)
 		}

@@ -8,9 +8,10 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/result"
 )
 
-// SchemaVersion is the version of the Kafka record schema (docs/fleet.md).
+// SchemaVersion is the version of the Kafka record schema (docs/fleet.md):
+// the records carry result.Flow and result.Capture, so it is the report's.
 // It is bumped only on incompatible changes; fields are only ever added.
-const SchemaVersion = 1
+const SchemaVersion = result.SchemaVersion
 
 // Record types, the "type" field of every record.
 const (

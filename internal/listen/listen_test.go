@@ -26,6 +26,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/result"
+	"github.com/mirrorscope/mirrorscope/internal/result/schematest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -76,7 +77,7 @@ type jsonFlow struct {
 	Interim bool   `json:"interim"`
 	result.Flow
 	TCP *struct {
-		Flags map[string]uint64 `json:"flags"`
+		Analysis map[string]uint64 `json:"analysis"`
 	} `json:"tcp"`
 }
 
@@ -86,8 +87,8 @@ func (f *jsonFlow) shape(vni bool) testFlow {
 	if vni && f.Session != nil {
 		s.VNI = f.Session.VNI
 	}
-	if f.TCP != nil && len(f.TCP.Flags) > 0 {
-		s.Flags = f.TCP.Flags
+	if f.TCP != nil && len(f.TCP.Analysis) > 0 {
+		s.Flags = f.TCP.Analysis
 	}
 	return s
 }
@@ -395,6 +396,13 @@ func TestReplayMatchesOffline(t *testing.T) {
 			flows, _, sum := parseLines(t, r.out.String())
 			if sum == nil {
 				t.Fatal("no summary line")
+			}
+			schematest.ValidateLines(t, "listen-line", "listen output", []byte(r.out.String()))
+			// capture.bytes means the same as in analyze: the inner frames.
+			if off, err := engine.AnalyzeFiles(engine.DefaultConfig(), path); err != nil {
+				t.Error(err)
+			} else if sum.Capture.Bytes != off.Capture.Bytes {
+				t.Errorf("capture.bytes %d, analyze %d", sum.Capture.Bytes, off.Capture.Bytes)
 			}
 			if sum.Listener.KernelDrops != 0 {
 				t.Fatalf("kernel dropped %d datagrams", sum.Listener.KernelDrops)

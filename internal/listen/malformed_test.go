@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/mirrorscope/mirrorscope/internal/decode"
+	"github.com/mirrorscope/mirrorscope/internal/result/schematest"
 )
 
 func sendUDP(t testing.TB, to string, payloads ...[]byte) {
@@ -106,6 +107,9 @@ mirrorscope_listen_session_drops_total{encap="vxlan",gwlb_endpoint_id="",outer_s
 		resp.Body.Close()
 		if resp.StatusCode != 200 || len(b) == 0 {
 			t.Errorf("%s: %d %q", ep, resp.StatusCode, b)
+		}
+		if name, ok := strings.CutPrefix(ep, "/api/"); ok {
+			schematest.Validate(t, "listen-api-"+name, ep, b)
 		}
 		if ep == "/api/flows" && !bytes.Contains(b, []byte(`"198.18.0.2:5201"`)) {
 			t.Errorf("/api/flows lacks the replayed flows: %s", b)

@@ -90,7 +90,7 @@ func TCPSection(f *result.Flow) []string {
 		}
 		var extra []string
 		for _, k := range []string{"out_of_order", "lost_segment", "duplicate_ack", "window_full", "zero_window"} {
-			if n := d.Flags[k]; n > 0 {
+			if n := d.Analysis[k]; n > 0 {
 				extra = append(extra, fmt.Sprintf("%s %s", strings.ReplaceAll(k, "_", " "), Count(n)))
 			}
 		}

@@ -23,6 +23,7 @@ func TestLayering(t *testing.T) {
 		{"internal/diagnose", mod + "internal/report"},
 		{"internal/report", mod + "internal/engine"},
 		{"internal/report/htmlreport", mod + "internal/engine"},
+		{"internal/report/annotate", mod + "internal/engine"},
 		{"internal/result", mod + "internal/engine"},
 		{"internal/result", mod + "internal/report"},
 	}

@@ -4,7 +4,7 @@ package result
 // contract with users' scripts: add fields, never rename them.
 
 // SchemaVersion is bumped only on incompatible changes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Report is the whole result of an analysis.
 type Report struct {
@@ -38,7 +38,7 @@ type Fragments struct {
 // Capture summarises everything read.
 type Capture struct {
 	Packets          uint64            `json:"packets"`
-	Bytes            uint64            `json:"bytes"` // original (wire) length of the captured frames, outer headers included
+	Bytes            uint64            `json:"bytes"` // inner frame length on the wire (decode.Packet.FrameLen) of the decoded frames: outer mirror headers excluded, decode errors not counted
 	IPPackets        uint64            `json:"ip_packets"`
 	NonIPPackets     uint64            `json:"non_ip_packets"`
 	DecodeErrors     uint64            `json:"decode_errors"`

@@ -131,11 +131,11 @@ func TestStatsLoss(t *testing.T) {
 		t.Errorf("sender timestamp RTT %+v, want min about 10 ms", snd.TSRTT)
 	}
 	r := snd.Retrans
-	if r.Segments == 0 || r.Segments != snd.Flags["retransmission"] || r.Fast+r.RTO+r.Spurious+r.Other != r.Segments {
-		t.Errorf("retransmissions %+v do not add up (flag count %d)", r, snd.Flags["retransmission"])
+	if r.Segments == 0 || r.Segments != snd.Analysis["retransmission"] || r.Fast+r.RTO+r.Spurious+r.Other != r.Segments {
+		t.Errorf("retransmissions %+v do not add up (flag count %d)", r, snd.Analysis["retransmission"])
 	}
-	if r.Fast < snd.Flags["fast_retransmission"] {
-		t.Errorf("fast %d < fast_retransmission flags %d", r.Fast, snd.Flags["fast_retransmission"])
+	if r.Fast < snd.Analysis["fast_retransmission"] {
+		t.Errorf("fast %d < fast_retransmission flags %d", r.Fast, snd.Analysis["fast_retransmission"])
 	}
 	if r.Pct <= 0 || r.Pct > 5 {
 		t.Errorf("retransmitted %.2f%% of data segments, want (0, 5]", r.Pct)

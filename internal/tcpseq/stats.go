@@ -64,9 +64,12 @@ func countsOf(a *[NumFlags]uint64) FlagCounts {
 // (flows[].tcp). Direction "a" is the endpoint that sent the first packet
 // of the flow (A in Stats.A), "b" the other one. Durations are in ms.
 type Stats struct {
-	Flags   FlagCounts `json:"flags"` // both directions
-	Resets  uint64     `json:"resets"`
-	Streams uint64     `json:"streams"` // conversations on these ports (1 + port reuses)
+	// Analysis counts frames per Wireshark expert flag (tcp.analysis.*),
+	// both directions. JSON "analysis" since schema 2 ("flags" before:
+	// Wireshark's tcp.flags are the header flags).
+	Analysis FlagCounts `json:"analysis"`
+	Resets   uint64     `json:"resets"`
+	Streams  uint64     `json:"streams"` // conversations on these ports (1 + port reuses)
 	// Handshake halves at the capture point: SYN->SYN/ACK is the path to
 	// the server and back, SYN/ACK->ACK the path to the client and back.
 	// InitialRTTMS is Wireshark's tcp.analysis.initial_rtt (their sum when
@@ -94,7 +97,7 @@ type DirStats struct {
 	Packets      uint64     `json:"packets"`
 	DataSegments uint64     `json:"data_segments"`
 	PayloadBytes uint64     `json:"payload_bytes"`
-	Flags        FlagCounts `json:"flags"`
+	Analysis     FlagCounts `json:"analysis"` // this direction's frames per expert flag
 	Resets       uint64     `json:"resets"`
 
 	MSSOption      uint16 `json:"mss_option,omitempty"`  // MSS option of its SYN
@@ -172,7 +175,7 @@ func (c *Conn) Stats() Stats {
 		}
 	}
 	s := Stats{
-		Flags:     countsOf(&all),
+		Analysis:  countsOf(&all),
 		Resets:    all[trailingZeros(uint32(Reset))],
 		Streams:   1 + c.st.restarts,
 		TSEvicted: c.st.tsEvicted,
@@ -202,7 +205,7 @@ func (c *Conn) dirStats(d int) DirStats {
 		Packets:          m.packets,
 		DataSegments:     m.dataSegs,
 		PayloadBytes:     m.payloadBytes,
-		Flags:            countsOf(&c.st.flags[d]),
+		Analysis:         countsOf(&c.st.flags[d]),
 		Resets:           c.st.flags[d][trailingZeros(uint32(Reset))],
 		MSSOption:        m.mssOpt,
 		MaxSegment:       m.maxSeg,

@@ -2,19 +2,19 @@ package annotate
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
-	"github.com/mirrorscope/mirrorscope/internal/engine"
-	"github.com/mirrorscope/mirrorscope/internal/flow"
 	"github.com/mirrorscope/mirrorscope/internal/result"
 	"github.com/mirrorscope/mirrorscope/internal/tcpseq"
 )
@@ -27,6 +27,13 @@ type Options struct {
 	Decap bool
 	// Tool is the shb_userappl of the section; default "mirrorscope".
 	Tool string
+	// Interfaces describes the input's interfaces, indexed by
+	// PacketEvent.Iface (capture.FileSource.Interfaces); nil names them
+	// "interface N".
+	Interfaces func() []capture.Interface
+	// SpoolDir holds the spool file while the analysis runs; default the
+	// output file's directory (Create) or the system's temporary one.
+	SpoolDir string
 }
 
 // Stats tell what was written.
@@ -34,123 +41,362 @@ type Stats struct {
 	Frames     uint64
 	Commented  uint64
 	Interfaces int
-	// TwoPass is false when the inputs could be read only once (stdin):
-	// comments then carry the packet flags but no flow verdicts.
-	TwoPass bool
 }
 
-// ErrInputsChanged: pass 2 did not see what pass 1 reported.
-var ErrInputsChanged = errors.New("annotate: the inputs changed between the analysis and the annotation pass")
+// Writer writes the annotated capture of one analysis: the engine hands
+// it every frame (OnPacket, as engine.Config.OnPacket), and Finish, given
+// the analysis' report, writes the pcapng with each flow's verdict on
+// its packets. Frames are spooled to a temporary file in between, since
+// the verdicts exist only at the end: the input is read once.
+type Writer struct {
+	opts  Options
+	out   io.Writer
+	file  *os.File // the output, when Create opened it
+	spool *os.File
+	sw    *bufio.Writer
+	err   error // first spool error; the events after it are dropped
 
-// WriteFile writes the annotated capture to the file out (created or
-// truncated). See Write.
-func WriteFile(out string, inputs []string, cfg engine.Config, rep *result.Report, opts Options) (*result.Report, Stats, error) {
+	inIf   []capture.Interface
+	ifaces map[ifaceKey]uint32
+	st     Stats
+
+	rec     []byte // scratch: one spool record
+	comment []byte // scratch: the flags comment of the frame
+}
+
+// Spool records: an interface, or a frame with what its comment needs
+// besides the report.
+const (
+	recIface byte = 'I'
+	recFrame byte = 'F'
+)
+
+// Create creates the output file out now (so that a bad path fails before
+// the analysis) and returns a Writer for it.
+func Create(out string, opts Options) (*Writer, error) {
 	f, err := os.Create(out)
 	if err != nil {
-		return nil, Stats{}, fmt.Errorf("annotate: %w", err)
+		return nil, fmt.Errorf("annotate: %w", err)
 	}
-	r, st, err := Write(f, inputs, cfg, rep, opts)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("annotate: %s: %w", out, cerr)
+	if opts.SpoolDir == "" {
+		opts.SpoolDir = filepath.Dir(out)
 	}
-	return r, st, err
+	a, err := New(f, opts)
+	if err != nil {
+		f.Close()
+		os.Remove(out)
+		return nil, err
+	}
+	a.file = f
+	return a, nil
 }
 
-// Write reads inputs (the same files, in the same order, that produced
-// rep with the engine configuration cfg) and writes them as pcapng to w
-// with comments. rep is pass 1's report; with rep nil, or with "-" among
-// the inputs, Write makes the only pass itself and comments flags only.
-// It returns the report of the pass it made.
-//
-// A read error ends the output after the last whole frame and is
-// returned (a *capture.Error); what was written is a valid pcapng file.
-func Write(w io.Writer, inputs []string, cfg engine.Config, rep *result.Report, opts Options) (*result.Report, Stats, error) {
+// New returns a Writer that writes the annotated capture to w at Finish.
+func New(w io.Writer, opts Options) (*Writer, error) {
 	if opts.Tool == "" {
 		opts.Tool = "mirrorscope"
 	}
-	a := &annotator{
-		opts:    opts,
-		ng:      &ngWriter{w: bufio.NewWriterSize(w, 1<<16)},
-		ifaces:  map[ifaceKey]uint32{},
-		verdict: map[uint64]*flowNote{},
-	}
-	a.st.TwoPass = rep != nil && !slices.Contains(inputs, "-")
-	if a.st.TwoPass {
-		if err := a.notes(rep); err != nil {
-			return nil, a.st, err
-		}
-	}
-	if err := a.ng.section(opts.Tool); err != nil {
-		return nil, a.st, fmt.Errorf("annotate: %w", err)
-	}
-	src, err := capture.OpenFiles(inputs, capture.Options{})
+	sp, err := os.CreateTemp(opts.SpoolDir, ".mirrorscope-annotate-*.spool")
 	if err != nil {
-		return nil, a.st, fmt.Errorf("annotate: %w", err)
+		return nil, fmt.Errorf("annotate: spool: %w", err)
 	}
-	defer src.Close()
-	a.src = src
+	// The spool is unlinked at once where the system allows: nothing is
+	// left behind if the process dies.
+	_ = os.Remove(sp.Name())
+	return &Writer{
+		opts:   opts,
+		out:    w,
+		spool:  sp,
+		sw:     bufio.NewWriterSize(sp, 1<<16),
+		ifaces: map[ifaceKey]uint32{},
+	}, nil
+}
 
-	user := cfg.OnPacket
-	cfg.OnPacket = func(ev *result.PacketEvent) {
-		a.onPacket(ev.Packet, ev.Flow, ev.TCP, ev.Err)
-		if user != nil {
-			user(ev)
-		}
+// OnPacket takes one frame from the engine (engine.Config.OnPacket): its
+// raw bytes, its session and its TCP flags go to the spool. Frames handed
+// over decoded, without their raw bytes, are not written.
+func (a *Writer) OnPacket(ev *result.PacketEvent) {
+	if a.err != nil || ev.Data == nil {
+		return
 	}
-	cfg.OnFlowEnd = nil
-	eng := engine.New(cfg)
-	var fr capture.Frame
-	var readErr error
-	for {
-		if err := src.Next(&fr); err != nil {
-			if err != io.EOF {
-				readErr = err
+	key := ifaceKey{in: ev.Iface}
+	data, orig := ev.Data, ev.OrigLen
+	link := uint16(ev.Link)
+	p := ev.Packet
+	if ev.Err == nil && p != nil && p.Encap != decode.EncapNone && p.CapLen > 0 {
+		s := &p.Session
+		key.encap, key.src, key.vni, key.hasVNI, key.gwlb, key.hasGWLB = p.Encap, s.OuterSrc, s.VNI, s.HasVNI, s.GWLBEndpointID, s.HasGWLB
+		if a.opts.Decap && int(p.CapLen) <= len(data) {
+			key.decap = true
+			// The tunnel payload runs to the end of the outer frame
+			// (mirror packets are never short enough to be padded), so
+			// the inner frame is the last CapLen bytes; the bytes the
+			// capture cut are cut from the inner frame too.
+			cut := uint32(0)
+			if orig > uint32(len(data)) {
+				cut = orig - uint32(len(data))
 			}
-			break
+			data = data[len(data)-int(p.CapLen):]
+			orig = uint32(len(data)) + cut
+			link = uint16(decode.LinkEthernet)
+			if p.Encap == decode.EncapGENEVE {
+				link = uint16(decode.LinkRaw)
+			}
 		}
-		a.reset()
-		eng.Packet(fr.Data, fr.TS, fr.OrigLen, fr.Link)
-		if err := a.write(&fr); err != nil {
-			return nil, a.st, err
+	}
+	id, ok := a.ifaces[key]
+	if !ok {
+		id = a.newIface(key, link)
+	}
+	var flowID uint64
+	var first bool
+	c := a.comment[:0]
+	if f := ev.Flow; f != nil {
+		flowID, first = f.ID, f.Packets() == 1
+		if r := ev.TCP; r != nil && r.Flags&commentFlags != 0 {
+			for _, o := range flagOrder {
+				if r.Flags&o.f != 0 && r.Flags&o.skip == 0 {
+					if len(c) > 0 {
+						c = append(c, ", "...)
+					}
+					c = append(c, o.name...)
+				}
+			}
 		}
 	}
-	if err := a.ng.w.Flush(); err != nil {
-		return nil, a.st, fmt.Errorf("annotate: writing: %w", err)
+	a.comment = c
+	b := append(a.rec[:0], recFrame)
+	b = binary.LittleEndian.AppendUint32(b, id)
+	b = binary.LittleEndian.AppendUint64(b, uint64(ev.TS))
+	b = binary.LittleEndian.AppendUint32(b, orig)
+	b = binary.LittleEndian.AppendUint64(b, flowID)
+	if first {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
 	}
-	a.st.Interfaces = int(a.ng.nIfaces)
-	got := eng.Finish()
-	if a.st.TwoPass && readErr == nil && !sameFlows(rep, got) {
-		return got, a.st, ErrInputsChanged
-	}
-	if readErr != nil {
-		return got, a.st, readErr
-	}
-	return got, a.st, nil
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(data)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(c)))
+	a.rec = b
+	a.write(b)
+	a.write(data)
+	a.write(c)
+	a.st.Frames++
 }
 
-func sameFlows(a, b *result.Report) bool {
-	if a.Capture.Packets != b.Capture.Packets || len(a.Flows) != len(b.Flows) {
-		return false
-	}
-	for i := range a.Flows {
-		if a.Flows[i].ID != b.Flows[i].ID || a.Flows[i].Bytes != b.Flows[i].Bytes {
-			return false
+func (a *Writer) write(b []byte) {
+	if a.err == nil {
+		if _, err := a.sw.Write(b); err != nil {
+			a.err = fmt.Errorf("annotate: spool: %w", err)
 		}
 	}
-	return true
 }
 
-// flowNote is what pass 1 says about one flow.
+func appendStr(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// newIface numbers a new output interface and spools its description.
+func (a *Writer) newIface(k ifaceKey, link uint16) uint32 {
+	if int(k.in) >= len(a.inIf) && a.opts.Interfaces != nil {
+		a.inIf = a.opts.Interfaces()
+	}
+	var in capture.Interface
+	if int(k.in) < len(a.inIf) {
+		in = a.inIf[k.in]
+	}
+	from := in.Name
+	if from == "" {
+		from = fmt.Sprintf("interface %d", k.in)
+	}
+	snap := in.SnapLen
+	if snap == 0 {
+		snap = 262144
+	}
+	name, desc := from, in.Description
+	if k.src.IsValid() {
+		sess := "outer source " + k.src.String()
+		if k.hasVNI {
+			sess += fmt.Sprintf(" VNI %d", k.vni)
+		}
+		if k.hasGWLB {
+			sess += fmt.Sprintf(" GWLB endpoint %016x", k.gwlb)
+		}
+		name = fmt.Sprintf("mirror %s vni %d", k.src, k.vni)
+		how := "as received, outer headers kept"
+		if k.decap {
+			how = "decapsulated: inner frames"
+		}
+		desc = fmt.Sprintf("AWS traffic mirror session: %s (%s; %s; from %s)", sess, k.encap, how, from)
+	}
+	id := uint32(len(a.ifaces))
+	a.ifaces[k] = id
+	b := []byte{recIface}
+	b = binary.LittleEndian.AppendUint16(b, link)
+	b = binary.LittleEndian.AppendUint32(b, snap)
+	b = appendStr(b, name)
+	b = appendStr(b, desc)
+	a.write(b)
+	return id
+}
+
+// Finish writes the annotated capture: every spooled frame, with its
+// flags and its flow's verdict (from rep, the report of the analysis
+// that fed OnPacket) as comments. rep may be nil (flags only). The
+// output file of Create is closed. What was written is a valid pcapng
+// file even when the analysis stopped early at a read error.
+func (a *Writer) Finish(rep *result.Report) (Stats, error) {
+	defer a.Close()
+	if a.err != nil {
+		return a.st, a.err
+	}
+	notes := map[uint64]*flowNote{}
+	if rep != nil {
+		var err error
+		if notes, err = flowNotes(rep); err != nil {
+			return a.st, err
+		}
+	}
+	if err := a.sw.Flush(); err != nil {
+		return a.st, fmt.Errorf("annotate: spool: %w", err)
+	}
+	if _, err := a.spool.Seek(0, io.SeekStart); err != nil {
+		return a.st, fmt.Errorf("annotate: spool: %w", err)
+	}
+	ng := &ngWriter{w: bufio.NewWriterSize(a.out, 1<<16)}
+	if err := ng.section(a.opts.Tool); err != nil {
+		return a.st, fmt.Errorf("annotate: %w", err)
+	}
+	if err := a.replay(bufio.NewReaderSize(a.spool, 1<<16), ng, notes); err != nil {
+		return a.st, err
+	}
+	if err := ng.w.Flush(); err != nil {
+		return a.st, fmt.Errorf("annotate: writing: %w", err)
+	}
+	a.st.Interfaces = int(ng.nIfaces)
+	if a.file != nil {
+		f := a.file
+		a.file = nil
+		if err := f.Close(); err != nil {
+			return a.st, fmt.Errorf("annotate: %s: %w", f.Name(), err)
+		}
+	}
+	return a.st, nil
+}
+
+// replay reads the spool and writes the pcapng.
+func (a *Writer) replay(r *bufio.Reader, ng *ngWriter, notes map[uint64]*flowNote) error {
+	var hdr [33]byte
+	var data, flags, c []byte
+	bad := func(err error) error { return fmt.Errorf("annotate: spool: %w", err) }
+	readStr := func() (string, error) {
+		if _, err := io.ReadFull(r, hdr[:4]); err != nil {
+			return "", err
+		}
+		b := make([]byte, binary.LittleEndian.Uint32(hdr[:4]))
+		_, err := io.ReadFull(r, b)
+		return string(b), err
+	}
+	for {
+		kind, err := r.ReadByte()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return bad(err)
+		}
+		switch kind {
+		case recIface:
+			if _, err := io.ReadFull(r, hdr[:6]); err != nil {
+				return bad(err)
+			}
+			link, snap := binary.LittleEndian.Uint16(hdr[:2]), binary.LittleEndian.Uint32(hdr[2:6])
+			name, err := readStr()
+			if err != nil {
+				return bad(err)
+			}
+			desc, err := readStr()
+			if err != nil {
+				return bad(err)
+			}
+			if _, err := ng.iface(link, snap, name, desc); err != nil {
+				return fmt.Errorf("annotate: writing: %w", err)
+			}
+		case recFrame:
+			if _, err := io.ReadFull(r, hdr[:]); err != nil {
+				return bad(err)
+			}
+			le := binary.LittleEndian
+			id, ts, orig := le.Uint32(hdr[0:]), int64(le.Uint64(hdr[4:])), le.Uint32(hdr[12:])
+			flowID, first := le.Uint64(hdr[16:]), hdr[24] == 1
+			data = grow(data, int(le.Uint32(hdr[25:])))
+			flags = grow(flags, int(le.Uint32(hdr[29:])))
+			if _, err := io.ReadFull(r, data); err != nil {
+				return bad(err)
+			}
+			if _, err := io.ReadFull(r, flags); err != nil {
+				return bad(err)
+			}
+			c = c[:0]
+			n := notes[flowID]
+			if n != nil && first {
+				for _, s := range n.first {
+					c = appendSep(c, s)
+				}
+			}
+			if len(flags) > 0 {
+				if n != nil && n.verdict {
+					c = appendSep(c, string(flags)+"; "+n.short)
+				} else {
+					c = appendSep(c, string(flags))
+				}
+			}
+			if len(c) > 0 {
+				a.st.Commented++
+			}
+			if err := ng.packet(id, ts, data, orig, c); err != nil {
+				return fmt.Errorf("annotate: writing: %w", err)
+			}
+		default:
+			return bad(errors.New("corrupt record"))
+		}
+	}
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
+
+// Close releases the spool. The output file of Create is removed if
+// Finish did not write it (nothing could be analysed, or it failed). It is
+// safe to call more than once.
+func (a *Writer) Close() {
+	if a.spool != nil {
+		name := a.spool.Name()
+		a.spool.Close()
+		os.Remove(name) // where the early unlink was not allowed
+		a.spool = nil
+	}
+	if a.file != nil {
+		a.file.Close()
+		os.Remove(a.file.Name())
+		a.file = nil
+	}
+}
+
+// flowNote is what the report says about one flow.
 type flowNote struct {
 	short   string   // "flow 1: policer at 5.0 Mbit/s"
-	summary string   // the diagnosis summary
 	first   []string // for the flow's first packet
-	seen    bool
 	verdict bool
 }
 
 type ifaceKey struct {
-	in      uint32 // input interface (Frame.Iface)
+	in      uint32 // input interface (PacketEvent.Iface)
 	decap   bool
 	encap   decode.Encap
 	src     netip.Addr
@@ -158,27 +404,6 @@ type ifaceKey struct {
 	hasVNI  bool
 	gwlb    uint64
 	hasGWLB bool
-}
-
-type annotator struct {
-	opts    Options
-	ng      *ngWriter
-	src     *capture.FileSource
-	inIf    []capture.Interface
-	ifaces  map[ifaceKey]uint32
-	verdict map[uint64]*flowNote
-	st      Stats
-
-	// the current frame, filled by onPacket
-	key     ifaceKey
-	inner   int // bytes of outer headers to skip (decap), -1 = as received
-	comment []byte
-}
-
-func (a *annotator) reset() {
-	a.key = ifaceKey{}
-	a.inner = -1
-	a.comment = a.comment[:0]
 }
 
 func limiter(v string) bool {
@@ -189,8 +414,11 @@ func limiter(v string) bool {
 	return true
 }
 
-// notes turns pass 1's verdicts and findings into per-flow comments.
-func (a *annotator) notes(rep *result.Report) error {
+// flowNotes turns the report's verdicts and findings into per-flow
+// comments.
+func flowNotes(rep *result.Report) (map[uint64]*flowNote, error) {
+	notes := map[uint64]*flowNote{}
+	summaries := map[uint64]string{}
 	for i := range rep.Flows {
 		f := &rep.Flows[i]
 		if f.Diagnosis == nil {
@@ -198,7 +426,7 @@ func (a *annotator) notes(rep *result.Report) error {
 		}
 		b, err := json.Marshal(f.Diagnosis)
 		if err != nil {
-			return fmt.Errorf("annotate: flow %d diagnosis: %w", f.ID, err)
+			return nil, fmt.Errorf("annotate: flow %d diagnosis: %w", f.ID, err)
 		}
 		var d struct {
 			Verdict string  `json:"verdict"`
@@ -206,33 +434,34 @@ func (a *annotator) notes(rep *result.Report) error {
 			Summary string  `json:"summary"`
 		}
 		if err := json.Unmarshal(b, &d); err != nil {
-			return fmt.Errorf("annotate: flow %d diagnosis: %w", f.ID, err)
+			return nil, fmt.Errorf("annotate: flow %d diagnosis: %w", f.ID, err)
 		}
 		if !limiter(d.Verdict) {
 			continue
 		}
-		n := &flowNote{verdict: true, summary: d.Summary}
+		n := &flowNote{verdict: true}
+		summaries[f.ID] = d.Summary
 		n.short = fmt.Sprintf("flow %d: %s", f.ID, strings.ReplaceAll(d.Verdict, "_", " "))
 		if d.RateBps > 0 {
 			n.short += fmt.Sprintf(" at %.1f Mbit/s", d.RateBps/1e6)
 		}
 		n.first = append(n.first, fmt.Sprintf("flow %d %s -> %s: %s: %s", f.ID, f.Client, f.Server, d.Verdict, d.Summary))
-		a.verdict[f.ID] = n
+		notes[f.ID] = n
 	}
 	for _, fd := range rep.Findings {
 		for _, id := range fd.Flows {
-			n := a.verdict[id]
+			n := notes[id]
 			if n == nil {
 				n = &flowNote{}
-				a.verdict[id] = n
+				notes[id] = n
 			}
 			s := fmt.Sprintf("finding (%s): %s", fd.Severity, fd.Summary)
-			if !slices.Contains(n.first, s) && (n.summary == "" || !strings.Contains(fd.Summary, n.summary)) {
+			if sum := summaries[id]; !slices.Contains(n.first, s) && (sum == "" || !strings.Contains(fd.Summary, sum)) {
 				n.first = append(n.first, s)
 			}
 		}
 	}
-	return nil
+	return notes, nil
 }
 
 var flagOrder = []struct {
@@ -261,48 +490,6 @@ var flagOrder = []struct {
 // routine and Wireshark shows them anyway).
 const commentFlags = ^tcpseq.WindowUpdate
 
-func (a *annotator) onPacket(p *decode.Packet, f *flow.Flow, r *tcpseq.Result, err error) {
-	if err == nil && p.Encap != decode.EncapNone && p.CapLen > 0 {
-		s := &p.Session
-		a.key = ifaceKey{encap: p.Encap, src: s.OuterSrc, vni: s.VNI, hasVNI: s.HasVNI, gwlb: s.GWLBEndpointID, hasGWLB: s.HasGWLB}
-		if a.opts.Decap {
-			a.key.decap = true
-			a.inner = int(p.CapLen)
-		}
-	}
-	if f == nil {
-		return
-	}
-	c := a.comment
-	var n *flowNote
-	if a.st.TwoPass {
-		n = a.verdict[f.ID]
-	}
-	if n != nil && !n.seen {
-		n.seen = true
-		for _, s := range n.first {
-			c = appendSep(c, s)
-		}
-	}
-	if r != nil && r.Flags&commentFlags != 0 {
-		var fl []byte
-		for _, o := range flagOrder {
-			if r.Flags&o.f != 0 && r.Flags&o.skip == 0 {
-				if len(fl) > 0 {
-					fl = append(fl, ", "...)
-				}
-				fl = append(fl, o.name...)
-			}
-		}
-		if n != nil && n.verdict {
-			fl = append(fl, "; "...)
-			fl = append(fl, n.short...)
-		}
-		c = appendSep(c, string(fl))
-	}
-	a.comment = c
-}
-
 func appendSep(c []byte, s string) []byte {
 	if len(c) == 0 {
 		c = append(c, "mirrorscope: "...)
@@ -310,82 +497,4 @@ func appendSep(c []byte, s string) []byte {
 		c = append(c, "\nmirrorscope: "...)
 	}
 	return append(c, s...)
-}
-
-func (a *annotator) write(fr *capture.Frame) error {
-	k := a.key
-	k.in = fr.Iface
-	data, orig := fr.Data, fr.OrigLen
-	link := uint16(fr.Link)
-	if a.inner >= 0 && a.inner <= len(data) {
-		// The tunnel payload runs to the end of the outer frame (mirror
-		// packets are never short enough to be padded), so the inner
-		// frame is the last CapLen bytes; the bytes the capture cut are
-		// cut from the inner frame too.
-		cut := uint32(0)
-		if orig > uint32(len(data)) {
-			cut = orig - uint32(len(data))
-		}
-		data = data[len(data)-a.inner:]
-		orig = uint32(len(data)) + cut
-		link = uint16(decode.LinkEthernet)
-		if k.encap == decode.EncapGENEVE {
-			link = uint16(decode.LinkRaw)
-		}
-	}
-	id, ok := a.ifaces[k]
-	if !ok {
-		var err error
-		if id, err = a.newIface(k, fr, link); err != nil {
-			return err
-		}
-	}
-	if len(a.comment) > 0 {
-		a.st.Commented++
-	}
-	a.st.Frames++
-	if err := a.ng.packet(id, fr.TS, data, orig, a.comment); err != nil {
-		return fmt.Errorf("annotate: writing: %w", err)
-	}
-	return nil
-}
-
-func (a *annotator) newIface(k ifaceKey, fr *capture.Frame, link uint16) (uint32, error) {
-	if int(fr.Iface) >= len(a.inIf) {
-		a.inIf = a.src.Interfaces()
-	}
-	var in capture.Interface
-	if int(fr.Iface) < len(a.inIf) {
-		in = a.inIf[fr.Iface]
-	}
-	from := in.Name
-	if from == "" {
-		from = fmt.Sprintf("interface %d", fr.Iface)
-	}
-	snap := in.SnapLen
-	if snap == 0 {
-		snap = 262144
-	}
-	name, desc := from, in.Description
-	if k.src.IsValid() {
-		sess := "outer source " + k.src.String()
-		if k.hasVNI {
-			sess += fmt.Sprintf(" VNI %d", k.vni)
-		}
-		if k.hasGWLB {
-			sess += fmt.Sprintf(" GWLB endpoint %016x", k.gwlb)
-		}
-		name = fmt.Sprintf("mirror %s vni %d", k.src, k.vni)
-		how := "as received, outer headers kept"
-		if k.decap {
-			how = "decapsulated: inner frames"
-		}
-		desc = fmt.Sprintf("AWS traffic mirror session: %s (%s; %s; from %s)", sess, k.encap, how, from)
-	}
-	id, err := a.ng.iface(link, snap, name, desc)
-	if err != nil {
-		return 0, err
-	}
-	a.ifaces[k] = id
-	return id, nil
 }

@@ -2,6 +2,7 @@ package annotate
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -70,6 +71,37 @@ func pass1First(t *testing.T, cfg engine.Config, paths ...string) (*result.Repor
 		eng.Packet(fr.Data, fr.TS, fr.OrigLen, fr.Link)
 	}
 	return eng.Finish(), retx, first
+}
+
+// annotateFiles is what analyze --annotate does: one pass of the engine
+// over paths, the Writer taking every frame from it, and the annotated
+// file written with the report of that pass.
+func annotateFiles(t *testing.T, out string, paths []string, cfg engine.Config, opts Options) (*result.Report, Stats, error) {
+	t.Helper()
+	src, err := capture.OpenFiles(paths, capture.Options{})
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	defer src.Close()
+	opts.Interfaces = src.Interfaces
+	w, err := Create(out, opts)
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	defer w.Close()
+	if user := cfg.OnPacket; user != nil {
+		cfg.OnPacket = func(ev *result.PacketEvent) { user(ev); w.OnPacket(ev) }
+	} else {
+		cfg.OnPacket = w.OnPacket
+	}
+	eng := engine.New(cfg)
+	_, readErr := eng.Run(context.Background(), src, len(paths))
+	rep := eng.Finish()
+	st, err := w.Finish(rep)
+	if err != nil {
+		return rep, st, err
+	}
+	return rep, st, readErr
 }
 
 type readBack struct {
@@ -216,16 +248,18 @@ func tsharkFrames(t *testing.T, file, filter string, fields ...string) map[uint6
 	return m
 }
 
-func TestPolicerSenderTwoPass(t *testing.T) {
+func TestPolicerSender(t *testing.T) {
 	in := testdata("policer", "policer.cli.pcap")
 	cfg := engine.DefaultConfig()
+	// A separate analysis gives the reference: the frames flagged and the
+	// first frame of each flow.
 	rep, retx, first := pass1First(t, cfg, in)
 	out := filepath.Join(t.TempDir(), "out.pcapng")
-	got, st, err := WriteFile(out, []string{in}, cfg, rep, Options{})
+	got, st, err := annotateFiles(t, out, []string{in}, cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.TwoPass || st.Frames != 2112 || got.Capture.Packets != 2112 {
+	if st.Frames != 2112 || got.Capture.Packets != 2112 {
 		t.Fatalf("stats %+v, report packets %d", st, got.Capture.Packets)
 	}
 	rb := readNG(t, out)
@@ -299,11 +333,10 @@ func TestPolicerSenderTwoPass(t *testing.T) {
 func TestMirrorDecapAndSessions(t *testing.T) {
 	in := testdata("policer", "policer.mon.pcap")
 	cfg := engine.DefaultConfig()
-	rep, _ := pass1(t, cfg, in)
 	for _, decap := range []bool{false, true} {
 		t.Run(fmt.Sprintf("decap=%v", decap), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.pcapng")
-			_, st, err := WriteFile(out, []string{in}, cfg, rep, Options{Decap: decap})
+			_, st, err := annotateFiles(t, out, []string{in}, cfg, Options{Decap: decap})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -348,7 +381,10 @@ func TestMirrorDecapAndSessions(t *testing.T) {
 	}
 }
 
-func TestStdinOnePass(t *testing.T) {
+// TestStdinVerdicts: the input is read once, so standard input gets the
+// same comments as a file, verdicts included (they were flags only when
+// annotate read the files a second time).
+func TestStdinVerdicts(t *testing.T) {
 	in := testdata("policer", "policer.cli.pcap")
 	f, err := os.Open(in)
 	if err != nil {
@@ -359,33 +395,51 @@ func TestStdinOnePass(t *testing.T) {
 	os.Stdin = f
 	defer func() { os.Stdin = old }()
 	cfg := engine.DefaultConfig()
-	rep, _ := pass1(t, cfg, in)
-	out := filepath.Join(t.TempDir(), "out.pcapng")
-	got, st, err := WriteFile(out, []string{"-"}, cfg, rep, Options{})
+	dir := t.TempDir()
+	got, st, err := annotateFiles(t, filepath.Join(dir, "stdin.pcapng"), []string{"-"}, cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.TwoPass || got.Capture.Packets != 2112 {
+	if st.Frames != 2112 || got.Capture.Packets != 2112 {
 		t.Fatalf("stats %+v, packets %d", st, got.Capture.Packets)
 	}
-	rb := readNG(t, out)
-	for n, c := range rb.comments {
-		if strings.Contains(c, "policer") {
-			t.Fatalf("frame %d: one pass cannot know the verdict, comment %q", n, c)
+	if _, _, err := annotateFiles(t, filepath.Join(dir, "file.pcapng"), []string{in}, cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	fromStdin, fromFile := readNG(t, filepath.Join(dir, "stdin.pcapng")), readNG(t, filepath.Join(dir, "file.pcapng"))
+	if diff := cmp.Diff(fromStdin.comments, fromFile.comments); diff != "" {
+		t.Errorf("comments (-stdin +file):\n%s", diff)
+	}
+	var verdicts int
+	for _, c := range fromStdin.comments {
+		if strings.Contains(c, "policer at 5.0 Mbit/s") {
+			verdicts++
 		}
 	}
-	if len(rb.comments) == 0 {
-		t.Error("no flag comments in one-pass mode")
+	if verdicts == 0 {
+		t.Error("no verdict in the comments of standard input")
 	}
 }
 
-func TestInputsChanged(t *testing.T) {
-	cfg := engine.DefaultConfig()
-	rep, _ := pass1(t, cfg, testdata("shaper", "shaper.cli.pcap"))
-	out := filepath.Join(t.TempDir(), "out.pcapng")
-	_, _, err := WriteFile(out, []string{testdata("policer", "policer.cli.pcap")}, cfg, rep, Options{})
-	if !errors.Is(err, ErrInputsChanged) {
-		t.Fatalf("err %v, want ErrInputsChanged", err)
+// TestNoSpoolLeft: the spool file is gone after Finish, and after Close
+// without Finish (which also removes the unwritten output).
+func TestNoSpoolLeft(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := annotateFiles(t, filepath.Join(dir, "a.pcapng"), []string{testdata("policer", "policer.cli.pcap")}, engine.DefaultConfig(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Create(filepath.Join(dir, "b.pcapng"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if diff := cmp.Diff(names, []string{"a.pcapng"}); diff != "" {
+		t.Errorf("files left (-got +want):\n%s", diff)
 	}
 }
 
@@ -401,7 +455,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out.pcapng")
-	_, st, err := WriteFile(out, []string{bad}, engine.DefaultConfig(), nil, Options{})
+	_, st, err := annotateFiles(t, out, []string{bad}, engine.DefaultConfig(), Options{})
 	var ce *capture.Error
 	if !errors.As(err, &ce) {
 		t.Fatalf("err %v, want a *capture.Error", err)
@@ -410,7 +464,7 @@ func TestBadInput(t *testing.T) {
 	if uint64(len(rb.frames)) != st.Frames || st.Frames == 0 {
 		t.Errorf("read %d frames, wrote %d", len(rb.frames), st.Frames)
 	}
-	if _, _, err := WriteFile(filepath.Join(dir, "x.pcapng"), []string{filepath.Join(dir, "missing.pcap")}, engine.DefaultConfig(), nil, Options{}); err == nil {
+	if _, _, err := annotateFiles(t, filepath.Join(dir, "x.pcapng"), []string{filepath.Join(dir, "missing.pcap")}, engine.DefaultConfig(), Options{}); err == nil {
 		t.Error("no error for a missing input")
 	}
 }

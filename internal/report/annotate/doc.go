@@ -17,15 +17,15 @@
 // session of every packet. Packets can be written as received (outer
 // VXLAN/GENEVE headers kept) or decapsulated (the inner frames only).
 //
-// Verdicts exist only at the end of the analysis, so WriteFile reads
-// regular files twice: pass 1 is the caller's analysis (its report),
-// pass 2 re-runs the deterministic engine with the same configuration
-// over the same files and writes each frame with its comment as the
-// engine hands it over. Flow ids of both passes are the same; pass 2
-// checks the flow totals against the report and fails if the inputs
-// changed in between. Standard input cannot be read twice: with "-" among
-// the inputs, WriteFile makes one pass, comments the flagged packets with
-// their flags only (no verdicts) and returns the report of that pass.
+// Verdicts exist only at the end of the analysis, and the input is read
+// once: the Writer is a consumer of the engine's per-frame events
+// (result.PacketEvent carries the raw frame), wired by analyze into the
+// same pass as the report and the HTML charts. Each frame goes with its
+// flags, its flow id and whether it is the flow's first packet to a
+// spool file (next to the output, unlinked at once); Finish, given the
+// report, replays the spool into the pcapng, adding each flow's verdict
+// and findings. Standard input therefore gets the same comments as a file,
+// and the spool costs disk, not memory: about the size of the output.
 //
 // The writer is a small pcapng block writer of its own (SHB, IDB with
 // if_name, if_description and nanosecond if_tsresol, EPB with
