@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mirrorscope/mirrorscope/internal/result/schematest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -241,6 +242,7 @@ func TestAnalyzeFilterInfersHost(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
+	schematest.Validate(t, "report", "analyze --rule without --eni-ip", []byte(out))
 	var r struct {
 		Capture struct {
 			IPPackets uint64 `json:"ip_packets"`
@@ -344,6 +346,8 @@ func TestVNISelection(t *testing.T) {
 	if strings.Contains(out, "mirror filter") {
 		t.Errorf("analyze --vni 99 talks about mirror filters:\n%s", out)
 	}
+	js, _, _ := run(t, nil, "analyze", "--format", "json", "--vni", "99", path)
+	schematest.Validate(t, "report", "analyze --vni 99", []byte(js))
 	out, _, _ = run(t, nil, "analyze", "--vni", "4242", path)
 	if !strings.Contains(out, "selection  1,649 packets left out by --vni/--outer-src (1 other session(s))") {
 		t.Errorf("analyze --vni 4242 does not count the other session's packets:\n%s", out)
