@@ -226,6 +226,12 @@ func (t *Table) create(p *decode.Packet, ts int64, fromA bool) *Flow {
 	return f
 }
 
+// SetNextID sets the id the next flow created gets (later ones count on
+// from it). A parallel analysis gives each flow its creation frame
+// number as a provisional id, which orders flows across tables as one
+// table's creation order does, and renumbers them at the end.
+func (t *Table) SetNextID(id uint64) { t.nextID = id }
+
 // Advance moves the table's clock to now (ns) if it is later: live
 // sources call it when no packet arrives.
 func (t *Table) Advance(now int64) {
