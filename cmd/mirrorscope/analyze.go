@@ -142,6 +142,7 @@ type analyzeOpts struct {
 	annotateDecap bool
 	counters      []string
 	cloudwatch    []string
+	workers       int
 }
 
 func newAnalyzeCmd() *cobra.Command {
@@ -187,6 +188,7 @@ other errors.`,
 	cmd.Flags().BoolVar(&o.annotateDecap, "annotate-decap", false, "with --annotate: write mirrored packets as their inner frames (without the VXLAN/GENEVE headers)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "-", "write the report to this file instead of standard output")
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress on standard error")
+	cmd.Flags().IntVar(&o.workers, "workers", 1, "analyse the flows on this many engines, one goroutine each, split by flow (e.g. --workers $(nproc)); the report is byte-identical to --workers 1, unless the --max-flows, --memory-limit or --max-diagnosed-flows bounds are reached (they are split over the workers) or more flows end than --max-report-flows. The reader decodes every frame once more and copies it to its worker, which on 2 cores cost more than it saved (docs/benchmarks.md). --format html and --annotate of standard input need every packet in one ordered stream and run on one engine")
 	return cmd
 }
 
@@ -236,7 +238,10 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 		if col != nil {
 			analysisCfg.OnPacket = col.OnPacket
 		}
-		rep, readErr = analyzeFiles(cmd, analysisCfg, paths, o.quiet)
+		if o.workers < 1 {
+			return usageErr("--workers must be at least 1")
+		}
+		rep, readErr = analyzeFiles(cmd, analysisCfg, paths, o.quiet, o.workers)
 		if rep == nil {
 			return readErr
 		}
@@ -310,16 +315,33 @@ func annotateErr(err error) error {
 // analyzeFiles runs the engine over paths and returns the report. A read
 // error that stopped the input early is returned with the report of what
 // was read; a nil report means nothing could be opened.
-func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet bool) (*result.Report, error) {
+//
+// With workers > 1 and no per-packet hook, the flows are analysed on that
+// many engines (engine.Parallel), with the same report.
+func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet bool, workers int) (*result.Report, error) {
 	src, err := capture.OpenFiles(paths, capture.Options{})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	defer src.Close()
-	eng := engine.New(cfg)
-	stopProgress := startProgress(cmd.ErrOrStderr(), src, eng, quiet)
+	var eng interface {
+		Run(context.Context, engine.FrameSource, int) ([]uint64, error)
+		AddInput(result.Input)
+		Finish() *result.Report
+	}
+	if workers > 1 && cfg.OnPacket == nil && cfg.OnFlowEnd == nil {
+		eng = engine.NewParallel(cfg, workers)
+	} else {
+		eng = engine.New(cfg)
+	}
+	stopProgress := startProgress(cmd.ErrOrStderr(), src, nil, quiet)
 	perFile := make([]uint64, len(paths))
-	readErr := readAll(cmd, src, eng, perFile)
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	counts, readErr := eng.Run(ctx, src, len(perFile))
+	copy(perFile, counts)
 	stopProgress()
 	for i, p := range paths {
 		in := result.Input{File: p, Packets: perFile[i]}

@@ -22,7 +22,7 @@ import (
 // clock (time steps back), decode errors, encapsulation and session
 // counters, truncation, fragment reassembly, the filter, and the ticks
 // that end idle flows. Each admitted frame then goes, by the symmetric
-// hash of its flow key (the one listen shards by), to the worker that
+// hash of its flow key (flow.PacketHash), to the worker that
 // owns its flow, which decodes it again and runs the flow lookup, TCP
 // analysis and diagnosis. A flow's packets so meet one engine, in frame
 // order. Frames travel as copies of their bytes in batches (a decoded
@@ -44,7 +44,6 @@ import (
 type Parallel struct {
 	disp    *Engine
 	ws      []*worker
-	key     flow.Key
 	flowNow int64 // latest time of a packet that reached its flow
 	ran     bool
 }
@@ -208,8 +207,7 @@ func (pe *Parallel) dispatch(data []byte, ts int64, origLen uint32, link decode.
 	if ts > pe.flowNow {
 		pe.flowNow = ts
 	}
-	flow.MakeKey(p, &pe.key)
-	w := pe.ws[pe.key.Hash()%uint64(len(pe.ws))]
+	w := pe.ws[flow.PacketHash(p)%uint64(len(pe.ws))]
 	b := w.batch(len(data))
 	it := item{frame: d.frame, ts: ts, origLen: origLen, link: link}
 	if frag {
