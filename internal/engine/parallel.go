@@ -17,17 +17,16 @@ import (
 // worker goroutine, and merges their results into the report one Engine
 // would have written: the same bytes, flow ids and order included.
 //
-// The reader (the goroutine calling Run) decodes every frame once to do
-// what is global to the capture, in frame order: the frame counter, the
-// clock (time steps back), decode errors, encapsulation and session
+// The reader (the goroutine calling Run) decodes every frame, once, and
+// does what is global to the capture, in frame order: the frame counter,
+// the clock (time steps back), decode errors, encapsulation and session
 // counters, truncation, fragment reassembly, the filter, and the ticks
-// that end idle flows. Each admitted frame then goes, by the symmetric
-// hash of its flow key (flow.PacketHash), to the worker that
-// owns its flow, which decodes it again and runs the flow lookup, TCP
-// analysis and diagnosis. A flow's packets so meet one engine, in frame
-// order. Frames travel as copies of their bytes in batches (a decoded
-// Packet is three times a frame's size, and copying it cost more than a
-// second decode); a reassembled datagram travels decoded.
+// that end idle flows. Each admitted packet then goes, by the symmetric
+// hash of its flow key (flow.PacketHash), to the worker that owns its
+// flow, which runs the flow lookup, TCP analysis and diagnosis. A flow's
+// packets so meet one engine, in frame order. Packets travel decoded, in
+// batches: copying the frame's bytes instead and decoding them again in
+// the worker measured slower (docs/benchmarks.md).
 //
 // Flow ids are the creation frame numbers in the workers, renumbered at
 // the end into the creation order of the whole capture. Cross-flow
@@ -67,35 +66,30 @@ func (w *workerState) created(f *flow.Flow, p *decode.Packet) {
 }
 
 const (
-	itemFrame  = iota // a frame's bytes in batch.buf[off:off+n]
-	itemPacket        // a decoded packet in batch.pkts[off]
+	itemPacket = iota // the next packet of batch.pkts
 	itemTick          // end idle flows as of ts
 )
 
 type item struct {
-	frame   uint64
-	ts      int64
-	off, n  uint32
-	origLen uint32
-	link    decode.LinkType
-	kind    uint8
+	frame uint64
+	ts    int64
+	kind  uint8
 }
 
+// batch is what the reader hands a worker at once: packets and ticks in
+// frame order.
 type batch struct {
-	buf   []byte
 	items []item
 	pkts  []decode.Packet
 }
 
 const (
 	batchItems = 512
-	batchBytes = 256 << 10
 	batchesPer = 6 // per worker: in flight and being filled
 )
 
 type worker struct {
 	e    *Engine
-	pkt  decode.Packet
 	in   chan *batch
 	free chan *batch
 	cur  *batch
@@ -125,7 +119,7 @@ func NewParallel(cfg Config, n int) *Parallel {
 		e.par = &workerState{sessFlows: map[flow.SessionKey]uint64{}}
 		w := &worker{e: e, in: make(chan *batch, batchesPer), free: make(chan *batch, batchesPer)}
 		for range batchesPer {
-			w.free <- &batch{buf: make([]byte, 0, batchBytes), items: make([]item, 0, batchItems)}
+			w.free <- &batch{items: make([]item, 0, batchItems), pkts: make([]decode.Packet, 0, batchItems)}
 		}
 		pe.ws = append(pe.ws, w)
 	}
@@ -200,7 +194,6 @@ func (pe *Parallel) dispatch(data []byte, ts int64, origLen uint32, link decode.
 		d.countError(ts, de)
 		return
 	}
-	frag := p.Fragment
 	if !d.admit(p, ts, len(data) >= int(origLen)) {
 		return
 	}
@@ -208,18 +201,9 @@ func (pe *Parallel) dispatch(data []byte, ts int64, origLen uint32, link decode.
 		pe.flowNow = ts
 	}
 	w := pe.ws[flow.PacketHash(p)%uint64(len(pe.ws))]
-	b := w.batch(len(data))
-	it := item{frame: d.frame, ts: ts, origLen: origLen, link: link}
-	if frag {
-		// The fragment that completed a datagram: the worker could not
-		// decode the whole datagram from this frame alone.
-		it.kind, it.off = itemPacket, uint32(len(b.pkts))
-		b.pkts = append(b.pkts, *p)
-	} else {
-		it.kind, it.off, it.n = itemFrame, uint32(len(b.buf)), uint32(len(data))
-		b.buf = append(b.buf, data...)
-	}
-	b.items = append(b.items, it)
+	b := w.batch()
+	b.items = append(b.items, item{frame: d.frame, ts: ts, kind: itemPacket})
+	b.pkts = append(b.pkts, *p)
 	if len(b.items) == cap(b.items) {
 		w.send()
 	}
@@ -227,7 +211,7 @@ func (pe *Parallel) dispatch(data []byte, ts int64, origLen uint32, link decode.
 		// Every table ends its idle flows as of the same time, at the
 		// same point of its stream as one engine would.
 		for _, w := range pe.ws {
-			b := w.batch(0)
+			b := w.batch()
 			b.items = append(b.items, item{kind: itemTick, ts: pe.flowNow})
 			if len(b.items) == cap(b.items) {
 				w.send()
@@ -236,17 +220,11 @@ func (pe *Parallel) dispatch(data []byte, ts int64, origLen uint32, link decode.
 	}
 }
 
-// batch returns the batch being filled, with room for n more bytes.
-func (w *worker) batch(n int) *batch {
-	if w.cur != nil && len(w.cur.buf)+n > cap(w.cur.buf) {
-		w.send()
-	}
+// batch returns the batch being filled.
+func (w *worker) batch() *batch {
 	if w.cur == nil {
 		w.cur = <-w.free
-		w.cur.buf, w.cur.items, w.cur.pkts = w.cur.buf[:0], w.cur.items[:0], w.cur.pkts[:0]
-		if n > cap(w.cur.buf) {
-			w.cur.buf = make([]byte, 0, n) // a frame larger than a batch
-		}
+		w.cur.items, w.cur.pkts = w.cur.items[:0], w.cur.pkts[:0]
 	}
 	return w.cur
 }
@@ -259,20 +237,14 @@ func (w *worker) send() {
 // process runs a batch through the worker's engine.
 func (w *worker) process(b *batch) {
 	e := w.e
+	next := 0
 	for i := range b.items {
 		it := &b.items[i]
 		switch it.kind {
-		case itemFrame:
-			e.frame = it.frame
-			// The reader decoded this frame without error; the same
-			// decoder configuration gives the same packet.
-			if e.dec.Decode(b.buf[it.off:it.off+it.n], it.link, it.origLen, &w.pkt) != nil {
-				continue
-			}
-			e.flowPacket(&w.pkt, it.ts)
 		case itemPacket:
 			e.frame = it.frame
-			e.flowPacket(&b.pkts[it.off], it.ts)
+			e.flowPacket(&b.pkts[next], it.ts)
+			next++
 		case itemTick:
 			e.table.Advance(it.ts)
 			e.table.Expire()
