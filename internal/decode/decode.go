@@ -376,6 +376,20 @@ func udp4(b []byte, wire int) (src, dst netip.Addr, sport, dport uint16, pay l4S
 // options of class 0x0108 in s. An option whose length runs past the
 // option area is an error; AWS options of an unexpected size are ignored.
 func genevOptions(b []byte, s *Session) error {
+	// What a Gateway Load Balancer sends: its three options, in order.
+	if len(b) == 32 && binary.BigEndian.Uint32(b[0:4]) == 0x01080102 &&
+		binary.BigEndian.Uint32(b[12:16]) == 0x01080202 && binary.BigEndian.Uint32(b[24:28]) == 0x01080301 {
+		s.GWLBEndpointID = binary.BigEndian.Uint64(b[4:12])
+		s.GWLBAttachmentID = binary.BigEndian.Uint64(b[16:24])
+		s.GWLBFlowCookie = binary.BigEndian.Uint32(b[28:32])
+		s.HasGWLB = true
+		return nil
+	}
+	return genevOptionList(b, s)
+}
+
+// genevOptionList is genevOptions for any option list.
+func genevOptionList(b []byte, s *Session) error {
 	for len(b) > 0 {
 		if len(b) < 4 {
 			return ErrGENEVE

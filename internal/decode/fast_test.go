@@ -84,3 +84,32 @@ func FuzzMirrorFastPath(f *testing.F) {
 		}
 	})
 }
+
+// TestGeneveOptionsFastPath: the shortcut for a Gateway Load Balancer's
+// three options gives what the general option walk gives, also for
+// lists that only look alike (other order, flags, critical bit, lengths).
+func TestGeneveOptionsFastPath(t *testing.T) {
+	aws := []byte{
+		0x01, 0x08, 1, 2, 1, 2, 3, 4, 5, 6, 7, 8,
+		0x01, 0x08, 2, 2, 9, 10, 11, 12, 13, 14, 15, 16,
+		0x01, 0x08, 3, 1, 17, 18, 19, 20,
+	}
+	variants := [][]byte{aws}
+	for _, edit := range []struct{ i int }{{2}, {3}, {14}, {15}, {26}, {27}, {0}, {13}} {
+		for _, v := range []byte{0x80, 0x81, 0x22, 0x03, 0x00} {
+			b := append([]byte(nil), aws...)
+			b[edit.i] = v
+			variants = append(variants, b)
+		}
+	}
+	swapped := append(append(append([]byte(nil), aws[12:24]...), aws[:12]...), aws[24:]...)
+	variants = append(variants, swapped, aws[:28], append(append([]byte(nil), aws...), 0, 0, 0, 0))
+	for i, b := range variants {
+		var fast, walk Session
+		ferr := genevOptions(b, &fast)
+		werr := genevOptionList(b, &walk)
+		if ferr != werr || fast != walk {
+			t.Errorf("variant %d % x: shortcut %+v (%v), walk %+v (%v)", i, b, fast, ferr, walk, werr)
+		}
+	}
+}
