@@ -82,26 +82,28 @@ time_run() {
 	local log=$tmp/log
 	/usr/bin/time -v "$@" >/dev/null 2>"$log" || { echo "bench-speed.sh: $name failed:" >&2; tail -5 "$log" >&2; exit 1; }
 	awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; w=s}
-		/Maximum resident/ {r=$2/1024} END {printf "%.2f %.1f\n", w, r}' "$log" >>"$tmp/$name"
+		/User time/ {u=$2} /System time/ {y=$2}
+		/Maximum resident/ {r=$2/1024} END {printf "%.2f %.1f %.2f\n", w, r, u+y}' "$log" >>"$tmp/$name"
 	echo "$cap" >"$tmp/$name.cap"
 	printf '%s\n' "$*" >"$tmp/$name.cmd"
 }
-# stats NAME: best and median wall, packets/s at both, peak RSS (max of runs).
+# stats NAME: best and median wall, packets/s at both, peak RSS (max of
+# runs), runs, best CPU (user+sys).
 stats() {
 	local name=$1 cap
 	cap=$(cat "$tmp/$name.cap")
 	sort -n "$tmp/$name" | awk -v p="${packets[$cap]}" '
-		{w[NR]=$1; if ($2>r) r=$2}
+		{w[NR]=$1; if ($2>r) r=$2; if (NR==1 || $3<c) c=$3}
 		END {m=(NR%2)?w[(NR+1)/2]:(w[NR/2]+w[NR/2+1])/2;
-			printf "%.2f %.2f %.0f %.0f %.1f %d\n", w[1], m, p/w[1], p/m, r, NR}'
+			printf "%.2f %.2f %.0f %.0f %.1f %d %.2f\n", w[1], m, p/w[1], p/m, r, NR, c}'
 }
 row() { # row NAME LABEL
 	local s
-	read -r best med ppsb ppsm rss n <<<"$(stats "$1")"
+	read -r best med ppsb ppsm rss n cpu <<<"$(stats "$1")"
 	local c
 	c=$(sed "s#$bin#mirrorscope#; s#$dir/##g" "$tmp/$1.cmd")
-	printf '| %s | `%s` | %s | %s | %s | %s | %s |\n' "$2" "$c" "$best" "$med" \
-		"$(printf "%'d" "$ppsb")" "$(printf "%'d" "$ppsm")" "$rss"
+	printf '| %s | `%s` | %s | %s | %s | %s | %s | %s |\n' "$2" "$c" "$best" "$med" \
+		"$(printf "%'d" "$ppsb")" "$(printf "%'d" "$ppsm")" "$cpu" "$rss"
 }
 best() { stats "$1" | awk '{print $1}'; }
 med() { stats "$1" | awk '{print $2}'; }
@@ -138,8 +140,8 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "Run of $(date -u '+%F %H:%M') UTC, $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(go env GOVERSION), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes'); load average after: $load_after."
 echo "Captures: plain $(basename "$plain") ${packets[$plain]} packets, VXLAN $(basename "$mon") ${packets[$mon]}, GENEVE $(basename "$gen") ${packets[$gen]}; $runs runs of each mirrorscope and tcptrace command, $([ $tshark = 1 ] && echo "$tshark_runs of tshark" || echo "tshark skipped")."
 echo
-echo "| row | command | best s | median s | packets/s (best) | packets/s (median) | peak RSS MiB |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| row | command | best s | median s | packets/s (best) | packets/s (median) | CPU s (best) | peak RSS MiB |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
 row plain "plain"
 row vxlan "VXLAN mirror"
 row geneve "GENEVE+VXLAN"
@@ -156,6 +158,8 @@ echo
 pps() { stats "$1" | awk -v k="$2" '{print (k=="best")?$3:$4}'; }
 echo "Ratios (best / median):"
 echo
+cpu() { stats "$1" | awk '{print $7}'; }
+echo "- mirror vs plain CPU time (user+sys, best; steadier than wall time on a busy machine): VXLAN $(ratio "$(cpu plain)" "$(cpu vxlan)"), GENEVE+VXLAN $(ratio "$(cpu plain)" "$(cpu geneve)") of plain's packets per CPU second"
 echo "- mirror vs plain packets/s: VXLAN $(ratio "$(pps vxlan best)" "$(pps plain best)") / $(ratio "$(pps vxlan med)" "$(pps plain med)"), GENEVE+VXLAN $(ratio "$(pps geneve best)" "$(pps plain best)") / $(ratio "$(pps geneve med)" "$(pps plain med)") (goal: within 10 %, >= 0.90)"
 echo "- --workers $workers vs 1, whole program: $(ratio "$(best w1)" "$(best wn)")x / $(ratio "$(med w1)" "$(med wn)")x on the plain capture$([ -f "$plain8" ] && echo ", $(ratio "$(best w1_8)" "$(best wn_8)")x / $(ratio "$(med w1_8)" "$(med wn_8)")x on 8 flows") (goal on 2 cores: >= 1.6x)"
 echo "- mirrorscope / tcptrace -l time: $(ratio "$(best plain)" "$(best tcptrace)") / $(ratio "$(med plain)" "$(med tcptrace)") (goal: <= 0.33)"
