@@ -333,9 +333,12 @@ func sessionKey(p *decode.Packet) flow.SessionKey {
 }
 
 func (e *Engine) countSession(p *decode.Packet) {
-	k := sessionKey(p)
 	s := e.lastSess
-	if s == nil || k != e.lastSessKey {
+	// Field by field, cheapest first: comparing the key structs whole
+	// went through the runtime's generic equality (a call per packet).
+	ps, lk := &p.Session, &e.lastSessKey
+	if s == nil || ps.VNI != lk.VNI || ps.GWLBEndpointID != lk.GWLBEndpointID || ps.HasVNI != lk.HasVNI || ps.OuterSrc != lk.OuterSrc {
+		k := sessionKey(p)
 		s = e.sessions[k]
 		if s == nil {
 			s = &sessionAcc{s: result.Session{

@@ -85,7 +85,7 @@ func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
 		t.now = ts
 	}
 	f := t.lastFlow
-	if f == nil || t.key != t.lastKey {
+	if f == nil || !t.key.same(&t.lastKey) {
 		f = t.m[t.key]
 		if f != nil && f.Closed && f.isNewSYN(p, fromA) {
 			// A new connection on the same 4-tuple after RST/FIN: end the

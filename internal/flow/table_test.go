@@ -2,6 +2,7 @@ package flow
 
 import (
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -243,6 +244,38 @@ func TestPacketHashSymmetric(t *testing.T) {
 	for w, c := range n {
 		if c < 2000 {
 			t.Errorf("worker %d got %d of 10000 flows: %v", w, c, n)
+		}
+	}
+}
+
+// TestKeySame: Key.same is ==, field by field.
+func TestKeySame(t *testing.T) {
+	// A field added to the key must be added to same (and here).
+	if n, m := reflect.TypeOf(Key{}).NumField(), reflect.TypeOf(SessionKey{}).NumField(); n != 6 || m != 6 {
+		t.Fatalf("Key has %d fields, SessionKey %d: update Key.same and this test", n, m)
+	}
+	base := Key{Session: SessionKey{OuterSrc: netip.MustParseAddr("192.0.2.1"), VNI: 7, HasVNI: true, GWLBEndpointID: 9, OverlayVNI: 3, HasOverlay: true},
+		Proto: 6, A: netip.MustParseAddr("10.0.0.1"), B: netip.MustParseAddr("10.0.0.2"), PortA: 1, PortB: 2}
+	edits := []func(*Key){
+		func(k *Key) {},
+		func(k *Key) { k.Session.OuterSrc = netip.MustParseAddr("192.0.2.2") },
+		func(k *Key) { k.Session.OuterSrc = netip.Addr{} },
+		func(k *Key) { k.Session.VNI = 8 },
+		func(k *Key) { k.Session.HasVNI = false },
+		func(k *Key) { k.Session.GWLBEndpointID = 1 },
+		func(k *Key) { k.Session.OverlayVNI = 4 },
+		func(k *Key) { k.Session.HasOverlay = false },
+		func(k *Key) { k.Proto = 17 },
+		func(k *Key) { k.A = netip.MustParseAddr("::ffff:10.0.0.1") },
+		func(k *Key) { k.B = netip.MustParseAddr("10.0.0.3") },
+		func(k *Key) { k.PortA = 3 },
+		func(k *Key) { k.PortB = 3 },
+	}
+	for i, edit := range edits {
+		k := base
+		edit(&k)
+		if got, want := k.same(&base), k == base; got != want {
+			t.Errorf("edit %d: same %v, == %v", i, got, want)
 		}
 	}
 }
