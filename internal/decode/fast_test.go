@@ -11,7 +11,7 @@ func decodeBoth(d *Decoder, data []byte, link LinkType, origLen uint32) (fast, s
 	return
 }
 
-// TestMirrorFastPathEqualsGeneral: the first 1500 frames of every testdata capture
+// TestMirrorFastPathEqualsGeneral: the first 300 frames of every testdata capture
 // (plain, VXLAN and GENEVE mirrors, GRE, ...), whole and cut short or
 // with a shorter or longer wire length, and every fuzz seed, decodes to
 // the same Packet and error by the mirror fast path as by the general
@@ -27,7 +27,7 @@ func TestMirrorFastPathEqualsGeneral(t *testing.T) {
 		link, frames := readCapture(t, path)
 		// The first frames of each capture: handshakes, sessions and
 		// every encapsulation appear early; the rest repeats them.
-		frames = frames[:min(len(frames), 1500)]
+		frames = frames[:min(len(frames), 300)]
 		for _, f := range frames {
 			ins = append(ins, in{f.data, f.origLen, link})
 		}
@@ -35,7 +35,7 @@ func TestMirrorFastPathEqualsGeneral(t *testing.T) {
 	for _, s := range fuzzSeeds(t) {
 		ins = append(ins, in{s.data, uint32(len(s.data)), s.link})
 	}
-	if len(ins) < 5000 {
+	if len(ins) < 2000 {
 		t.Fatalf("only %d frames found in testdata", len(ins))
 	}
 	var fastHits int
@@ -44,7 +44,7 @@ func TestMirrorFastPathEqualsGeneral(t *testing.T) {
 		for i, x := range ins {
 			// The frame, cut at a few lengths, with its wire length and
 			// with wire lengths shorter and longer than its IP length.
-			for _, cut := range []int{len(x.data), 60, 50, 45, 42, 30} {
+			for _, cut := range []int{len(x.data), 60, 45, 42} {
 				if cut > len(x.data) {
 					continue
 				}
