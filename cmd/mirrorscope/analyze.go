@@ -137,6 +137,7 @@ type analyzeOpts struct {
 	annotateDecap bool
 	counters      []string
 	cloudwatch    []string
+	workers       int
 }
 
 func newAnalyzeCmd() *cobra.Command {
@@ -182,6 +183,7 @@ other errors.`,
 	cmd.Flags().BoolVar(&o.annotateDecap, "annotate-decap", false, "with --annotate: write mirrored packets as their inner frames (without the VXLAN/GENEVE headers)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "-", "write the report to this file instead of standard output")
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress on standard error")
+	cmd.Flags().IntVar(&o.workers, "workers", 1, "analyse the flows on this many engines, one goroutine each, split by flow (e.g. --workers $(nproc)); the report is byte-identical to --workers 1, unless the --max-flows, --memory-limit or --max-diagnosed-flows bounds are reached (they are split over the workers) or more flows end than --max-report-flows. One goroutine reads and decodes every frame and hands each packet to its flow's worker: on 2 cores that cost more than it saved (docs/benchmarks.md). --format html and --annotate need every packet in one ordered stream and run on one engine")
 	return cmd
 }
 
@@ -275,7 +277,10 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 	case 2:
 		cfg.OnPacket = func(ev *result.PacketEvent) { consumers[0](ev); consumers[1](ev) }
 	}
-	rep, readErr := analyzeFiles(cmd, cfg, paths, o.quiet, func(s *capture.FileSource) { src = s })
+	if o.workers < 1 {
+		return usageErr("--workers must be at least 1")
+	}
+	rep, readErr := analyzeFiles(cmd, cfg, paths, o.quiet, o.workers, func(s *capture.FileSource) { src = s })
 	if rep == nil {
 		return readErr
 	}
@@ -343,7 +348,10 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 // when set, is told the source before the first frame. A read
 // error that stopped the input early is returned with the report of what
 // was read; a nil report means nothing could be opened.
-func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet bool, opened func(*capture.FileSource)) (*result.Report, error) {
+//
+// With workers > 1 and no per-packet hook, the flows are analysed on that
+// many engines (engine.Parallel), with the same report.
+func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet bool, workers int, opened func(*capture.FileSource)) (*result.Report, error) {
 	src, err := capture.OpenFiles(paths, capture.Options{})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
@@ -352,10 +360,24 @@ func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet b
 	if opened != nil {
 		opened(src)
 	}
-	eng := engine.New(cfg)
-	stopProgress := startProgress(cmd.ErrOrStderr(), src, eng, quiet)
+	var eng interface {
+		Run(context.Context, engine.FrameSource, int) ([]uint64, error)
+		AddInput(result.Input)
+		Finish() *result.Report
+	}
+	if workers > 1 && cfg.OnPacket == nil && cfg.OnFlowEnd == nil {
+		eng = engine.NewParallel(cfg, workers)
+	} else {
+		eng = engine.New(cfg)
+	}
+	stopProgress := startProgress(cmd.ErrOrStderr(), src, quiet)
 	perFile := make([]uint64, len(paths))
-	readErr := readAll(cmd, src, eng, perFile)
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	counts, readErr := eng.Run(ctx, src, len(perFile))
+	copy(perFile, counts)
 	stopProgress()
 	for i, p := range paths {
 		in := result.Input{File: p, Packets: perFile[i], Bytes: src.FileBytesRead(i)}
@@ -430,7 +452,7 @@ func isTerminal(w io.Writer) bool {
 
 // startProgress prints bytes read of total to w every quarter second while
 // w is a terminal. The returned function stops it and clears the line.
-func startProgress(w io.Writer, src *capture.FileSource, eng *engine.Engine, quiet bool) func() {
+func startProgress(w io.Writer, src *capture.FileSource, quiet bool) func() {
 	if quiet || !isTerminal(w) {
 		return func() {}
 	}
@@ -452,9 +474,9 @@ func startProgress(w io.Writer, src *capture.FileSource, eng *engine.Engine, qui
 				el := time.Since(start).Seconds()
 				if total > 0 {
 					fmt.Fprintf(w, "\r\033[Kreading: %5.1f%% (%s of %s, %.1f MB/s)",
-						100*float64(read)/float64(total), mib(read), mib(total), float64(read)/el/1e6)
+						100*float64(read)/float64(total), megabytes(read), megabytes(total), float64(read)/el/1e6)
 				} else {
-					fmt.Fprintf(w, "\r\033[Kreading: %s (%.1f MB/s)", mib(read), float64(read)/el/1e6)
+					fmt.Fprintf(w, "\r\033[Kreading: %s (%.1f MB/s)", megabytes(read), float64(read)/el/1e6)
 				}
 			}
 		}
@@ -462,4 +484,5 @@ func startProgress(w io.Writer, src *capture.FileSource, eng *engine.Engine, qui
 	return func() { close(done); wg.Wait() }
 }
 
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+// megabytes is SI, as every report is (docs/report.md).
+func megabytes(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

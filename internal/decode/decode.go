@@ -41,6 +41,8 @@ const (
 // so one Decoder may be shared by goroutines; each needs its own Packet.
 type Decoder struct {
 	cfg Config
+	// slowOnly turns the mirror fast path off (tests compare the two).
+	slowOnly bool
 }
 
 // New returns a Decoder for cfg.
@@ -58,10 +60,15 @@ func (d *Decoder) Config() Config { return d.cfg }
 // but not for flow analysis. Decode does not allocate and does not keep
 // data.
 func (d *Decoder) Decode(data []byte, link LinkType, origLen uint32, p *Packet) error {
-	*p = Packet{}
 	if origLen < uint32(len(data)) {
 		origLen = uint32(len(data))
 	}
+	if link == LinkEthernet && !d.cfg.NoDecap && !d.slowOnly {
+		if err, ok := d.mirrorFast(data, origLen, p); ok {
+			return err
+		}
+	}
+	*p = Packet{}
 	pay, err := decodeFrame(data, link, origLen, true, p)
 	if err != nil || d.cfg.NoDecap {
 		return err
@@ -225,32 +232,33 @@ func (d *Decoder) overlay(b []byte, p *Packet) error {
 // an IP packet (GWLB), usually itself a VXLAN mirror packet, or an
 // Ethernet frame (protocol 0x6558).
 func (d *Decoder) geneve(b []byte, src, dst netip.Addr, sport uint16, missing uint32, cut bool, p *Packet) error {
-	*p = Packet{}
-	p.Encap = EncapGENEVE
-	p.Session.OuterSrc, p.Session.OuterDst = src, dst
-	p.OuterSrcPort = sport
+	// p is written only once the layer inside is known: the VXLAN
+	// mirror packet (the fast path below) overwrites all of it anyway.
+	sess := Session{OuterSrc: src, OuterDst: dst}
 	if len(b) < 8 {
+		genevHead(p, &sess, sport)
 		return ErrShort
 	}
 	if b[0]>>6 != 0 {
+		genevHead(p, &sess, sport)
 		return ErrGENEVE
 	}
 	hdr := 8 + int(b[0]&0x3f)*4
 	if len(b) < hdr {
+		genevHead(p, &sess, sport)
 		if cut {
 			return ErrShort
 		}
 		return ErrGENEVE
 	}
 	proto := binary.BigEndian.Uint16(b[2:4])
-	var s Session
-	if err := genevOptions(b[8:hdr], &s); err != nil {
+	if err := genevOptions(b[8:hdr], &sess); err != nil {
+		genevHead(p, &sess, sport)
+		// As before the options were kept: the ids of a bad option
+		// list are not reported.
+		p.Session.GWLBEndpointID, p.Session.GWLBAttachmentID, p.Session.GWLBFlowCookie, p.Session.HasGWLB = 0, 0, 0, false
 		return err
 	}
-	p.Session.GWLBEndpointID = s.GWLBEndpointID
-	p.Session.GWLBAttachmentID = s.GWLBAttachmentID
-	p.Session.GWLBFlowCookie = s.GWLBFlowCookie
-	p.Session.HasGWLB = s.HasGWLB
 
 	var link LinkType
 	switch proto {
@@ -262,6 +270,7 @@ func (d *Decoder) geneve(b []byte, src, dst netip.Addr, sport uint16, missing ui
 		link = LinkEthernet
 	default:
 		// Another protocol (ARP, ...): a non-IP packet, not an error.
+		genevHead(p, &sess, sport)
 		p.EtherType = proto
 		p.CapLen = uint32(len(b) - hdr)
 		p.FrameLen = p.CapLen
@@ -275,7 +284,13 @@ func (d *Decoder) geneve(b []byte, src, dst netip.Addr, sport uint16, missing ui
 	if cut {
 		orig += missing
 	}
-	sess := p.Session
+	if link == LinkIPv4 && !d.slowOnly {
+		// AWS: the VXLAN mirror packet, by the fast path.
+		if src, dst, sport, dport, pay, ok := udp4(inner, int(^uint(0)>>1)); ok && dport == d.cfg.VXLANPort {
+			return d.vxlan(inner[pay.off:pay.end], src, dst, sport, missing, pay.cut, EncapGENEVEVXLAN, sess, p)
+		}
+	}
+	genevHead(p, &sess, sport)
 	pay, err := decodeFrame(inner, link, orig, false, p)
 	if err != nil {
 		return err
@@ -289,10 +304,92 @@ func (d *Decoder) geneve(b []byte, src, dst netip.Addr, sport uint16, missing ui
 	return nil
 }
 
+// genevHead resets p to what is known of a GENEVE packet before its
+// payload is decoded.
+func genevHead(p *Packet, sess *Session, sport uint16) {
+	*p = Packet{}
+	p.Encap = EncapGENEVE
+	p.Session = *sess
+	p.OuterSrcPort = sport
+}
+
+// mirrorFast decodes the common mirror packet without decoding its outer
+// headers into p: an Ethernet frame (no VLAN tag) with an IPv4 header
+// without options or fragmentation, carrying UDP to the VXLAN or GENEVE
+// port. Those outer headers are read only for the session's addresses,
+// the outer source port and where the tunnel payload lies, which is all
+// the general path (decodeFrame, decap) keeps of them: the result is
+// the same Packet and error. ok is false for any other frame, which the
+// caller then decodes the general way. On the mirror path the outer
+// decode cost as much as the inner one; this is what keeps a VXLAN
+// mirror packet as cheap as the plain frame inside it.
+func (d *Decoder) mirrorFast(data []byte, origLen uint32, p *Packet) (err error, ok bool) {
+	if len(data) < 14 || binary.BigEndian.Uint16(data[12:14]) != etherIPv4 {
+		return nil, false
+	}
+	src, dst, sport, dport, pay, ok := udp4(data[14:], int(origLen)-14)
+	if !ok {
+		return nil, false
+	}
+	missing := origLen - uint32(len(data))
+	b := data[14+pay.off : 14+pay.end]
+	switch dport {
+	case d.cfg.VXLANPort:
+		return d.vxlan(b, src, dst, sport, missing, pay.cut, EncapVXLAN, Session{}, p), true
+	case d.cfg.GENEVEPort:
+		return d.geneve(b, src, dst, sport, missing, pay.cut, p), true
+	}
+	return nil, false
+}
+
+// udp4 reads b as an IPv4 header of 20 bytes (no options), not a
+// fragment, carrying a UDP header, with a total length within wire (the
+// bytes on the wire from the IP header on) and the UDP header captured.
+// It returns the addresses, ports and the UDP payload's span in b exactly
+// as decodeIPv4 and decodeL4 compute it, and ok false for anything else.
+func udp4(b []byte, wire int) (src, dst netip.Addr, sport, dport uint16, pay l4Span, ok bool) {
+	if len(b) < 28 || b[0] != 0x45 || b[9] != protoUDP || binary.BigEndian.Uint16(b[6:8])&0x3fff != 0 {
+		return
+	}
+	tot := int(binary.BigEndian.Uint16(b[2:4]))
+	if tot < 28 || tot > wire {
+		return
+	}
+	end, cut := tot, false
+	if len(b) < end {
+		end, cut = len(b), true
+	}
+	if end < 28 {
+		return
+	}
+	if ul := int(binary.BigEndian.Uint16(b[24:26])); ul >= 8 && 20+ul < end {
+		end, cut = 20+ul, false
+	}
+	src = netip.AddrFrom4([4]byte(b[12:16]))
+	dst = netip.AddrFrom4([4]byte(b[16:20]))
+	sport = binary.BigEndian.Uint16(b[20:22])
+	dport = binary.BigEndian.Uint16(b[22:24])
+	return src, dst, sport, dport, l4Span{off: 28, end: end, cut: cut}, true
+}
+
 // genevOptions walks the GENEVE option TLVs in b and records the AWS GWLB
 // options of class 0x0108 in s. An option whose length runs past the
 // option area is an error; AWS options of an unexpected size are ignored.
 func genevOptions(b []byte, s *Session) error {
+	// What a Gateway Load Balancer sends: its three options, in order.
+	if len(b) == 32 && binary.BigEndian.Uint32(b[0:4]) == 0x01080102 &&
+		binary.BigEndian.Uint32(b[12:16]) == 0x01080202 && binary.BigEndian.Uint32(b[24:28]) == 0x01080301 {
+		s.GWLBEndpointID = binary.BigEndian.Uint64(b[4:12])
+		s.GWLBAttachmentID = binary.BigEndian.Uint64(b[16:24])
+		s.GWLBFlowCookie = binary.BigEndian.Uint32(b[28:32])
+		s.HasGWLB = true
+		return nil
+	}
+	return genevOptionList(b, s)
+}
+
+// genevOptionList is genevOptions for any option list.
+func genevOptionList(b []byte, s *Session) error {
 	for len(b) > 0 {
 		if len(b) < 4 {
 			return ErrGENEVE

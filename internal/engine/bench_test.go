@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 
@@ -102,6 +103,44 @@ func BenchmarkEngineMemory(b *testing.B) {
 				e.Finish()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(frames)), "ns/pkt")
+		})
+	}
+}
+
+// BenchmarkParallelFile is BenchmarkEngineFile's full analysis on 1 (one
+// Engine), 2 and 4 workers (Parallel).
+func BenchmarkParallelFile(b *testing.B) {
+	for _, n := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
+			path := os.Getenv("MIRRORSCOPE_BENCH_PCAP")
+			if path == "" {
+				path = testdata + "/classes/c2_policer_shared.srv.pcap.gz"
+			}
+			var frames uint64
+			b.ReportAllocs()
+			for b.Loop() {
+				src, err := capture.OpenFiles([]string{path}, capture.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n == 1 {
+					e := New(DefaultConfig())
+					if _, err := e.Run(context.Background(), src, 1); err != nil {
+						b.Fatal(err)
+					}
+					e.Finish()
+					frames += e.Frames()
+				} else {
+					pe := NewParallel(DefaultConfig(), n)
+					if _, err := pe.Run(context.Background(), src, 1); err != nil {
+						b.Fatal(err)
+					}
+					pe.Finish()
+					frames += pe.Frames()
+				}
+				src.Close()
+			}
+			b.ReportMetric(float64(frames)/b.Elapsed().Seconds(), "pkts/s")
 		})
 	}
 }

@@ -6,4 +6,9 @@
 // An Engine is single-threaded: Packet must not be called concurrently.
 // It keeps no reference to a frame's bytes after Packet returns, so
 // sources may reuse their buffers.
+//
+// Parallel spreads one capture's flows over several Engines (analyze
+// --workers): the reader does what is global to the capture in frame
+// order, each worker owns the flows its hash gives it, and the merged
+// report is the one a single Engine writes (parallel.go).
 package engine

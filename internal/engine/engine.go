@@ -138,6 +138,9 @@ type Engine struct {
 	}
 
 	inputs []result.Input
+
+	// par is set in the engines of a parallel run's workers (parallel.go).
+	par *workerState
 }
 
 // New returns an Engine ready for frames.
@@ -247,6 +250,19 @@ func (e *Engine) clock(ts int64) {
 }
 
 func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
+	if !e.admit(p, ts, whole) {
+		return
+	}
+	e.flowPacket(p, ts)
+	e.tick(ts)
+}
+
+// admit counts a decoded packet in the capture-level counters (the
+// per-packet-global part of the analysis: encapsulations, truncation,
+// fragment reassembly, the filter, mirror sessions) and reports whether
+// it goes on to its flow. In a parallel run (parallel.go) the reader
+// runs it, once per frame, in frame order.
+func (e *Engine) admit(p *decode.Packet, ts int64, whole bool) bool {
 	c := &e.capt
 	if int(p.Encap) < len(e.encap) {
 		e.encap[p.Encap]++
@@ -256,7 +272,7 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 		if e.cfg.OnPacket != nil {
 			e.emit(ts, p, nil, 0, nil, nil)
 		}
-		return
+		return false
 	}
 	c.IPPackets++
 	if p.Truncated {
@@ -276,7 +292,7 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 			if e.cfg.OnPacket != nil {
 				e.emit(ts, p, nil, 0, nil, nil)
 			}
-			return
+			return false
 		}
 	}
 	if e.cfg.Select != nil && !e.cfg.Select(p) {
@@ -287,24 +303,38 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 		if e.cfg.OnPacket != nil {
 			e.emit(ts, p, nil, 0, nil, nil)
 		}
-		return
+		return false
 	}
 	if e.cfg.Accept != nil && !e.cfg.Accept(p) {
 		c.Filtered++
 		if e.cfg.OnPacket != nil {
 			e.emit(ts, p, nil, 0, nil, nil)
 		}
-		return
+		return false
 	}
 	if p.Encap != decode.EncapNone {
 		e.countSession(p, false)
+	}
+	return true
+}
+
+// flowPacket runs an admitted packet through its flow: lookup, TCP
+// analysis, diagnosis. It touches only the packet's own flow (and the
+// memory budget), so flows can be split over engines by key.
+func (e *Engine) flowPacket(p *decode.Packet, ts int64) {
+	if e.par != nil {
+		// Flow ids are provisional in a parallel worker: the frame
+		// number, which orders them as the creation order does.
+		e.table.SetNextID(e.frame)
 	}
 	f, d := e.table.Lookup(p, ts)
 	st, _ := f.Ext.(*flowState)
 	if st == nil {
 		st = e.newFlowState(f, p)
 		f.Ext = st
-		if p.Encap != decode.EncapNone && e.lastSess != nil {
+		if e.par != nil {
+			e.par.created(f, p)
+		} else if p.Encap != decode.EncapNone && e.lastSess != nil {
 			e.lastSess.s.Flows++
 		}
 	}
@@ -315,21 +345,35 @@ func (e *Engine) analysePacket(p *decode.Packet, ts int64, whole bool) {
 	if e.cfg.OnPacket != nil {
 		e.emit(ts, p, f, d, r, nil)
 	}
-	// Idle expiry once per second of capture time keeps the table bounded
-	// in long captures without scanning per packet.
+}
+
+// tick ends idle flows once per second of capture time, after a packet
+// that reached its flow: that keeps the table bounded in long captures
+// without scanning per packet. It reports whether it expired.
+func (e *Engine) tick(ts int64) bool {
 	if ts-e.lastExpire > int64(time.Second) {
 		e.lastExpire = ts
 		e.table.Expire()
 		if e.frags != nil {
 			e.frags.Expire(ts)
 		}
+		return true
 	}
+	return false
+}
+
+// sessionKey is what keeps the report's mirror sessions apart.
+func sessionKey(p *decode.Packet) flow.SessionKey {
+	return flow.SessionKey{OuterSrc: p.Session.OuterSrc, VNI: p.Session.VNI, HasVNI: p.Session.HasVNI, GWLBEndpointID: p.Session.GWLBEndpointID}
 }
 
 func (e *Engine) countSession(p *decode.Packet, unselected bool) {
-	k := flow.SessionKey{OuterSrc: p.Session.OuterSrc, VNI: p.Session.VNI, HasVNI: p.Session.HasVNI, GWLBEndpointID: p.Session.GWLBEndpointID}
 	s := e.lastSess
-	if s == nil || k != e.lastSessKey {
+	// Field by field, cheapest first: comparing the key structs whole
+	// went through the runtime's generic equality (a call per packet).
+	ps, lk := &p.Session, &e.lastSessKey
+	if s == nil || ps.VNI != lk.VNI || ps.GWLBEndpointID != lk.GWLBEndpointID || ps.HasVNI != lk.HasVNI || ps.OuterSrc != lk.OuterSrc {
+		k := sessionKey(p)
 		s = e.sessions[k]
 		if s == nil {
 			if unselected && len(e.sessions) >= maxUnselectedSessions {
@@ -466,6 +510,12 @@ func (e *Engine) Frames() uint64 { return e.frame }
 // be used afterwards.
 func (e *Engine) Finish() *result.Report {
 	e.table.Flush("end_of_capture")
+	return e.report(e.table.Stats())
+}
+
+// report builds the report from the engine's counters, the table's
+// statistics ts and the kept flows, and derives the findings.
+func (e *Engine) report(ts flow.Stats) *result.Report {
 	c := &e.capt
 	if e.first != 0 {
 		c.First = formatTS(e.first)
@@ -501,7 +551,6 @@ func (e *Engine) Finish() *result.Report {
 	}
 	sortSessions(c.Sessions)
 	sortSessions(c.UnselectedSessions)
-	ts := e.table.Stats()
 	c.FlowCounts = result.FlowCounts{
 		Total:       ts.Created,
 		TCP:         e.protoFlows[0],

@@ -11,6 +11,7 @@
 // evictions for lack of room are counted.
 //
 // A Table is not safe for concurrent use. Callers that use several cores
-// shard packets by Key.Hash over several tables, which keeps both
-// directions of a conversation on one shard.
+// shard packets by Key.Hash (listen) or PacketHash (analyze --workers,
+// which needs no Key) over several tables, which keeps both directions
+// of a conversation on one shard.
 package flow

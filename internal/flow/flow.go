@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/mirrorscope/mirrorscope/internal/decode"
@@ -148,6 +149,17 @@ func MakeKey(p *decode.Packet, k *Key) (fromA bool) {
 	return false
 }
 
+// same is k == o, field by field, the fields that differ most often
+// first: the whole-struct comparison went through the runtime's generic
+// equality, a call and a byte loop per packet.
+func (k *Key) same(o *Key) bool {
+	return k.PortA == o.PortA && k.PortB == o.PortB && k.Proto == o.Proto &&
+		k.A == o.A && k.B == o.B &&
+		k.Session.VNI == o.Session.VNI && k.Session.GWLBEndpointID == o.Session.GWLBEndpointID &&
+		k.Session.OuterSrc == o.Session.OuterSrc && k.Session.HasVNI == o.Session.HasVNI &&
+		k.Session.OverlayVNI == o.Session.OverlayVNI && k.Session.HasOverlay == o.Session.HasOverlay
+}
+
 // Hash returns a direction-independent hash of k, for sharding.
 func (k *Key) Hash() uint64 {
 	// FNV-1a over the fields that vary most; cheap and allocation-free.
@@ -164,5 +176,41 @@ func (k *Key) Hash() uint64 {
 	mix(byte(k.PortB >> 8))
 	mix(k.Proto)
 	mix(byte(k.Session.VNI))
+	return h
+}
+
+// PacketHash returns a hash of p's flow key that does not depend on the
+// direction: packets of one flow (one Key) hash alike, so a hash modulo N
+// spreads flows over N analysers (analyze's workers). It reads the
+// fields MakeKey puts in the key, without building one: the two
+// endpoints are hashed apart and summed, which is symmetric.
+func PacketHash(p *decode.Packet) uint64 {
+	var sp, dp uint16
+	if p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132) {
+		sp, dp = p.SrcPort, p.DstPort
+	}
+	h := endpointHash(p.Src, sp) + endpointHash(p.Dst, dp)
+	s := &p.Session
+	h ^= uint64(p.Proto)<<56 ^ uint64(s.VNI)<<24 ^ uint64(s.OverlayVNI) ^ s.GWLBEndpointID
+	if s.OuterSrc.IsValid() {
+		o := s.OuterSrc.As16()
+		h ^= binary.LittleEndian.Uint64(o[8:]) * 0x9e3779b97f4a7c15
+	}
+	return mix64(h)
+}
+
+func endpointHash(a netip.Addr, port uint16) uint64 {
+	b := a.As16()
+	x := binary.LittleEndian.Uint64(b[:8])*0xff51afd7ed558ccd ^ binary.LittleEndian.Uint64(b[8:])
+	return mix64(x ^ uint64(port)<<48)
+}
+
+// mix64 is the finaliser of MurmurHash3.
+func mix64(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
 	return h
 }

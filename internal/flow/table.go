@@ -85,7 +85,7 @@ func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
 		t.now = ts
 	}
 	f := t.lastFlow
-	if f == nil || t.key != t.lastKey {
+	if f == nil || !t.key.same(&t.lastKey) {
 		f = t.m[t.key]
 		if f != nil && f.Closed && f.isNewSYN(p, fromA) {
 			// A new connection on the same 4-tuple after RST/FIN: end the
@@ -225,6 +225,12 @@ func (t *Table) create(p *decode.Packet, ts int64, fromA bool) *Flow {
 	t.pushFront(f)
 	return f
 }
+
+// SetNextID sets the id the next flow created gets (later ones count on
+// from it). A parallel analysis gives each flow its creation frame
+// number as a provisional id, which orders flows across tables as one
+// table's creation order does, and renumbers them at the end.
+func (t *Table) SetNextID(id uint64) { t.nextID = id }
 
 // Advance moves the table's clock to now (ns) if it is later: live
 // sources call it when no packet arrives.

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -195,5 +196,86 @@ func TestClosedFlowsEndAfterLinger(t *testing.T) {
 				t.Errorf("stats %+v", st)
 			}
 		})
+	}
+}
+
+// TestPacketHashSymmetric: both directions of a flow hash alike, packets
+// of different flows (ports, protocol, session) mostly do not, and fields
+// the key ignores (ports of an ICMP packet) do not change the hash.
+func TestPacketHashSymmetric(t *testing.T) {
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	v6 := netip.MustParseAddr("2001:db8::1")
+	mk := func(src, dst netip.Addr, sp, dp uint16, proto uint8, vni uint32) *decode.Packet {
+		p := &decode.Packet{IPVersion: 4, Src: src, Dst: dst, SrcPort: sp, DstPort: dp, Proto: proto, L4: true}
+		if vni != 0 {
+			p.Encap = decode.EncapVXLAN
+			p.Session = decode.Session{OuterSrc: netip.MustParseAddr("192.0.2.9"), VNI: vni, HasVNI: true}
+		}
+		return p
+	}
+	for _, c := range []struct {
+		name string
+		p, q *decode.Packet
+		same bool
+	}{
+		{"tcp both ways", mk(a, b, 40000, 443, 6, 0), mk(b, a, 443, 40000, 6, 0), true},
+		{"udp both ways in a session", mk(a, v6, 53, 5353, 17, 7), mk(v6, a, 5353, 53, 17, 7), true},
+		{"icmp ports ignored", mk(a, b, 1, 2, 1, 0), mk(b, a, 3, 4, 1, 0), true},
+		{"other port", mk(a, b, 40000, 443, 6, 0), mk(a, b, 40001, 443, 6, 0), false},
+		{"ports swapped on one side", mk(a, b, 443, 40000, 6, 0), mk(a, b, 40000, 443, 6, 0), false},
+		{"other protocol", mk(a, b, 40000, 443, 6, 0), mk(a, b, 40000, 443, 17, 0), false},
+		{"other session", mk(a, b, 40000, 443, 6, 7), mk(a, b, 40000, 443, 6, 8), false},
+	} {
+		var kp, kq Key
+		MakeKey(c.p, &kp)
+		MakeKey(c.q, &kq)
+		if (kp == kq) != c.same {
+			t.Fatalf("%s: keys equal %v, want %v", c.name, kp == kq, c.same)
+		}
+		if got := PacketHash(c.p) == PacketHash(c.q); got != c.same {
+			t.Errorf("%s: hashes equal %v, want %v", c.name, got, c.same)
+		}
+	}
+	// Spread: 10,000 flows over 4 workers, none with fewer than 20 %.
+	var n [4]int
+	for i := range 10000 {
+		n[PacketHash(mk(a, b, uint16(32768+i), 443, 6, 0))%4]++
+	}
+	for w, c := range n {
+		if c < 2000 {
+			t.Errorf("worker %d got %d of 10000 flows: %v", w, c, n)
+		}
+	}
+}
+
+// TestKeySame: Key.same is ==, field by field.
+func TestKeySame(t *testing.T) {
+	// A field added to the key must be added to same (and here).
+	if n, m := reflect.TypeOf(Key{}).NumField(), reflect.TypeOf(SessionKey{}).NumField(); n != 6 || m != 6 {
+		t.Fatalf("Key has %d fields, SessionKey %d: update Key.same and this test", n, m)
+	}
+	base := Key{Session: SessionKey{OuterSrc: netip.MustParseAddr("192.0.2.1"), VNI: 7, HasVNI: true, GWLBEndpointID: 9, OverlayVNI: 3, HasOverlay: true},
+		Proto: 6, A: netip.MustParseAddr("10.0.0.1"), B: netip.MustParseAddr("10.0.0.2"), PortA: 1, PortB: 2}
+	edits := []func(*Key){
+		func(k *Key) {},
+		func(k *Key) { k.Session.OuterSrc = netip.MustParseAddr("192.0.2.2") },
+		func(k *Key) { k.Session.OuterSrc = netip.Addr{} },
+		func(k *Key) { k.Session.VNI = 8 },
+		func(k *Key) { k.Session.HasVNI = false },
+		func(k *Key) { k.Session.GWLBEndpointID = 1 },
+		func(k *Key) { k.Session.OverlayVNI = 4 },
+		func(k *Key) { k.Session.HasOverlay = false },
+		func(k *Key) { k.Proto = 17 },
+		func(k *Key) { k.A = netip.MustParseAddr("::ffff:10.0.0.1") },
+		func(k *Key) { k.B = netip.MustParseAddr("10.0.0.3") },
+		func(k *Key) { k.PortA = 3 },
+		func(k *Key) { k.PortB = 3 },
+	}
+	for i, edit := range edits {
+		k := base
+		edit(&k)
+		if got, want := k.same(&base), k == base; got != want {
+			t.Errorf("edit %d: same %v, == %v", i, got, want)
+		}
 	}
 }

@@ -1,0 +1,136 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mirrorscope/mirrorscope/internal/capture"
+	"github.com/mirrorscope/mirrorscope/internal/report"
+	"github.com/mirrorscope/mirrorscope/internal/result"
+)
+
+// parallelCaptures are the captures the parallel analysis must report
+// byte for byte as one engine does: mirror captures (VXLAN, GENEVE, two
+// sessions), multi-flow captures with cross-flow findings (classes:
+// shared policers), the CI sweep, IP fragments, tunnels and reused ports.
+var parallelCaptures = []string{
+	"policer/policer.mon.pcap",
+	"policer/policer.srv.pcap",
+	"twosessions/twosessions.mon.pcap",
+	"mixed/mixed.mon.pcapng",
+	"mixed/mixed.a-any.pcap",
+	"geneve/geneve.app.pcap",
+	"classes/c2_policer_shared.srv.pcap.gz",
+	"classes/c5_bidir_shaper.srv.pcap.gz",
+	"classes/c6_oneway_shaper.mon.pcap.gz",
+	"sweep-ci/t028_policer/t028_policer.mon.pcap.gz",
+	"sweep-ci/t013_loss/*.pcap.gz",
+	"parity/ip-fragments.pcap",
+	"parity/syn-after-rst.pcap",
+	"encap/shims-tunnels.pcapng",
+	"encap/gre-erspan.pcapng",
+}
+
+func serialReport(t *testing.T, cfg Config, path string) *result.Report {
+	t.Helper()
+	src, err := capture.OpenFiles([]string{path}, capture.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	e := New(cfg)
+	if _, err := e.Run(context.Background(), src, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.AddInput(result.Input{File: path, Packets: e.Frames()})
+	return e.Finish()
+}
+
+func parallelReport(t *testing.T, cfg Config, path string, n int) (*result.Report, int) {
+	t.Helper()
+	src, err := capture.OpenFiles([]string{path}, capture.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	pe := NewParallel(cfg, n)
+	if _, err := pe.Run(context.Background(), src, 1); err != nil {
+		t.Fatal(err)
+	}
+	pe.AddInput(result.Input{File: path, Packets: pe.Frames()})
+	busy := 0
+	for _, w := range pe.ws {
+		if w.e.table.Stats().Created > 0 {
+			busy++
+		}
+	}
+	return pe.Finish(), busy
+}
+
+func renderBoth(t *testing.T, r *result.Report) (js, text []byte) {
+	t.Helper()
+	var j, x bytes.Buffer
+	if err := report.WriteJSON(&j, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.WriteText(&x, r, report.TextOptions{}, report.DefaultSections()...); err != nil {
+		t.Fatal(err)
+	}
+	return j.Bytes(), x.Bytes()
+}
+
+// TestParallelEqualsSerial: the report of a parallel analysis over 2 and
+// 4 workers (3 with short timeouts) is byte-identical, as JSON and as text, to one engine's,
+// on captures with many flows, mirror sessions, cross-flow findings,
+// fragments and tunnels; also with short idle timeouts and lingering,
+// where flows end in the middle of the capture (the idle ticks).
+func TestParallelEqualsSerial(t *testing.T) {
+	short := DefaultConfig()
+	short.Flow.IdleTimeout = 50 * time.Millisecond
+	short.Flow.Linger = 10 * time.Millisecond
+	configs := []struct {
+		name    string
+		cfg     Config
+		workers []int
+	}{
+		{"default", DefaultConfig(), []int{2, 4}},
+		{"idle50ms", short, []int{3}},
+	}
+	n, spread := 0, 0
+	for _, pat := range parallelCaptures {
+		m, _ := filepath.Glob(filepath.Join(testdata, pat))
+		if len(m) == 0 {
+			t.Errorf("no capture matches testdata/%s", pat)
+			continue
+		}
+		path := m[0]
+		for _, c := range configs {
+			t.Run(filepath.Base(path)+"/"+c.name, func(t *testing.T) {
+				want := serialReport(t, c.cfg, path)
+				wantJS, wantText := renderBoth(t, want)
+				for _, workers := range c.workers {
+					got, busy := parallelReport(t, c.cfg, path, workers)
+					if busy > 1 {
+						spread++
+					}
+					js, text := renderBoth(t, got)
+					if !bytes.Equal(js, wantJS) {
+						t.Errorf("%d workers: JSON differs (-parallel +serial):\n%s", workers, cmp.Diff(string(js), string(wantJS)))
+					}
+					if !bytes.Equal(text, wantText) {
+						t.Errorf("%d workers: text differs (-parallel +serial):\n%s", workers, cmp.Diff(string(text), string(wantText)))
+					}
+				}
+			})
+			n++
+		}
+	}
+	if n < 10 || spread < 10 {
+		t.Fatalf("%d capture runs, %d of them with flows on more than one worker", n, spread)
+	}
+}
