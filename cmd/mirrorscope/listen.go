@@ -76,7 +76,7 @@ See docs/listen.md for deployment as a mirror target.`,
   mirrorscope listen --geneve --allow-src 10.0.0.0/8 --out /var/log/mirrorscope/flows.jsonl
   mirrorscope listen --http 0.0.0.0:9180 --write-pcap /var/lib/mirrorscope/pcap
   mirrorscope listen --iface eth1 --vxlan ''
-  mirrorscope listen --erspan --vxlan ''                # a switch's ERSPAN session to this host`,
+  mirrorscope listen --erspan 0.0.0.0 --vxlan ''   # a switch's ERSPAN session to this host`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runListen(cmd, &o) },
 	}
@@ -91,10 +91,8 @@ See docs/listen.md for deployment as a mirror target.`,
 	fs.StringVar(&o.vxlan, "vxlan", d.VXLAN, "ADDR:PORT to receive VXLAN mirror traffic on ('' = off)")
 	fs.StringVar(&o.geneve, "geneve", "", "ADDR:PORT to receive GENEVE (Gateway Load Balancer) traffic on; --geneve alone means 0.0.0.0:6081")
 	fs.Lookup("geneve").NoOptDefVal = "0.0.0.0:6081"
-	fs.StringVar(&o.erspan, "erspan", "", "ADDR (no port: IP protocol 47) to receive ERSPAN I/II/III and GRE mirror traffic on, with a raw socket (CAP_NET_RAW); --erspan alone means 0.0.0.0; an IPv6 address receives GRE over IPv6")
-	fs.Lookup("erspan").NoOptDefVal = "0.0.0.0"
-	fs.StringVar(&o.greUDP, "gre-udp", "", "ADDR:PORT to receive GRE over UDP (RFC 8086; ERSPAN or GRE inside) on; --gre-udp alone means 0.0.0.0:4754")
-	fs.Lookup("gre-udp").NoOptDefVal = "0.0.0.0:4754"
+	fs.StringVar(&o.erspan, "erspan", "", "ADDR (no port: IP protocol 47; e.g. 0.0.0.0) to receive ERSPAN I/II/III and GRE mirror traffic on, with a raw socket (CAP_NET_RAW); an IPv6 address (::) receives GRE over IPv6")
+	fs.StringVar(&o.greUDP, "gre-udp", "", "ADDR:PORT to receive GRE over UDP (RFC 8086, e.g. 0.0.0.0:4754; ERSPAN or GRE inside) on")
 	fs.StringVar(&o.http, "http", d.HTTP, "ADDR:PORT of /metrics, /healthz and /api ('' = off); use 0.0.0.0:9180 for load balancer health checks")
 	fs.StringSliceVar(&o.httpAllowHosts, "http-allow-host", nil, "further Host header names the HTTP server answers (it answers IP addresses and localhost; others get 421, against DNS rebinding)")
 	fs.StringVar(&o.iface, "iface", "", "capture this local interface (AF_PACKET) instead of receiving mirror datagrams")
