@@ -47,7 +47,9 @@ sendmmsg per run of datagrams from one port).
 Timing: by default the capture's own timing is kept (--speed 1), so that
 listen gives the verdicts analyze gives on the same capture (rates,
 pacing and idle gaps are what the diagnosis reads). --speed 10 plays it
-ten times faster. For load tests, --topspeed sends as fast as possible and
+ten times faster. As root (or with CAP_SYS_NICE) the pacing runs on a
+real-time (SCHED_FIFO) thread, which wakes up on time on a busy machine
+(--no-realtime: an ordinary thread). For load tests, --topspeed sends as fast as possible and
 --pps at a fixed rate (whole batches of about a millisecond each).
 
 --gso sends each run of consecutive datagrams of one inner connection and
@@ -105,6 +107,9 @@ would otherwise be the limit (Linux 4.18 or later; UDP sockets only).`,
 				if st.GSO {
 					via = fmt.Sprintf("UDP sockets with %d GSO sends", st.GSOSends)
 				}
+				if st.Realtime {
+					via += ", paced from a real-time thread"
+				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "replay: %d frames read, %d datagrams (%d bytes) sent in %s (%.0f pps) in %d sendmmsg batches through %s, %d skipped\n",
 					st.Frames, st.Sent, st.Bytes, st.Elapsed.Round(1e6), rate, st.Batches, via, st.Skipped)
 			}
@@ -125,6 +130,7 @@ would otherwise be the limit (Linux 4.18 or later; UDP sockets only).`,
 	fs.IntVar(&cfg.Sources, "sources", 8, "UDP source sockets (outer source ports) to spread flows over")
 	fs.Uint16Var(&cfg.Decode.VXLANPort, "vxlan-port", cfg.Decode.VXLANPort, "UDP port that marks a capture's packets as VXLAN mirror traffic")
 	fs.Uint16Var(&cfg.Decode.GENEVEPort, "geneve-port", cfg.Decode.GENEVEPort, "UDP port that marks a capture's packets as GENEVE")
+	fs.BoolVar(&cfg.NoRealtime, "no-realtime", false, "pace the capture's timing from an ordinary thread, not a real-time (SCHED_FIFO) one")
 	fs.BoolVar(&cfg.NoRaw, "no-raw", false, "send through the UDP source sockets even when a raw socket is allowed")
 	fs.BoolVar(&cfg.GSO, "gso", false, "coalesce runs of one inner connection's datagrams into UDP GSO sends (load tests)")
 	fs.BoolVarP(&quiet, "quiet", "q", false, "no summary on standard error")

@@ -47,6 +47,12 @@ type ReplayConfig struct {
 	// Decode gives the tunnel ports that mark a capture as a mirror
 	// capture (whose frames are sent as their UDP payloads).
 	Decode decode.Config
+	// NoRealtime paces a timed replay (Speed > 0) from an ordinary
+	// thread. By default, when the kernel allows it (root or
+	// CAP_SYS_NICE), the pacing runs on a SCHED_FIFO thread: on a busy
+	// machine an ordinary thread wakes up late and the stream loses the
+	// capture's spacing (see realtimePacer).
+	NoRealtime bool
 	// NoRaw sends through the source UDP sockets even when a raw socket
 	// could be opened (see sendSys).
 	NoRaw bool
@@ -67,6 +73,7 @@ type ReplayStats struct {
 	Raw      bool   // batches went through a raw socket
 	GSO      bool   // runs of datagrams went as UDP GSO sends
 	GSOSends uint64 // how many GSO sends (each several datagrams)
+	Realtime bool   // a timed replay was paced from a real-time (SCHED_FIFO) thread
 	Elapsed  time.Duration
 }
 
@@ -140,6 +147,12 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	var t0 int64
 	var clock time.Time
 	var flush func() error
+	rt := &realtimePacer{}
+	if timed && !cfg.NoRealtime {
+		rt = startRealtime()
+		defer rt.stop()
+		st.Realtime = rt.ok
+	}
 	pace := func(ts int64) error {
 		if t0 == 0 {
 			t0, clock = ts, time.Now()
@@ -155,6 +168,12 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 				if err := flush(); err != nil {
 					return err
 				}
+			}
+			if rt.ok {
+				if ctx.Err() == nil {
+					rt.sleepUntil(due)
+				}
+				return nil
 			}
 			if d = time.Until(due); d > 2*time.Millisecond {
 				select {
@@ -195,12 +214,12 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	}
 	// wrap turns one frame into the datagram to send (appended to dst),
 	// its source socket and its GSO group.
+	// (A timed replay paces before wrap: pacing may flush the queue, and
+	// dst, from q.Begin, must be taken after that. Taken before, the
+	// datagram was written past the emptied queue's end while the queue
+	// committed, and sent, the stale bytes at its start: frames of one
+	// flow went out as copies of another's.)
 	wrap := func(f *capture.Frame, dst []byte) (d []byte, si int, g uint32, ok bool) {
-		if timed {
-			if err := pace(f.TS); err != nil {
-				return dst, 0, 0, false
-			}
-		}
 		if gre {
 			d, ok = gw.datagram(dst, f.Data, f.Link, f.TS, odec, &op, &cfg)
 		} else {
@@ -265,6 +284,12 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 				return done(fmt.Errorf("replay: %w", err))
 			}
 			st.Frames++
+			if timed {
+				if err := pace(f.TS); err != nil {
+					src.Close()
+					return done(err)
+				}
+			}
 			d, si, g, ok := wrap(&f, q.Begin())
 			if !ok {
 				st.Skipped++
