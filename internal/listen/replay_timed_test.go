@@ -1,10 +1,13 @@
 package listen
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -76,4 +79,44 @@ func TestReplayTimedSendsEveryFrame(t *testing.T) {
 			t.Errorf("raw %v: %d datagrams received, %d frames", st.Raw, i, len(frames))
 		}
 	}
+}
+
+// helperReplay is the "replay" role of TestE2EHelper: a timed replay
+// (speed 1) of file to addr as VXLAN, from its own process as
+// mirrorscope replay runs, printing the datagrams sent. In the test's
+// process the sender would share the Go runtime with the listener: its
+// pacing thread, however real-time, stops at every garbage collection
+// until ordinary threads restart the world, which on a busy machine
+// takes milliseconds.
+func helperReplay(addr, file string) error {
+	st, err := Replay(context.Background(), ReplayConfig{Files: []string{file}, To: addr, VNI: 4242,
+		Encap: "vxlan", Sources: 8, Decode: decode.DefaultConfig(), Speed: 1, NoRealtime: os.Getenv("E2E_NO_REALTIME") != ""})
+	if err != nil {
+		return err
+	}
+	if st.Skipped != 0 {
+		return fmt.Errorf("replay skipped %d frames", st.Skipped)
+	}
+	fmt.Printf("sent %d realtime %v\n", st.Sent, st.Realtime)
+	return nil
+}
+
+// replayProcess runs helperReplay in a child process (the test binary
+// re-executed) and returns the datagrams it sent and whether it paced
+// from a real-time thread.
+func replayProcess(t *testing.T, addr, file string) (uint64, bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestE2EHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), e2eRoleEnv+"=replay", "E2E_ADDR="+addr, "E2E_FILE="+file)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("replay process: %v: %s", err, out)
+	}
+	var sent uint64
+	var rt bool
+	if _, err := fmt.Sscanf(string(out), "sent %d realtime %v", &sent, &rt); err != nil {
+		t.Fatalf("replay process printed %q: %v", out, err)
+	}
+	t.Logf("replay process: %d datagrams, paced from a real-time thread: %v", sent, rt)
+	return sent, rt
 }
