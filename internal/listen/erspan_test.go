@@ -2,9 +2,13 @@ package listen
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -89,6 +93,15 @@ func TestReplayERSPANMatchesOffline(t *testing.T) {
 			st := replayCfg(t, ReplayConfig{Files: []string{path}, To: to, VNI: tc.vni, Encap: tc.encap,
 				Sources: 4, Decode: decode.DefaultConfig()})
 			r.waitFor(t, st.Sent)
+			// The session in /api/sessions and /metrics, while running.
+			api := httpGet(t, "http://"+r.l.HTTPAddr()+"/api/sessions")
+			if !strings.Contains(api, `"encap":"`+tc.wantEncap+`"`) || !strings.Contains(api, fmt.Sprintf(`"vni":%d,`, tc.wantVNI)) {
+				t.Errorf("/api/sessions: %s", api)
+			}
+			metric := fmt.Sprintf(`mirrorscope_listen_session_packets_total{encap="%s",gwlb_endpoint_id="",outer_src="127.0.0.1",vni="%d"}`, tc.wantEncap, tc.wantVNI)
+			if m := httpGet(t, "http://"+r.l.HTTPAddr()+"/metrics"); !strings.Contains(m, metric) {
+				t.Errorf("/metrics has no %s", metric)
+			}
 			r.stop(t)
 			if r.err != nil {
 				t.Fatalf("Run: %v", r.err)
@@ -145,9 +158,13 @@ func TestReplayERSPANMatchesOffline(t *testing.T) {
 // kind and skipped, creating no session; sources outside --allow-src are
 // rejected before decoding.
 func TestERSPANOtherGRECounted(t *testing.T) {
-	for _, allow := range []string{"", "10.0.0.0/8"} {
+	for _, allow := range []string{"", "10.0.0.0/8", "vni 6"} {
 		r := startERSPAN(t, func(c *Config) {
-			if allow != "" {
+			switch allow {
+			case "":
+			case "vni 6":
+				c.AllowVNI = []uint32{6}
+			default:
 				c.AllowSrc = mustPrefixes(allow)
 			}
 		})
@@ -174,6 +191,15 @@ func TestERSPANOtherGRECounted(t *testing.T) {
 		r.waitFor(t, uint64(len(pkts)))
 		r.stop(t)
 		sum := r.sum
+		if allow == "vni 6" {
+			// --allow-vni selects ERSPAN session ids: session 5 is
+			// rejected before any state; what does not decode stays a
+			// decode error.
+			if sum.Listener.Rejected["vni_not_allowed"] != 1 || len(sum.Listener.Sessions) != 0 || sum.Listener.DecodeErrors["gre_protocol"] != 3 {
+				t.Errorf("allow vni 6: rejected %v, decode errors %v, sessions %+v", sum.Listener.Rejected, sum.Listener.DecodeErrors, sum.Listener.Sessions)
+			}
+			continue
+		}
 		if allow != "" {
 			if sum.Listener.Rejected["src_not_allowed"] != uint64(len(pkts)) || len(sum.Listener.DecodeErrors) != 0 || len(sum.Listener.Sessions) != 0 {
 				t.Errorf("allow %s: rejected %v, decode errors %v, sessions %+v", allow, sum.Listener.Rejected, sum.Listener.DecodeErrors, sum.Listener.Sessions)
@@ -263,4 +289,18 @@ func TestReplayGREWrapZeroAlloc(t *testing.T) {
 			t.Errorf("%s: %.2f allocations per frame", encap, a)
 		}
 	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
