@@ -203,3 +203,21 @@ func TestStripIPv4(t *testing.T) {
 		}
 	}
 }
+
+// FuzzStripIPv4: whatever a raw IPv4 socket hands over, removing the
+// header leaves a payload inside the buffer, never a panic.
+func FuzzStripIPv4(f *testing.F) {
+	f.Add(append([]byte{0x45, 0, 0, 24, 0, 0, 0, 0, 64, 47, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}, 0x10, 0, 0x88, 0xbe))
+	f.Add([]byte{0x4f, 0})
+	f.Add([]byte{0x46, 0, 0, 24, 0, 0, 0, 0, 64, 47, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d := Datagram{Data: b, Len: len(b)}
+		stripIPv4(&d)
+		if len(d.Data) > len(b) || d.Len != len(d.Data) || d.Len < 0 {
+			t.Fatalf("payload %d bytes, Len %d, of %d", len(d.Data), d.Len, len(b))
+		}
+		if len(d.Data) > 0 && &d.Data[len(d.Data)-1] != &b[len(b)-1] {
+			t.Fatal("payload does not end where the packet does")
+		}
+	})
+}
