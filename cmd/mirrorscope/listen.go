@@ -25,6 +25,7 @@ import (
 type listenOpts struct {
 	analysisFlags
 	vxlan, geneve, http, iface string
+	erspan, greUDP             string
 	sockets, shards, batch     int
 	gro                        bool
 	rcvbuf                     byteSize
@@ -56,6 +57,12 @@ with --geneve the GENEVE stream of a Gateway Load Balancer on UDP 6081), or
 capture a local interface with --iface, and run the analysis of 'analyze'
 continuously.
 
+--erspan also receives ERSPAN type I/II/III and GRE mirror streams (GRE,
+IP protocol 47, as switches, other clouds and Linux erspan/gretap devices
+send them; a raw socket: CAP_NET_RAW), --gre-udp GRE over UDP (port 4754).
+Their sessions are told apart by outer source and ERSPAN session id (GRE
+key), as VXLAN sessions by outer source and VNI.
+
 Each flow is reported as one JSON line when it ends (--linger after its
 FIN/RST, idle timeout, or at exit); flows still open are also reported every --report-interval.
 Findings are JSON lines too; the last line is a summary. Prometheus metrics,
@@ -68,7 +75,8 @@ See docs/listen.md for deployment as a mirror target.`,
 		Example: `  mirrorscope listen
   mirrorscope listen --geneve --allow-src 10.0.0.0/8 --out /var/log/mirrorscope/flows.jsonl
   mirrorscope listen --http 0.0.0.0:9180 --write-pcap /var/lib/mirrorscope/pcap
-  mirrorscope listen --iface eth1 --vxlan ''`,
+  mirrorscope listen --iface eth1 --vxlan ''
+  mirrorscope listen --erspan 0.0.0.0 --vxlan ''   # a switch's ERSPAN session to this host`,
 		Args: genevePositional(&o.geneve),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runListen(cmd, &o) },
 	}
@@ -83,6 +91,8 @@ See docs/listen.md for deployment as a mirror target.`,
 	fs.StringVar(&o.vxlan, "vxlan", d.VXLAN, "ADDR:PORT to receive VXLAN mirror traffic on ('' = off)")
 	fs.StringVar(&o.geneve, "geneve", "", "ADDR:PORT to receive GENEVE (Gateway Load Balancer) traffic on; --geneve alone means 0.0.0.0:6081")
 	fs.Lookup("geneve").NoOptDefVal = "0.0.0.0:6081"
+	fs.StringVar(&o.erspan, "erspan", "", "ADDR (no port: IP protocol 47; e.g. 0.0.0.0) to receive ERSPAN I/II/III and GRE mirror traffic on, with a raw socket (CAP_NET_RAW); an IPv6 address (::) receives GRE over IPv6")
+	fs.StringVar(&o.greUDP, "gre-udp", "", "ADDR:PORT to receive GRE over UDP (RFC 8086, e.g. 0.0.0.0:4754; ERSPAN or GRE inside) on")
 	fs.StringVar(&o.http, "http", d.HTTP, "ADDR:PORT of /metrics, /healthz and /api ('' = off); use 0.0.0.0:9180 for load balancer health checks")
 	fs.StringSliceVar(&o.httpAllowHosts, "http-allow-host", nil, "further Host header names the HTTP server answers (it answers IP addresses and localhost; others get 421, against DNS rebinding)")
 	fs.StringVar(&o.iface, "iface", "", "capture this local interface (AF_PACKET) instead of receiving mirror datagrams")
@@ -144,19 +154,25 @@ func runListen(cmd *cobra.Command, o *listenOpts) error {
 	cfg := listen.DefaultConfig()
 	cfg.Engine = ec
 	cfg.VXLAN, cfg.GENEVE, cfg.HTTP, cfg.Iface = o.vxlan, o.geneve, o.http, o.iface
+	cfg.ERSPAN, cfg.GREUDP = o.erspan, o.greUDP
 	cfg.HTTPAllowHosts = o.httpAllowHosts
 	if o.iface != "" {
-		cfg.VXLAN, cfg.GENEVE = "", ""
+		cfg.VXLAN, cfg.GENEVE, cfg.ERSPAN, cfg.GREUDP = "", "", "", ""
 	}
-	for _, a := range []*string{&cfg.VXLAN, &cfg.GENEVE, &cfg.HTTP} {
+	for _, a := range []*string{&cfg.VXLAN, &cfg.GENEVE, &cfg.HTTP, &cfg.ERSPAN, &cfg.GREUDP} {
 		if *a == "off" {
 			*a = ""
 		}
 	}
-	if cfg.VXLAN == "" && cfg.GENEVE == "" && cfg.Iface == "" {
-		return usageErr("nothing to receive: give --vxlan, --geneve or --iface")
+	if cfg.VXLAN == "" && cfg.GENEVE == "" && cfg.ERSPAN == "" && cfg.GREUDP == "" && cfg.Iface == "" {
+		return usageErr("nothing to receive: give --vxlan, --geneve, --erspan, --gre-udp or --iface")
 	}
-	for _, a := range []struct{ flag, v string }{{"--vxlan", cfg.VXLAN}, {"--geneve", cfg.GENEVE}} {
+	if cfg.ERSPAN != "" {
+		if _, err := netip.ParseAddr(cfg.ERSPAN); err != nil {
+			return usageErr("--erspan %q: want an IP address without port (GRE has none; e.g. 0.0.0.0)", cfg.ERSPAN)
+		}
+	}
+	for _, a := range []struct{ flag, v string }{{"--vxlan", cfg.VXLAN}, {"--geneve", cfg.GENEVE}, {"--gre-udp", cfg.GREUDP}} {
 		if a.v != "" {
 			if _, err := netip.ParseAddrPort(a.v); err != nil {
 				return usageErr("%s %q: want ADDR:PORT (e.g. 0.0.0.0:4789)", a.flag, a.v)

@@ -49,6 +49,19 @@
 // waiting for readability in between), so cancelling Run's context stops
 // every reader at once, without a timeout loop.
 //
+// # GRE listener
+//
+// With ListenConfig.Kind GRE, Listen opens one raw IPPROTO_GRE socket
+// instead (IPv4, or IPv6 for an IPv6 address; CAP_NET_RAW, a clear error
+// without it): ERSPAN and GRE mirror streams from switches, other clouds
+// and Linux erspan/gretap devices. A raw socket gets a copy of every GRE
+// packet for the host, so one socket is enough; it is read with the same
+// recvmmsg machinery, and the outer IPv4 header the kernel returns is
+// removed (the outer destination taken from it). Datagram.Data is then
+// the GRE header onwards, for decode.DecodeGREPayload. Kind GREUDP is GRE
+// over UDP (RFC 8086, port 4754) on the UDP path. NewGRESender is the
+// matching sender (a raw GRE socket with sendmmsg), for replay.
+//
 // # Live capture
 //
 // LiveSource captures from an interface with AF_PACKET TPACKET_V3 (via

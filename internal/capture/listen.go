@@ -15,6 +15,13 @@ const (
 	// GENEVE: traffic behind a Gateway Load Balancer, UDP 6081 (usually
 	// GENEVE around VXLAN).
 	GENEVE
+	// GRE: GRE over IP (IP protocol 47), as switches (ERSPAN II/III),
+	// other clouds and Linux erspan/gretap devices send mirror traffic.
+	// Received on a raw socket (CAP_NET_RAW); Datagram.Data is the GRE
+	// header onwards, without the outer IP header.
+	GRE
+	// GREUDP: GRE over UDP (RFC 8086), UDP 4754.
+	GREUDP
 )
 
 func (k Kind) String() string {
@@ -23,39 +30,62 @@ func (k Kind) String() string {
 		return "vxlan"
 	case GENEVE:
 		return "geneve"
+	case GRE:
+		return "gre"
+	case GREUDP:
+		return "gre-udp"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// DefaultPort is the IANA/AWS port of the tunnel.
+// DefaultPort is the IANA/AWS port of the tunnel (0 for GRE over IP,
+// which has no port).
 func (k Kind) DefaultPort() uint16 {
-	if k == GENEVE {
+	switch k {
+	case GENEVE:
 		return 6081
+	case GRE:
+		return 0
+	case GREUDP:
+		return 4754
 	}
 	return 4789
 }
 
-// ParseKind parses "vxlan" or "geneve".
+// ParseKind parses "vxlan", "geneve", "gre" or "gre-udp".
 func ParseKind(s string) (Kind, error) {
 	switch s {
 	case "vxlan", "VXLAN":
 		return VXLAN, nil
 	case "geneve", "GENEVE":
 		return GENEVE, nil
+	case "gre", "GRE":
+		return GRE, nil
+	case "gre-udp", "GRE-UDP":
+		return GREUDP, nil
 	}
-	return 0, fmt.Errorf("capture: unknown tunnel kind %q (want vxlan or geneve)", s)
+	return 0, fmt.Errorf("capture: unknown tunnel kind %q (want vxlan, geneve, gre or gre-udp)", s)
 }
 
-// ListenConfig configures a UDP tunnel listener. Zero fields take the
-// defaults.
+// ListenConfig configures a UDP tunnel listener (or, with Kind GRE, a
+// raw GRE one). Zero fields take the defaults.
 type ListenConfig struct {
 	// Addr is the local address, "host:port". Empty means all addresses
 	// on Kind's default port; a missing port (e.g. "10.0.0.5") means the
-	// default port too. Port 0 picks a free port (tests).
+	// default port too. Port 0 picks a free port (tests). For Kind GRE
+	// it is an address without port: empty means 0.0.0.0, and an IPv6
+	// address ("::") opens an IPv6 raw socket (which receives GRE over
+	// IPv6 only).
 	Addr string
-	// Kind is VXLAN (default) or GENEVE. It picks the default port and,
-	// with Symmetric, where the steering program finds the inner packet;
-	// otherwise the listener hands over UDP payloads whatever they contain.
+	// Kind is VXLAN (default), GENEVE, GREUDP or GRE. It picks the
+	// default port and, with Symmetric, where the steering program finds
+	// the inner packet; otherwise the listener hands over UDP payloads
+	// whatever they contain. GRE opens one raw IPPROTO_GRE socket instead
+	// (Sockets and Symmetric do not apply: every raw socket of a
+	// protocol gets a copy of every packet, so one socket reads them
+	// all, in arrival order). GREUDP has no steering program: use one
+	// socket, or accept that a connection's directions may be read by
+	// different sockets.
 	Kind Kind
 	// Sockets is the number of SO_REUSEPORT sockets sharing the port, each
 	// read by its own goroutine; the kernel spreads datagrams over them by
@@ -105,20 +135,24 @@ type ListenConfig struct {
 // had already queued (drain on stop), so a datagram the kernel accepted
 // before the stop is never lost.
 type Datagram struct {
-	// Data is the UDP payload (the VXLAN or GENEVE header onwards). It
-	// points into the listener's receive buffers and is valid only until
-	// the handler returns.
+	// Data is the UDP payload (the VXLAN, GENEVE or GRE header onwards),
+	// or for Kind GRE the IP payload (the GRE header onwards: the outer
+	// IPv4 header the raw socket returns is removed). It points into the
+	// listener's receive buffers and is valid only until the handler
+	// returns.
 	Data []byte
 	// TS is the kernel receive time (SO_TIMESTAMPNS), Unix nanoseconds.
 	TS int64
 	// Src is the outer source address and port (for AWS mirroring: the
-	// source ENI's address and a hash of the inner flow).
+	// source ENI's address and a hash of the inner flow; port 0 for GRE
+	// over IP).
 	Src netip.AddrPort
 	// Dst is the outer destination address (IP_PKTINFO / IPV6_PKTINFO):
 	// the target's address the datagram was sent to.
 	Dst netip.Addr
 	// Len is the datagram's payload length; larger than len(Data) when
-	// the datagram was longer than MaxDatagram.
+	// the datagram was longer than MaxDatagram. For Kind GRE, the IP
+	// payload length.
 	Len int
 	// Truncated is set when the datagram was longer than MaxDatagram.
 	Truncated bool

@@ -38,7 +38,7 @@ type udpSock struct {
 	// dropBase is the kernel drop count when the socket opened to traffic
 	// (the setup filter's drops), subtracted from what it reports.
 	dropBase uint64
-	conn     *net.UDPConn
+	conn     net.PacketConn // *net.UDPConn, or *net.IPConn for GRE
 	raw      syscall.RawConn
 	maxDg    int
 	oobLen   int
@@ -62,6 +62,10 @@ type udpSock struct {
 	// pi, po say where it stopped (message, byte offset).
 	gro    bool
 	pi, po int
+	// ipv4Hdr: datagrams start with the IPv4 header (a raw IPv4 socket,
+	// Kind GRE), which parse removes, taking the outer destination from
+	// it.
+	ipv4Hdr bool
 
 	datagrams, bytes, batches, drops, truncated atomic.Uint64
 	rcvbuf                                      int
@@ -100,6 +104,14 @@ func Listen(ctx context.Context, cfg ListenConfig, logger *slog.Logger) (*Listen
 		cfg.MaxDatagram = defaultMaxDatagram
 	}
 	cfg.MaxDatagram = min(cfg.MaxDatagram, 65535)
+	if cfg.Kind == GRE {
+		return listenGRE(ctx, cfg, logger)
+	}
+	if cfg.Kind == GREUDP {
+		// No steering program looks into GRE: the kernel's 4-tuple
+		// hash spreads the datagrams.
+		cfg.Symmetric = false
+	}
 	addr := cfg.Addr
 	if addr == "" {
 		addr = ":" + strconv.Itoa(int(cfg.Kind.DefaultPort()))
@@ -196,7 +208,24 @@ func (l *Listener) open(ctx context.Context, id int, addr string) (*udpSock, err
 		return nil, fmt.Errorf("capture: listen %s: %w", addr, err)
 	}
 	s := &udpSock{id: id, conn: conn, raw: raw, maxDg: l.cfg.MaxDatagram}
-	raw.Control(func(fd uintptr) {
+	l.initSock(s)
+	if l.cfg.GRO {
+		err := raw.Control(func(fd uintptr) {
+			s.gro = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1) == nil
+		})
+		if err != nil || !s.gro {
+			l.log.Warn("UDP GRO unavailable (Linux 5.0 or later): datagrams are received one by one")
+		} else {
+			s.dgrams = make([]Datagram, l.cfg.Batch*groSegs)
+		}
+	}
+	return s, nil
+}
+
+// initSock allocates the recvmmsg state of s (as open does for a UDP
+// socket).
+func (l *Listener) initSock(s *udpSock) {
+	s.raw.Control(func(fd uintptr) {
 		s.rcvbuf, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
 	})
 	s.oobLen = cmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))) + cmsgSpace(4) + cmsgSpace(unix.SizeofInet6Pktinfo) + 64
@@ -207,16 +236,6 @@ func (l *Listener) open(ctx context.Context, id int, addr string) (*udpSock, err
 	s.oob = make([]byte, n*s.oobLen)
 	s.buf = make([]byte, n*s.maxDg)
 	s.dgrams = make([]Datagram, n)
-	if l.cfg.GRO {
-		err := raw.Control(func(fd uintptr) {
-			s.gro = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1) == nil
-		})
-		if err != nil || !s.gro {
-			l.log.Warn("UDP GRO unavailable (Linux 5.0 or later): datagrams are received one by one")
-		} else {
-			s.dgrams = make([]Datagram, n*groSegs)
-		}
-	}
 	for i := range n {
 		s.iovs[i].Base = &s.buf[i*s.maxDg]
 		s.iovs[i].SetLen(s.maxDg)
@@ -229,7 +248,6 @@ func (l *Listener) open(ctx context.Context, id int, addr string) (*udpSock, err
 	s.reset(n)
 	s.recvFn = s.recv
 	s.drainFn = func(fd uintptr) { s.recv(fd) }
-	return s, nil
 }
 
 // bindAddr parses "host:port" ("" host: the wildcard).
@@ -400,6 +418,9 @@ func (s *udpSock) parse() ([]Datagram, bool) {
 			*d = hd
 			d.Len, d.Truncated = l, cut
 			d.Data = s.buf[off : off+min(l, s.maxDg) : off+s.maxDg]
+			if s.ipv4Hdr {
+				stripIPv4(d)
+			}
 			if cut {
 				trunc++
 			}

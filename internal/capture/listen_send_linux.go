@@ -27,6 +27,11 @@ type sendSys struct {
 	dst4    [4]byte
 	dstPort uint16
 	dstSA   unix.RawSockaddrInet4
+	// name, namelen: the raw socket's destination (dstSA, or dstSA6 for
+	// an IPv6 GRE sender).
+	dstSA6  unix.RawSockaddrInet6
+	name    *byte
+	namelen uint32
 
 	hdrs []unix.Mmsghdr
 	iovs []unix.Iovec
@@ -66,17 +71,7 @@ func (s *sendSys) init(q *Sender, to *net.UDPAddr, noRaw bool) {
 		s.hdrs[i].Hdr.Iov = &s.iovs[i]
 		s.hdrs[i].Hdr.SetIovlen(1)
 	}
-	s.fn = func(fd uintptr) bool {
-		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n), unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN {
-			return false // wait until writable
-		}
-		s.done, s.errn = int(n), e
-		if e != 0 {
-			s.done = 0
-		}
-		return true
-	}
+	s.initFn()
 	ip4 := to.IP.To4()
 	if noRaw || ip4 == nil {
 		return
@@ -100,6 +95,7 @@ func (s *sendSys) init(q *Sender, to *net.UDPAddr, noRaw bool) {
 	s.dstSA = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: s.dst4}
 	p := (*[2]byte)(unsafe.Pointer(&s.dstSA.Port))
 	p[0], p[1] = byte(to.Port>>8), byte(to.Port)
+	s.name, s.namelen = (*byte)(unsafe.Pointer(&s.dstSA)), unix.SizeofSockaddrInet4
 	q.hdr = 28
 	// The kernel does not fragment what a raw socket sends: datagrams
 	// larger than the path MTU go out of their UDP socket (which does).
@@ -117,6 +113,21 @@ const (
 	maxGSOSegs  = 64
 	maxGSOBytes = 65000
 )
+
+// initFn binds s.fn.
+func (s *sendSys) initFn() {
+	s.fn = func(fd uintptr) bool {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.n), unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN {
+			return false // wait until writable
+		}
+		s.done, s.errn = int(n), e
+		if e != 0 {
+			s.done = 0
+		}
+		return true
+	}
+}
 
 func (s *sendSys) gsoOn() bool { return s.gso }
 
@@ -261,8 +272,7 @@ func (s *sendSys) sendRun(q *Sender, c, i, j int) (sent, bytes, skipped uint64, 
 				h.SetControllen(0)
 			}
 			if c < 0 {
-				h.Name = (*byte)(unsafe.Pointer(&s.dstSA))
-				h.Namelen = unix.SizeofSockaddrInet4
+				h.Name, h.Namelen = s.name, s.namelen
 			} else {
 				h.Name, h.Namelen = nil, 0
 			}

@@ -5,6 +5,7 @@ package capture
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"syscall"
 )
 
@@ -44,4 +45,9 @@ func (s *sendSys) send(q *Sender) (sent, bytes, skipped uint64, err error) {
 		bytes += uint64(len(d))
 	}
 	return sent, bytes, skipped, nil
+}
+
+// NewGRESender fails: raw GRE sending needs Linux.
+func NewGRESender(to netip.Addr, sndbuf int) (*Sender, error) {
+	return nil, errors.New("capture: GRE sender needs Linux")
 }

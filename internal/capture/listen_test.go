@@ -319,8 +319,11 @@ func TestListenRunTwiceAndErrors(t *testing.T) {
 	if _, err := Listen(context.Background(), ListenConfig{Addr: "256.1.1.1:0"}, nil); err == nil {
 		t.Error("bad address accepted")
 	}
-	if _, err := ParseKind("gre"); err == nil {
-		t.Error("ParseKind(gre) accepted")
+	if _, err := ParseKind("nvgre"); err == nil {
+		t.Error("ParseKind(nvgre) accepted")
+	}
+	if k, _ := ParseKind("gre-udp"); k != GREUDP || k.DefaultPort() != 4754 || GRE.DefaultPort() != 0 {
+		t.Error("GRE kinds")
 	}
 	if k, _ := ParseKind("geneve"); k != GENEVE || k.DefaultPort() != 6081 || VXLAN.DefaultPort() != 4789 {
 		t.Error("kinds")

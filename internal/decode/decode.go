@@ -144,6 +144,30 @@ func (d *Decoder) DecodeGENEVEPayload(payload []byte, outerSrc, outerDst netip.A
 	return d.geneve(payload, outerSrc.Unmap(), outerDst.Unmap(), outerSrcPort, 0, false, p)
 }
 
+// DecodeGREPayload is DecodeVXLANPayload for GRE: payload starts at the
+// GRE header, as a raw IPPROTO_GRE socket (after the outer IPv4 header)
+// or a GRE-in-UDP socket (RFC 8086, port 4754; outerSrcPort then the UDP
+// source port, else 0) receives it. ERSPAN I/II/III and GRE around
+// Ethernet or IP are followed; anything else a GRE listener gets (PPTP's
+// enhanced GRE, source routing, MPLS, keepalives) is ErrGREProto, with
+// p.Encap EncapGRE and the outer addresses set, so the listener counts
+// and skips it.
+func (d *Decoder) DecodeGREPayload(payload []byte, outerSrc, outerDst netip.Addr, outerSrcPort uint16, p *Packet) error {
+	*p = Packet{}
+	src, dst := outerSrc.Unmap(), outerDst.Unmap()
+	if len(payload) < 4 {
+		p.Encap, p.Session.OuterSrc, p.Session.OuterDst, p.OuterSrcPort = EncapGRE, src, dst, outerSrcPort
+		return ErrShort
+	}
+	err := d.gre(payload, src, dst, outerSrcPort, 0, false, p)
+	if err == nil && p.Encap == EncapNone {
+		*p = Packet{}
+		p.Encap, p.Session.OuterSrc, p.Session.OuterDst, p.OuterSrcPort = EncapGRE, src, dst, outerSrcPort
+		return ErrGREProto
+	}
+	return err
+}
+
 // vxlan decodes b, a VXLAN header and the Ethernet frame after it. sess
 // carries GENEVE ids when VXLAN sits inside GENEVE. missing is the number
 // of bytes the capture cut from the end of the outer frame, cut whether

@@ -48,6 +48,7 @@ const (
 	ErrGRE                          // GRE version/routing or ERSPAN header invalid
 	ErrNFLOG                        // NFLOG TLV length invalid
 	ErrGTPU                         // GTP-U header invalid
+	ErrGREProto                     // GRE received by a GRE listener carrying what is not followed (PPTP, MPLS, keepalives, ...)
 	numErrors
 )
 
@@ -69,6 +70,7 @@ var errText = [...]string{
 	ErrGRE:         "bad GRE or ERSPAN header",
 	ErrNFLOG:       "bad NFLOG TLV",
 	ErrGTPU:        "bad GTP-U header",
+	ErrGREProto:    "GRE protocol not followed",
 }
 
 func (e Error) Error() string {
@@ -107,6 +109,8 @@ func (e Error) Name() string {
 		return "nflog"
 	case ErrGTPU:
 		return "gtpu"
+	case ErrGREProto:
+		return "gre_protocol"
 	}
 	return "other"
 }

@@ -177,11 +177,11 @@ func checkInvariants(t *testing.T, data []byte, p *Packet, err error) {
 		} else if p.Truncated || p.L4 {
 			t.Fatalf("non-IP packet with Truncated %v L4 %v", p.Truncated, p.L4)
 		}
-		if p.Session.HasVNI != (p.Encap == EncapVXLAN || p.Encap == EncapGENEVEVXLAN || p.Encap == EncapERSPAN || p.Encap == EncapGTPU) &&
+		if p.Session.HasVNI != (p.Encap == EncapVXLAN || p.Encap == EncapGENEVEVXLAN || p.Encap.IsERSPAN() || p.Encap == EncapGTPU) &&
 			p.Encap != EncapGRE { // GRE: HasVNI says a key was present
 			t.Fatalf("Encap %v HasVNI %v", p.Encap, p.Session.HasVNI)
 		}
-		if p.Session.HasVNI && (p.Encap == EncapERSPAN && p.Session.VNI > 1023) {
+		if p.Session.HasVNI && (p.Encap.IsERSPAN() && p.Session.VNI > 1023) {
 			t.Fatalf("ERSPAN session id %d > 10 bits", p.Session.VNI)
 		}
 		if p.Session.HasGWLB && p.Encap != EncapGENEVE && p.Encap != EncapGENEVEVXLAN {
@@ -227,6 +227,8 @@ func FuzzDecode(f *testing.F) {
 		err = dec.DecodeVXLANPayload(data, src, dst, 1, &p)
 		checkInvariants(t, data, &p, err)
 		err = dec.DecodeGENEVEPayload(data, src, dst, 1, &p)
+		checkInvariants(t, data, &p, err)
+		err = dec.DecodeGREPayload(data, src, dst, 0, &p)
 		checkInvariants(t, data, &p, err)
 	})
 }

@@ -69,7 +69,7 @@ func (d *Decoder) gre(b []byte, src, dst netip.Addr, sport uint16, missing uint3
 		link = LinkEthernet
 	case greERSPAN2:
 		link = LinkEthernet
-		p.Encap = EncapERSPAN
+		p.Encap = EncapERSPAN2
 		if hasSeq { // type II: an 8-byte ERSPAN header
 			if len(b) < h+8 {
 				return ErrShort
@@ -81,10 +81,11 @@ func (d *Decoder) gre(b []byte, src, dst netip.Addr, sport uint16, missing uint3
 			p.Session.HasVNI = true
 			h += 8
 		} else { // type I: Ethernet right after GRE
+			p.Encap = EncapERSPAN1
 			p.Session.VNI, p.Session.HasVNI = 0, true
 		}
 	case greERSPAN3:
-		p.Encap = EncapERSPAN
+		p.Encap = EncapERSPAN3
 		if len(b) < h+12 {
 			return ErrShort
 		}

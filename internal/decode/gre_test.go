@@ -79,11 +79,11 @@ func greCases(t testing.TB) []greCase {
 	return []greCase{
 		{"gre ipv4", o4(cat(greHdr(0, 0x0800, 0, 0), innerIP)), EncapGRE, 0, false},
 		{"gre checksum key teb", o4(cat(greHdr(0xa000, 0x6558, 77, 0), inner)), EncapGRE, 77, true},
-		{"erspan type I", o4(cat(greHdr(0, 0x88be, 0, 0), inner)), EncapERSPAN, 0, true},
-		{"erspan type II", o4(cat(greHdr(0x1000, 0x88be, 0, 1), erspan2Hdr(100), inner)), EncapERSPAN, 100, true},
-		{"erspan type III", o4(cat(greHdr(0x1000, 0x22eb, 0, 2), erspan3Hdr(200, 0, false), inner)), EncapERSPAN, 200, true},
-		{"erspan type III subheader", o4(cat(greHdr(0x1000, 0x22eb, 0, 3), erspan3Hdr(201, 0, true), inner)), EncapERSPAN, 201, true},
-		{"erspan II over ipv6", o6(cat(greHdr(0x1000, 0x88be, 0, 4), erspan2Hdr(1023), inner)), EncapERSPAN, 1023, true},
+		{"erspan type I", o4(cat(greHdr(0, 0x88be, 0, 0), inner)), EncapERSPAN1, 0, true},
+		{"erspan type II", o4(cat(greHdr(0x1000, 0x88be, 0, 1), erspan2Hdr(100), inner)), EncapERSPAN2, 100, true},
+		{"erspan type III", o4(cat(greHdr(0x1000, 0x22eb, 0, 2), erspan3Hdr(200, 0, false), inner)), EncapERSPAN3, 200, true},
+		{"erspan type III subheader", o4(cat(greHdr(0x1000, 0x22eb, 0, 3), erspan3Hdr(201, 0, true), inner)), EncapERSPAN3, 201, true},
+		{"erspan II over ipv6", o6(cat(greHdr(0x1000, 0x88be, 0, 4), erspan2Hdr(1023), inner)), EncapERSPAN2, 1023, true},
 		{"gre over udp 4754", udp(cat(greHdr(0, 0x0800, 0, 0), innerIP)), EncapGRE, 0, false},
 	}
 }
@@ -190,7 +190,7 @@ func TestGRECaptureMatchesTshark(t *testing.T) {
 		// Our session id where the header has one: the ERSPAN II/III
 		// session (tshark erspan.spanid) or the GRE key (gre.key, hex).
 		id := ""
-		if p.Session.HasVNI && !(p.Encap == EncapERSPAN && cases[i].name == "erspan type I") {
+		if p.Session.HasVNI && !(p.Encap == EncapERSPAN1 && cases[i].name == "erspan type I") {
 			id = strconv.FormatUint(uint64(p.Session.VNI), 10)
 		}
 		tid := f[5]

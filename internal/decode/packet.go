@@ -34,15 +34,22 @@ const (
 	// EncapGRE: GRE (over IP, or over UDP 4754) around Ethernet or IP;
 	// Session.VNI is the GRE key when present.
 	EncapGRE
-	// EncapERSPAN: an ERSPAN type I, II or III mirror packet (GRE);
-	// Session.VNI is the ERSPAN session id (0 for type I).
-	EncapERSPAN
+	// EncapERSPAN1, EncapERSPAN2, EncapERSPAN3: an ERSPAN type I, II or
+	// III mirror packet (GRE protocol 0x88BE without / with a sequence
+	// number, 0x22EB); Session.VNI is the ERSPAN session id (0 for type
+	// I, which has none).
+	EncapERSPAN1
+	EncapERSPAN2
+	EncapERSPAN3
 	// EncapIPIP: IP in IP (IPv4 in IPv6, 6in4, IPv4 in IPv4).
 	EncapIPIP
 	// EncapGTPU: GTP-U (UDP 2152); Session.VNI is the TEID.
 	EncapGTPU
 	numEncaps
 )
+
+// IsERSPAN says e is an ERSPAN type (I, II or III).
+func (e Encap) IsERSPAN() bool { return e == EncapERSPAN1 || e == EncapERSPAN2 || e == EncapERSPAN3 }
 
 // NumEncaps is the number of Encap values, for counter arrays.
 const NumEncaps = int(numEncaps)
@@ -59,8 +66,12 @@ func (e Encap) String() string {
 		return "geneve+vxlan"
 	case EncapGRE:
 		return "gre"
-	case EncapERSPAN:
-		return "erspan"
+	case EncapERSPAN1:
+		return "erspan1"
+	case EncapERSPAN2:
+		return "erspan2"
+	case EncapERSPAN3:
+		return "erspan3"
 	case EncapIPIP:
 		return "ipip"
 	case EncapGTPU:

@@ -22,6 +22,15 @@ type Config struct {
 	VXLAN string
 	// GENEVE is the ADDR:PORT of the GENEVE (GWLB) listener; "" = off.
 	GENEVE string
+	// ERSPAN is the address (no port: GRE has none) of the GRE listener
+	// for ERSPAN I/II/III and GRE mirror streams (IP protocol 47, a raw
+	// socket: CAP_NET_RAW); "" = off. An IPv6 address receives GRE over
+	// IPv6. One socket, read and analysed by one goroutine (see
+	// capture.GRE).
+	ERSPAN string
+	// GREUDP is the ADDR:PORT of the GRE-over-UDP listener (RFC 8086,
+	// port 4754; ERSPAN or GRE inside); "" = off. One socket.
+	GREUDP string
 	// Iface, when set, captures frames from this interface with AF_PACKET
 	// instead of listening for mirror datagrams (VXLAN/GENEVE are off).
 	Iface string
@@ -161,8 +170,8 @@ func DefaultConfig() Config {
 }
 
 func (c *Config) check() error {
-	if c.VXLAN == "" && c.GENEVE == "" && c.Iface == "" {
-		return fmt.Errorf("listen: nothing to receive: set a VXLAN or GENEVE address or an interface")
+	if c.VXLAN == "" && c.GENEVE == "" && c.ERSPAN == "" && c.GREUDP == "" && c.Iface == "" {
+		return fmt.Errorf("listen: nothing to receive: set a VXLAN, GENEVE, ERSPAN or GRE-over-UDP address or an interface")
 	}
 	if c.Sockets < 1 || c.Sockets > 1024 {
 		return fmt.Errorf("listen: sockets %d: want 1..1024", c.Sockets)
@@ -212,6 +221,11 @@ func (c *Config) ShardCount() int {
 	for _, a := range []string{c.VXLAN, c.GENEVE} {
 		if a != "" {
 			n += c.Sockets
+		}
+	}
+	for _, a := range []string{c.ERSPAN, c.GREUDP} {
+		if a != "" {
+			n++ // one socket each
 		}
 	}
 	return max(n, 1)

@@ -1,7 +1,10 @@
 // Package listen is mirrorscope's live traffic-mirror target: it receives
 // AWS VPC Traffic Mirroring streams (VXLAN on UDP 4789, and GENEVE on UDP
-// 6081 behind a Gateway Load Balancer), or frames from a local interface,
-// and runs the analyze pipeline on them continuously.
+// 6081 behind a Gateway Load Balancer), ERSPAN/GRE mirror streams (IP
+// protocol 47 on a raw socket, or GRE over UDP 4754; sessions keyed by
+// outer source and ERSPAN session id or GRE key), or frames from a local
+// interface, and runs the analyze pipeline on them continuously. Replay
+// sends captures as such streams (VXLAN, GENEVE, ERSPAN II/III, GRE).
 //
 // # Pipeline
 //

@@ -43,6 +43,8 @@ func TestE2EHelper(t *testing.T) {
 	case "client":
 		n, _ := strconv.Atoi(os.Getenv("E2E_BYTES"))
 		err = helperClient(os.Getenv("E2E_ADDR"), n)
+	case "replay":
+		err = helperReplay(os.Getenv("E2E_ADDR"), os.Getenv("E2E_FILE"))
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}

@@ -186,8 +186,17 @@ func offlinePerIface(t testing.TB, file string) []testFlow {
 	for id, e := range engs {
 		var vni uint32
 		name := src.Interfaces()[id].Name
-		if _, err := fmt.Sscanf(name[strings.Index(name, " vni ")+1:], "vni %d", &vni); err != nil {
-			t.Fatalf("interface name %q: %v", name, err)
+		// "SRC vni N [gwlbe X]", "SRC erspan2 session N", "SRC gre key N"
+		f := strings.Fields(name)
+		found := false
+		for i := 0; i+1 < len(f) && !found; i++ {
+			if f[i] == "vni" || f[i] == "session" || f[i] == "key" {
+				_, err := fmt.Sscanf(f[i+1], "%d", &vni)
+				found = err == nil
+			}
+		}
+		if !found {
+			t.Fatalf("interface name %q: no session id", name)
 		}
 		r := e.Finish()
 		b, _ := json.Marshal(r.Flows)

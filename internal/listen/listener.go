@@ -62,7 +62,7 @@ type recvStats struct {
 // receiving.
 type receiver struct {
 	l      *Listener
-	kind   string         // "vxlan", "geneve", "iface"
+	kind   string         // "vxlan", "geneve", "erspan", "gre-udp", "iface"
 	live   capture.Source // --iface
 	addr   netip.AddrPort // bound address (UDP)
 	rcvbuf int            // receive buffer (ring) the kernel granted
@@ -133,6 +133,8 @@ type Listener struct {
 	flowsEnded atomic.Uint64
 	vxlanAddr  netip.AddrPort
 	geneveAddr netip.AddrPort
+	erspanAddr netip.Addr
+	greUDPAddr netip.AddrPort
 
 	runOnce sync.Once
 }
@@ -164,28 +166,38 @@ func New(cfg Config) (*Listener, error) {
 		}
 	} else {
 		for _, u := range []struct {
-			kind string
-			addr string
-			k    capture.Kind
-		}{{"vxlan", cfg.VXLAN, capture.VXLAN}, {"geneve", cfg.GENEVE, capture.GENEVE}} {
+			kind    string
+			addr    string
+			k       capture.Kind
+			sockets int
+		}{{"vxlan", cfg.VXLAN, capture.VXLAN, cfg.Sockets}, {"geneve", cfg.GENEVE, capture.GENEVE, cfg.Sockets},
+			{"erspan", cfg.ERSPAN, capture.GRE, 1}, {"gre-udp", cfg.GREUDP, capture.GREUDP, 1}} {
 			if u.addr == "" {
 				continue
 			}
-			if _, err := netip.ParseAddrPort(u.addr); err != nil {
+			if u.k == capture.GRE {
+				if _, err := netip.ParseAddr(u.addr); err != nil {
+					return nil, fmt.Errorf("listen: %s listen address %q: want an IP address (GRE has no port): %w", u.kind, u.addr, err)
+				}
+			} else if _, err := netip.ParseAddrPort(u.addr); err != nil {
 				return nil, fmt.Errorf("listen: %s listen address %q: want ADDR:PORT: %w", u.kind, u.addr, err)
 			}
-			ul, err := capture.Listen(l.recvCtx, capture.ListenConfig{Addr: u.addr, Kind: u.k, Sockets: cfg.Sockets,
+			ul, err := capture.Listen(l.recvCtx, capture.ListenConfig{Addr: u.addr, Kind: u.k, Sockets: u.sockets,
 				RcvBuf: cfg.RcvBuf, Batch: cfg.Batch, MaxDatagram: maxDatagram, Symmetric: true, GRO: cfg.GRO}, cfg.Logger)
 			if err != nil {
 				return nil, fmt.Errorf("listen: %w", err)
 			}
 			l.udp = append(l.udp, udpListener{l: ul, base: len(l.recvs)})
-			ap := ul.LocalAddrs()[0].(*net.UDPAddr).AddrPort()
-			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-			if u.k == capture.VXLAN {
+			ap := boundAddr(ul.LocalAddrs()[0])
+			switch u.k {
+			case capture.VXLAN:
 				l.vxlanAddr = ap
-			} else {
+			case capture.GENEVE:
 				l.geneveAddr = ap
+			case capture.GRE:
+				l.erspanAddr = ap.Addr()
+			case capture.GREUDP:
+				l.greUDPAddr = ap
 			}
 			for _, ss := range ul.Stats().Sockets {
 				l.recvs = append(l.recvs, &receiver{kind: u.kind, addr: ap, rcvbuf: ss.RcvBuf})
@@ -284,6 +296,12 @@ func (l *Listener) VXLANAddr() netip.AddrPort { return l.vxlanAddr }
 // GENEVEAddr is the bound GENEVE address.
 func (l *Listener) GENEVEAddr() netip.AddrPort { return l.geneveAddr }
 
+// ERSPANAddr is the bound address of the GRE (ERSPAN) listener.
+func (l *Listener) ERSPANAddr() netip.Addr { return l.erspanAddr }
+
+// GREUDPAddr is the bound GRE-over-UDP address.
+func (l *Listener) GREUDPAddr() netip.AddrPort { return l.greUDPAddr }
+
 // HTTPAddr is the bound HTTP address, "" when off.
 func (l *Listener) HTTPAddr() string {
 	if l.httpLn == nil {
@@ -354,7 +372,7 @@ func (l *Listener) run(ctx context.Context) (*Summary, error) {
 	auxWG.Add(1)
 	go func() { defer auxWG.Done(); l.housekeeping(stopAux) }()
 
-	log.Info("listening", "vxlan", l.vxlanAddr, "geneve", l.geneveAddr, "iface", l.cfg.Iface,
+	log.Info("listening", "vxlan", l.vxlanAddr, "geneve", l.geneveAddr, "erspan", l.erspanAddr, "gre_udp", l.greUDPAddr, "iface", l.cfg.Iface,
 		"sockets", len(l.recvs), "shards", len(l.shards), "inline", l.recvs[0].own != nil, "http", l.HTTPAddr())
 
 	var firstErr error
@@ -636,7 +654,7 @@ func (r *receiver) endCounts() {
 	r.pend.flush()
 }
 
-// datagram decodes one VXLAN or GENEVE datagram of wire bytes (data may
+// datagram decodes one VXLAN, GENEVE or GRE datagram of wire bytes (data may
 // be shorter) from outer source from to outer destination dst.
 func (r *receiver) datagram(data []byte, wire int, from netip.AddrPort, dst netip.Addr, ts int64) {
 	if !r.l.cfg.srcAllowed(from.Addr()) {
@@ -647,9 +665,12 @@ func (r *receiver) datagram(data []byte, wire int, from netip.AddrPort, dst neti
 		dst = r.localDst
 	}
 	var err error
-	if r.kind == "geneve" {
+	switch r.kind {
+	case "geneve":
 		err = r.dec.DecodeGENEVEPayload(data, from.Addr(), dst, from.Port(), &r.pkt)
-	} else {
+	case "erspan", "gre-udp":
+		err = r.dec.DecodeGREPayload(data, from.Addr(), dst, from.Port(), &r.pkt)
+	default:
 		err = r.dec.DecodeVXLANPayload(data, from.Addr(), dst, from.Port(), &r.pkt)
 	}
 	r.deliver(data, wire, ts, err)

@@ -336,6 +336,8 @@ func (r *receiver) innerOffset(data []byte, p *decode.Packet) (int, decode.LinkT
 		return 8, decode.LinkEthernet, len(data) >= 8
 	case "geneve":
 		return geneveInner(data, p)
+	case "erspan", "gre-udp":
+		return greInner(data, p)
 	}
 	if p.Encap == decode.EncapNone {
 		return 0, decode.LinkEthernet, true

@@ -34,7 +34,11 @@ type ReplayConfig struct {
 	// Loop sends the capture this many times (at least once).
 	Loop int
 	// Encap is "vxlan" or "geneve" (GENEVE with the AWS GWLB options
-	// around IPv4/UDP/VXLAN, as a GWLB delivers mirror traffic).
+	// around IPv4/UDP/VXLAN, as a GWLB delivers mirror traffic), or a GRE
+	// encapsulation: "erspan2", "erspan3" (ERSPAN type II, III; VNI is
+	// the session id, at most 1023) or "gre" (GRE with VNI as key around
+	// Ethernet). GRE goes over IP when To has no port (a raw socket:
+	// CAP_NET_RAW), over UDP (RFC 8086) when it has one.
 	Encap string
 	// Sources is the number of UDP source sockets (source ports); each
 	// frame goes out of one chosen by a hash of its inner flow and
@@ -43,6 +47,12 @@ type ReplayConfig struct {
 	// Decode gives the tunnel ports that mark a capture as a mirror
 	// capture (whose frames are sent as their UDP payloads).
 	Decode decode.Config
+	// NoRealtime paces a timed replay (Speed > 0) from an ordinary
+	// thread. By default, when the kernel allows it (root or
+	// CAP_SYS_NICE), the pacing runs on a SCHED_FIFO thread: on a busy
+	// machine an ordinary thread wakes up late and the stream loses the
+	// capture's spacing (see realtimePacer).
+	NoRealtime bool
 	// NoRaw sends through the source UDP sockets even when a raw socket
 	// could be opened (see sendSys).
 	NoRaw bool
@@ -63,6 +73,7 @@ type ReplayStats struct {
 	Raw      bool   // batches went through a raw socket
 	GSO      bool   // runs of datagrams went as UDP GSO sends
 	GSOSends uint64 // how many GSO sends (each several datagrams)
+	Realtime bool   // a timed replay was paced from a real-time (SCHED_FIFO) thread
 	Elapsed  time.Duration
 }
 
@@ -81,19 +92,30 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	if cfg.Sources < 1 {
 		cfg.Sources = 1
 	}
-	if cfg.Encap != "vxlan" && cfg.Encap != "geneve" {
-		return st, fmt.Errorf("replay: encap %q: want vxlan or geneve", cfg.Encap)
+	gre := greEncap(cfg.Encap)
+	if cfg.Encap != "vxlan" && cfg.Encap != "geneve" && !gre {
+		return st, fmt.Errorf("replay: encap %q: want vxlan, geneve, erspan2, erspan3 or gre", cfg.Encap)
 	}
 	if cfg.VNI > 0xffffff {
 		return st, fmt.Errorf("replay: VNI %d has more than 24 bits", cfg.VNI)
 	}
-	to, err := net.ResolveUDPAddr("udp", cfg.To)
-	if err != nil {
-		return st, fmt.Errorf("replay: --to %q: %w", cfg.To, err)
+	if (cfg.Encap == encapERSPAN2 || cfg.Encap == encapERSPAN3) && cfg.VNI > 1023 {
+		return st, fmt.Errorf("replay: ERSPAN session id %d has more than 10 bits", cfg.VNI)
 	}
-	q, err := capture.NewSender(to, cfg.Sources, 4<<20, cfg.NoRaw)
-	if err != nil {
-		return st, fmt.Errorf("replay: %w", err)
+	var q *capture.Sender
+	if gre {
+		var err error
+		if q, err = newGRESender(&cfg); err != nil {
+			return st, err
+		}
+	} else {
+		to, err := net.ResolveUDPAddr("udp", cfg.To)
+		if err != nil {
+			return st, fmt.Errorf("replay: --to %q: %w", cfg.To, err)
+		}
+		if q, err = capture.NewSender(to, cfg.Sources, 4<<20, cfg.NoRaw); err != nil {
+			return st, fmt.Errorf("replay: %w", err)
+		}
 	}
 	defer q.Close()
 	if cfg.GSO {
@@ -108,6 +130,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	idec := decode.New(cfg.Decode)
 	var op, ip decode.Packet
 	var key flow.Key
+	var gw greWrap
 	// Pacing is per batch: a batch holds about a millisecond of the rate
 	// (at most maxQueued datagrams) and leaves when the schedule, counted
 	// from the start so that it does not drift, says so. The sender
@@ -124,6 +147,12 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	var t0 int64
 	var clock time.Time
 	var flush func() error
+	rt := &realtimePacer{}
+	if timed && !cfg.NoRealtime {
+		rt = startRealtime()
+		defer rt.stop()
+		st.Realtime = rt.ok
+	}
 	pace := func(ts int64) error {
 		if t0 == 0 {
 			t0, clock = ts, time.Now()
@@ -139,6 +168,12 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 				if err := flush(); err != nil {
 					return err
 				}
+			}
+			if rt.ok {
+				if ctx.Err() == nil {
+					rt.sleepUntil(due)
+				}
+				return nil
 			}
 			if d = time.Until(due); d > 2*time.Millisecond {
 				select {
@@ -179,13 +214,17 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	}
 	// wrap turns one frame into the datagram to send (appended to dst),
 	// its source socket and its GSO group.
+	// (A timed replay paces before wrap: pacing may flush the queue, and
+	// dst, from q.Begin, must be taken after that. Taken before, the
+	// datagram was written past the emptied queue's end while the queue
+	// committed, and sent, the stale bytes at its start: frames of one
+	// flow went out as copies of another's.)
 	wrap := func(f *capture.Frame, dst []byte) (d []byte, si int, g uint32, ok bool) {
-		if timed {
-			if err := pace(f.TS); err != nil {
-				return dst, 0, 0, false
-			}
+		if gre {
+			d, ok = gw.datagram(dst, f.Data, f.Link, f.TS, odec, &op, &cfg)
+		} else {
+			d, ok = datagramOf(dst, f.Data, f.Link, f.OrigLen, odec, &op, &cfg)
 		}
-		d, ok = datagramOf(dst, f.Data, f.Link, f.OrigLen, odec, &op, &cfg)
 		if !ok {
 			return d, 0, 0, false
 		}
@@ -245,6 +284,12 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 				return done(fmt.Errorf("replay: %w", err))
 			}
 			st.Frames++
+			if timed {
+				if err := pace(f.TS); err != nil {
+					src.Close()
+					return done(err)
+				}
+			}
 			d, si, g, ok := wrap(&f, q.Begin())
 			if !ok {
 				st.Skipped++
@@ -387,19 +432,9 @@ func datagramOf(dst, data []byte, link decode.LinkType, origLen uint32, odec *de
 		v = append(v, make([]byte, genevePrefix)...)
 	}
 	v = appendVXLANHeader(v, cfg.VNI)
-	switch {
-	case link == decode.LinkEthernet:
-		v = append(v, data...)
-	case err == nil || p.IPVersion != 0:
-		if p.IPVersion == 0 || int(p.L2Len) > len(data) {
-			return dst, false
-		}
-		// Give a non-Ethernet capture (raw IP, Linux SLL) an Ethernet
-		// header with locally administered addresses.
-		v = append(v, 0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1)
-		v = binary.BigEndian.AppendUint16(v, p.EtherType)
-		v = append(v, data[p.L2Len:]...)
-	default:
+	// A non-Ethernet capture (raw IP, Linux SLL) gets an Ethernet header.
+	v, ok := appendEthernet(v, dst, data, link, p, err)
+	if !ok {
 		return dst, false
 	}
 	if cfg.Encap == "geneve" {

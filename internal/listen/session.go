@@ -11,8 +11,9 @@ import (
 )
 
 // sessionKey identifies a mirror session as the target sees it: the outer
-// source (the source ENI), the VNI, and behind a GWLB its endpoint and
-// attachment ids. For --iface capture of plain traffic it is the zero key.
+// source (the source ENI, or the switch/host sending ERSPAN), the VNI
+// (for ERSPAN the session id, for GRE the key), the encapsulation, and
+// behind a GWLB its endpoint and attachment ids. For --iface capture of plain traffic it is the zero key.
 type sessionKey struct {
 	src      netip.Addr
 	vni      uint32
@@ -203,6 +204,12 @@ func (s *session) name() string {
 		return "plain"
 	case k.hasGWLB:
 		return fmt.Sprintf("%s vni %d gwlbe %016x", k.src, k.vni, k.gwlbEP)
+	case k.encap.IsERSPAN():
+		return fmt.Sprintf("%s %s session %d", k.src, k.encap, k.vni)
+	case k.encap == decode.EncapGRE && k.hasVNI:
+		return fmt.Sprintf("%s gre key %d", k.src, k.vni)
+	case k.encap == decode.EncapGRE:
+		return fmt.Sprintf("%s gre", k.src)
 	}
 	return fmt.Sprintf("%s vni %d", k.src, k.vni)
 }

@@ -98,7 +98,9 @@ func (l *Listener) stats() ListenerStats {
 			}
 		}
 		si := SocketInfo{Kind: r.kind, RcvBuf: r.rcvbuf, Datagrams: rs.datagrams.Load(), KernelDrops: drops[i]}
-		if r.addr.IsValid() {
+		if r.kind == "erspan" {
+			si.Addr = r.addr.Addr().String() // GRE has no port
+		} else if r.addr.IsValid() {
 			si.Addr = r.addr.String()
 		} else {
 			si.Addr = l.cfg.Iface
