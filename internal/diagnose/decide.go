@@ -27,6 +27,9 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		ev("rate plateau %s over %d 100 ms bins, CV %.3f%s", mbps(a.plateauBps), len(a.plateau), a.plateauCV,
 			map[bool]string{true: fmt.Sprintf(" (level shift after bin %d)", a.shiftBin), false: ""}[a.levelShift])
 	}
+	if a.receiver && a.owdOK {
+		ev("one-way delay from the TCP timestamps grows %.0f ms over its minimum (p90)", a.owdQ)
+	}
 	if a.reorderN > 0 {
 		ev("reordering: %d D-SACKs, %d holes refilled by late originals, %d by retransmissions", d.dsack, d.fillReord, d.fillRetx)
 	}
@@ -52,6 +55,19 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		dg.RateBps = math.Round(a.meanBps)
 		ev("idle with everything acknowledged for %.0f%% of the transfer (%d gaps longer than %.0f× the min RTT or 1 ms), window open", 100*a.appIdleFr, d.appN, c.IdleRTTs)
 		dg.Summary = fmt.Sprintf("application-limited at %s on average: the sender was idle with nothing in flight %.0f%% of the time, no loss", mbps(a.meanBps), 100*a.appIdleFr)
+		return
+
+	case a.senderWait && a.lossFrac < 0.01:
+		// tune: the echo half grows, the one-way delay does not
+		set(VerdictApplication, 0.7)
+		rate := a.plateauBps
+		if rate == 0 {
+			rate = a.meanBps
+		}
+		dg.RateBps = math.Round(rate)
+		ev("the ACKs' echo (ACK out, next data in) grew %.0f ms over its %s minimum while the data's one-way delay grew %.0f ms: the sender held data back with the window open", a.queueMS, msTxt(a.rtt.MinMS), a.owdQ)
+		dg.Summary = fmt.Sprintf("application-limited at %s: the sender waited up to %.0f ms after the ACKs before sending more, with no queue on the path (one-way delay flat within %.0f ms), no loss",
+			mbps(rate), a.queueMS, a.owdQ)
 		return
 
 	case (!a.receiver && a.rwndRoundFr >= c.RwndRoundsFrac || a.receiver && a.rwndUtil >= c.RwndUtil) && a.lossFrac < c.LossMinFrac*5:

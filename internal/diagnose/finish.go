@@ -61,6 +61,11 @@ type analysis struct {
 	// minimum RTT (a standing queue of other flows), else 0
 	baseMS   float64
 	standing bool // RTT inflated even at its 10th percentile: a queue that never drains
+	// senderWait: at the receiver side the echo half of the RTT (ACK out,
+	// next data in) grew while the data's one-way delay (TCP timestamps)
+	// stayed flat: no queue on the path, the sender waited with the
+	// window open before sending (an application that paces itself)
+	senderWait bool
 }
 
 // Finish summarises the flow after the last Observe. A second call
@@ -165,9 +170,10 @@ func rttStats(h *logHist, addMS float64) RTTStats {
 // measure computes everything the verdict needs for the data direction.
 func (f *Flow) measure(a *analysis) {
 	d := a.d
-	if a.vis != VisBoth {
-		f.owdQueue(a)
-	}
+	// one-way delay growth from the data's timestamps: in one-direction
+	// views the only queue measure; with both directions it checks, at
+	// the receiver side, that RTT growth is a queue on the path
+	f.owdQueue(a)
 	// capture point: which half carries the path RTT.
 	ma, mb := d.ackHalf.quantile(0.5), d.echoHalf.quantile(0.5)
 	switch {
@@ -227,6 +233,17 @@ func (f *Flow) measure(a *analysis) {
 	if base > 0 {
 		a.inflated = a.queueMS >= f.cfg.ShaperMinQueueMS && a.rtt.P90MS/base >= f.cfg.ShaperMinInflate
 		a.standing = a.rtt.P10MS-base >= f.cfg.ShaperMinQueueMS && a.rtt.P10MS/base >= f.cfg.StandingQueueFactor
+	}
+	// A queue on the path delays the data on its way here: the one-way
+	// delay from the timestamps grows with the RTT (by 7-300 ms for every
+	// shaper and FIFO of the sweep's tune part, at least a quarter of the
+	// RTT growth). An RTT that grows with a flat one-way delay (0-2 ms
+	// for paced iperf3 -b senders whose echo half grew 15-209 ms) is the
+	// sender waiting, not a queue.
+	if a.vis == VisBoth && a.receiver && a.owdOK && a.queueMS >= 2*f.cfg.ShaperMinQueueMS &&
+		a.owdQ < math.Max(2*f.cfg.ShaperMinQueueMS, 0.25*a.queueMS) {
+		a.senderWait = a.inflated
+		a.inflated, a.standing = false, false
 	}
 	if d.payload > 0 {
 		a.wireRatio = float64(d.wire) / float64(d.payload)
