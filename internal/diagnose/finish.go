@@ -234,17 +234,6 @@ func (f *Flow) measure(a *analysis) {
 		a.inflated = a.queueMS >= f.cfg.ShaperMinQueueMS && a.rtt.P90MS/base >= f.cfg.ShaperMinInflate
 		a.standing = a.rtt.P10MS-base >= f.cfg.ShaperMinQueueMS && a.rtt.P10MS/base >= f.cfg.StandingQueueFactor
 	}
-	// A queue on the path delays the data on its way here: the one-way
-	// delay from the timestamps grows with the RTT (by 7-300 ms for every
-	// shaper and FIFO of the sweep's tune part, at least a quarter of the
-	// RTT growth). An RTT that grows with a flat one-way delay (0-2 ms
-	// for paced iperf3 -b senders whose echo half grew 15-209 ms) is the
-	// sender waiting, not a queue.
-	if a.vis == VisBoth && a.receiver && a.owdOK && a.queueMS >= 2*f.cfg.ShaperMinQueueMS &&
-		a.owdQ < math.Max(2*f.cfg.ShaperMinQueueMS, 0.25*a.queueMS) {
-		a.senderWait = a.inflated
-		a.inflated, a.standing = false, false
-	}
 	if d.payload > 0 {
 		a.wireRatio = float64(d.wire) / float64(d.payload)
 	}
@@ -286,6 +275,25 @@ func (f *Flow) measure(a *analysis) {
 
 	// rate plateau
 	f.plateau(a)
+	// A shallow queue at a long base RTT (a 56-frame FIFO at 9.8 Mbit/s
+	// adds 14 ms to 46 ms) misses the 1.5x test; a rate held flat to
+	// within 3% with an RTT that grows by at least 4 ms and a fifth of
+	// its base is a link busy behind its queue all the time.
+	if !a.inflated && base > 0 && a.flat && a.plateauCV <= aggBusyMaxCV &&
+		a.queueMS >= 2*f.cfg.ShaperMinQueueMS && a.queueMS >= 0.2*base {
+		a.inflated = true
+	}
+	// A queue on the path delays the data on its way here: the one-way
+	// delay from the timestamps grows with the RTT (by 7-300 ms for every
+	// shaper and FIFO of the sweep's tune part, at least a quarter of the
+	// RTT growth). An RTT that grows with a flat one-way delay (0-2 ms
+	// for paced iperf3 -b senders whose echo half grew 15-209 ms) is the
+	// sender waiting, not a queue.
+	if a.vis == VisBoth && a.receiver && a.owdOK && a.queueMS >= 2*f.cfg.ShaperMinQueueMS &&
+		a.owdQ < math.Max(2*f.cfg.ShaperMinQueueMS, 0.25*a.queueMS) {
+		a.senderWait = a.inflated
+		a.inflated, a.standing = false, false
+	}
 
 	// receiver window
 	st := &d.sStats
