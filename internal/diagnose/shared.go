@@ -181,9 +181,15 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 	switch {
 	case !queued && lossFrac >= 5*cfg.LossMinFrac && (pl.flat || 2*policed > len(idx)):
 		// the members' saw-teeth add up under the bucket's rate: its
-		// rate is the top of the sum, not its median
+		// rate is the top of the sum, not its median. Over 1 s rather
+		// than 100 ms: a bucket of B bytes lets B more through in one
+		// bin (64 KB is 5 Mbit/s over 100 ms, +13% on a 9 Mbit/s
+		// policer), but only B/1 s over a second
 		verdict = VerdictPolicer
 		rate = ceiling(pl.pts, 0.85)
+		if w := windowMeans(sum, 10); len(w) >= 10 {
+			rate = ceiling(w, 0.9)
+		}
 	case pl.flat && queued:
 		// A shared queue at a flat summed rate: a tbf shaper, or a link
 		// of that rate with a drop-tail FIFO that several flows fill.
@@ -231,4 +237,23 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		}
 	}
 	return sl
+}
+
+// windowMeans are the means of every n consecutive values of v.
+func windowMeans(v []float64, n int) []float64 {
+	if len(v) < n {
+		return nil
+	}
+	out := make([]float64, 0, len(v)-n+1)
+	acc := 0.0
+	for i, x := range v {
+		acc += x
+		if i >= n {
+			acc -= v[i-n]
+		}
+		if i >= n-1 {
+			out = append(out, acc/float64(n))
+		}
+	}
+	return out
 }
