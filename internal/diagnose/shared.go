@@ -32,7 +32,7 @@ func SharedLimiters(flows []FlowRef) []*SharedLimiter {
 	var order []*group
 	for i := range flows {
 		d := flows[i].Diagnosis
-		if d == nil || d.Agg == nil || !aggCandidate(d.Verdict) {
+		if d == nil || d.Agg == nil || !aggCandidate(d.Verdict) && !(d.Agg.OneWay && aggCandidateOneWay(d.Verdict)) {
 			continue
 		}
 		snd, rcv := hostOf(flows[i].Client), hostOf(flows[i].Server)
@@ -60,6 +60,17 @@ func SharedLimiters(flows []FlowRef) []*SharedLimiter {
 		}
 	}
 	return out
+}
+
+// aggCandidateOneWay: with the data direction alone, gaps between a
+// flow's segments look like an application pausing (the ACKs that would
+// show a full window are not mirrored) and a flow behind a shared queue
+// at a fraction of its rate is often called application or left
+// insufficient_data; the sum of the flows then tells (a flat sum behind a
+// growing one-way delay is a shared queue, paced applications add no
+// queue).
+func aggCandidateOneWay(v string) bool {
+	return v == VerdictApplication || v == VerdictInsufficientData
 }
 
 // Shared-queue test on an aggregate (aggregate).
@@ -136,8 +147,23 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		bases = append(bases, a.MinRTTMS)
 	}
 	pl := plateauOf(sum, &cfg)
-	if len(pl.pts) < cfg.PlateauMinBins {
+	if len(pl.pts) < cfg.PlateauMinBins || pl.bps <= 0 {
 		return nil
+	}
+	// a limiter the members keep busy delivers something in every bin;
+	// applications writing in bursts leave the sum empty between them
+	// (with both directions the members' own application verdicts
+	// already keep them out; the data alone cannot tell a pause)
+	if flows[idx[0]].Diagnosis.Agg.OneWay {
+		empty := 0
+		for _, v := range sum {
+			if v <= 0 {
+				empty++
+			}
+		}
+		if 10*empty > len(sum) {
+			return nil
+		}
 	}
 	// members' own verdicts: a policer each with a flat rate of its own
 	// is a per-flow limit (e.g. per 5-tuple), not a shared one
@@ -222,14 +248,18 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		ev := fmt.Sprintf("%d concurrent flows from the same sender to the same receiver (%s): their delivered rates sum to a plateau of %s over %d 100 ms bins (CV %.3f); %.2f%% of their segments lost; RTT grew in %d of them (median queueing %.1f ms)",
 			len(idx), members, mbps(pl.bps), len(pl.pts), pl.cv, 100*lossFrac, inflated, medQueue)
 		d.Evidence = append(d.Evidence, ev, "this flow alone: "+own)
+		oneWay := ""
+		if d.Agg.OneWay {
+			oneWay = " (only the data direction is mirrored: queueing from the timestamps)"
+		}
 		switch verdict {
 		case VerdictPolicer:
 			d.QueueDelayMS = 0
-			d.Summary = fmt.Sprintf("policed at %s shared by flows %s: %.2f%% of their segments dropped, their summed rate tops out there, no RTT growth",
-				mbps(rate), members, 100*lossFrac)
+			d.Summary = fmt.Sprintf("policed at %s shared by flows %s: %.2f%% of their segments dropped, their summed rate tops out there, no RTT growth%s",
+				mbps(rate), members, 100*lossFrac, oneWay)
 		case VerdictShaper:
-			d.Summary = fmt.Sprintf("shaped at %s shared by flows %s: flat summed rate (CV %.2f), queueing delay up to %.0f ms",
-				mbps(pl.bps), members, pl.cv, medQueue)
+			d.Summary = fmt.Sprintf("shaped at %s shared by flows %s: flat summed rate (CV %.2f), queueing delay up to %.0f ms%s",
+				mbps(pl.bps), members, pl.cv, medQueue, oneWay)
 		case VerdictCongestion:
 			d.BottleneckBps = sl.RateBps
 			d.Summary = fmt.Sprintf("congestion at a bottleneck of %s shared by flows %s: %.2f%% loss after queueing up to %.0f ms",
