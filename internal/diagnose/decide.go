@@ -27,9 +27,6 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		ev("rate plateau %s over %d 100 ms bins, CV %.3f%s", mbps(a.plateauBps), len(a.plateau), a.plateauCV,
 			map[bool]string{true: fmt.Sprintf(" (level shift after bin %d)", a.shiftBin), false: ""}[a.levelShift])
 	}
-	if a.receiver && a.owdOK {
-		ev("one-way delay from the TCP timestamps grows %.0f ms over its minimum (p90)", a.owdQ)
-	}
 	if a.reorderN > 0 {
 		ev("reordering: %d D-SACKs, %d holes refilled by late originals, %d by retransmissions", d.dsack, d.fillReord, d.fillRetx)
 	}

@@ -143,10 +143,11 @@ func (f *Flow) Finish() *Diagnosis {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.inflated, Flat: a.flat,
 			QueueMS: a.queueMS, MinRTTMS: a.rtt.MinMS, Verdict: dg.Verdict}
 	}
-	// The data alone at the receiver side still shows what a shared
-	// queue does to it: the summed arrival rate and the one-way delay
-	// growth from the timestamps (the queue; the base RTT is unknown)
-	if len(a.deliv.Bps) > 0 && a.vis == VisDataOnly && a.receiver && a.owdOK {
+	// The data alone at the receiver side, or the ACKs alone, still show
+	// what a shared queue does: the summed arrival (or acknowledged)
+	// rate and the one-way delay growth from the timestamps (the queue;
+	// the base RTT is unknown)
+	if len(a.deliv.Bps) > 0 && (a.vis == VisDataOnly && a.receiver || a.vis == VisAcksOnly) && a.owdOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.owdQ >= 2*f.cfg.ShaperMinQueueMS,
 			Flat: a.flat, QueueMS: a.owdQ, Verdict: dg.Verdict, OneWay: true}
 	}

@@ -238,6 +238,12 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 	members := strings.Join(names, " ")
 	// tune: shared policers 27 of 67 right, shared queues 20 of 46
 	conf := map[string]float64{VerdictPolicer: 0.5, VerdictShaper: 0.6}[verdict]
+	if flows[idx[0]].Diagnosis.Agg.OneWay {
+		// one direction: a policer's and a shaper's queues are told
+		// apart by the one-way delay alone (tune: 12 flows of shared
+		// policers seen from their ACKs came out shaper)
+		conf = 0.45
+	}
 	for _, i := range idx {
 		d := flows[i].Diagnosis
 		own := d.Summary
@@ -251,6 +257,9 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		oneWay := ""
 		if d.Agg.OneWay {
 			oneWay = " (only the data direction is mirrored: queueing from the timestamps)"
+			if d.Visibility == VisAcksOnly {
+				oneWay = " (only the ACK direction is mirrored: rates from the ACKs, queueing from their timestamps)"
+			}
 		}
 		switch verdict {
 		case VerdictPolicer:
