@@ -160,7 +160,7 @@ func TestReadTruthChecks(t *testing.T) {
 		{"policer ok", KindPolicer, wire("policer", `"rate":"10mbit"`, 0, 0, 50, 0, 50, 8e6), 1, VPolicer, 10e6, false, false},
 		{"policer idle", KindPolicer, wire("policer", `"rate":"10mbit"`, 0, 0, 0, 0, 0, 8e6), 1, "", 10e6, true, false},
 		{"fifo overflow", KindFIFO, wire("delay", `"linkrate":"10mbit"`, 0, 20, 0, 0, 20, 9.5e6), 1, VShaper, 10e6, false, false},
-		{"fifo shared", KindFIFO, wire("delay", `"linkrate":"10mbit"`, 0, 20, 0, 0, 20, 9.5e6), 3, VCongestion, 10e6, false, false},
+		{"fifo shared", KindFIFO, wire("delay", `"linkrate":"10mbit"`, 0, 20, 0, 0, 20, 9.5e6), 3, VShaper, 10e6, false, false},
 		{"fifo slow start", KindFIFO, wire("delay", `"linkrate":"100mbit"`, 0, 0, 0, 0, 0, 30e6), 1, VUnconstrained, 0, false, true},
 		{"fifo in between", KindFIFO, wire("delay", `"linkrate":"100mbit"`, 0, 0, 0, 0, 0, 70e6), 1, "", 100e6, true, false},
 		{"loss ok", KindLoss, wire("loss", `"loss":"1"`, 40, 0, 0, 0, 40, 5e6), 1, VRandomLoss, 0, false, false},

@@ -101,14 +101,19 @@ var kindWeights = []struct {
 	{KindRwnd, 9}, {KindAppConst, 10}, {KindAppBursty, 6}, {KindNone, 3},
 }
 
+// SetNames are the sweep's sets in report order: the tune set, the
+// held-out set (seed 11003, made after the tuning) and the first held-out
+// set (seed 11002), spent: it was evaluated and its misses read.
+var SetNames = []string{"tune", "heldout3", "heldout"}
+
 // Plan samples n runs for set from seed. Names are PREFIX%03d_KIND.
 // The sampling only uses math/rand/v2's PCG, whose output is fixed by its
 // specification, so a manifest can be made again from its seed.
 func Plan(set string, seed uint64, n int) Manifest {
 	r := rand.New(rand.NewPCG(seed, 0x6d6972726f7273))
-	prefix := "t"
-	if set == "heldout" {
-		prefix = "h"
+	prefix := map[string]string{"heldout": "h", "heldout3": "v"}[set]
+	if prefix == "" {
+		prefix = "t"
 	}
 	total := 0
 	for _, kw := range kindWeights {

@@ -84,9 +84,15 @@ func KindVerdict(kind string, streams int) string {
 	case KindPolicer:
 		return VPolicer
 	case KindFIFO:
-		if streams > 1 {
-			return VCongestion
-		}
+		// A drop-tail FIFO in front of a link of rate R is a queue served
+		// at R: what a tbf shaper with a small bucket is too, and what
+		// nobody can tell apart on the wire (both queue, then drop at the
+		// tail). Shared by N flows it is still one rate limit of R that
+		// the N flows split, so one flow or several it is a shaper at the
+		// link rate (the aggregate when shared). Congestion is left for a
+		// bottleneck whose rate the visible flows do not fill together:
+		// cross traffic the capture does not show (docs/accuracy.md,
+		// "FIFO links").
 		return VShaper
 	case KindLoss:
 		return VRandomLoss

@@ -74,6 +74,9 @@ type AggInput struct {
 	QueueMS   float64
 	MinRTTMS  float64
 	Verdict   string // the flow's own verdict
+	// OneWay: only the data direction was mirrored (QueueMS is the one-way
+	// delay growth, MinRTTMS unknown)
+	OneWay bool
 }
 
 // Detectors records what each detector concluded.

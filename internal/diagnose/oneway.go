@@ -129,7 +129,16 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		case acked < uint64(c.MinDataPackets)*mss || a.durNS < c.MinDurationNS:
 			set(VerdictInsufficientData, 0.5)
 			dg.Summary = fmt.Sprintf("too little data to diagnose: %d bytes acknowledged over %.0f ms (only the ACK direction is mirrored)", acked, float64(a.durNS)/1e6)
-		case a.flat && a.owdOK && a.owdQ >= c.ShaperMinQueueMS*2:
+		case d.dsack >= uint64(math.Max(5, c.ReorderMinFrac*float64(acked/mss))):
+			// the receiver reports duplicates (D-SACK, RFC 2883) in the
+			// ACKs: segments retransmitted although they had arrived,
+			// the mark of reordering that triggers fast retransmit
+			set(VerdictReordering, 0.5)
+			dg.Summary = fmt.Sprintf("limited by reordering: the receiver reported %d duplicate segments (D-SACK) over %d acknowledged segments: retransmissions of segments that had arrived late, not lost (only the ACK direction is mirrored)",
+				d.dsack, acked/mss)
+		case a.flat && a.plateauBps > 0 && a.owdOK && a.owdQ >= c.ShaperMinQueueMS*2:
+			// (a plateau at zero is an ACK stream that stood still: 33
+			// flows of the tune part were "shaped at 0.0 Mbit/s")
 			set(VerdictShaper, 0.45)
 			dg.RateBps = math.Round(a.plateauBps)
 			dg.QueueDelayMS = a.owdQ
@@ -190,7 +199,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		ev("Flach et al. token-bucket tests pass (cutoff 0: code %d, cutoff 2: code %d) with the handshake RTT", a.flach[0].code, a.flach[1].code)
 		dg.Summary = fmt.Sprintf("policed at %s, burst ~%.0f KB: %.1f%% of segments dropped at a steady rate, %s (only the data direction is mirrored)",
 			mbps(r.rate), a.burstBytes/1000, 100*a.lossFrac, rttTxt)
-	case a.flat && a.owdOK && a.owdQ >= 2*c.ShaperMinQueueMS && a.lossFrac < c.ShaperMaxLossFrac:
+	case a.flat && a.plateauBps > 0 && a.owdOK && a.owdQ >= 2*c.ShaperMinQueueMS && a.lossFrac < c.ShaperMaxLossFrac:
 		set(VerdictShaper, 0.45) // tune: 58 of 129
 		dg.RateBps = math.Round(a.plateauBps)
 		dg.QueueDelayMS = a.owdQ

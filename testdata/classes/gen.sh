@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gen.sh LABDIR OUTDIR - remake the six regression captures of issue 11
+# gen.sh LABDIR OUTDIR - remake the regression captures of issue 11
 # (testdata/classes/README.md). Needs root and the namespace lab
 # (/work/shared/lab: mklab.sh). Runs are sequential. Each run NAME ends up
 # as OUTDIR/NAME.POINT.pcap plus OUTDIR/NAME.truth.json.
@@ -17,6 +17,8 @@ RUNS=(
 	"c4_shaper_delay|-s shaper+delay -t 5 -c cli,srv rate=20mbit latency=50ms delay=40ms"
 	"c5_bidir_shaper|-s shaper -t 4 -d bidir -c cli,srv rate=20mbit"
 	"c6_oneway_shaper|-s shaper -t 4 -c cli,srv -m 4242 rate=20mbit"
+	# the sweep's tune run t039_fifo (seed 11001); only its cli capture is kept
+	"c7_fifo_shared|-s delay -t 7 -C cubic -P 5 -c cli linkrate=17mbit limit=92 delay=138ms"
 )
 only=${ONLY:-}
 for r in "${RUNS[@]}"; do

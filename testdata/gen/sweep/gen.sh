@@ -11,7 +11,8 @@
 # truth is copied when the held-out set is evaluated: scripts/accuracy.sh --heldout).
 #
 #   testdata/gen/sweep/gen.sh tune        # 90 runs, seed 11001
-#   testdata/gen/sweep/gen.sh heldout     # 64 runs, seed 11002
+#   testdata/gen/sweep/gen.sh heldout3    # 64 runs, seed 11003 (the held-out set)
+#   testdata/gen/sweep/gen.sh heldout     # 64 runs, seed 11002 (spent: evaluated and looked at)
 #   ONLY=t003_shaper,t010_shaper testdata/gen/sweep/gen.sh tune   # remake some runs (delete their folders first)
 set -Eeuo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -20,8 +21,9 @@ CORPUS=${CORPUS:-/work/corpus}
 LAB=${LAB:-$ROOT/../shared/lab}
 case $SET in
 tune) SEED=11001 N=${2:-90} ;;
-heldout) SEED=11002 N=${2:-64} ;;
-*) echo "gen.sh: SET must be tune or heldout" >&2; exit 2 ;;
+heldout) SEED=11002 N=${2:-64} ;;  # spent: evaluated and looked at
+heldout3) SEED=11003 N=${2:-64} ;;
+*) echo "gen.sh: SET must be tune, heldout3 or heldout" >&2; exit 2 ;;
 esac
 [[ -x $LAB/mklab.sh ]] || { echo "gen.sh: no mklab.sh in LAB=$LAB (set LAB to the lab folder)" >&2; exit 2; }
 SWEEP=$ROOT/testdata/gen/sweep
@@ -30,7 +32,7 @@ mkdir -p "$CORPUS"
 exec 9>"$CORPUS/.gen.lock"
 flock -n 9 || { echo "gen.sh: another gen.sh is making runs into $CORPUS (lock $CORPUS/.gen.lock)" >&2; exit 1; }
 # the held-out manifest stays beside the captures until the set is evaluated
-if [[ $SET == tune ]]; then MAN=$SWEEP/manifest-tune.json; else MAN=$CORPUS/manifest-heldout.json; fi
+if [[ $SET == tune ]]; then MAN=$SWEEP/manifest-tune.json; else MAN=$CORPUS/manifest-$SET.json; fi
 BIN=$(mktemp -d)
 trap 'rm -rf "$BIN"' EXIT
 (cd "$ROOT" && go build -o "$BIN/sweep" ./internal/accuracy/cmd/sweep)
