@@ -82,7 +82,7 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		rw := d.rwndHist.quantile(0.5)
 		ev("advertised window median %.0f B (max %d); flight >= %.0f%% of it in %.0f%% of RTT rounds; rate×RTT/rwnd = %.2f",
 			rw, d.rwndMax, 100*c.RwndFullFrac, 100*a.rwndRoundFr, a.rwndUtil)
-		dg.Summary = fmt.Sprintf("receiver-window limited at %s: window ~%.0f KB over a %.1f ms RTT, no loss",
+		dg.Summary = fmt.Sprintf("receiver-window limited at %s: window ~%.0f kB over a %.1f ms RTT, no loss",
 			mbps(rate), rw/1000, a.rtt.P50MS)
 		return
 
@@ -114,7 +114,7 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		ev("Flach et al. token-bucket tests pass (cutoff 0: code %d, cutoff 2: code %d): losses when the simulated bucket is empty, none while it holds tokens",
 			a.flach[0].code, a.flach[1].code)
 		ev("%.0f B sent before the first loss; largest excess over the rate within 2 RTTs %.0f B", r.burst, a.burstBytes)
-		dg.Summary = fmt.Sprintf("policed at %s, burst ~%.0f KB: %.1f%% of segments dropped at a steady rate, RTT flat at %.0f ms",
+		dg.Summary = fmt.Sprintf("policed at %s, burst ~%.0f kB: %.1f%% of segments dropped at a steady rate, RTT flat at %.0f ms",
 			mbps(r.rate), a.burstBytes/1000, 100*a.lossFrac, a.rtt.P50MS)
 		return
 

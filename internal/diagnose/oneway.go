@@ -197,7 +197,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		dg.RateBps = math.Round(r.rate)
 		dg.BurstBytes = math.Round(a.burstBytes)
 		ev("Flach et al. token-bucket tests pass (cutoff 0: code %d, cutoff 2: code %d) with the handshake RTT", a.flach[0].code, a.flach[1].code)
-		dg.Summary = fmt.Sprintf("policed at %s, burst ~%.0f KB: %.1f%% of segments dropped at a steady rate, %s (only the data direction is mirrored)",
+		dg.Summary = fmt.Sprintf("policed at %s, burst ~%.0f kB: %.1f%% of segments dropped at a steady rate, %s (only the data direction is mirrored)",
 			mbps(r.rate), a.burstBytes/1000, 100*a.lossFrac, rttTxt)
 	case a.flat && a.plateauBps > 0 && a.owdOK && a.owdQ >= 2*c.ShaperMinQueueMS && a.lossFrac < c.ShaperMaxLossFrac:
 		set(VerdictShaper, 0.45) // tune: 58 of 129

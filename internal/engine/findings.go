@@ -89,7 +89,7 @@ func findings(r *result.Report) []result.Finding {
 			Kind:     "flows_undiagnosed",
 			Summary: fmt.Sprintf("%d TCP flows have the TCP analysis but no limiter diagnosis: more than --max-diagnosed-flows were open at once",
 				c.FlowCounts.Undiagnosed),
-			Next: []string{"raise --max-diagnosed-flows (each diagnosed flow keeps about 50 KB while open), or narrow the capture with --vni/--filter"},
+			Next: []string{"raise --max-diagnosed-flows (each diagnosed flow keeps about 50 kB while open), or narrow the capture with --vni/--filter"},
 		})
 	}
 	if c.FlowCounts.Unlisted > 0 {
