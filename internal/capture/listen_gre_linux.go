@@ -75,16 +75,8 @@ func listenGRE(ctx context.Context, cfg ListenConfig, logger *slog.Logger) (*Lis
 // (raw sockets do not share out packets), the outer destination from the
 // IPv4 header or IPV6_PKTINFO.
 func setRawSockopts(fd, rcvbuf int, v6 bool) error {
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf); err != nil {
-			return fmt.Errorf("SO_RCVBUF: %w", err)
-		}
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
-		return fmt.Errorf("SO_TIMESTAMPNS: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
-		return fmt.Errorf("SO_RXQ_OVFL: %w", err)
+	if err := setRecvOpts(fd, rcvbuf); err != nil {
+		return err
 	}
 	if v6 {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1); err != nil {

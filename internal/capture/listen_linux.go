@@ -279,12 +279,9 @@ func dropAll(fd int) error {
 	return nil
 }
 
-// setSockopts runs before bind: SO_REUSEPORT must be set on every socket
-// sharing the port before any of them binds.
-func setSockopts(fd, rcvbuf int) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-		return fmt.Errorf("SO_REUSEPORT: %w", err)
-	}
+// setRecvOpts sets what every receiving socket (UDP or raw GRE) needs:
+// the receive buffer, kernel receive timestamps and the drop counter.
+func setRecvOpts(fd, rcvbuf int) error {
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
 		// Not privileged: the kernel caps SO_RCVBUF at rmem_max.
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf); err != nil {
@@ -296,6 +293,18 @@ func setSockopts(fd, rcvbuf int) error {
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
 		return fmt.Errorf("SO_RXQ_OVFL: %w", err)
+	}
+	return nil
+}
+
+// setSockopts runs before bind: SO_REUSEPORT must be set on every socket
+// sharing the port before any of them binds.
+func setSockopts(fd, rcvbuf int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		return fmt.Errorf("SO_REUSEPORT: %w", err)
+	}
+	if err := setRecvOpts(fd, rcvbuf); err != nil {
+		return err
 	}
 	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
 	if err != nil {
