@@ -6,11 +6,12 @@
 #   scripts/accuracy.sh             tune set: make missing runs (root + LAB), analyse, report
 #   scripts/accuracy.sh --no-lab    analyse the captures already in $CORPUS and report
 #   scripts/accuracy.sh --rescore   only re-score the committed results (no lab, no captures)
-#   scripts/accuracy.sh --heldout   also the held-out set heldout3 (make, analyse, copy its
+#   scripts/accuracy.sh --heldout   also the held-out set heldout4 (make, analyse, copy its
 #                                   manifest and truth into testdata/gen/sweep/, report).
-#                                   Evaluate it once. The first held-out set (heldout, seed
-#                                   11002) is spent; once its manifest is in testdata/gen/sweep
-#                                   it is analysed and reported as such, like the tune set.
+#                                   Evaluate it once. The earlier held-out sets (heldout3,
+#                                   seed 11003; heldout, seed 11002) are spent; with their
+#                                   manifests in testdata/gen/sweep they are analysed and
+#                                   reported as such, like the tune set.
 #
 # MIRRORSCOPE_BIN=PATH scores that binary instead of building ./cmd/mirrorscope
 # (MIRRORSCOPE_VERSION names it in the report).
@@ -44,8 +45,8 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 go build -o "$TMP/sweep" ./internal/accuracy/cmd/sweep
 SETS=tune
-for h in heldout3 heldout; do
-	if [[ -f $SWEEP/manifest-$h.json ]] || { [[ $h == heldout3 ]] && ((HELDOUT)); }; then SETS+=,$h; fi
+for h in heldout4 heldout3 heldout; do
+	if [[ -f $SWEEP/manifest-$h.json ]] || { [[ $h == heldout4 ]] && ((HELDOUT)); }; then SETS+=,$h; fi
 done
 if ((ANALYZE)); then
 	BIN=${MIRRORSCOPE_BIN:-}
