@@ -73,7 +73,6 @@ func (f *Flow) Finish() *Diagnosis {
 		return f.done
 	}
 	for i := range f.d {
-		f.d[i].recs = f.d[i].rb.flat()
 		for j := range f.d[i].bins {
 			f.d[i].bins[j].close()
 		}
@@ -267,8 +266,8 @@ func (f *Flow) measure(a *analysis) {
 
 	// loss
 	f.markLoss(a)
-	for i := range d.recs {
-		r := &d.recs[i]
+	for i := range d.rb.n {
+		r := d.rb.at(i)
 		if r.kind == recOrig || r.kind == recHole && r.flags&recVoid == 0 {
 			a.originals++
 		}
@@ -276,7 +275,7 @@ func (f *Flow) measure(a *analysis) {
 	if a.originals > 0 {
 		a.lossFrac = float64(a.lost) / float64(a.originals)
 	}
-	a.lossRunFrac = lossRuns(d.recs, a.receiver, a.lost)
+	a.lossRunFrac = lossRuns(&d.rb, a.receiver, a.lost)
 	a.reorderN = d.dsack + d.reorder
 
 	// rate plateau
@@ -343,8 +342,8 @@ func (f *Flow) measure(a *analysis) {
 func (f *Flow) markLoss(a *analysis) {
 	d := a.d
 	if a.receiver {
-		for i := range d.recs {
-			r := &d.recs[i]
+		for i := range d.rb.n {
+			r := d.rb.at(i)
 			if r.kind == recHole && r.flags&recLost != 0 {
 				a.lost++
 			}
@@ -355,9 +354,9 @@ func (f *Flow) markLoss(a *analysis) {
 		return
 	}
 	// sender side: originals (seq increasing) later retransmitted.
-	origs := make([]int32, 0, len(d.recs))
-	for i := range d.recs {
-		if d.recs[i].kind == recOrig {
+	origs := make([]int32, 0, d.rb.n)
+	for i := range d.rb.n {
+		if d.rb.at(i).kind == recOrig {
 			origs = append(origs, int32(i))
 		}
 	}
@@ -369,8 +368,8 @@ func (f *Flow) markLoss(a *analysis) {
 	if n > dsackRing {
 		n = dsackRing
 	}
-	for i := range d.recs {
-		r := &d.recs[i]
+	for i := range d.rb.n {
+		r := d.rb.at(i)
 		if r.kind != recRetx {
 			continue
 		}
@@ -387,19 +386,19 @@ func (f *Flow) markLoss(a *analysis) {
 			continue
 		}
 		// the last original starting at or below r.seq
-		j := sort.Search(len(origs), func(j int) bool { return seqLT(r.seq, d.recs[origs[j]].seq) }) - 1
+		j := sort.Search(len(origs), func(j int) bool { return seqLT(r.seq, d.rb.at(int(origs[j])).seq) }) - 1
 		if j < 0 {
 			continue
 		}
-		o := &d.recs[origs[j]]
+		o := d.rb.at(int(origs[j]))
 		if overlap(r.seq, end, o.seq, o.seq+uint32(o.plen)) == 0 {
 			continue
 		}
 		// the previous transmission of this range (the original or an
 		// earlier retransmission) was lost
-		prev := &d.recs[origs[j]]
+		prev := d.rb.at(int(origs[j]))
 		if lastTx[j] >= 0 {
-			prev = &d.recs[lastTx[j]]
+			prev = d.rb.at(int(lastTx[j]))
 		}
 		if prev.flags&recLost == 0 {
 			prev.flags |= recLost
@@ -596,22 +595,22 @@ func (f *Flow) burst(a *analysis, rateBps float64) float64 {
 	// two-pointer over passed records
 	var sum float64
 	lo := 0
-	passed := make([]int32, 0, len(d.recs))
-	for i := range d.recs {
-		r := &d.recs[i]
+	passed := make([]int32, 0, d.rb.n)
+	for i := range d.rb.n {
+		r := d.rb.at(i)
 		if r.kind == recHole || r.flags&recLost != 0 {
 			continue
 		}
 		passed = append(passed, int32(i))
 	}
 	for hi := range passed {
-		rh := &d.recs[passed[hi]]
+		rh := d.rb.at(int(passed[hi]))
 		sum += float64(rh.flen)
-		for lo < hi && float64(rh.t-d.recs[passed[lo]].t) > win {
-			sum -= float64(d.recs[passed[lo]].flen)
+		for lo < hi && float64(rh.t-d.rb.at(int(passed[lo])).t) > win {
+			sum -= float64(d.rb.at(int(passed[lo])).flen)
 			lo++
 		}
-		ex := sum - rb*float64(rh.t-d.recs[passed[lo]].t)
+		ex := sum - rb*float64(rh.t-d.rb.at(int(passed[lo])).t)
 		if ex > best {
 			best = ex
 		}
@@ -675,13 +674,13 @@ func (f *Flow) dispersion(a *analysis) {
 	var h logHist // ns per wire byte, scaled by dispScale for resolution
 	if a.receiver {
 		prev := -1
-		for i := range d.recs {
-			r := &d.recs[i]
+		for i := range d.rb.n {
+			r := d.rb.at(i)
 			if r.kind == recHole {
 				continue
 			}
 			if prev >= 0 {
-				if g := r.t - d.recs[prev].t; g > 0 && r.flen > 0 {
+				if g := r.t - d.rb.at(prev).t; g > 0 && r.flen > 0 {
 					h.add(dispScale * 1000 * float64(g) / float64(r.flen))
 				}
 			}
@@ -699,8 +698,8 @@ func (f *Flow) dispersion(a *analysis) {
 				h.add(dispScale * 1000 * float64(cur-prev) / bytes)
 			}
 		}
-		for i := range d.recs {
-			r := &d.recs[i]
+		for i := range d.rb.n {
+			r := d.rb.at(i)
 			if r.kind != recOrig || r.rttA == 0 {
 				continue
 			}
@@ -749,14 +748,14 @@ const dispScale = 16
 // lossRuns is the share of lost segments that follow a lost segment in
 // sending order (at a receiver-side point, in sequence order of the
 // holes).
-func lossRuns(recs []rec, receiver bool, lost uint64) float64 {
+func lossRuns(recs *recBuf, receiver bool, lost uint64) float64 {
 	if lost == 0 {
 		return 0
 	}
 	runs := 0
 	prevLost := false
-	for i := range recs {
-		r := &recs[i]
+	for i := range recs.n {
+		r := recs.at(i)
 		// receiver side: every arrival breaks a run of missing
 		// segments; sender side: originals in sending order
 		if !receiver && r.kind != recOrig {

@@ -185,8 +185,6 @@ type dirState struct {
 	s1s     series
 	sAck    series
 
-	recs []rec // rb flattened by Finish
-
 	// rings and histograms, each touched at one slot per use
 	pend     [pendRing]pend
 	ts       [tsRing]tsEnt
@@ -1054,18 +1052,6 @@ func (b *recBuf) push(r rec) {
 	}
 	b.chunks[c] = append(b.chunks[c], r)
 	b.n++
-}
-
-// flat returns the records as one slice (Finish time).
-func (b *recBuf) flat() []rec {
-	if len(b.chunks) == 1 {
-		return b.chunks[0]
-	}
-	out := make([]rec, 0, b.n)
-	for _, c := range b.chunks {
-		out = append(out, c...)
-	}
-	return out
 }
 
 // findTS returns the ring entry holding tsval, or nil.

@@ -230,7 +230,7 @@ func TestFlachSynthetic(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	f := NewFlow(DefaultConfig())
 	a := &analysis{d: &f.d[0], medRTTus: 10000, wireRatio: 1514.0 / 1448}
-	a.d.recs = policedRecs(12e6, 8e6, 24000, 3000, rnd)
+	a.d.rb = recBufOf(policedRecs(12e6, 8e6, 24000, 3000, rnd))
 	for _, cutoff := range []int{0, 2} {
 		r := f.flach(a, cutoff)
 		if r.code != 0 {
@@ -240,7 +240,7 @@ func TestFlachSynthetic(t *testing.T) {
 			t.Errorf("cutoff %d: rate %.2f Mbit/s, want 8", cutoff, r.rate/1e6)
 		}
 	}
-	a.d.recs = aimdRandomLoss(0.02, 3000, rnd)
+	a.d.rb = recBufOf(aimdRandomLoss(0.02, 3000, rnd))
 	if r := f.flach(a, 0); r.code == 0 {
 		t.Errorf("random loss detected as policing at %.1f Mbit/s", r.rate/1e6)
 	}
@@ -345,4 +345,14 @@ func cpuNS() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// recBufOf stores recs as Observe would (chunked), for detector tests on
+// synthetic traces.
+func recBufOf(recs []rec) recBuf {
+	var b recBuf
+	for _, r := range recs {
+		b.push(r)
+	}
+	return b
 }

@@ -40,3 +40,30 @@ func TestMedianSelect(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantileCountsEqualsSorted: the counting quantile owdQueue uses
+// gives exactly what sorting the values would.
+func TestQuantileCountsEqualsSorted(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 9))
+	for trial := range 200 {
+		n := 1 + rnd.IntN(3000)
+		spread := 1 + rnd.IntN(400)
+		base := int16(rnd.IntN(2000) - 1000)
+		vals := make([]float64, n)
+		counts := make([]int32, spread)
+		for i := range vals {
+			k := rnd.IntN(spread)
+			if trial%3 == 0 { // skewed: most values at the minimum
+				k = int(float64(k) * rnd.Float64() * rnd.Float64())
+			}
+			counts[k]++
+			vals[i] = float64(int(base) + k)
+		}
+		sort.Float64s(vals)
+		for _, q := range []float64{0, 0.02, 0.5, 0.9, 1} {
+			if got, want := quantileCounts(counts, n, base, q), quantileSorted(vals, q); got != want {
+				t.Fatalf("trial %d n %d q %v: counts %v, sorted %v", trial, n, q, got, want)
+			}
+		}
+	}
+}

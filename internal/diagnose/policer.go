@@ -47,13 +47,13 @@ func (a *analysis) packetRTTus(r *rec) float64 {
 // sequence number as the original does.
 func (f *Flow) flach(a *analysis, cutoff int) flachResult {
 	c := &f.cfg
-	recs := a.d.recs
+	recs := &a.d.rb
 	res := flachResult{inflFrac: -1}
-	live := func(i int) bool { return recs[i].flags&recVoid == 0 }
-	lost := func(i int) bool { return recs[i].flags&recLost != 0 }
+	live := func(i int) bool { return recs.at(i).flags&recVoid == 0 }
+	lost := func(i int) bool { return recs.at(i).flags&recLost != 0 }
 	first, last, firstNoSkip := -1, -1, -1
 	skipped := 0
-	for i := range recs {
+	for i := range recs.n {
 		if !live(i) || !lost(i) {
 			continue
 		}
@@ -71,7 +71,7 @@ func (f *Flow) flach(a *analysis, cutoff int) flachResult {
 		return res
 	}
 	skipped = 0
-	for i := len(recs) - 1; i > first; i-- {
+	for i := recs.n - 1; i > first; i-- {
 		if !live(i) || !lost(i) {
 			continue
 		}
@@ -85,32 +85,32 @@ func (f *Flow) flach(a *analysis, cutoff int) flachResult {
 		res.code = 1
 		return res
 	}
-	if float64(recs[first].seq) > c.FlachLateLossBytes {
+	if float64(recs.at(first).seq) > c.FlachLateLossBytes {
 		res.code = 2
 		return res
 	}
 	// 2. goodput between first and last loss
-	if recs[first].t == recs[last].t {
+	if recs.at(first).t == recs.at(last).t {
 		res.code = 1
 		return res
 	}
 	var bytes float64
 	for i := first; i < last; i++ {
 		if live(i) && !lost(i) {
-			bytes += float64(recs[i].flen)
+			bytes += float64(recs.at(i).flen)
 		}
 	}
-	rate := bytes * 8 * 1e6 / float64(recs[last].t-recs[first].t)
+	rate := bytes * 8 * 1e6 / float64(recs.at(last).t-recs.at(first).t)
 	res.rate = rate
 	med := a.medRTTus
 	lossZero := c.FlachLossRTTMult * med * rate / 8e6
 	passZero := c.FlachPassRTTMult * med * rate / 8e6
-	t0 := recs[0].t
+	t0 := recs.at(0).t
 	wr := a.wireRatio
 	if wr == 0 {
 		wr = 1
 	}
-	yint := float64(recs[first].seq)*wr - rate*float64(recs[first].t-t0)/8e6
+	yint := float64(recs.at(first).seq)*wr - rate*float64(recs.at(first).t-t0)/8e6
 	if yint < -passZero {
 		res.code = 3
 		return res
@@ -124,15 +124,15 @@ func (f *Flow) flach(a *analysis, cutoff int) flachResult {
 	var rtts int
 	prev1, prev2 := -1.0, -1.0
 	slices := 1
-	sliceEnd := float64(recs[first].t) + med
+	sliceEnd := float64(recs.at(first).t) + med
 	seenFirst, seenFirstNoSkip := false, false
 	var burst float64
 	infl, all := 0, 0
-	for i := range recs {
+	for i := range recs.n {
 		if !live(i) {
 			continue
 		}
-		r := &recs[i]
+		r := recs.at(i)
 		if v := a.packetRTTus(r); v >= 0 {
 			hist.add(v)
 			rtts++
@@ -150,7 +150,7 @@ func (f *Flow) flach(a *analysis, cutoff int) flachResult {
 		if !seenFirst {
 			continue
 		}
-		avail := rate*float64(r.t-recs[first].t)/8e6 - used
+		avail := rate*float64(r.t-recs.at(first).t)/8e6 - used
 		if lost(i) {
 			onLoss = append(onLoss, avail)
 			if rtts > 1 && prev2 >= hist.quantile(0.5) &&
@@ -293,8 +293,8 @@ func (f *Flow) inflatedLossFrac(a *analysis) float64 {
 	var hist logHist
 	rtts, infl, all := 0, 0, 0
 	prev1, prev2 := -1.0, -1.0
-	for i := range a.d.recs {
-		r := &a.d.recs[i]
+	for i := range a.d.rb.n {
+		r := a.d.rb.at(i)
 		if r.flags&recVoid != 0 {
 			continue
 		}
