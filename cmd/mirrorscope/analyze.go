@@ -20,6 +20,7 @@ import (
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/counters"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
+	"github.com/mirrorscope/mirrorscope/internal/diagnose"
 	"github.com/mirrorscope/mirrorscope/internal/engine"
 	"github.com/mirrorscope/mirrorscope/internal/mirror"
 	"github.com/mirrorscope/mirrorscope/internal/report"
@@ -94,6 +95,9 @@ func (a *analysisFlags) config() (engine.Config, error) {
 	c.Flow.Linger = a.linger
 	c.MaxReportFlows = a.maxReportFlows
 	c.NoDiagnose = a.noDiagnose
+	// One record pool for every engine of this run (--workers, listen's
+	// receivers): finished flows' record memory serves the next ones.
+	c.Diagnose.Records = diagnose.NewRecordPool()
 	c.FlowsOnly = a.flowsOnly
 	if a.maxDiagnosed < 1 {
 		return c, usageErr("--max-diagnosed-flows must be at least 1")

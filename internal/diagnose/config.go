@@ -11,6 +11,10 @@ type Config struct {
 	MinDurationNS  int64
 	// MaxRecords caps the per-data-segment record buffer (24 B a record).
 	MaxRecords int
+	// Records, if set, lends the record chunks beyond a flow's first
+	// 4096 records and takes them back at Finish (see RecordPool); nil
+	// allocates them on the Go heap.
+	Records *RecordPool
 	// SeriesPoints caps the stored 100 ms and 1 s throughput series.
 	SeriesPoints int
 	// IdleFloorNS is the smallest data gap counted as an off period; the

@@ -14,7 +14,11 @@
 //     which the policer and shaper detectors replay at Finish. It holds
 //     at most Config.MaxRecords records (default 131072, 3 MiB); later
 //     segments are still measured by the streaming statistics but are
-//     not recorded, and Diagnosis.Measurements.RecordsDropped counts them;
+//     not recorded, and Diagnosis.Measurements.RecordsDropped counts them.
+//     The first 4096 records grow on the Go heap; later chunks of 4096
+//     come from Config.Records (a RecordPool shared by a run's engines,
+//     huge-page slabs on Linux) when set, and Finish gives them back:
+//     nothing reads a flow's records after Finish;
 //   - the downsampled 100 ms and 1 s throughput series, at most
 //     Config.SeriesPoints points each (pairs of points are merged and the
 //     point width doubled when full).

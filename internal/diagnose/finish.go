@@ -149,6 +149,7 @@ func (f *Flow) Finish() *Diagnosis {
 			Flat: a.flat, QueueMS: a.owdQ, Verdict: dg.Verdict, OneWay: true}
 	}
 	f.done = dg
+	f.releaseRecords()
 	return dg
 }
 

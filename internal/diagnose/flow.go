@@ -430,7 +430,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		d.rb.push(rec{
 			t: uint32((ts - f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
 			rttB: d.lastEchoUs, kind: kind, flags: recFlags, owd: owd,
-		})
+		}, f.cfg.Records)
 		if kind == recOrig && d.pn < pendRing {
 			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(d.rb.n - 1)}
 			d.pn++
@@ -865,7 +865,7 @@ func (f *Flow) openHole(ts int64, d *dirState, p *decode.Packet, t *decode.TCP, 
 			l = mss
 		}
 		if d.rb.n < f.cfg.MaxRecords {
-			d.rb.push(rec{t: uint32((ts - f.t0) / 1000), seq: s, plen: clamp16(l), flen: clamp16(l + hdr), kind: recHole, flags: recLost})
+			d.rb.push(rec{t: uint32((ts - f.t0) / 1000), seq: s, plen: clamp16(l), flen: clamp16(l + hdr), kind: recHole, flags: recLost}, f.cfg.Records)
 		} else {
 			d.recDropped++
 		}
@@ -1041,13 +1041,13 @@ type recBuf struct {
 
 func (b *recBuf) at(i int) *rec { return &b.chunks[i/recChunk][i%recChunk] }
 
-func (b *recBuf) push(r rec) {
+func (b *recBuf) push(r rec, pool *RecordPool) {
 	c := b.n / recChunk
 	if c == len(b.chunks) {
 		if c == 0 {
 			b.chunks = append(b.chunks, make([]rec, 0, 64))
 		} else {
-			b.chunks = append(b.chunks, make([]rec, 0, recChunk))
+			b.chunks = append(b.chunks, pool.get())
 		}
 	}
 	b.chunks[c] = append(b.chunks[c], r)

@@ -352,7 +352,7 @@ func cpuNS() int64 {
 func recBufOf(recs []rec) recBuf {
 	var b recBuf
 	for _, r := range recs {
-		b.push(r)
+		b.push(r, nil)
 	}
 	return b
 }

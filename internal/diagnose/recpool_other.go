@@ -1,0 +1,5 @@
+//go:build !linux
+
+package diagnose
+
+func newRecSlab(n int) []rec { return make([]rec, n) }
