@@ -126,6 +126,7 @@ would otherwise be the limit (Linux 4.18 or later; UDP sockets only).`,
 	fs.BoolVar(&topspeed, "topspeed", false, "send as fast as possible, ignoring the capture's timing (load tests)")
 	fs.Float64Var(&cfg.PPS, "pps", 0, "send at this many datagrams per second, ignoring the capture's timing (load tests)")
 	fs.IntVar(&cfg.Loop, "loop", 1, "send the captures this many times")
+	fs.BoolVar(&cfg.LoopPorts, "loop-ports", false, "with --loop, add the pass number (0, 1, ...) to the inner TCP/UDP ports so that every pass is new connections (as sent, a pass repeats the same connections, which mirrorscope and tshark count once); plain captures only, inner checksums not updated")
 	fs.StringVar(&cfg.Encap, "encap", "vxlan", "vxlan, geneve (GWLB: GENEVE around VXLAN), erspan2, erspan3 or gre")
 	fs.IntVar(&cfg.Sources, "sources", 8, "UDP source sockets (outer source ports) to spread flows over")
 	fs.Uint16Var(&cfg.Decode.VXLANPort, "vxlan-port", cfg.Decode.VXLANPort, "UDP port that marks a capture's packets as VXLAN mirror traffic")

@@ -33,6 +33,13 @@ type ReplayConfig struct {
 	Speed float64
 	// Loop sends the capture this many times (at least once).
 	Loop int
+	// LoopPorts adds the pass number (0, 1, 2, ...) to the inner TCP and
+	// UDP ports of every frame, so that each pass of a looped capture is
+	// new connections. Sent as captured, every pass is the same
+	// connections again (same ports, same ISNs), which mirrorscope, like
+	// tshark, counts as one connection with retransmitted SYNs. Plain
+	// captures only; the inner checksums are not updated.
+	LoopPorts bool
 	// Encap is "vxlan" or "geneve" (GENEVE with the AWS GWLB options
 	// around IPv4/UDP/VXLAN, as a GWLB delivers mirror traffic), or a GRE
 	// encapsulation: "erspan2", "erspan3" (ERSPAN type II, III; VNI is
@@ -219,14 +226,17 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	// datagram was written past the emptied queue's end while the queue
 	// committed, and sent, the stale bytes at its start: frames of one
 	// flow went out as copies of another's.)
-	wrap := func(f *capture.Frame, dst []byte) (d []byte, si int, g uint32, ok bool) {
+	// po is the offset in d of the inner TCP/UDP ports (LoopPorts), 0
+	// when the frame has none; an error stops the replay.
+	var loopErr error
+	wrap := func(f *capture.Frame, dst []byte) (d []byte, si int, g uint32, po int, ok bool) {
 		if gre {
 			d, ok = gw.datagram(dst, f.Data, f.Link, f.TS, odec, &op, &cfg)
 		} else {
 			d, ok = datagramOf(dst, f.Data, f.Link, f.OrigLen, odec, &op, &cfg)
 		}
 		if !ok {
-			return d, 0, 0, false
+			return d, 0, 0, 0, false
 		}
 		// The source socket is chosen per inner flow and direction;
 		// GSO runs stay within one inner connection.
@@ -235,8 +245,11 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 			h = dirHash(ip.Src, ip.Dst, ip.SrcPort, ip.DstPort)
 			flow.MakeKey(&ip, &key)
 			g = uint32(key.Hash()) | 1
+			if cfg.LoopPorts {
+				po, loopErr = loopPortsOffset(d, f.Data, &ip)
+			}
 		}
-		return d, int(h % uint32(cfg.Sources)), g, true
+		return d, int(h % uint32(cfg.Sources)), g, po, loopErr == nil
 	}
 	// With --loop, a capture whose datagrams fit in replayCacheMax is
 	// read and wrapped before the first datagram leaves, and every loop
@@ -246,6 +259,9 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	if cfg.Loop > 1 && !timed {
 		mem = &replayCache{}
 		fits, err := mem.fill(ctx, cfg.Files, wrap)
+		if err == nil {
+			err = loopErr
+		}
 		if err != nil {
 			return st, fmt.Errorf("replay: %w", err)
 		}
@@ -257,7 +273,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 	for loop := 0; loop < cfg.Loop; loop++ {
 		t0 = 0 // each pass keeps the capture's timing from its own start
 		if mem != nil {
-			if err := mem.replay(ctx, q, batch, flush, &st); err != nil {
+			if err := mem.replay(ctx, q, batch, flush, &st, loop); err != nil {
 				return done(err)
 			}
 			if ctx.Err() != nil {
@@ -290,10 +306,17 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 					return done(err)
 				}
 			}
-			d, si, g, ok := wrap(&f, q.Begin())
+			d, si, g, po, ok := wrap(&f, q.Begin())
+			if loopErr != nil {
+				src.Close()
+				return done(loopErr)
+			}
 			if !ok {
 				st.Skipped++
 				continue
+			}
+			if po > 0 {
+				shiftPorts(d[po:], loop)
 			}
 			q.CommitGroup(si, g, d)
 			if q.Len() >= batch || q.Full() {
@@ -311,7 +334,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 // fill reads the files into c, wrapped; false when they do not fit in
 // replayCacheMax.
 func (c *replayCache) fill(ctx context.Context, files []string,
-	wrap func(*capture.Frame, []byte) ([]byte, int, uint32, bool)) (bool, error) {
+	wrap func(*capture.Frame, []byte) ([]byte, int, uint32, int, bool)) (bool, error) {
 	src, err := capture.OpenFiles(files, capture.Options{})
 	if err != nil {
 		return false, err
@@ -330,14 +353,44 @@ func (c *replayCache) fill(ctx context.Context, files []string,
 		if err != nil {
 			return false, err
 		}
-		d, si, g, ok := wrap(&f, buf[:0])
+		d, si, g, po, ok := wrap(&f, buf[:0])
 		if !ok {
 			c.skipped++
 			continue
 		}
-		if !c.add(d, si, g) {
+		if !c.add(d, si, g, po) {
 			return false, nil
 		}
+	}
+}
+
+// loopPortsOffset returns where the inner TCP or UDP ports of frame (whose
+// innermost packet is ip) are in its datagram d, which ends with the
+// frame as captured; 0 when there are none to shift (other protocols,
+// later fragments).
+func loopPortsOffset(d, frame []byte, ip *decode.Packet) (int, error) {
+	if ip.Encap != decode.EncapNone {
+		return 0, errors.New("replay: --loop-ports rewrites plain captures only, and this one is a mirror capture")
+	}
+	if !ip.L4 || ip.Proto != 6 && ip.Proto != 17 {
+		return 0, nil
+	}
+	po := len(d) - len(frame) + int(ip.L2Len) + int(ip.IPHdrLen)
+	if po <= 0 || po+4 > len(d) || binary.BigEndian.Uint16(d[po:]) != ip.SrcPort || binary.BigEndian.Uint16(d[po+2:]) != ip.DstPort {
+		return 0, errors.New("replay: --loop-ports: cannot find a frame's ports in its datagram")
+	}
+	return po, nil
+}
+
+// shiftPorts adds n to the two ports at the start of b, staying in
+// 1..65535.
+func shiftPorts(b []byte, n int) {
+	if n == 0 {
+		return
+	}
+	for i := 0; i < 4; i += 2 {
+		p := int(binary.BigEndian.Uint16(b[i:]))
+		binary.BigEndian.PutUint16(b[i:], uint16((p-1+n)%65535+1))
 	}
 }
 
@@ -350,13 +403,15 @@ type replayCache struct {
 	end     []uint32 // end of datagram i in data
 	src     []uint16 // its source socket
 	group   []uint32 // its GSO group (inner connection)
+	ports   []uint16 // offset of its inner ports (LoopPorts), 0 none
 	skipped uint64   // frames of one pass that could not be sent
 }
 
-func (c *replayCache) add(d []byte, src int, g uint32) bool {
+func (c *replayCache) add(d []byte, src int, g uint32, po int) bool {
 	if len(c.data)+len(d) > replayCacheMax {
 		return false
 	}
+	c.ports = append(c.ports, uint16(po))
 	c.data = append(c.data, d...)
 	c.end = append(c.end, uint32(len(c.data)))
 	c.src = append(c.src, uint16(src))
@@ -364,8 +419,8 @@ func (c *replayCache) add(d []byte, src int, g uint32) bool {
 	return true
 }
 
-// replay sends one pass from memory.
-func (c *replayCache) replay(ctx context.Context, q *capture.Sender, batch int, flush func() error, st *ReplayStats) error {
+// replay sends pass number loop from memory.
+func (c *replayCache) replay(ctx context.Context, q *capture.Sender, batch int, flush func() error, st *ReplayStats, loop int) error {
 	st.Frames += c.skipped
 	st.Skipped += c.skipped
 	start := uint32(0)
@@ -376,6 +431,9 @@ func (c *replayCache) replay(ctx context.Context, q *capture.Sender, batch int, 
 		st.Frames++
 		d := append(q.Begin(), c.data[start:end]...)
 		start = end
+		if po := c.ports[i]; po > 0 {
+			shiftPorts(d[po:], loop)
+		}
 		q.CommitGroup(int(c.src[i]), c.group[i], d)
 		if q.Len() >= batch || q.Full() {
 			if err := flush(); err != nil {
