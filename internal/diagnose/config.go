@@ -12,7 +12,7 @@ type Config struct {
 	// MaxRecords caps the per-data-segment record buffer (24 B a record).
 	MaxRecords int
 	// Records, if set, lends the record chunks beyond a flow's first
-	// 4096 records and takes them back at Finish (see RecordPool); nil
+	// 64 records and takes them back at Finish (see RecordPool); nil
 	// allocates them on the Go heap.
 	Records *RecordPool
 	// SeriesPoints caps the stored 100 ms and 1 s throughput series.

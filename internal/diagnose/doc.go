@@ -15,7 +15,7 @@
 //     at most Config.MaxRecords records (default 131072, 3 MiB); later
 //     segments are still measured by the streaming statistics but are
 //     not recorded, and Diagnosis.Measurements.RecordsDropped counts them.
-//     The first 4096 records grow on the Go heap; later chunks of 4096
+//     The first 64 records are on the Go heap; later chunks of 1024
 //     come from Config.Records (a RecordPool shared by a run's engines,
 //     huge-page slabs on Linux) when set, and Finish gives them back:
 //     nothing reads a flow's records after Finish;

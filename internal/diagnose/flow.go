@@ -1029,28 +1029,40 @@ func ewma(avg, sample int64) int64 {
 	return avg + (sample-avg)/8
 }
 
-// recBuf stores records in chunks of recChunk so that growing never
-// copies: the first chunk grows by append up to recChunk (small flows
-// stay small), later chunks are allocated whole.
-const recChunk = 4096
+// recBuf stores records in chunks so that growing never copies: a head
+// chunk of recHead records (small flows stay small), then chunks of
+// recChunk records, from the flow's RecordPool when it has one.
+const (
+	recHead  = 64
+	recChunk = 1024
+)
 
 type recBuf struct {
 	chunks [][]rec
 	n      int
 }
 
-func (b *recBuf) at(i int) *rec { return &b.chunks[i/recChunk][i%recChunk] }
+func (b *recBuf) at(i int) *rec {
+	if i < recHead {
+		return &b.chunks[0][i]
+	}
+	i -= recHead
+	return &b.chunks[1+i/recChunk][i%recChunk]
+}
 
 func (b *recBuf) push(r rec, pool *RecordPool) {
-	c := b.n / recChunk
-	if c == len(b.chunks) {
-		if c == 0 {
-			b.chunks = append(b.chunks, make([]rec, 0, 64))
-		} else {
+	if b.n < recHead {
+		if b.n == 0 {
+			b.chunks = append(b.chunks[:0], make([]rec, 0, recHead))
+		}
+		b.chunks[0] = append(b.chunks[0], r)
+	} else {
+		c := 1 + (b.n-recHead)/recChunk
+		if c == len(b.chunks) {
 			b.chunks = append(b.chunks, pool.get())
 		}
+		b.chunks[c] = append(b.chunks[c], r)
 	}
-	b.chunks[c] = append(b.chunks[c], r)
 	b.n++
 }
 

@@ -92,7 +92,7 @@ func TestMemoryBounded(t *testing.T) {
 		s.next(f)
 	}
 	d := &f.d[0]
-	if d.rb.n > cfg.MaxRecords || len(d.rb.chunks) > cfg.MaxRecords/recChunk+1 {
+	if d.rb.n > cfg.MaxRecords || len(d.rb.chunks) > 2+(cfg.MaxRecords-recHead)/recChunk {
 		t.Errorf("records %d in %d chunks, want <= %d", d.rb.n, len(d.rb.chunks), cfg.MaxRecords)
 	}
 	if len(d.s100.pts) > cfg.SeriesPoints || len(d.s1s.pts) > cfg.SeriesPoints {

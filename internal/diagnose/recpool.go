@@ -13,7 +13,7 @@ import "sync"
 // allocations.
 //
 // One pool may serve several engines at once (analyze --workers, listen's
-// receivers): get and put take a mutex, once per 4096 records. Slabs are
+// receivers): get and put take a mutex, once per 1024 records. Slabs are
 // kept for the pool's lifetime: its memory is the most records ever held
 // at once, which the engine's memory budget (it counts the chunks a flow
 // holds) bounds. A nil *RecordPool is valid and allocates every chunk on
@@ -29,9 +29,9 @@ type RecordPool struct {
 // needed.
 func NewRecordPool() *RecordPool { return &RecordPool{} }
 
-// recSlabChunks is how many chunks a slab holds: 256 chunks of 96 KiB
+// recSlabChunks is how many chunks a slab holds: 1024 chunks of 24 KiB
 // are 24 MiB, twelve 2 MiB pages.
-const recSlabChunks = 256
+const recSlabChunks = 1024
 
 // get returns an empty chunk of capacity recChunk. The caller owns it
 // until it hands it to put.
@@ -77,8 +77,8 @@ func (f *Flow) releaseRecords() {
 	for i := range f.d {
 		b := &f.d[i].rb
 		if f.cfg.Records != nil && len(b.chunks) > 1 {
-			// The first chunk grew by append on the Go heap (small
-			// flows stay small); the others are the pool's.
+			// The head chunk is the Go heap's; the others are the
+			// pool's.
 			f.cfg.Records.put(b.chunks[1:])
 		}
 		*b = recBuf{}
