@@ -1,6 +1,9 @@
 package diagnose
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+)
 
 // RecordPool holds the per-packet record chunks of many flows' diagnoses
 // and takes them back when a flow finishes, so that a flow ending and the
@@ -16,18 +19,33 @@ import "sync"
 // receivers): get and put take a mutex, once per 1024 records. Slabs are
 // kept for the pool's lifetime: its memory is the most records ever held
 // at once, which the engine's memory budget (it counts the chunks a flow
-// holds) bounds. A nil *RecordPool is valid and allocates every chunk on
-// the Go heap.
+// holds) bounds. They are unmapped once the pool is unreachable: every
+// Flow that holds chunks also holds the pool (Config.Records), so by
+// then no chunk is in use. A nil *RecordPool is valid and allocates every
+// chunk on the Go heap.
 type RecordPool struct {
 	mu    sync.Mutex
 	free  [][]rec // chunks given back, length 0, capacity recChunk
 	slab  []rec   // the rest of the newest slab, carved into chunks
-	slabs int     // slabs mapped (tests)
+	slabs int     // slabs made (tests)
+	maps  *slabMaps
 }
+
+// slabMaps are the pool's mappings, apart from the pool so that its
+// cleanup can unmap them.
+type slabMaps struct{ m [][]byte }
 
 // NewRecordPool returns an empty pool; slabs are mapped when first
 // needed.
-func NewRecordPool() *RecordPool { return &RecordPool{} }
+func NewRecordPool() *RecordPool {
+	p := &RecordPool{maps: &slabMaps{}}
+	runtime.AddCleanup(p, func(s *slabMaps) {
+		for _, m := range s.m {
+			unmapSlab(m)
+		}
+	}, p.maps)
+	return p
+}
 
 // recSlabChunks is how many chunks a slab holds: 1024 chunks of 24 KiB
 // are 24 MiB, twelve 2 MiB pages.
@@ -48,7 +66,11 @@ func (p *RecordPool) get() []rec {
 		return c
 	}
 	if len(p.slab) < recChunk {
-		p.slab = newRecSlab(recSlabChunks * recChunk)
+		var m []byte
+		p.slab, m = newRecSlab(recSlabChunks * recChunk)
+		if m != nil {
+			p.maps.m = append(p.maps.m, m)
+		}
 		p.slabs++
 	}
 	c := p.slab[:0:recChunk]
