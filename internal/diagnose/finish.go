@@ -147,6 +147,16 @@ func (f *Flow) Finish() *Diagnosis {
 	if len(a.deliv.Bps) > 0 && (a.vis == VisDataOnly && a.receiver || a.vis == VisAcksOnly) && a.owdOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.owdQ >= 2*f.cfg.ShaperMinQueueMS,
 			Flat: a.flat, QueueMS: a.owdQ, Verdict: dg.Verdict, OneWay: true}
+		if a.vis == VisAcksOnly {
+			// no segment to count: the duplicate ACKs over the
+			// acknowledged segments stand in for the loss (they
+			// overcount it, a loss brings about a window of them)
+			mss := uint64(a.d.mss)
+			if mss == 0 {
+				mss = 1448
+			}
+			dg.Agg.Lost, dg.Agg.Originals = a.d.dupAcks, uint64(a.d.highAck)/mss
+		}
 	}
 	f.done = dg
 	return dg
