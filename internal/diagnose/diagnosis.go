@@ -77,6 +77,9 @@ type AggInput struct {
 	// OneWay: only the data direction was mirrored (QueueMS is the one-way
 	// delay growth, MinRTTMS unknown)
 	OneWay bool
+	// Sent: the series is what the sender sent (the data alone at the
+	// sender), retransmissions included, not what was delivered
+	Sent bool
 }
 
 // Detectors records what each detector concluded.

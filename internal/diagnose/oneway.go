@@ -252,6 +252,10 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 	if len(a.plateau) > 0 {
 		ev("rate plateau %s over %d 100 ms bins, CV %.3f", mbps(a.plateauBps), len(a.plateau), a.plateauCV)
 	}
+	if a.sendQOK {
+		ev("lost segments were retransmitted %.1f ms (p10) after they were sent: %.1f ms beyond the %s handshake RTT and the next segments' time (%d retransmissions)",
+			a.retxDelay.quantile(0.1)/1000, a.sendQ, msTxt(a.rtt.MinMS), a.retxDelay.n)
+	}
 	offFr := 0.0
 	if a.durNS > 0 {
 		offFr = float64(d.staleNs) / float64(a.durNS)
@@ -283,6 +287,17 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		ev("Flach et al. token-bucket tests pass (cutoff 0: code %d, cutoff 2: code %d) with the handshake RTT", a.flach[0].code, a.flach[1].code)
 		dg.Summary = fmt.Sprintf("policed at %s, burst ~%.0f kB: %.1f%% of segments dropped at a steady rate, %s (only the data direction is mirrored)",
 			mbps(r.rate), a.burstBytes/1000, 100*a.lossFrac, rttTxt)
+	case a.flat && a.sendQueued():
+		set(VerdictShaper, 0.5)
+		dg.RateBps = math.Round(a.plateauBps)
+		dg.QueueDelayMS = round3(a.sendQ)
+		dg.Summary = fmt.Sprintf("shaped at %s: flat sending rate (CV %.2f) clocked by the ACKs, lost segments retransmitted %.0f ms later than the %s handshake RTT allows (a queue), %.2f%% loss (only the data direction is mirrored)",
+			mbps(a.plateauBps), a.plateauCV, a.sendQ, msTxt(a.rtt.MinMS), 100*a.lossFrac)
+	case a.flat && a.sendUnqueued() && a.lossFrac >= sendPolicerMinLoss:
+		set(VerdictPolicer, 0.45)
+		dg.RateBps = math.Round(a.plateauBps)
+		dg.Summary = fmt.Sprintf("policed at %s: flat sending rate (CV %.2f), %.1f%% of segments lost and retransmitted one handshake RTT (%s) later: no queue on the path (only the data direction is mirrored)",
+			mbps(a.plateauBps), a.plateauCV, 100*a.lossFrac, msTxt(a.rtt.MinMS))
 	case a.flat && a.plateauBps > 0 && a.owdOK && a.owdQ >= 2*c.ShaperMinQueueMS && a.lossFrac < c.ShaperMaxLossFrac:
 		set(VerdictShaper, 0.45) // tune: 58 of 129
 		dg.RateBps = math.Round(a.plateauBps)
@@ -324,6 +339,9 @@ const (
 	// limit an RTT of at least that
 	ackRwndMaxRTTMS = 250
 	ackAppMinRTTMS  = 300
+	// data alone at the sender: the loss a flat rate without a queue
+	// needs to be called a policer
+	sendPolicerMinLoss = 0.02
 )
 
 // idleBins is the share of empty bins between the first and the last
