@@ -80,6 +80,9 @@ type AggInput struct {
 	// Sent: the series is what the sender sent (the data alone at the
 	// sender), retransmissions included, not what was delivered
 	Sent bool
+	// Upper: QueueMS is measured over an upper bound of the RTT: a
+	// queue it shows is there, its absence proves nothing
+	Upper bool
 }
 
 // Detectors records what each detector concluded.

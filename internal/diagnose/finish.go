@@ -72,6 +72,14 @@ type analysis struct {
 	// from the retransmission delays (sendQueue); sendQOK when measured
 	sendQ   float64
 	sendQOK bool
+	// rttSrv: with the server's data alone, its SYN/ACK to its first ACK
+	// of client data, ms: an upper bound of the RTT (0: none)
+	rttSrv float64
+	// sendBase: the RTT sendQ is measured over; sendUpper when that is
+	// rttSrv (a queue found over it is there, no queue found proves
+	// nothing)
+	sendBase  float64
+	sendUpper bool
 }
 
 // Finish summarises the flow after the last Observe. A second call
@@ -155,9 +163,11 @@ func (f *Flow) Finish() *Diagnosis {
 	// At the sender, the data alone: the sent rates sum to the limiter's
 	// (they are clocked by its ACKs), the queue from the retransmission
 	// delays
+	// (over an upper bound of the RTT only a queue found counts: Upper)
 	if len(a.deliv.Bps) > 0 && a.vis == VisDataOnly && !a.receiver && a.sendQOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.sendQueued(),
-			Flat: a.flat, QueueMS: math.Max(0, a.sendQ), MinRTTMS: a.rtt.MinMS, Verdict: dg.Verdict, OneWay: true, Sent: true}
+			Flat: a.flat, QueueMS: math.Max(0, a.sendQ), MinRTTMS: a.sendBase, Verdict: dg.Verdict, OneWay: true, Sent: true,
+			Upper: a.sendUpper}
 	}
 	if len(a.deliv.Bps) > 0 && (a.vis == VisDataOnly && a.receiver || a.vis == VisAcksOnly) && a.owdOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.owdQ >= 2*f.cfg.ShaperMinQueueMS,
@@ -245,6 +255,11 @@ func (f *Flow) measure(a *analysis) {
 	if a.rtt.Samples == 0 && f.synT > 0 && f.hsAckT > f.synT {
 		ms := round3(float64(f.hsAckT-f.synT) / 1e6)
 		a.rtt = RTTStats{Samples: 1, MinMS: ms, P10MS: ms, P50MS: ms, P90MS: ms}
+	}
+	// the server's data alone: its SYN/ACK to its first ACK of client
+	// data, an upper bound of the RTT (the client's delay included)
+	if a.rtt.Samples == 0 && a.vis == VisDataOnly && a.dir == 1 && f.synAckT > 0 && f.srvAckT > f.synAckT {
+		a.rttSrv = round3(float64(f.srvAckT-f.synAckT) / 1e6)
 	}
 	a.medRTTus = a.rtt.P50MS * 1000
 	a.queueMS = a.rtt.QueueMS
@@ -820,22 +835,29 @@ func ceiling(pts []float64, q float64) float64 {
 // shallow FIFO at 67 Mbit/s: 5 ms), at most 2 ms behind the policers
 // and random loss.
 func (f *Flow) sendQueue(a *analysis) {
-	if a.vis != VisDataOnly || a.receiver || a.retxDelay.n < 10 || a.rtt.Samples == 0 || a.rtt.MinMS <= 0 || a.plateauBps <= 0 {
+	if a.vis != VisDataOnly || a.receiver || a.retxDelay.n < 10 || a.plateauBps <= 0 {
+		return
+	}
+	a.sendBase = a.rtt.MinMS
+	if a.rtt.Samples == 0 || a.sendBase <= 0 {
+		a.sendBase, a.sendUpper = a.rttSrv, true
+	}
+	if a.sendBase <= 0 {
 		return
 	}
 	seg := 1514 * 8 / a.plateauBps * 1000 // ms per full frame at this flow's rate
-	a.sendQ = a.retxDelay.quantile(0.1)/1000 - a.rtt.MinMS - 4*seg
+	a.sendQ = a.retxDelay.quantile(0.1)/1000 - a.sendBase - 4*seg
 	a.sendQOK = true
 }
 
 // sendQueued and sendUnqueued: the queue from sendQueue is clearly there,
 // or clearly not (between the two: neither).
 func (a *analysis) sendQueued() bool {
-	return a.sendQOK && a.sendQ >= math.Max(sendQueueMinMS, sendQueueMinFrac*a.rtt.MinMS)
+	return a.sendQOK && a.sendQ >= math.Max(sendQueueMinMS, sendQueueMinFrac*a.sendBase)
 }
 
 func (a *analysis) sendUnqueued() bool {
-	return a.sendQOK && a.sendQ <= math.Max(sendNoQueueMaxMS, sendNoQueueMaxFrac*a.rtt.MinMS)
+	return a.sendQOK && !a.sendUpper && a.sendQ <= math.Max(sendNoQueueMaxMS, sendNoQueueMaxFrac*a.sendBase)
 }
 
 const (

@@ -252,9 +252,12 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 	if len(a.plateau) > 0 {
 		ev("rate plateau %s over %d 100 ms bins, CV %.3f", mbps(a.plateauBps), len(a.plateau), a.plateauCV)
 	}
+	if a.rttSrv > 0 {
+		ev("RTT at most %s: the server's SYN/ACK to its first ACK of the client's data (the client's delay before it sent included)", msTxt(a.rttSrv))
+	}
 	if a.sendQOK {
-		ev("lost segments were retransmitted %.1f ms (p10) after they were sent: %.1f ms beyond the %s handshake RTT and the next segments' time (%d retransmissions)",
-			a.retxDelay.quantile(0.1)/1000, a.sendQ, msTxt(a.rtt.MinMS), a.retxDelay.n)
+		ev("lost segments were retransmitted %.1f ms (p10) after they were sent: %.1f ms beyond the %s RTT and the next segments' time (%d retransmissions)",
+			a.retxDelay.quantile(0.1)/1000, a.sendQ, msTxt(a.sendBase), a.retxDelay.n)
 	}
 	offFr := 0.0
 	if a.durNS > 0 {
@@ -291,8 +294,8 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		set(VerdictShaper, 0.5)
 		dg.RateBps = math.Round(a.plateauBps)
 		dg.QueueDelayMS = round3(a.sendQ)
-		dg.Summary = fmt.Sprintf("shaped at %s: flat sending rate (CV %.2f) clocked by the ACKs, lost segments retransmitted %.0f ms later than the %s handshake RTT allows (a queue), %.2f%% loss (only the data direction is mirrored)",
-			mbps(a.plateauBps), a.plateauCV, a.sendQ, msTxt(a.rtt.MinMS), 100*a.lossFrac)
+		dg.Summary = fmt.Sprintf("shaped at %s: flat sending rate (CV %.2f) clocked by the ACKs, lost segments retransmitted %.0f ms later than a %s RTT allows (a queue), %.2f%% loss (only the data direction is mirrored)",
+			mbps(a.plateauBps), a.plateauCV, a.sendQ, msTxt(a.sendBase), 100*a.lossFrac)
 	case a.flat && a.sendUnqueued() && a.lossFrac >= sendPolicerMinLoss:
 		set(VerdictPolicer, 0.45)
 		dg.RateBps = math.Round(a.plateauBps)
