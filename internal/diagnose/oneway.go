@@ -271,7 +271,9 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 	case d.dataPkts < uint64(c.MinDataPackets) || a.durNS < c.MinDurationNS:
 		set(VerdictInsufficientData, 0.5)
 		dg.Summary = fmt.Sprintf("too little data to diagnose: %d data segments over %.0f ms", d.dataPkts, float64(a.durNS)/1e6)
-	case offFr >= c.AppIdleFrac && a.lossFrac < 0.01:
+	case offFr >= c.AppIdleFrac && a.lossFrac < 0.01 && !a.sendQueued():
+		// (a sender whose retransmissions show a queue on the path was
+		// held back by it, not by its application)
 		set(VerdictApplication, 0.6) // tune: 77 of 129
 		dg.RateBps = math.Round(a.meanBps)
 		dg.Summary = fmt.Sprintf("application-limited at %s on average: the sender was idle after the ACKs came %.0f%% of the time, no loss (only the data direction is mirrored)", mbps(a.meanBps), 100*offFr)
