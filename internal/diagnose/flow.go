@@ -220,6 +220,11 @@ type Flow struct {
 	last    int64
 
 	synT, synAckT, hsAckT, respT int64
+	// srvAckT: the server's first ACK of client data (iperf3's cookie, a
+	// request): SYN/ACK to it is the RTT at the server's side plus the
+	// client's delay before it sent, the one RTT the server's direction
+	// alone shows
+	srvAckT int64
 
 	cfg Config
 
@@ -759,6 +764,9 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 	if !o.hasAck || seqLT(o.highAck, ack) {
 		o.highAck = ack
 		o.hasAck = true
+		if f.srvAckT == 0 && ack > 1 && !syn && f.synAckT > 0 && d == &f.d[1] {
+			f.srvAckT = ts
+		}
 		if t.HasTS && t.TSEcr != 0 && !syn {
 			o.ackOwdSample(ts/1000 - int64(t.TSEcr)*1000)
 		}

