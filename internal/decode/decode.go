@@ -270,7 +270,11 @@ func (d *Decoder) overlay(b []byte, p *Packet) error {
 func (d *Decoder) geneve(b []byte, src, dst netip.Addr, sport uint16, missing uint32, cut bool, p *Packet) error {
 	// p is written only once the layer inside is known: the VXLAN
 	// mirror packet (the fast path below) overwrites all of it anyway.
-	sess := Session{OuterSrc: src, OuterDst: dst}
+	// Field by field, not a composite literal: the compiler built the
+	// literal in a temporary and copied it 16 bytes at a time right after
+	// storing its addresses 8 bytes at a time (a store-forwarding stall).
+	var sess Session
+	sess.OuterSrc, sess.OuterDst = src, dst
 	if len(b) < 8 {
 		genevHead(p, &sess, sport)
 		return ErrShort
