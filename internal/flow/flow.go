@@ -127,14 +127,15 @@ func (f *Flow) Duration() int64 {
 // MakeKey fills k from p and returns the direction of p relative to the
 // key's A side: true when p travels from A to B.
 func MakeKey(p *decode.Packet, k *Key) (fromA bool) {
-	k.Session = SessionKey{
-		OuterSrc:       p.Session.OuterSrc,
-		VNI:            p.Session.VNI,
-		HasVNI:         p.Session.HasVNI,
-		GWLBEndpointID: p.Session.GWLBEndpointID,
-		OverlayVNI:     p.Session.OverlayVNI,
-		HasOverlay:     p.Session.HasOverlay,
-	}
+	// Field by field, not a composite literal: the compiler built the
+	// literal in a temporary with 1-8 byte stores and copied it 16 bytes
+	// at a time, loads the CPU cannot forward from those stores (a stall
+	// of ~10 cycles each; half of MakeKey's time in profiles).
+	ks, ps := &k.Session, &p.Session
+	ks.OuterSrc = ps.OuterSrc
+	ks.VNI, ks.HasVNI = ps.VNI, ps.HasVNI
+	ks.GWLBEndpointID = ps.GWLBEndpointID
+	ks.OverlayVNI, ks.HasOverlay = ps.OverlayVNI, ps.HasOverlay
 	k.Proto = p.Proto
 	var sp, dp uint16
 	if p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132) {
