@@ -195,3 +195,48 @@ func TestParallelDealsFlowsInTurn(t *testing.T) {
 		}
 	}
 }
+
+// TestParallelWorkerZeroAlloc: in the steady state of a flow, a worker
+// running a block (decode, capture counters, its own flows' analysis, or
+// only the decode for another worker's packet) allocates nothing, as
+// Engine.Packet does not.
+func TestParallelWorkerZeroAlloc(t *testing.T) {
+	frames := loadFrames(t, findCapture(t, "shaper/shaper.srv.pcap"), 1_000_000)
+	pe := NewParallel(DefaultConfig(), 2)
+	b := &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames)}
+	fill := func(fs []memFrame) {
+		b.data, b.frames = b.data[:0], b.frames[:0]
+		for _, f := range fs {
+			off := len(b.data)
+			b.data = append(b.data, f.data...)
+			b.frames = append(b.frames, blockFrame{ts: f.ts, off: uint32(off), n: uint32(len(f.data)), orig: f.origLen, link: f.link})
+		}
+	}
+	half := len(frames) / 2
+	for i := 0; i < half; i += 64 {
+		fill(frames[i:min(i+64, half)])
+		for _, w := range pe.ws {
+			w.process(b)
+		}
+	}
+	i := half
+	allocs := testing.AllocsPerRun(500, func() {
+		fill(frames[i : i+1])
+		for _, w := range pe.ws {
+			w.process(b)
+		}
+		i++
+	})
+	if allocs != 0 {
+		t.Errorf("a block of one frame through both workers allocates %.2f times in steady state", allocs)
+	}
+	owned := 0
+	for _, w := range pe.ws {
+		if w.e.table.Stats().Created > 0 {
+			owned++
+		}
+	}
+	if owned == 0 {
+		t.Fatal("no worker analysed a flow")
+	}
+}
