@@ -352,7 +352,10 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 // With workers > 1 and no per-packet hook, the flows are analysed on that
 // many engines (engine.Parallel), with the same report.
 func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet bool, workers int, opened func(*capture.FileSource)) (*result.Report, error) {
-	src, err := capture.OpenFiles(paths, capture.Options{})
+	// With workers the reader is a goroutine of its own already: reading
+	// ahead on yet another one measured slower (docs/benchmarks.md).
+	parallel := workers > 1 && cfg.OnPacket == nil && cfg.OnFlowEnd == nil
+	src, err := capture.OpenFiles(paths, capture.Options{NoReadahead: parallel})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
@@ -365,7 +368,7 @@ func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet b
 		AddInput(result.Input)
 		Finish() *result.Report
 	}
-	if workers > 1 && cfg.OnPacket == nil && cfg.OnFlowEnd == nil {
+	if parallel {
 		eng = engine.NewParallel(cfg, workers)
 	} else {
 		eng = engine.New(cfg)
