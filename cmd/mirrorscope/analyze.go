@@ -187,7 +187,7 @@ other errors.`,
 	cmd.Flags().BoolVar(&o.annotateDecap, "annotate-decap", false, "with --annotate: write mirrored packets as their inner frames (without the VXLAN/GENEVE headers)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "-", "write the report to this file instead of standard output")
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress on standard error")
-	cmd.Flags().IntVar(&o.workers, "workers", 1, "analyse the flows on this many engines, one goroutine each, split by flow (e.g. --workers $(nproc)); the report is byte-identical to --workers 1, unless the --max-flows, --memory-limit or --max-diagnosed-flows bounds are reached (they are split over the workers) or more flows end than --max-report-flows. One goroutine reads and decodes every frame and hands each packet to its flow's worker: on 2 cores that cost more than it saved (docs/benchmarks.md). --format html and --annotate need every packet in one ordered stream and run on one engine")
+	cmd.Flags().IntVar(&o.workers, "workers", 1, "analyse the flows on this many engines, one goroutine each, split by flow (e.g. --workers $(nproc)); the report is byte-identical to --workers 1, unless the --max-flows, --memory-limit or --max-diagnosed-flows bounds are reached (they are split over the workers) or more flows end than --max-report-flows. One goroutine reads the frames and hands them in large blocks to every worker; each worker decodes every frame and analyses the flows dealt to it, so one connection never spreads over workers and each worker repeats the decoding (docs/benchmarks.md). --format html and --annotate need every packet in one ordered stream and run on one engine")
 	return cmd
 }
 
@@ -356,7 +356,10 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 // With workers > 1 and no per-packet hook, the flows are analysed on that
 // many engines (engine.Parallel), with the same report.
 func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet bool, workers int, opened func(*capture.FileSource)) (*result.Report, error) {
-	src, err := capture.OpenFiles(paths, capture.Options{})
+	// With workers the reader is a goroutine of its own already: reading
+	// ahead on yet another one measured slower (docs/benchmarks.md).
+	parallel := workers > 1 && cfg.OnPacket == nil && cfg.OnFlowEnd == nil
+	src, err := capture.OpenFiles(paths, capture.Options{NoReadahead: parallel})
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
@@ -369,7 +372,7 @@ func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet b
 		AddInput(result.Input)
 		Finish() *result.Report
 	}
-	if workers > 1 && cfg.OnPacket == nil && cfg.OnFlowEnd == nil {
+	if parallel {
 		eng = engine.NewParallel(cfg, workers)
 	} else {
 		eng = engine.New(cfg)

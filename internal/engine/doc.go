@@ -8,7 +8,8 @@
 // sources may reuse their buffers.
 //
 // Parallel spreads one capture's flows over several Engines (analyze
-// --workers): the reader does what is global to the capture in frame
-// order, each worker owns the flows its hash gives it, and the merged
-// report is the one a single Engine writes (parallel.go).
+// --workers): the reader hands blocks of raw frames to every worker, each
+// worker decodes them all and does what is global to the capture in frame
+// order (worker 0's counts are reported), owns the flows dealt to it, and
+// the merged report is the one a single Engine writes (parallel.go).
 package engine

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
@@ -17,16 +18,21 @@ import (
 // worker goroutine, and merges their results into the report one Engine
 // would have written: the same bytes, flow ids and order included.
 //
-// The reader (the goroutine calling Run) decodes every frame, once, and
-// does what is global to the capture, in frame order: the frame counter,
-// the clock (time steps back), decode errors, encapsulation and session
-// counters, truncation, fragment reassembly, the filter, and the ticks
-// that end idle flows. Each admitted packet then goes, by the symmetric
-// hash of its flow key (flow.PacketHash), to the worker that owns its
-// flow, which runs the flow lookup, TCP analysis and diagnosis. A flow's
-// packets so meet one engine, in frame order. Packets travel decoded, in
-// batches: copying the frame's bytes instead and decoding them again in
-// the worker measured slower (docs/benchmarks.md).
+// The reader (the goroutine calling Run) only reads: it copies the frames
+// into large blocks (blockFrames frames or blockBytes bytes) and hands
+// every block to every worker at once. Each worker decodes every frame of
+// the block and runs what is global to the capture, in frame order (the
+// frame counter, the clock, decode errors, encapsulation and session
+// counters, truncation, fragment reassembly, the filter, the ticks that
+// end idle flows) on its own engine; a packet whose flow hash
+// (flow.PacketHash, the same for both directions) is the worker's own then
+// goes through its flow engine: lookup, TCP analysis, diagnosis. A flow's
+// packets so meet one engine, in frame order. The capture-global counters
+// are taken from worker 0's, which are those of one engine; the other
+// workers' copies are discarded. Decoding a frame again (~25-45 ns) is
+// cheaper than handing a decoded packet to another core (~80-130 ns a
+// packet on the 2-vCPU machine of docs/benchmarks.md): a block costs one
+// hand-off for thousands of frames.
 //
 // Flow ids are the creation frame numbers in the workers, renumbered at
 // the end into the creation order of the whole capture. Cross-flow
@@ -41,10 +47,10 @@ import (
 // differ. Per-packet hooks (OnPacket, OnFlowEnd) need one ordered stream:
 // NewParallel refuses them (use New).
 type Parallel struct {
-	disp    *Engine
-	ws      []*worker
-	flowNow int64 // latest time of a packet that reached its flow
-	ran     bool
+	disp *Engine // worker 0's capture-global engine: the report's counters
+	ws   []*worker
+	free chan *block
+	ran  bool
 }
 
 // workerState is what a worker's Engine keeps beyond a plain Engine.
@@ -65,63 +71,83 @@ func (w *workerState) created(f *flow.Flow, p *decode.Packet) {
 	}
 }
 
-const (
-	itemPacket = iota // the next packet of batch.pkts
-	itemTick          // end idle flows as of ts
-)
-
-type item struct {
-	frame uint64
-	ts    int64
-	kind  uint8
+// blockFrame is one frame of a block: data[off:off+n].
+type blockFrame struct {
+	ts   int64
+	off  uint32
+	n    uint32
+	orig uint32
+	link decode.LinkType
 }
 
-// batch is what the reader hands a worker at once: packets and ticks in
-// frame order.
-type batch struct {
-	items []item
-	pkts  []decode.Packet
+// block is a run of frames copied out of the source, shared read-only by
+// every worker; the last worker done with it gives it back.
+type block struct {
+	data   []byte
+	frames []blockFrame
+	refs   atomic.Int32
 }
 
 const (
-	batchItems = 512
-	batchesPer = 6 // per worker: in flight and being filled
+	blockFrames = 4096
+	blockBytes  = 1 << 20
+	blocksOut   = 4 // blocks in flight: being filled, queued, being analysed
 )
 
 type worker struct {
-	e    *Engine
-	in   chan *batch
-	free chan *batch
-	cur  *batch
+	idx, n int
+	g      *Engine // capture-global part (decode, clock, admit, ticks)
+	e      *Engine // the worker's flows
+	// flowNow is the latest time of a packet that reached its flow (any
+	// worker's): idle flows end as of it, as in one engine's table.
+	flowNow int64
+	in      chan *block
+	// owner maps a flow hash bucket to its worker + 1 (0: not yet seen).
+	// Buckets are dealt out in turn as their first packets come, rather
+	// than by the hash modulo n: a few big flows then split evenly (8
+	// bulk flows went 6 to 2 by hash), many flows as by a hash.
+	owner []uint16
+	turn  uint16
 }
+
+// ownerBits sizes the flow buckets dealt out to workers: 2^14 buckets,
+// 32 KiB per worker; flows sharing a bucket share a worker.
+const ownerBits = 14
+
+// maxWorkers bounds NewParallel's n (owner entries are 16 bits).
+const maxWorkers = 1024
 
 // NewParallel returns a parallel analysis over n workers (n >= 2; for one,
 // use New). cfg is what New takes; OnPacket and OnFlowEnd must be nil.
 func NewParallel(cfg Config, n int) *Parallel {
-	if n < 2 {
-		n = 2
-	}
+	n = min(max(n, 2), maxWorkers)
 	if cfg.OnPacket != nil || cfg.OnFlowEnd != nil {
 		panic("engine: NewParallel with per-packet hooks")
 	}
-	pe := &Parallel{disp: New(cfg)}
+	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut)}
+	for range blocksOut {
+		pe.free <- &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames)}
+	}
 	wcfg := cfg
-	wcfg.Accept = nil // the reader filters
+	wcfg.Accept = nil // the capture-global engine filters
 	wcfg.Flow.MaxFlows = (cfg.Flow.MaxFlows + n - 1) / n
 	if cfg.Flow.MaxFlows <= 0 {
 		wcfg.Flow.MaxFlows = (flow.DefaultConfig().MaxFlows + n - 1) / n
 	}
-	for range n {
+	for i := range n {
 		e := New(wcfg)
 		e.cfg.MaxReportFlows = pe.disp.cfg.MaxReportFlows
 		e.budget = pe.disp.budget / n
 		e.maxDiag = max(1, (pe.disp.maxDiag+n-1)/n)
 		e.par = &workerState{sessFlows: map[flow.SessionKey]uint64{}}
-		w := &worker{e: e, in: make(chan *batch, batchesPer), free: make(chan *batch, batchesPer)}
-		for range batchesPer {
-			w.free <- &batch{items: make([]item, 0, batchItems), pkts: make([]decode.Packet, 0, batchItems)}
+		g := pe.disp
+		if i > 0 {
+			// A copy of the capture-global state, so that this worker
+			// sees the same packets reach their flows (filter, fragment
+			// reassembly, ticks); its counters are not reported.
+			g = New(cfg)
 		}
-		pe.ws = append(pe.ws, w)
+		pe.ws = append(pe.ws, &worker{idx: i, n: n, g: g, e: e, in: make(chan *block, blocksOut), owner: make([]uint16, 1<<ownerBits)})
 	}
 	return pe
 }
@@ -143,13 +169,16 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 			defer wg.Done()
 			for b := range w.in {
 				w.process(b)
-				w.free <- b
+				if b.refs.Add(-1) == 0 {
+					pe.free <- b
+				}
 			}
 		}()
 	}
 	perFile := make([]uint64, files)
 	var f capture.Frame
 	var err error
+	b := pe.take()
 	for n := 0; ; n++ {
 		if n&0xfff == 0 && ctx.Err() != nil {
 			break
@@ -163,90 +192,97 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 		if f.File >= 0 && f.File < len(perFile) {
 			perFile[f.File]++
 		}
-		pe.dispatch(f.Data, f.TS, f.OrigLen, f.Link)
+		if len(b.frames) == cap(b.frames) || len(b.data)+len(f.Data) > cap(b.data) {
+			if len(b.frames) > 0 {
+				pe.send(b)
+				b = pe.take()
+			}
+			if len(f.Data) > cap(b.data) {
+				// A record larger than a block (up to
+				// capture.Options.MaxRecord): this block grows for it.
+				b.data = make([]byte, 0, len(f.Data))
+			}
+		}
+		off := len(b.data)
+		b.data = append(b.data, f.Data...)
+		// Field by field: a composite literal was built on the stack and
+		// copied 16 bytes at a time, a store-forwarding stall per frame.
+		b.frames = b.frames[:len(b.frames)+1]
+		bf := &b.frames[len(b.frames)-1]
+		bf.ts, bf.off, bf.n, bf.orig, bf.link = f.TS, uint32(off), uint32(len(f.Data)), f.OrigLen, f.Link
+	}
+	if len(b.frames) > 0 {
+		pe.send(b)
 	}
 	for _, w := range pe.ws {
-		if w.cur != nil && len(w.cur.items) > 0 {
-			w.in <- w.cur
-		}
-		w.cur = nil
 		close(w.in)
 	}
 	wg.Wait()
 	return perFile, err
 }
 
-// dispatch does the capture-global part of one frame and hands it to the
-// worker of its flow.
-func (pe *Parallel) dispatch(data []byte, ts int64, origLen uint32, link decode.LinkType) {
-	d := pe.disp
-	d.frame++
-	c := &d.capt
-	c.Packets++
-	d.clock(ts)
-	p := &d.pkt
-	if err := d.dec.Decode(data, link, origLen, p); err != nil {
-		de, ok := err.(decode.Error)
-		if !ok {
-			de = decode.ErrShort
-		}
-		d.countError(ts, de)
-		return
+// take returns an empty block, waiting for one when all are in use.
+func (pe *Parallel) take() *block {
+	b := <-pe.free
+	b.data, b.frames = b.data[:0], b.frames[:0]
+	return b
+}
+
+// send hands b to every worker.
+func (pe *Parallel) send(b *block) {
+	b.refs.Store(int32(len(pe.ws)))
+	for _, w := range pe.ws {
+		w.in <- b
 	}
-	c.Bytes += uint64(p.FrameLen) // inner frames, as Engine.Packet counts them
-	if !d.admit(p, ts, len(data) >= int(origLen)) {
-		return
-	}
-	if ts > pe.flowNow {
-		pe.flowNow = ts
-	}
-	w := pe.ws[flow.PacketHash(p)%uint64(len(pe.ws))]
-	b := w.batch()
-	b.items = append(b.items, item{frame: d.frame, ts: ts, kind: itemPacket})
-	b.pkts = append(b.pkts, *p)
-	if len(b.items) == cap(b.items) {
-		w.send()
-	}
-	if d.tick(ts) {
-		// Every table ends its idle flows as of the same time, at the
-		// same point of its stream as one engine would.
-		for _, w := range pe.ws {
-			b := w.batch()
-			b.items = append(b.items, item{kind: itemTick, ts: pe.flowNow})
-			if len(b.items) == cap(b.items) {
-				w.send()
+}
+
+// process runs the frames of b: the capture-global part of each on g, the
+// flow part of the worker's own packets on e. It is Engine.PacketFrom
+// with the flow step kept to the worker's flows.
+func (w *worker) process(b *block) {
+	g, e := w.g, w.e
+	c := &g.capt
+	p := &g.pkt
+	for i := range b.frames {
+		fr := &b.frames[i]
+		data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
+		ts := fr.ts
+		g.frame++
+		c.Packets++
+		g.clock(ts)
+		if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
+			de, ok := err.(decode.Error)
+			if !ok {
+				de = decode.ErrShort
 			}
+			g.countError(ts, de)
+			continue
 		}
-	}
-}
-
-// batch returns the batch being filled.
-func (w *worker) batch() *batch {
-	if w.cur == nil {
-		w.cur = <-w.free
-		w.cur.items, w.cur.pkts = w.cur.items[:0], w.cur.pkts[:0]
-	}
-	return w.cur
-}
-
-func (w *worker) send() {
-	w.in <- w.cur
-	w.cur = nil
-}
-
-// process runs a batch through the worker's engine.
-func (w *worker) process(b *batch) {
-	e := w.e
-	next := 0
-	for i := range b.items {
-		it := &b.items[i]
-		switch it.kind {
-		case itemPacket:
-			e.frame = it.frame
-			e.flowPacket(&b.pkts[next], it.ts)
-			next++
-		case itemTick:
-			e.table.Advance(it.ts)
+		c.Bytes += uint64(p.FrameLen) // inner frames, as Engine.PacketFrom counts them
+		if !g.admit(p, ts, len(data) >= int(fr.orig)) {
+			continue
+		}
+		if ts > w.flowNow {
+			w.flowNow = ts
+		}
+		bk := flow.PacketHash(p) >> (64 - ownerBits)
+		o := w.owner[bk]
+		if o == 0 {
+			// The bucket's first packet: its worker is the next in
+			// turn, the same choice in every worker (each sees the same
+			// packets in the same order).
+			o = w.turn + 1
+			w.turn = (w.turn + 1) % uint16(w.n)
+			w.owner[bk] = o
+		}
+		if int(o-1) == w.idx {
+			e.frame = g.frame
+			e.flowPacket(p, ts)
+		}
+		if g.tick(ts) {
+			// Every worker ends its idle flows as of the same time, at
+			// the same point of the stream as one engine would.
+			e.table.Advance(w.flowNow)
 			e.table.Expire()
 		}
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"io"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
+	"github.com/mirrorscope/mirrorscope/internal/decode"
 	"github.com/mirrorscope/mirrorscope/internal/report"
 	"github.com/mirrorscope/mirrorscope/internal/result"
 )
@@ -132,5 +134,109 @@ func TestParallelEqualsSerial(t *testing.T) {
 	}
 	if n < 10 || spread < 10 {
 		t.Fatalf("%d capture runs, %d of them with flows on more than one worker", n, spread)
+	}
+}
+
+// frameSlice is a FrameSource over frames held in memory.
+type frameSlice struct {
+	frames [][]byte
+	i      int
+}
+
+func (s *frameSlice) Next(f *capture.Frame) error {
+	if s.i == len(s.frames) {
+		return io.EOF
+	}
+	d := s.frames[s.i]
+	*f = capture.Frame{Data: d, TS: int64(s.i+1) * 1000, OrigLen: uint32(len(d)), Link: decode.LinkEthernet}
+	s.i++
+	return nil
+}
+
+// TestParallelDealsFlowsInTurn: a few concurrent flows are dealt out to
+// the workers in turn as they start (8 flows: 4 and 4 on 2 workers, 2
+// each on 4), not left to a hash modulo n, which can put 6 of 8 on one
+// worker; the report stays one engine's.
+func TestParallelDealsFlowsInTurn(t *testing.T) {
+	var frames [][]byte
+	for round := range 200 {
+		for i := range 8 {
+			flags := uint8(tcpACK)
+			if round == 0 {
+				flags = tcpSYN
+			}
+			frames = append(frames, floodFrame(nil, i+1, false, flags, uint32(1000+round*100), 1, 100))
+		}
+	}
+	want := New(DefaultConfig())
+	if _, err := want.Run(context.Background(), &frameSlice{frames: frames}, 1); err != nil {
+		t.Fatal(err)
+	}
+	wantJS, _ := renderBoth(t, want.Finish())
+	for _, n := range []int{2, 4} {
+		pe := NewParallel(DefaultConfig(), n)
+		if _, err := pe.Run(context.Background(), &frameSlice{frames: frames}, 1); err != nil {
+			t.Fatal(err)
+		}
+		var got []uint64
+		for _, w := range pe.ws {
+			got = append(got, w.e.table.Stats().Created)
+		}
+		even := make([]uint64, n)
+		for i := range even {
+			even[i] = uint64(8 / n)
+		}
+		if d := cmp.Diff(got, even); d != "" {
+			t.Errorf("%d workers: flows per worker (-got +want):\n%s", n, d)
+		}
+		js, _ := renderBoth(t, pe.Finish())
+		if !bytes.Equal(js, wantJS) {
+			t.Errorf("%d workers: JSON differs (-parallel +serial):\n%s", n, cmp.Diff(string(js), string(wantJS)))
+		}
+	}
+}
+
+// TestParallelWorkerZeroAlloc: in the steady state of a flow, a worker
+// running a block (decode, capture counters, its own flows' analysis, or
+// only the decode for another worker's packet) allocates nothing, as
+// Engine.Packet does not.
+func TestParallelWorkerZeroAlloc(t *testing.T) {
+	frames := loadFrames(t, findCapture(t, "shaper/shaper.srv.pcap"), 1_000_000)
+	pe := NewParallel(DefaultConfig(), 2)
+	b := &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames)}
+	fill := func(fs []memFrame) {
+		b.data, b.frames = b.data[:0], b.frames[:0]
+		for _, f := range fs {
+			off := len(b.data)
+			b.data = append(b.data, f.data...)
+			b.frames = append(b.frames, blockFrame{ts: f.ts, off: uint32(off), n: uint32(len(f.data)), orig: f.origLen, link: f.link})
+		}
+	}
+	half := len(frames) / 2
+	for i := 0; i < half; i += 64 {
+		fill(frames[i:min(i+64, half)])
+		for _, w := range pe.ws {
+			w.process(b)
+		}
+	}
+	i := half
+	allocs := testing.AllocsPerRun(500, func() {
+		fill(frames[i : i+1])
+		for _, w := range pe.ws {
+			w.process(b)
+		}
+		i++
+	})
+	if allocs != 0 {
+		t.Errorf("a block of one frame through both workers allocates %.2f times in steady state", allocs)
+	}
+	owned := 0
+	for _, w := range pe.ws {
+		if w.e.table.Stats().Created > 0 {
+			owned++
+		}
+	}
+	if owned == 0 {
+		t.Fatal("no worker analysed a flow")
 	}
 }
