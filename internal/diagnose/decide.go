@@ -237,6 +237,21 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		dg.QueueDelayMS = round3(a.queueMS)
 		dg.Summary = fmt.Sprintf("shaped at %s with %.1f%% loss: flat rate, queueing delay up to %.0f ms", mbps(a.plateauBps), 100*a.lossFrac, a.queueMS)
 		return
+
+	case f.steadyUnlimited(a):
+		// A TCP sender that wants more grows its window until something
+		// stops it: a loss, a queue, or the receiver's window. None of
+		// the three here, over many RTTs, and the rate did not grow: the
+		// sender had no more to send. Its writes come more often than
+		// once per 2 RTTs (iperf3 -b's 128 KiB blocks every 58 ms on a
+		// 270 ms RTT), so the flight never drains and the idle test
+		// above cannot see them.
+		set(VerdictApplication, 0.6)
+		dg.RateBps = math.Round(a.plateauBps)
+		ev("no loss, no RTT growth and no full receiver window over %.0f RTTs, the rate flat (CV %.2f) and not growing: a sender that wanted more would have grown its window", float64(a.durNS)/1e6/a.rtt.P50MS, a.plateauCV)
+		dg.Summary = fmt.Sprintf("application-limited at %s: the rate held flat for %.0f RTTs with no loss, no queue and the receiver window open; the sender had nothing more to send",
+			mbps(a.plateauBps), float64(a.durNS)/1e6/a.rtt.P50MS)
+		return
 	}
 	set(VerdictUnconstrained, 0.2) // tune: 1 of 16
 	dg.Summary = fmt.Sprintf("no limiter found: %s on average, %.2f%% loss, RTT %.1f ms", mbps(a.meanBps), 100*a.lossFrac, a.rtt.P50MS)
@@ -255,3 +270,43 @@ func (f *Flow) reorderDominates(a *analysis) bool {
 // aloneMinShare: a flow that got at least this share of its bottleneck's
 // capacity (packet dispersion) had it to itself.
 const aloneMinShare = 0.8
+
+// Steady unlimited sender (steadyUnlimited).
+const (
+	// steadyMinRTTs: the flat, lossless stretch must span this many
+	// RTTs: a window-limited sender doubles per RTT in slow start and
+	// reno grows by a segment per RTT after it, so a few RTTs prove
+	// nothing
+	steadyMinRTTs = 20
+	// steadyMaxGrowth: the last third of the plateau's bins may carry at
+	// most this much more than the first third
+	steadyMaxGrowth = 1.15
+	// steadyMaxRwndUtil: rate × RTT under this share of the advertised
+	// window (a receiver window held full is the receiver's limit)
+	steadyMaxRwndUtil = 0.7
+)
+
+// steadyUnlimited: the flow ran lossless, without queueing and without
+// filling the receiver's window, at a flat rate that did not grow, over
+// many RTTs: nothing on the path or at the receiver stopped it.
+func (f *Flow) steadyUnlimited(a *analysis) bool {
+	if a.vis != VisBoth || a.lost > 0 || a.inflated || a.standing || !a.flat || a.rtt.P50MS <= 0 {
+		return false
+	}
+	if float64(a.durNS)/1e6 < steadyMinRTTs*a.rtt.P50MS {
+		return false
+	}
+	if a.rwndUtil >= steadyMaxRwndUtil || a.rwndRoundFr >= f.cfg.RwndRoundsFrac/2 {
+		return false
+	}
+	n := len(a.plateau) / 3
+	if n < 2 {
+		return false
+	}
+	var first, last float64
+	for i := range n {
+		first += a.plateau[i]
+		last += a.plateau[len(a.plateau)-1-i]
+	}
+	return last <= steadyMaxGrowth*first
+}

@@ -120,6 +120,21 @@ func TestMemoryBounded(t *testing.T) {
 	}
 }
 
+// A lossless flow whose rate still grew when it ended met no limit: it
+// is unconstrained, not an application holding back.
+func TestGrowingFlowUnconstrained(t *testing.T) {
+	f := NewFlow(DefaultConfig())
+	s := newSynth(1200e3, 10e6)
+	for i := 0; i < 30000; i++ {
+		// the gap shrinks from 1.2 ms to ~0.3 ms: the rate grows 4x
+		s.gapNS = 1200e3 - int64(i)*30
+		s.next(f)
+	}
+	if d := f.Finish(); d.Verdict != VerdictUnconstrained {
+		t.Errorf("lossless growing flow: verdict %s (%s), want unconstrained", d.Verdict, d.Summary)
+	}
+}
+
 func TestUnconstrainedAndInsufficient(t *testing.T) {
 	f := NewFlow(DefaultConfig())
 	s := newSynth(120e3, 10e6)
@@ -135,8 +150,10 @@ func TestUnconstrainedAndInsufficient(t *testing.T) {
 		s.next(f)
 	}
 	d := f.Finish()
-	if d.Verdict != VerdictUnconstrained {
-		t.Errorf("lossless steady flow: verdict %s (%s), want unconstrained", d.Verdict, d.Summary)
+	// no loss, no queue, the window open, the rate flat for 3,600 RTTs:
+	// the sender had no more to send
+	if d.Verdict != VerdictApplication {
+		t.Errorf("lossless steady flow: verdict %s (%s), want application", d.Verdict, d.Summary)
 	}
 	if got := d.Measurements.ClientToServer.RTT; math.Abs(got.P50MS-10) > 0.5 {
 		t.Errorf("median RTT %.2f ms, want 10", got.P50MS)
