@@ -184,6 +184,18 @@ type dirState struct {
 	s100    series
 	s1s     series
 	sAck    series
+	// ackBinsTS: the same bytes binned at the receiver's send time, from
+	// the ACKs' TSval (1 ms ticks, offset to the capture clock at the
+	// first ACK): at a sender-side point the ACKs' arrival times carry
+	// the reverse path's queueing (behind the other direction's data in
+	// a bidirectional transfer), the receiver's clock does not.
+	// ackTSBad: a TSval that strayed more than tsStrayNS from the capture
+	// clock (not a 1 kHz clock): the series is not used.
+	ackBinsTS              binner
+	sAckTS                 series
+	ackTS0, ackTSLast      int64
+	ackTSVal0, ackTSValEnd uint32
+	hasAckTS, ackTSBad     bool
 
 	// rings and histograms, each touched at one slot per use
 	pend     [pendRing]pend
@@ -257,6 +269,8 @@ func NewFlow(cfg Config) *Flow {
 		d.bins[3].series = &d.s1s
 		d.sAck = series{cap: cfg.SeriesPoints, per: 1}
 		d.ackBins = binner{width: 100e6, series: &d.sAck}
+		d.sAckTS = series{cap: cfg.SeriesPoints, per: 1}
+		d.ackBinsTS = binner{width: 100e6, series: &d.sAckTS}
 		d.minA, d.minB = -1, -1
 	}
 	return f
@@ -746,9 +760,14 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 	// delivered: the highest byte the receiver reports holding (cumulative
 	// ACK or the right edge of a SACK block), so that the delivered rate
 	// keeps flowing during loss recovery.
+	// With the data direction not captured (an ACK-only view) o.high is
+	// unknown: a SACK edge within 1 GiB of the ACK is taken as it is
+	// (without SACK the delivered rate from the ACKs alone jumps with
+	// each repaired loss: 8 flows through a policer dropping 20% summed
+	// to CV 0.84 per 100 ms, heldout4).
 	deliv := ack
 	for i := 0; i < int(t.NSACK) && i < len(t.SACK); i++ {
-		if r := t.SACK[i].Right - o.isn; seqLT(deliv, r) && seqLE(r, o.high) {
+		if r := t.SACK[i].Right - o.isn; seqLT(deliv, r) && (o.hasHigh && seqLE(r, o.high) || !o.hasHigh && r-ack < sackMaxSpan) {
 			deliv = r
 		}
 	}
@@ -758,6 +777,9 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 			o.highDeliv = deliv
 		} else if seqLT(o.highDeliv, deliv) {
 			o.ackBins.add(ts, float64(deliv-o.highDeliv))
+			if t.HasTS && !o.ackTSBad {
+				o.ackAtTSval(ts, t.TSVal, float64(deliv-o.highDeliv))
+			}
 			o.highDeliv = deliv
 		}
 	}
@@ -1104,3 +1126,27 @@ func (d *dirState) findTS(tsval uint32) *tsEnt {
 	}
 	return nil
 }
+
+// tsStrayNS: how far the receiver's TSval clock may drift from the
+// capture clock before ackBinsTS is given up (ackAtTSval).
+const tsStrayNS = 2e9
+
+// ackAtTSval bins bytes newly delivered by an ACK at the receiver's
+// send time: its TSval in ms from the first ACK's, on the capture clock.
+func (o *dirState) ackAtTSval(ts int64, tsval uint32, bytes float64) {
+	if !o.hasAckTS {
+		o.hasAckTS = true
+		o.ackTS0, o.ackTSVal0 = ts, tsval
+	}
+	rt := o.ackTS0 + int64(int32(tsval-o.ackTSVal0))*1e6
+	if d := rt - ts; d > tsStrayNS || d < -tsStrayNS {
+		o.ackTSBad = true
+		return
+	}
+	o.ackBinsTS.add(rt, bytes)
+	o.ackTSLast, o.ackTSValEnd = ts, tsval
+}
+
+// sackMaxSpan: how far above the cumulative ACK a SACK block's right
+// edge may be when the data direction is not captured.
+const sackMaxSpan = 1 << 30

@@ -228,6 +228,15 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 				dg.Summary = fmt.Sprintf("application-limited at %s: flat delivered rate (CV %.2f) from the ACKs, no loss, no queue, and the advertised window (max %.0f kB) allowed %.0f times that rate over a 300 ms RTT (only the ACK direction is mirrored)",
 					mbps(a.plateauBps), a.plateauCV, float64(d.rwndMax)/1000, float64(d.rwndMax)*8/0.3/payload)
 			}
+		case !a.flat && a.owdOK && a.owdQ < 2*c.ShaperMinQueueMS && dupFr >= ackPolicerMinDupFrac:
+			// the receiver reports loss, the delivered rate finds no
+			// ceiling and nothing queues in front of it: random loss,
+			// as with both directions (a policer shared by several
+			// flows is found on their sum: SharedLimiters)
+			set(VerdictRandomLoss, 0.35)
+			dg.RateBps = 0
+			dg.Summary = fmt.Sprintf("limited by random loss: %.1f duplicate ACKs per 100 acknowledged segments without a rate plateau or queueing (one-way delay within %.0f ms), %s on average (only the ACK direction is mirrored)",
+				100*dupFr, a.owdQ, mbps(a.meanBps))
 		default:
 			set(VerdictInsufficientData, 0.5)
 			rate := "variable"
@@ -309,6 +318,12 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		dg.QueueDelayMS = a.owdQ
 		dg.Summary = fmt.Sprintf("shaped at %s: flat rate (CV %.2f), queueing delay up to %.0f ms from the timestamps, %.2f%% loss (only the data direction is mirrored)",
 			mbps(a.plateauBps), a.plateauCV, a.owdQ, 100*a.lossFrac)
+	case !a.receiver && a.lossFrac >= c.LossMinFrac && !a.flat && a.sendUnqueued():
+		// at the sender: losses retransmitted one RTT later (no queue
+		// on the path) and a sending rate without a ceiling
+		set(VerdictRandomLoss, 0.35)
+		dg.Summary = fmt.Sprintf("limited by random loss: %.2f%% of segments lost and retransmitted one %s RTT later (no queue on the path), without a rate plateau, %s on average (only the data direction is mirrored)",
+			100*a.lossFrac, msTxt(a.sendBase), mbps(a.meanBps))
 	case a.receiver && a.lossFrac >= c.LossMinFrac && !a.flat && a.owdOK && a.owdQ < c.ShaperMinQueueMS:
 		set(VerdictRandomLoss, 0.3) // tune: 4 of 14
 		dg.Summary = fmt.Sprintf("limited by random loss: %.2f%% of segments lost without a rate plateau or queueing, %s, %s on average (only the data direction is mirrored)",

@@ -1,6 +1,9 @@
 package diagnose
 
-import "math"
+import (
+	"math"
+	"sort"
+)
 
 // logHist is a fixed-size histogram of positive values (µs or bytes) with
 // log-linear bins: 16 per power of two (at most 4.4 % wide) from 1 to
@@ -282,4 +285,33 @@ func meanStd(xs []float64) (float64, float64) {
 		v += (x - m) * (x - m)
 	}
 	return m, math.Sqrt(v / float64(len(xs)))
+}
+
+// medianCV: the median of v and its robust CV (1.4826 MAD / median).
+func medianCV(v []float64) (med, cv float64) {
+	srt := append([]float64(nil), v...)
+	sort.Float64s(srt)
+	med = quantileSorted(srt, 0.5)
+	if med <= 0 {
+		return med, 0
+	}
+	for i, x := range v {
+		srt[i] = math.Abs(x - med)
+	}
+	sort.Float64s(srt)
+	return med, 1.4826 * quantileSorted(srt, 0.5) / med
+}
+
+// blockMeans: the means of v's consecutive, non-overlapping blocks of n
+// values (a last partial block dropped).
+func blockMeans(v []float64, n int) []float64 {
+	out := make([]float64, 0, len(v)/n)
+	for i := 0; i+n <= len(v); i += n {
+		sum := 0.0
+		for _, x := range v[i : i+n] {
+			sum += x
+		}
+		out = append(out, sum/float64(n))
+	}
+	return out
 }
