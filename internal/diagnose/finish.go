@@ -36,8 +36,8 @@ type analysis struct {
 	// rxClock: the delivered rate is binned on the receiver's TSval
 	// clock (plateau); arrivalCV: then the CV of the same bytes binned
 	// at the ACKs' arrivals here
-	rxClock   bool
-	arrivalCV float64
+	rxClock    bool
+	arrivalCV  float64
 	queueMS    float64
 	inflated   bool
 	inflLossFr float64
