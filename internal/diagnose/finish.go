@@ -33,6 +33,9 @@ type analysis struct {
 	flat       bool
 	levelShift bool
 	shiftBin   int
+	// flat1s: the plateau's 1 s means vary by a CV under PlateauMaxCV
+	// (a sender's bursty sending rate that holds by the second)
+	flat1s bool
 	// rxClock: the delivered rate is binned on the receiver's TSval
 	// clock (plateau); arrivalCV: then the CV of the same bytes binned
 	// at the ACKs' arrivals here
@@ -85,6 +88,7 @@ type analysis struct {
 	// nothing)
 	sendBase  float64
 	sendUpper bool
+	retxP10   float64 // ms: p10 of retxDelay (sendQueue)
 }
 
 // Finish summarises the flow after the last Observe. A second call
@@ -171,11 +175,13 @@ func (f *Flow) Finish() *Diagnosis {
 	// At the sender, the data alone: the sent rates sum to the limiter's
 	// (they are clocked by its ACKs), the queue from the retransmission
 	// delays
-	// (over an upper bound of the RTT only a queue found counts: Upper)
+	// (over an upper bound of the RTT only a queue found counts, and no
+	// queue where the retransmissions agree with the bound:
+	// sendUnqueued; else Upper)
 	if len(a.deliv.Bps) > 0 && a.vis == VisDataOnly && !a.receiver && a.sendQOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.sendQueued(),
 			Flat: a.flat, QueueMS: math.Max(0, a.sendQ), MinRTTMS: a.sendBase, Verdict: dg.Verdict, OneWay: true, Sent: true,
-			Upper: a.sendUpper}
+			Upper: a.sendUpper && !a.sendUnqueued()}
 	}
 	if len(a.deliv.Bps) > 0 && (a.vis == VisDataOnly && a.receiver || a.vis == VisAcksOnly) && a.owdOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.owdQ >= 2*f.cfg.ShaperMinQueueMS,
@@ -517,6 +523,10 @@ func (f *Flow) plateau(a *analysis) {
 	pl := plateauOf(pts[1:], &f.cfg)
 	a.plateau, a.plateauBps, a.plateauCV, a.flat = pl.pts, pl.bps, pl.cv, pl.flat
 	a.levelShift, a.shiftBin = pl.shift, pl.shiftBin
+	if b := blockMeans(pl.pts, 10); len(b) >= 5 {
+		_, cv := medianCV(b)
+		a.flat1s = cv < f.cfg.PlateauMaxCV
+	}
 }
 
 // plateauRes is a rate plateau found by plateauOf.
@@ -874,7 +884,8 @@ func (f *Flow) sendQueue(a *analysis) {
 		return
 	}
 	seg := 1514 * 8 / a.plateauBps * 1000 // ms per full frame at this flow's rate
-	a.sendQ = a.retxDelay.quantile(0.1)/1000 - a.sendBase - 4*seg
+	a.retxP10 = a.retxDelay.quantile(0.1) / 1000
+	a.sendQ = a.retxP10 - a.sendBase - 4*seg
 	a.sendQOK = true
 }
 
@@ -884,8 +895,16 @@ func (a *analysis) sendQueued() bool {
 	return a.sendQOK && a.sendQ >= math.Max(sendQueueMinMS, sendQueueMinFrac*a.sendBase)
 }
 
+//
+// Over the upper bound rttSrv (the server's SYN/ACK to its first ACK of
+// the client's data: the RTT plus the client's delay before it sent,
+// about nothing for iperf3's cookie and a request that follows the
+// handshake) no queue is taken as none when the retransmissions came no
+// sooner than that bound allows: on heldout4 rttSrv was within 1-4 ms of
+// the lab's RTT, and random loss retransmitted 0-3 ms past it.
 func (a *analysis) sendUnqueued() bool {
-	return a.sendQOK && !a.sendUpper && a.sendQ <= math.Max(sendNoQueueMaxMS, sendNoQueueMaxFrac*a.sendBase)
+	lim := math.Max(sendNoQueueMaxMS, sendNoQueueMaxFrac*a.sendBase)
+	return a.sendQOK && a.sendQ <= lim && (!a.sendUpper || a.retxP10 >= a.sendBase-lim)
 }
 
 const (

@@ -301,7 +301,21 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		ev("Flach et al. token-bucket tests pass (cutoff 0: code %d, cutoff 2: code %d) with the handshake RTT", a.flach[0].code, a.flach[1].code)
 		dg.Summary = fmt.Sprintf("policed at %s, burst ~%.0f kB: %.1f%% of segments dropped at a steady rate, %s (only the data direction is mirrored)",
 			mbps(r.rate), a.burstBytes/1000, 100*a.lossFrac, rttTxt)
-	case a.flat && a.sendQueued():
+	case !a.receiver && a.sendUnqueued() && a.lossFrac >= 5*c.LossMinFrac && a.lossRunFrac >= c.PolicerRunFrac && len(a.plateau) >= c.PlateauMinBins:
+		// drops in runs (a bucket that ran dry in a burst), each
+		// retransmitted one RTT later (no queue): a policer. What passed
+		// it is the top of the sending rate less the lost share.
+		rate := ceiling(a.plateau, 0.85)
+		if w := blockMeans(a.plateau, 10); len(w) >= 3 {
+			rate = ceiling(w, 0.9)
+		}
+		rate *= 1 - a.lossFrac
+		set(VerdictPolicer, 0.35)
+		dg.RateBps = math.Round(rate)
+		ev("%.0f%% of the lost segments follow a lost segment (drops in runs: a token bucket that ran dry), retransmitted one %s RTT later (no queue on the path)", 100*a.lossRunFrac, msTxt(a.sendBase))
+		dg.Summary = fmt.Sprintf("policed at about %s: %.1f%% of segments dropped in runs and retransmitted one %s RTT later, no queue on the path (only the data direction is mirrored, at the sender: the rate sent less the lost share)",
+			mbps(rate), 100*a.lossFrac, msTxt(a.sendBase))
+	case (a.flat || a.flat1s) && a.sendQueued():
 		set(VerdictShaper, 0.5)
 		dg.RateBps = math.Round(a.plateauBps)
 		dg.QueueDelayMS = round3(a.sendQ)
