@@ -895,7 +895,6 @@ func (a *analysis) sendQueued() bool {
 	return a.sendQOK && a.sendQ >= math.Max(sendQueueMinMS, sendQueueMinFrac*a.sendBase)
 }
 
-//
 // Over the upper bound rttSrv (the server's SYN/ACK to its first ACK of
 // the client's data: the RTT plus the client's delay before it sent,
 // about nothing for iperf3's cookie and a request that follows the
