@@ -147,6 +147,14 @@ type dirState struct {
 	rwndFull   uint64 // ceil(RwndFullFrac*rwnd): the window-full threshold
 	rwndMax    uint64
 	dupAcks    uint64
+	// sackHoles, sackHoleB: loss episodes seen in the ACKs (the first
+	// duplicate ACK with SACK at a cumulative ACK) and the bytes missing
+	// below their lowest SACK block: a token bucket that ran dry drops
+	// runs of segments, random loss one at a time. holeAck: the
+	// cumulative ACK of the last episode.
+	sackHoles, sackHoleB uint64
+	holeAck              uint32
+	hasHoleAck           bool
 
 	open       int    // holes with left > 0
 	rb         recBuf // records while observing
@@ -832,6 +840,9 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		}
 	} else if ack == o.highAck && !syn && t.Flags&(decode.TCPFin|decode.TCPRst) == 0 {
 		o.dupAcks++
+		if t.NSACK > 0 && (!o.hasHoleAck || o.holeAck != ack) {
+			o.sackHole(ack, t)
+		}
 	}
 	// receiver-style round: remember the first ACK after the round began.
 	if o.rr.open && !o.rr.haveTS && t.HasTS && t.TSVal != 0 {
@@ -1150,3 +1161,19 @@ func (o *dirState) ackAtTSval(ts int64, tsval uint32, bytes float64) {
 // sackMaxSpan: how far above the cumulative ACK a SACK block's right
 // edge may be when the data direction is not captured.
 const sackMaxSpan = 1 << 30
+
+// sackHole notes a loss episode: the first duplicate ACK at ack carrying
+// SACK. The hole is from ack to the lowest SACK block above it.
+func (o *dirState) sackHole(ack uint32, t *decode.TCP) {
+	o.holeAck, o.hasHoleAck = ack, true
+	low, ok := uint32(0), false
+	for i := 0; i < int(t.NSACK) && i < len(t.SACK); i++ {
+		if l := t.SACK[i].Left - o.isn; seqLT(ack, l) && l-ack < sackMaxSpan && (!ok || seqLT(l, low)) {
+			low, ok = l, true
+		}
+	}
+	if ok {
+		o.sackHoles++
+		o.sackHoleB += uint64(low - ack)
+	}
+}

