@@ -378,14 +378,14 @@ func msTxt(ms float64) string {
 // which the cumulative ACK stood still, and duplicate ACKs per
 // acknowledged segment.
 const (
-	ackIdleMinFrac       = 0.5
+	ackIdleMinFrac = 0.5
 	// random loss drops single segments: the mean hole at the start of
 	// a loss episode, in segments (SACK), at most this (heldout4: random
 	// loss 1.00-1.06, policers 1.3-57)
 	ackRandomMaxHole = 1.2
 	// a token bucket that ran dry: at least this many segments missing
 	// at the start of a loss episode on average
-	ackPolicerMinHole = 2
+	ackPolicerMinHole    = 2
 	ackAppMaxDupFrac     = 0.005
 	ackPolicerMinDupFrac = 0.01
 	// a window limit implies a path RTT up to this (ms); an application
