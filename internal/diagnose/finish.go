@@ -36,6 +36,7 @@ type analysis struct {
 	// flat1s: the plateau's 1 s means vary by a CV under PlateauMaxCV
 	// (a sender's bursty sending rate that holds by the second)
 	flat1s bool
+	rate1s float64 // median of those 1 s means, bps
 	// rxClock: the delivered rate is binned on the receiver's TSval
 	// clock (plateau); arrivalCV: then the CV of the same bytes binned
 	// at the ACKs' arrivals here
@@ -524,8 +525,8 @@ func (f *Flow) plateau(a *analysis) {
 	a.plateau, a.plateauBps, a.plateauCV, a.flat = pl.pts, pl.bps, pl.cv, pl.flat
 	a.levelShift, a.shiftBin = pl.shift, pl.shiftBin
 	if b := blockMeans(pl.pts, 10); len(b) >= 5 {
-		_, cv := medianCV(b)
-		a.flat1s = cv < f.cfg.PlateauMaxCV
+		med, cv := medianCV(b)
+		a.flat1s, a.rate1s = cv < f.cfg.PlateauMaxCV, med
 	}
 }
 
