@@ -18,21 +18,22 @@ import (
 // worker goroutine, and merges their results into the report one Engine
 // would have written: the same bytes, flow ids and order included.
 //
-// The reader (the goroutine calling Run) only reads: it copies the frames
-// into large blocks (blockFrames frames or blockBytes bytes) and hands
-// every block to every worker at once. Each worker decodes every frame of
-// the block and runs what is global to the capture, in frame order (the
-// frame counter, the clock, decode errors, encapsulation and session
-// counters, truncation, fragment reassembly, the filter, the ticks that
-// end idle flows) on its own engine; a packet whose flow hash
-// (flow.PacketHash, the same for both directions) is the worker's own then
-// goes through its flow engine: lookup, TCP analysis, diagnosis. A flow's
-// packets so meet one engine, in frame order. The capture-global counters
-// are taken from worker 0's, which are those of one engine; the other
-// workers' copies are discarded. Decoding a frame again (~25-45 ns) is
-// cheaper than handing a decoded packet to another core (~80-130 ns a
-// packet on the 2-vCPU machine of docs/benchmarks.md): a block costs one
-// hand-off for thousands of frames.
+// The reader (the goroutine calling Run) copies the frames into large
+// blocks (blockFrames frames or blockBytes bytes) and runs, on one engine
+// and in frame order, what is global to the capture: the frame counter,
+// the clock, decoding, decode errors, encapsulation and session counters,
+// truncation, fragment reassembly, the filter, and the once-per-second
+// ticks that end idle flows. It then deals each admitted packet, by its
+// flow bucket (flow.PacketHash, the same for both directions), to one
+// worker: the block carries, per worker, the list of its frames and of
+// the ticks, in frame order. A worker decodes only its own frames again
+// and runs them through its flow engine: lookup, TCP analysis, diagnosis.
+// A flow's packets so meet one engine, in frame order. Decoding a frame
+// again (~25-45 ns) is cheaper than handing a decoded 352-byte packet to
+// another core (~80-130 ns a packet on the 2-vCPU machine of
+// docs/benchmarks.md); only reassembled IP datagrams, which no single
+// frame decodes to, travel decoded. A block costs one hand-off per worker
+// for thousands of frames.
 //
 // Flow ids are the creation frame numbers in the workers, renumbered at
 // the end into the creation order of the whole capture. Cross-flow
@@ -47,10 +48,19 @@ import (
 // differ. Per-packet hooks (OnPacket, OnFlowEnd) need one ordered stream:
 // NewParallel refuses them (use New).
 type Parallel struct {
-	disp *Engine // worker 0's capture-global engine: the report's counters
+	disp *Engine // the reader's capture-global engine: the report's counters
 	ws   []*worker
 	free chan *block
 	ran  bool
+	// flowNow is the latest time of a packet admitted to its flow: idle
+	// flows end as of it in every worker, as in one engine's table.
+	flowNow int64
+	// owner maps a flow hash bucket to its worker + 1 (0: not yet seen).
+	// Buckets are dealt out in turn as their first packets come, rather
+	// than by the hash modulo n: a few big flows then split evenly (8
+	// bulk flows went 6 to 2 by hash), many flows as by a hash.
+	owner []uint16
+	turn  uint16
 }
 
 // workerState is what a worker's Engine keeps beyond a plain Engine.
@@ -80,12 +90,54 @@ type blockFrame struct {
 	link decode.LinkType
 }
 
-// block is a run of frames copied out of the source, shared read-only by
-// every worker; the last worker done with it gives it back.
+// block is a run of frames copied out of the source, with the reader's
+// verdicts on them, shared read-only by every worker; the last worker done
+// with it gives it back.
 type block struct {
 	data   []byte
 	frames []blockFrame
-	refs   atomic.Int32
+	// base is the number of frames of the capture before frames[0].
+	base uint64
+	// work lists, per worker and in frame order, its packets and the
+	// ticks (every worker's).
+	work [][]workItem
+	// pkts are the reassembled datagrams (workItem.at indexes them).
+	pkts []decode.Packet
+	refs atomic.Int32
+}
+
+// workItem is one step of a worker: a frame of the block to decode and
+// analyse, a reassembled packet, or a tick.
+type workItem struct {
+	// at is the time idle flows end as of (itemTick), or the index in
+	// block.pkts (itemPacket).
+	at   int64
+	idx  uint32 // the frame's index in the block
+	kind uint8
+}
+
+const (
+	itemFrame uint8 = iota
+	itemPacket
+	itemTick
+)
+
+func newBlock(n int) *block {
+	b := &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames), work: make([][]workItem, n)}
+	for i := range b.work {
+		// Room for every frame of the block dealt to one worker, so
+		// the reader does not grow them at first.
+		b.work[i] = make([]workItem, 0, blockFrames/n+64)
+	}
+	return b
+}
+
+// reset empties b for the frames after the first base ones.
+func (b *block) reset(base uint64) {
+	b.data, b.frames, b.pkts, b.base = b.data[:0], b.frames[:0], b.pkts[:0], base
+	for i := range b.work {
+		b.work[i] = b.work[i][:0]
+	}
 }
 
 const (
@@ -95,23 +147,13 @@ const (
 )
 
 type worker struct {
-	idx, n int
-	g      *Engine // capture-global part (decode, clock, admit, ticks)
-	e      *Engine // the worker's flows
-	// flowNow is the latest time of a packet that reached its flow (any
-	// worker's): idle flows end as of it, as in one engine's table.
-	flowNow int64
-	in      chan *block
-	// owner maps a flow hash bucket to its worker + 1 (0: not yet seen).
-	// Buckets are dealt out in turn as their first packets come, rather
-	// than by the hash modulo n: a few big flows then split evenly (8
-	// bulk flows went 6 to 2 by hash), many flows as by a hash.
-	owner []uint16
-	turn  uint16
+	idx int
+	e   *Engine // the worker's flows
+	in  chan *block
 }
 
-// ownerBits sizes the flow buckets dealt out to workers: 2^14 buckets,
-// 32 KiB per worker; flows sharing a bucket share a worker.
+// ownerBits sizes the flow buckets dealt out to workers: 2^14 buckets
+// (32 KiB); flows sharing a bucket share a worker.
 const ownerBits = 14
 
 // maxWorkers bounds NewParallel's n (owner entries are 16 bits).
@@ -124,12 +166,12 @@ func NewParallel(cfg Config, n int) *Parallel {
 	if cfg.OnPacket != nil || cfg.OnFlowEnd != nil {
 		panic("engine: NewParallel with per-packet hooks")
 	}
-	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut)}
+	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut), owner: make([]uint16, 1<<ownerBits)}
 	for range blocksOut {
-		pe.free <- &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames)}
+		pe.free <- newBlock(n)
 	}
 	wcfg := cfg
-	wcfg.Accept = nil // the capture-global engine filters
+	wcfg.Accept, wcfg.Select = nil, nil // the reader filters
 	wcfg.Flow.MaxFlows = (cfg.Flow.MaxFlows + n - 1) / n
 	if cfg.Flow.MaxFlows <= 0 {
 		wcfg.Flow.MaxFlows = (flow.DefaultConfig().MaxFlows + n - 1) / n
@@ -140,14 +182,7 @@ func NewParallel(cfg Config, n int) *Parallel {
 		e.budget = pe.disp.budget / n
 		e.maxDiag = max(1, (pe.disp.maxDiag+n-1)/n)
 		e.par = &workerState{sessFlows: map[flow.SessionKey]uint64{}}
-		g := pe.disp
-		if i > 0 {
-			// A copy of the capture-global state, so that this worker
-			// sees the same packets reach their flows (filter, fragment
-			// reassembly, ticks); its counters are not reported.
-			g = New(cfg)
-		}
-		pe.ws = append(pe.ws, &worker{idx: i, n: n, g: g, e: e, in: make(chan *block, blocksOut), owner: make([]uint16, 1<<ownerBits)})
+		pe.ws = append(pe.ws, &worker{idx: i, e: e, in: make(chan *block, blocksOut)})
 	}
 	return pe
 }
@@ -210,6 +245,7 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 		b.frames = b.frames[:len(b.frames)+1]
 		bf := &b.frames[len(b.frames)-1]
 		bf.ts, bf.off, bf.n, bf.orig, bf.link = f.TS, uint32(off), uint32(len(f.Data)), f.OrigLen, f.Link
+		pe.global(b, len(b.frames)-1)
 	}
 	if len(b.frames) > 0 {
 		pe.send(b)
@@ -224,7 +260,7 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 // take returns an empty block, waiting for one when all are in use.
 func (pe *Parallel) take() *block {
 	b := <-pe.free
-	b.data, b.frames = b.data[:0], b.frames[:0]
+	b.reset(pe.disp.frame)
 	return b
 }
 
@@ -236,55 +272,85 @@ func (pe *Parallel) send(b *block) {
 	}
 }
 
-// process runs the frames of b: the capture-global part of each on g, the
-// flow part of the worker's own packets on e. It is Engine.PacketFrom
-// with the flow step kept to the worker's flows.
-func (w *worker) process(b *block) {
-	g, e := w.g, w.e
+// global runs the capture-global part of frame i of b on the reader's
+// engine (Engine.PacketFrom up to the flow step) and deals the packet, if
+// it goes on to its flow, to its worker's list.
+func (pe *Parallel) global(b *block, i int) {
+	g := pe.disp
 	c := &g.capt
 	p := &g.pkt
-	for i := range b.frames {
-		fr := &b.frames[i]
-		data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
-		ts := fr.ts
-		g.frame++
-		c.Packets++
-		g.clock(ts)
-		if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
-			de, ok := err.(decode.Error)
-			if !ok {
-				de = decode.ErrShort
+	fr := &b.frames[i]
+	data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
+	ts := fr.ts
+	g.frame++
+	c.Packets++
+	g.clock(ts)
+	if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
+		de, ok := err.(decode.Error)
+		if !ok {
+			de = decode.ErrShort
+		}
+		g.countError(ts, de)
+		return
+	}
+	c.Bytes += uint64(p.FrameLen) // inner frames, as Engine.PacketFrom counts them
+	// A fragment that completes a datagram is admitted as the whole
+	// datagram, which the worker cannot decode from this frame alone.
+	frag := p.Fragment
+	if !g.admit(p, ts, len(data) >= int(fr.orig)) {
+		return
+	}
+	if ts > pe.flowNow {
+		pe.flowNow = ts
+	}
+	bk := flow.PacketHash(p) >> (64 - ownerBits)
+	o := pe.owner[bk]
+	if o == 0 {
+		// The bucket's first packet: its worker is the next in turn.
+		o = pe.turn + 1
+		pe.turn = (pe.turn + 1) % uint16(len(pe.ws))
+		pe.owner[bk] = o
+	}
+	it := workItem{idx: uint32(i), kind: itemFrame}
+	if frag {
+		it.kind, it.at = itemPacket, int64(len(b.pkts))
+		b.pkts = append(b.pkts, *p)
+	}
+	b.work[o-1] = append(b.work[o-1], it)
+	if g.tick(ts) {
+		// Every worker ends its idle flows as of the same time, at the
+		// same point of the stream as one engine would: after this
+		// packet reached its flow.
+		for w := range b.work {
+			b.work[w] = append(b.work[w], workItem{idx: uint32(i), kind: itemTick, at: pe.flowNow})
+		}
+	}
+}
+
+// process runs the worker's own packets of b through its flow engine, and
+// the ticks.
+func (w *worker) process(b *block) {
+	e := w.e
+	p := &e.pkt
+	for _, it := range b.work[w.idx] {
+		fr := &b.frames[it.idx]
+		switch it.kind {
+		case itemFrame:
+			data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
+			if e.dec.Decode(data, fr.link, fr.orig, p) != nil {
+				// The reader decoded this frame without an error: the
+				// decoder keeps no state, so this cannot happen.
+				panic("engine: a frame decoded differently in a worker")
 			}
-			g.countError(ts, de)
-			continue
-		}
-		c.Bytes += uint64(p.FrameLen) // inner frames, as Engine.PacketFrom counts them
-		if !g.admit(p, ts, len(data) >= int(fr.orig)) {
-			continue
-		}
-		if ts > w.flowNow {
-			w.flowNow = ts
-		}
-		bk := flow.PacketHash(p) >> (64 - ownerBits)
-		o := w.owner[bk]
-		if o == 0 {
-			// The bucket's first packet: its worker is the next in
-			// turn, the same choice in every worker (each sees the same
-			// packets in the same order).
-			o = w.turn + 1
-			w.turn = (w.turn + 1) % uint16(w.n)
-			w.owner[bk] = o
-		}
-		if int(o-1) == w.idx {
-			e.frame = g.frame
-			e.flowPacket(p, ts)
-		}
-		if g.tick(ts) {
-			// Every worker ends its idle flows as of the same time, at
-			// the same point of the stream as one engine would.
-			e.table.Advance(w.flowNow)
+		case itemPacket:
+			*p = b.pkts[it.at]
+		case itemTick:
+			e.table.Advance(it.at)
 			e.table.Expire()
+			continue
 		}
+		e.frame = b.base + uint64(it.idx) + 1
+		e.flowPacket(p, fr.ts)
 	}
 }
 

@@ -196,20 +196,21 @@ func TestParallelDealsFlowsInTurn(t *testing.T) {
 	}
 }
 
-// TestParallelWorkerZeroAlloc: in the steady state of a flow, a worker
-// running a block (decode, capture counters, its own flows' analysis, or
-// only the decode for another worker's packet) allocates nothing, as
-// Engine.Packet does not.
+// TestParallelWorkerZeroAlloc: in the steady state of a flow, the reader's
+// capture-global part of a frame (decode, capture counters, dealing it to
+// its worker) and a worker's run of its packets (decode, its flows'
+// analysis) allocate nothing, as Engine.Packet does not.
 func TestParallelWorkerZeroAlloc(t *testing.T) {
 	frames := loadFrames(t, findCapture(t, "shaper/shaper.srv.pcap"), 1_000_000)
 	pe := NewParallel(DefaultConfig(), 2)
-	b := &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames)}
+	b := newBlock(2)
 	fill := func(fs []memFrame) {
-		b.data, b.frames = b.data[:0], b.frames[:0]
+		b.reset(pe.disp.frame)
 		for _, f := range fs {
 			off := len(b.data)
 			b.data = append(b.data, f.data...)
 			b.frames = append(b.frames, blockFrame{ts: f.ts, off: uint32(off), n: uint32(len(f.data)), orig: f.origLen, link: f.link})
+			pe.global(b, len(b.frames)-1)
 		}
 	}
 	half := len(frames) / 2
