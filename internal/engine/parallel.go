@@ -18,22 +18,20 @@ import (
 // worker goroutine, and merges their results into the report one Engine
 // would have written: the same bytes, flow ids and order included.
 //
-// The reader (the goroutine calling Run) copies the frames into large
-// blocks (blockFrames frames or blockBytes bytes) and runs, on one engine
-// and in frame order, what is global to the capture: the frame counter,
-// the clock, decoding, decode errors, encapsulation and session counters,
+// The reader (the goroutine calling Run) runs, on one engine and in frame
+// order, what is global to the capture: the frame counter, the clock,
+// decoding, decode errors, encapsulation and session counters,
 // truncation, fragment reassembly, the filter, and the once-per-second
-// ticks that end idle flows. It then deals each admitted packet, by its
-// flow bucket (flow.PacketHash, the same for both directions), to one
-// worker: the block carries, per worker, the list of its frames and of
-// the ticks, in frame order. A worker decodes only its own frames again
-// and runs them through its flow engine: lookup, TCP analysis, diagnosis.
-// A flow's packets so meet one engine, in frame order. Decoding a frame
-// again (~25-45 ns) is cheaper than handing a decoded 352-byte packet to
-// another core (~80-130 ns a packet on the 2-vCPU machine of
-// docs/benchmarks.md); only reassembled IP datagrams, which no single
-// frame decodes to, travel decoded. A block costs one hand-off per worker
-// for thousands of frames.
+// ticks that end idle flows. It decodes each frame straight into a slot
+// of a large block (blockFrames frames) and deals each packet that goes
+// on to its flow, by its flow bucket (flow.PacketHash, the same for both
+// directions), to one worker: the block carries, per worker, the list of
+// its packets and of the ticks, in frame order. A worker runs its packets
+// through its flow engine: lookup, TCP analysis, diagnosis. A flow's
+// packets so meet one engine, in frame order, and every frame is decoded
+// once. A block costs one hand-off per worker for thousands of frames
+// (handing packets over one by one cost ~80-130 ns a packet on the 2-vCPU
+// machine of docs/benchmarks.md).
 //
 // Flow ids are the creation frame numbers in the workers, renumbered at
 // the end into the creation order of the whole capture. Cross-flow
@@ -81,49 +79,41 @@ func (w *workerState) created(f *flow.Flow, p *decode.Packet) {
 	}
 }
 
-// blockFrame is one frame of a block: data[off:off+n].
-type blockFrame struct {
-	ts   int64
-	off  uint32
-	n    uint32
-	orig uint32
-	link decode.LinkType
-}
-
-// block is a run of frames copied out of the source, with the reader's
-// verdicts on them, shared read-only by every worker; the last worker done
-// with it gives it back.
+// block is a run of decoded packets with the reader's verdicts on them,
+// shared read-only by every worker; the last worker done with it gives it
+// back.
 type block struct {
-	data   []byte
-	frames []blockFrame
-	// base is the number of frames of the capture before frames[0].
-	base uint64
+	// pkts are the packets admitted to their flows, decoded in place by
+	// the reader (a slot is reused when its frame goes no further).
+	pkts []decode.Packet
+	// frames counts the frames of the block; base those of the capture
+	// before it.
+	frames int
+	base   uint64
 	// work lists, per worker and in frame order, its packets and the
 	// ticks (every worker's).
 	work [][]workItem
-	// pkts are the reassembled datagrams (workItem.at indexes them).
-	pkts []decode.Packet
 	refs atomic.Int32
 }
 
-// workItem is one step of a worker: a frame of the block to decode and
-// analyse, a reassembled packet, or a tick.
+// workItem is one step of a worker: a packet of the block to analyse, or
+// a tick.
 type workItem struct {
-	// at is the time idle flows end as of (itemTick), or the index in
-	// block.pkts (itemPacket).
-	at   int64
-	idx  uint32 // the frame's index in the block
-	kind uint8
+	ts    int64  // the packet's time, or the time idle flows end as of (tick)
+	frame uint32 // the frame's index in the block
+	slot  uint32 // the packet's index in block.pkts
+	tick  bool
 }
 
 const (
-	itemFrame uint8 = iota
-	itemPacket
-	itemTick
+	// blockFrames bounds a block: 2048 decoded packets (~700 KB) stay
+	// in a core's cache until a worker reads them.
+	blockFrames = 2048
+	blocksOut   = 4 // blocks in flight: being filled, queued, being analysed
 )
 
 func newBlock(n int) *block {
-	b := &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames), work: make([][]workItem, n)}
+	b := &block{pkts: make([]decode.Packet, 0, blockFrames), work: make([][]workItem, n)}
 	for i := range b.work {
 		// Room for every frame of the block dealt to one worker, so
 		// the reader does not grow them at first.
@@ -134,17 +124,11 @@ func newBlock(n int) *block {
 
 // reset empties b for the frames after the first base ones.
 func (b *block) reset(base uint64) {
-	b.data, b.frames, b.pkts, b.base = b.data[:0], b.frames[:0], b.pkts[:0], base
+	b.pkts, b.frames, b.base = b.pkts[:0], 0, base
 	for i := range b.work {
 		b.work[i] = b.work[i][:0]
 	}
 }
-
-const (
-	blockFrames = 4096
-	blockBytes  = 1 << 20
-	blocksOut   = 4 // blocks in flight: being filled, queued, being analysed
-)
 
 type worker struct {
 	idx int
@@ -227,27 +211,13 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 		if f.File >= 0 && f.File < len(perFile) {
 			perFile[f.File]++
 		}
-		if len(b.frames) == cap(b.frames) || len(b.data)+len(f.Data) > cap(b.data) {
-			if len(b.frames) > 0 {
-				pe.send(b)
-				b = pe.take()
-			}
-			if len(f.Data) > cap(b.data) {
-				// A record larger than a block (up to
-				// capture.Options.MaxRecord): this block grows for it.
-				b.data = make([]byte, 0, len(f.Data))
-			}
+		if b.frames == blockFrames {
+			pe.send(b)
+			b = pe.take()
 		}
-		off := len(b.data)
-		b.data = append(b.data, f.Data...)
-		// Field by field: a composite literal was built on the stack and
-		// copied 16 bytes at a time, a store-forwarding stall per frame.
-		b.frames = b.frames[:len(b.frames)+1]
-		bf := &b.frames[len(b.frames)-1]
-		bf.ts, bf.off, bf.n, bf.orig, bf.link = f.TS, uint32(off), uint32(len(f.Data)), f.OrigLen, f.Link
-		pe.global(b, len(b.frames)-1)
+		pe.global(b, f.Data, f.TS, f.OrigLen, f.Link)
 	}
-	if len(b.frames) > 0 {
+	if b.frames > 0 {
 		pe.send(b)
 	}
 	for _, w := range pe.ws {
@@ -272,32 +242,33 @@ func (pe *Parallel) send(b *block) {
 	}
 }
 
-// global runs the capture-global part of frame i of b on the reader's
-// engine (Engine.PacketFrom up to the flow step) and deals the packet, if
-// it goes on to its flow, to its worker's list.
-func (pe *Parallel) global(b *block, i int) {
+// global runs the capture-global part of the next frame of b on the
+// reader's engine (Engine.PacketFrom up to the flow step), decoding it
+// into b's next packet slot, and deals the packet, if it goes on to its
+// flow, to its worker's list. data is read only during the call.
+func (pe *Parallel) global(b *block, data []byte, ts int64, orig uint32, link decode.LinkType) {
 	g := pe.disp
 	c := &g.capt
-	p := &g.pkt
-	fr := &b.frames[i]
-	data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
-	ts := fr.ts
+	idx := b.frames
+	b.frames++
+	slot := len(b.pkts)
+	b.pkts = b.pkts[:slot+1]
+	p := &b.pkts[slot]
 	g.frame++
 	c.Packets++
 	g.clock(ts)
-	if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
+	if err := g.dec.Decode(data, link, orig, p); err != nil {
 		de, ok := err.(decode.Error)
 		if !ok {
 			de = decode.ErrShort
 		}
 		g.countError(ts, de)
+		b.pkts = b.pkts[:slot]
 		return
 	}
 	c.Bytes += uint64(p.FrameLen) // inner frames, as Engine.PacketFrom counts them
-	// A fragment that completes a datagram is admitted as the whole
-	// datagram, which the worker cannot decode from this frame alone.
-	frag := p.Fragment
-	if !g.admit(p, ts, len(data) >= int(fr.orig)) {
+	if !g.admit(p, ts, len(data) >= int(orig)) {
+		b.pkts = b.pkts[:slot]
 		return
 	}
 	if ts > pe.flowNow {
@@ -311,46 +282,29 @@ func (pe *Parallel) global(b *block, i int) {
 		pe.turn = (pe.turn + 1) % uint16(len(pe.ws))
 		pe.owner[bk] = o
 	}
-	it := workItem{idx: uint32(i), kind: itemFrame}
-	if frag {
-		it.kind, it.at = itemPacket, int64(len(b.pkts))
-		b.pkts = append(b.pkts, *p)
-	}
-	b.work[o-1] = append(b.work[o-1], it)
+	b.work[o-1] = append(b.work[o-1], workItem{ts: ts, frame: uint32(idx), slot: uint32(slot)})
 	if g.tick(ts) {
 		// Every worker ends its idle flows as of the same time, at the
 		// same point of the stream as one engine would: after this
 		// packet reached its flow.
 		for w := range b.work {
-			b.work[w] = append(b.work[w], workItem{idx: uint32(i), kind: itemTick, at: pe.flowNow})
+			b.work[w] = append(b.work[w], workItem{ts: pe.flowNow, frame: uint32(idx), tick: true})
 		}
 	}
 }
 
 // process runs the worker's own packets of b through its flow engine, and
-// the ticks.
+// the ticks. Only this worker touches its packets' slots.
 func (w *worker) process(b *block) {
 	e := w.e
-	p := &e.pkt
 	for _, it := range b.work[w.idx] {
-		fr := &b.frames[it.idx]
-		switch it.kind {
-		case itemFrame:
-			data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
-			if e.dec.Decode(data, fr.link, fr.orig, p) != nil {
-				// The reader decoded this frame without an error: the
-				// decoder keeps no state, so this cannot happen.
-				panic("engine: a frame decoded differently in a worker")
-			}
-		case itemPacket:
-			*p = b.pkts[it.at]
-		case itemTick:
-			e.table.Advance(it.at)
+		if it.tick {
+			e.table.Advance(it.ts)
 			e.table.Expire()
 			continue
 		}
-		e.frame = b.base + uint64(it.idx) + 1
-		e.flowPacket(p, fr.ts)
+		e.frame = b.base + uint64(it.frame) + 1
+		e.flowPacket(&b.pkts[it.slot], it.ts)
 	}
 }
 

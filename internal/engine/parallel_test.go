@@ -207,10 +207,7 @@ func TestParallelWorkerZeroAlloc(t *testing.T) {
 	fill := func(fs []memFrame) {
 		b.reset(pe.disp.frame)
 		for _, f := range fs {
-			off := len(b.data)
-			b.data = append(b.data, f.data...)
-			b.frames = append(b.frames, blockFrame{ts: f.ts, off: uint32(off), n: uint32(len(f.data)), orig: f.origLen, link: f.link})
-			pe.global(b, len(b.frames)-1)
+			pe.global(b, f.data, f.ts, f.origLen, f.link)
 		}
 	}
 	half := len(frames) / 2
