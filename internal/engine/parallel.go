@@ -33,6 +33,13 @@ import (
 // (handing packets over one by one cost ~80-130 ns a packet on the 2-vCPU
 // machine of docs/benchmarks.md).
 //
+// Worker 0 is the reader itself: it analyses its packets as it decodes
+// them, still in the cache, and n workers so keep n goroutines busy, not
+// n+1 (a third busy goroutine on 2 cores measured slower: the runtime
+// time-slices them and the waiting ones spin). Since the reader also does
+// the capture-global part, it is dealt fewer buckets: one in 2n-1, the
+// other workers two each.
+//
 // Flow ids are the creation frame numbers in the workers, renumbered at
 // the end into the creation order of the whole capture. Cross-flow
 // findings (correlation, shared limiters) are derived from the merged
@@ -58,7 +65,7 @@ type Parallel struct {
 	// than by the hash modulo n: a few big flows then split evenly (8
 	// bulk flows went 6 to 2 by hash), many flows as by a hash.
 	owner []uint16
-	turn  uint16
+	turn  int
 }
 
 // workerState is what a worker's Engine keeps beyond a plain Engine.
@@ -114,10 +121,10 @@ const (
 
 func newBlock(n int) *block {
 	b := &block{pkts: make([]decode.Packet, 0, blockFrames), work: make([][]workItem, n)}
-	for i := range b.work {
-		// Room for every frame of the block dealt to one worker, so
-		// the reader does not grow them at first.
-		b.work[i] = make([]workItem, 0, blockFrames/n+64)
+	for i := 1; i < n; i++ {
+		// Room for a worker's share of the block's frames (two buckets
+		// in 2n-1) and then some, so the reader rarely grows them.
+		b.work[i] = make([]workItem, 0, 2*blockFrames/(2*n-1)+256)
 	}
 	return b
 }
@@ -139,6 +146,16 @@ type worker struct {
 // ownerBits sizes the flow buckets dealt out to workers: 2^14 buckets
 // (32 KiB); flows sharing a bucket share a worker.
 const ownerBits = 14
+
+// deal returns the worker of the k-th bucket dealt (see Parallel): one
+// bucket to the reader (worker 0), then two to each other worker.
+func deal(k, n int) int {
+	i := k % (2*n - 1)
+	if i == 0 {
+		return 0
+	}
+	return 1 + (i-1)/2
+}
 
 // maxWorkers bounds NewParallel's n (owner entries are 16 bits).
 const maxWorkers = 1024
@@ -182,7 +199,7 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 	}
 	pe.ran = true
 	var wg sync.WaitGroup
-	for _, w := range pe.ws {
+	for _, w := range pe.ws[1:] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -220,7 +237,7 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 	if b.frames > 0 {
 		pe.send(b)
 	}
-	for _, w := range pe.ws {
+	for _, w := range pe.ws[1:] {
 		close(w.in)
 	}
 	wg.Wait()
@@ -234,10 +251,10 @@ func (pe *Parallel) take() *block {
 	return b
 }
 
-// send hands b to every worker.
+// send hands b to every worker but the reader.
 func (pe *Parallel) send(b *block) {
-	b.refs.Store(int32(len(pe.ws)))
-	for _, w := range pe.ws {
+	b.refs.Store(int32(len(pe.ws) - 1))
+	for _, w := range pe.ws[1:] {
 		w.in <- b
 	}
 }
@@ -278,16 +295,27 @@ func (pe *Parallel) global(b *block, data []byte, ts int64, orig uint32, link de
 	o := pe.owner[bk]
 	if o == 0 {
 		// The bucket's first packet: its worker is the next in turn.
-		o = pe.turn + 1
-		pe.turn = (pe.turn + 1) % uint16(len(pe.ws))
+		o = uint16(deal(pe.turn, len(pe.ws)) + 1)
+		pe.turn++
 		pe.owner[bk] = o
 	}
-	b.work[o-1] = append(b.work[o-1], workItem{ts: ts, frame: uint32(idx), slot: uint32(slot)})
+	if o == 1 {
+		// The reader's own: analysed now, its slot free again.
+		e := pe.ws[0].e
+		e.frame = g.frame
+		e.flowPacket(p, ts)
+		b.pkts = b.pkts[:slot]
+	} else {
+		b.work[o-1] = append(b.work[o-1], workItem{ts: ts, frame: uint32(idx), slot: uint32(slot)})
+	}
 	if g.tick(ts) {
 		// Every worker ends its idle flows as of the same time, at the
 		// same point of the stream as one engine would: after this
 		// packet reached its flow.
-		for w := range b.work {
+		e := pe.ws[0].e
+		e.table.Advance(pe.flowNow)
+		e.table.Expire()
+		for w := 1; w < len(b.work); w++ {
 			b.work[w] = append(b.work[w], workItem{ts: pe.flowNow, frame: uint32(idx), tick: true})
 		}
 	}
