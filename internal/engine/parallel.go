@@ -34,11 +34,12 @@ import (
 // machine of docs/benchmarks.md).
 //
 // Worker 0 is the reader itself: it analyses its packets as it decodes
-// them, still in the cache, and n workers so keep n goroutines busy, not
-// n+1 (a third busy goroutine on 2 cores measured slower: the runtime
-// time-slices them and the waiting ones spin). Since the reader also does
-// the capture-global part, it is dealt fewer buckets: one in 2n-1, the
-// other workers two each.
+// them, still in the cache, and n workers so are n goroutines, not n+1
+// (with the reader apart, 2 workers on the 2-vCPU machine used 0.1-0.2 s
+// more CPU on bulk8 than one engine; this way about as much:
+// docs/benchmarks.md). Since the reader also does the capture-global
+// part, it is dealt fewer buckets: one in 2n-1, the other workers two
+// each (a first guess at the balance, not tuned).
 //
 // Flow ids are the creation frame numbers in the workers, renumbered at
 // the end into the creation order of the whole capture. Cross-flow
@@ -113,8 +114,8 @@ type workItem struct {
 }
 
 const (
-	// blockFrames bounds a block: 2048 decoded packets (~700 KB) stay
-	// in a core's cache until a worker reads them.
+	// blockFrames bounds a block: 2048 decoded packets, ~700 KB, so
+	// that the blocks in flight stay small beside the caches.
 	blockFrames = 2048
 	blocksOut   = 4 // blocks in flight: being filled, queued, being analysed
 )
