@@ -188,7 +188,11 @@ func NewParallel(cfg Config, n int) *Parallel {
 		e.budget = pe.disp.budget / n
 		e.maxDiag = max(1, (pe.disp.maxDiag+n-1)/n)
 		e.par = &workerState{sessFlows: map[flow.SessionKey]uint64{}}
-		pe.ws = append(pe.ws, &worker{idx: i, e: e, in: make(chan *block, blocksOut)})
+		w := &worker{idx: i, e: e}
+		if i > 0 { // worker 0 is the reader
+			w.in = make(chan *block, blocksOut)
+		}
+		pe.ws = append(pe.ws, w)
 	}
 	return pe
 }

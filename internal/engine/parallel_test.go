@@ -236,3 +236,65 @@ func TestParallelWorkerZeroAlloc(t *testing.T) {
 		t.Fatal("no worker analysed a flow")
 	}
 }
+
+// timedFrames is a FrameSource over frames held in memory with their
+// capture times.
+type timedFrames struct {
+	frames [][]byte
+	ts     []int64
+	i      int
+}
+
+func (s *timedFrames) Next(f *capture.Frame) error {
+	if s.i == len(s.frames) {
+		return io.EOF
+	}
+	d := s.frames[s.i]
+	*f = capture.Frame{Data: d, TS: s.ts[s.i], OrigLen: uint32(len(d)), Link: decode.LinkEthernet}
+	s.i++
+	return nil
+}
+
+// TestParallelTicksEndIdleFlowsInEveryWorker: short flows one after the
+// other, 300 ms apart, end idle (50 ms) at the once-a-second ticks in one
+// engine; every worker, the reader's own engine included, must end its
+// flows at the same ticks, or their end reasons and the idle count differ.
+func TestParallelTicksEndIdleFlowsInEveryWorker(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Flow.IdleTimeout = 50 * time.Millisecond
+	src := func() *timedFrames {
+		s := &timedFrames{}
+		for i := range 40 {
+			at := int64(i) * int64(300*time.Millisecond)
+			for k, flags := range []uint8{tcpSYN, tcpACK, tcpACK | tcpPSH} {
+				s.frames = append(s.frames, floodFrame(nil, i+1, false, flags, uint32(1000+k), 1, 10*k))
+				s.ts = append(s.ts, 1e18+at+int64(k)*int64(time.Millisecond))
+			}
+		}
+		return s
+	}
+	want := New(cfg)
+	if _, err := want.Run(context.Background(), src(), 1); err != nil {
+		t.Fatal(err)
+	}
+	wantRep := want.Finish()
+	if wantRep.Capture.FlowCounts.IdleEnd < 30 {
+		t.Fatalf("one engine ended %d of 40 flows idle: the test needs most", wantRep.Capture.FlowCounts.IdleEnd)
+	}
+	wantJS, _ := renderBoth(t, wantRep)
+	for _, n := range []int{2, 3} {
+		pe := NewParallel(cfg, n)
+		if _, err := pe.Run(context.Background(), src(), 1); err != nil {
+			t.Fatal(err)
+		}
+		for i, w := range pe.ws {
+			if w.e.table.Stats().Created == 0 {
+				t.Errorf("%d workers: worker %d analysed no flow", n, i)
+			}
+		}
+		js, _ := renderBoth(t, pe.Finish())
+		if !bytes.Equal(js, wantJS) {
+			t.Errorf("%d workers: JSON differs (-parallel +serial):\n%s", n, cmp.Diff(string(js), string(wantJS)))
+		}
+	}
+}
