@@ -42,7 +42,12 @@
 // the flat-rate rule, congestion (losses after RTT inflation, or losses
 // with a standing queue while the flow gets well under the bottleneck's
 // capacity: several flows sharing a FIFO), random_loss, unconstrained
-// (nothing limited it, e.g. a transfer that ended in slow start).
+// (nothing limited it, e.g. a transfer that ended in slow start), except
+// that a lossless flow over 20+ RTTs with the receiver window open is
+// the application's when its rate held flat without growing (a TCP
+// sender that wants more grows its window until a loss, a queue or the
+// receiver stops it) or went on and off (a fifth of its 100 ms bins
+// empty).
 // Accuracy: docs/accuracy.md (the generated sweep, scripts/accuracy.sh)
 // and docs/accuracy-regression.md (the hand-made lab sets, TestAccuracy).
 //
@@ -85,6 +90,31 @@
 //     next segments' time are the queue on the path: a shaper when there
 //     is one, a policer when there is none and the sending rate is flat
 //     with loss.
+//
+// Sixth-session additions (issue 11, measured on the sweep's spent sets):
+//
+//   - At a sender-side point the delivered rate is binned at the
+//     receiver's clock, the ACKs' TSval (1 kHz, checked against the
+//     capture clock), not at the ACKs' arrivals: ACKs that queue behind
+//     the other direction's data (a bidirectional transfer) arrive in
+//     clumps, which made a shaper's flat rate look variable (CV 0.14-0.19
+//     against 0.02 at the receiver) and the ACKs' spacing a 216 Mbit/s
+//     bottleneck. When the arrivals vary at twice the receiver clock's
+//     CV, dispersion is not measured from them.
+//   - With the ACKs alone, SACK right edges count as delivered (their
+//     data is not seen to bound them), and each loss episode's hole (the
+//     segments missing below the first SACK block) tells random loss
+//     (single segments) from a token bucket that ran dry (runs).
+//   - With the data alone at the sender, the server's SYN/ACK to its
+//     first ACK of client data stands for the RTT when the
+//     retransmissions agree with it; single losses retransmitted one RTT
+//     later are random loss, a sending rate flat by the second with a
+//     queue a shaper.
+//   - Shared limiters: the window all members were sending starts past
+//     each one's first bins of a few bytes (iperf3's cookie), a policer's
+//     sum may be flat by the second only, and members each flat and
+//     shaped share their queue (per-flow limits are assumed for policers
+//     only).
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
