@@ -242,6 +242,19 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		dg.Summary = fmt.Sprintf("shaped at %s with %.1f%% loss: flat rate, queueing delay up to %.0f ms", mbps(a.plateauBps), 100*a.lossFrac, a.queueMS)
 		return
 
+	case a.lost == 0 && a.flat && !a.inflated && (a.rwndUtil >= steadyMaxRwndUtil || a.rwndRoundFr >= c.RwndRoundsFrac/2):
+		// lossless and flat, nothing queued, and the advertised window
+		// (nearly) full: under the receive-window tests' bars, but no
+		// other limit is left (a 20 kB window over 81 ms: 1.9 Mbit/s at
+		// 0.7-0.85 of it, tune)
+		set(VerdictReceiverWindow, 0.5)
+		dg.RateBps = math.Round(a.plateauBps)
+		rw := d.rwndHist.quantile(0.5)
+		ev("advertised window median %.0f B; rate×RTT/rwnd = %.2f, flight near the window in %.0f%% of RTT rounds; no loss, no queue", rw, a.rwndUtil, 100*a.rwndRoundFr)
+		dg.Summary = fmt.Sprintf("receiver-window limited at %s: window ~%.0f kB over a %.1f ms RTT, no loss, no queue",
+			mbps(a.plateauBps), rw/1000, a.rtt.P50MS)
+		return
+
 	case f.steadyUnlimited(a):
 		// A TCP sender that wants more grows its window until something
 		// stops it: a loss, a queue, or the receiver's window. None of
