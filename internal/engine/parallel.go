@@ -18,32 +18,21 @@ import (
 // worker goroutine, and merges their results into the report one Engine
 // would have written: the same bytes, flow ids and order included.
 //
-// The reader (the goroutine calling Run) runs, on one engine and in frame
-// order, what is global to the capture: the frame counter, the clock,
-// decoding, decode errors, encapsulation and session counters,
-// truncation, fragment reassembly, the filter, and the once-per-second
-// ticks that end idle flows. It decodes each frame straight into a slot
-// of a large block (blockFrames frames) and deals each packet that goes
-// on to its flow, by its flow bucket (flow.PacketHash, the same for both
-// directions), to one worker: the block carries, per worker, the list of
-// its packets and of the ticks, in frame order. A worker runs its packets
-// through its flow engine: lookup, TCP analysis, diagnosis. A flow's
-// packets so meet one engine, in frame order, and every frame is decoded
-// once. A block costs one hand-off per worker for thousands of frames
-// (handing packets over one by one cost ~80-130 ns a packet on the 2-vCPU
-// machine of docs/benchmarks.md).
-//
-// Worker 0 is the reader itself: it analyses its packets as it decodes
-// them, still in the cache, and n workers so are n goroutines, not n+1
-// (with the reader apart, 2 workers on the 2-vCPU machine used 0.1-0.2 s
-// more CPU on bulk8 than one engine; this way about as much:
-// docs/benchmarks.md). Since the reader also does the capture-global
-// part, it is dealt fewer buckets: one in 4(n-1)+1, the other workers four
-// each, in turn. In one engine's CPU profile on bulk.srv.pcap reading,
-// decoding and the capture counters are ~40 % of the analysing
-// goroutine's time and the flows ~60 %: with 2 workers and 8 equal flows
-// the reader then has ~0.4 + 0.6/8 of one engine's work and the other
-// worker ~0.6 x 7/8.
+// The reader (the goroutine calling Run) only reads: it copies the frames
+// into large blocks (blockFrames frames or blockBytes bytes) and hands
+// every block to every worker at once. Each worker decodes every frame of
+// the block and runs what is global to the capture, in frame order (the
+// frame counter, the clock, decode errors, encapsulation and session
+// counters, truncation, fragment reassembly, the filter, the ticks that
+// end idle flows) on its own engine; a packet whose flow hash
+// (flow.PacketHash, the same for both directions) is the worker's own then
+// goes through its flow engine: lookup, TCP analysis, diagnosis. A flow's
+// packets so meet one engine, in frame order. The capture-global counters
+// are taken from worker 0's, which are those of one engine; the other
+// workers' copies are discarded. Decoding a frame again (~25-45 ns) is
+// cheaper than handing a decoded packet to another core (~80-130 ns a
+// packet on the 2-vCPU machine of docs/benchmarks.md): a block costs one
+// hand-off for thousands of frames.
 //
 // Flow ids are the creation frame numbers in the workers, renumbered at
 // the end into the creation order of the whole capture. Cross-flow
@@ -58,19 +47,10 @@ import (
 // differ. Per-packet hooks (OnPacket, OnFlowEnd) need one ordered stream:
 // NewParallel refuses them (use New).
 type Parallel struct {
-	disp *Engine // the reader's capture-global engine: the report's counters
+	disp *Engine // worker 0's capture-global engine: the report's counters
 	ws   []*worker
 	free chan *block
 	ran  bool
-	// flowNow is the latest time of a packet admitted to its flow: idle
-	// flows end as of it in every worker, as in one engine's table.
-	flowNow int64
-	// owner maps a flow hash bucket to its worker + 1 (0: not yet seen).
-	// Buckets are dealt out in turn as their first packets come, rather
-	// than by the hash modulo n: a few big flows then split evenly (8
-	// bulk flows went 6 to 2 by hash), many flows as by a hash.
-	owner []uint16
-	turn  int
 }
 
 // workerState is what a worker's Engine keeps beyond a plain Engine.
@@ -91,76 +71,48 @@ func (w *workerState) created(f *flow.Flow, p *decode.Packet) {
 	}
 }
 
-// block is a run of decoded packets with the reader's verdicts on them,
-// shared read-only by every worker; the last worker done with it gives it
-// back.
-type block struct {
-	// pkts are the packets admitted to their flows, decoded in place by
-	// the reader (a slot is reused when its frame goes no further).
-	pkts []decode.Packet
-	// frames counts the frames of the block; base those of the capture
-	// before it.
-	frames int
-	base   uint64
-	// work lists, per worker and in frame order, its packets and the
-	// ticks (every worker's).
-	work [][]workItem
-	refs atomic.Int32
+// blockFrame is one frame of a block: data[off:off+n].
+type blockFrame struct {
+	ts   int64
+	off  uint32
+	n    uint32
+	orig uint32
+	link decode.LinkType
 }
 
-// workItem is one step of a worker: a packet of the block to analyse, or
-// a tick.
-type workItem struct {
-	ts    int64  // the packet's time, or the time idle flows end as of (tick)
-	frame uint32 // the frame's index in the block
-	slot  uint32 // the packet's index in block.pkts
-	tick  bool
+// block is a run of frames copied out of the source, shared read-only by
+// every worker; the last worker done with it gives it back.
+type block struct {
+	data   []byte
+	frames []blockFrame
+	refs   atomic.Int32
 }
 
 const (
-	// blockFrames bounds a block: 2048 decoded packets, ~700 KB, so
-	// that the blocks in flight stay small beside the caches.
-	blockFrames = 2048
+	blockFrames = 4096
+	blockBytes  = 1 << 20
 	blocksOut   = 4 // blocks in flight: being filled, queued, being analysed
 )
 
-func newBlock(n int) *block {
-	b := &block{pkts: make([]decode.Packet, 0, blockFrames), work: make([][]workItem, n)}
-	for i := 1; i < n; i++ {
-		// Room for a worker's share of the block's frames and then
-		// some, so the reader rarely grows them.
-		b.work[i] = make([]workItem, 0, blockFrames/(n-1)+256)
-	}
-	return b
-}
-
-// reset empties b for the frames after the first base ones.
-func (b *block) reset(base uint64) {
-	b.pkts, b.frames, b.base = b.pkts[:0], 0, base
-	for i := range b.work {
-		b.work[i] = b.work[i][:0]
-	}
-}
-
 type worker struct {
-	idx int
-	e   *Engine // the worker's flows
-	in  chan *block
+	idx, n int
+	g      *Engine // capture-global part (decode, clock, admit, ticks)
+	e      *Engine // the worker's flows
+	// flowNow is the latest time of a packet that reached its flow (any
+	// worker's): idle flows end as of it, as in one engine's table.
+	flowNow int64
+	in      chan *block
+	// owner maps a flow hash bucket to its worker + 1 (0: not yet seen).
+	// Buckets are dealt out in turn as their first packets come, rather
+	// than by the hash modulo n: a few big flows then split evenly (8
+	// bulk flows went 6 to 2 by hash), many flows as by a hash.
+	owner []uint16
+	turn  uint16
 }
 
-// ownerBits sizes the flow buckets dealt out to workers: 2^14 buckets
-// (32 KiB); flows sharing a bucket share a worker.
+// ownerBits sizes the flow buckets dealt out to workers: 2^14 buckets,
+// 32 KiB per worker; flows sharing a bucket share a worker.
 const ownerBits = 14
-
-// deal returns the worker of the k-th bucket dealt (see Parallel): one
-// bucket to the reader (worker 0), then four rounds of the other workers.
-func deal(k, n int) int {
-	i := k % (4*(n-1) + 1)
-	if i == 0 {
-		return 0
-	}
-	return 1 + (i-1)%(n-1)
-}
 
 // maxWorkers bounds NewParallel's n (owner entries are 16 bits).
 const maxWorkers = 1024
@@ -172,12 +124,12 @@ func NewParallel(cfg Config, n int) *Parallel {
 	if cfg.OnPacket != nil || cfg.OnFlowEnd != nil {
 		panic("engine: NewParallel with per-packet hooks")
 	}
-	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut), owner: make([]uint16, 1<<ownerBits)}
+	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut)}
 	for range blocksOut {
-		pe.free <- newBlock(n)
+		pe.free <- &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames)}
 	}
 	wcfg := cfg
-	wcfg.Accept, wcfg.Select = nil, nil // the reader filters
+	wcfg.Accept = nil // the capture-global engine filters
 	wcfg.Flow.MaxFlows = (cfg.Flow.MaxFlows + n - 1) / n
 	if cfg.Flow.MaxFlows <= 0 {
 		wcfg.Flow.MaxFlows = (flow.DefaultConfig().MaxFlows + n - 1) / n
@@ -188,11 +140,14 @@ func NewParallel(cfg Config, n int) *Parallel {
 		e.budget = pe.disp.budget / n
 		e.maxDiag = max(1, (pe.disp.maxDiag+n-1)/n)
 		e.par = &workerState{sessFlows: map[flow.SessionKey]uint64{}}
-		w := &worker{idx: i, e: e}
-		if i > 0 { // worker 0 is the reader
-			w.in = make(chan *block, blocksOut)
+		g := pe.disp
+		if i > 0 {
+			// A copy of the capture-global state, so that this worker
+			// sees the same packets reach their flows (filter, fragment
+			// reassembly, ticks); its counters are not reported.
+			g = New(cfg)
 		}
-		pe.ws = append(pe.ws, w)
+		pe.ws = append(pe.ws, &worker{idx: i, n: n, g: g, e: e, in: make(chan *block, blocksOut), owner: make([]uint16, 1<<ownerBits)})
 	}
 	return pe
 }
@@ -208,7 +163,7 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 	}
 	pe.ran = true
 	var wg sync.WaitGroup
-	for _, w := range pe.ws[1:] {
+	for _, w := range pe.ws {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -237,16 +192,29 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 		if f.File >= 0 && f.File < len(perFile) {
 			perFile[f.File]++
 		}
-		if b.frames == blockFrames {
-			pe.send(b)
-			b = pe.take()
+		if len(b.frames) == cap(b.frames) || len(b.data)+len(f.Data) > cap(b.data) {
+			if len(b.frames) > 0 {
+				pe.send(b)
+				b = pe.take()
+			}
+			if len(f.Data) > cap(b.data) {
+				// A record larger than a block (up to
+				// capture.Options.MaxRecord): this block grows for it.
+				b.data = make([]byte, 0, len(f.Data))
+			}
 		}
-		pe.global(b, f.Data, f.TS, f.OrigLen, f.Link)
+		off := len(b.data)
+		b.data = append(b.data, f.Data...)
+		// Field by field: a composite literal was built on the stack and
+		// copied 16 bytes at a time, a store-forwarding stall per frame.
+		b.frames = b.frames[:len(b.frames)+1]
+		bf := &b.frames[len(b.frames)-1]
+		bf.ts, bf.off, bf.n, bf.orig, bf.link = f.TS, uint32(off), uint32(len(f.Data)), f.OrigLen, f.Link
 	}
-	if b.frames > 0 {
+	if len(b.frames) > 0 {
 		pe.send(b)
 	}
-	for _, w := range pe.ws[1:] {
+	for _, w := range pe.ws {
 		close(w.in)
 	}
 	wg.Wait()
@@ -256,92 +224,67 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 // take returns an empty block, waiting for one when all are in use.
 func (pe *Parallel) take() *block {
 	b := <-pe.free
-	b.reset(pe.disp.frame)
+	b.data, b.frames = b.data[:0], b.frames[:0]
 	return b
 }
 
-// send hands b to every worker but the reader.
+// send hands b to every worker.
 func (pe *Parallel) send(b *block) {
-	b.refs.Store(int32(len(pe.ws) - 1))
-	for _, w := range pe.ws[1:] {
+	b.refs.Store(int32(len(pe.ws)))
+	for _, w := range pe.ws {
 		w.in <- b
 	}
 }
 
-// global runs the capture-global part of the next frame of b on the
-// reader's engine (Engine.PacketFrom up to the flow step), decoding it
-// into b's next packet slot, and deals the packet, if it goes on to its
-// flow, to its worker's list. data is read only during the call.
-func (pe *Parallel) global(b *block, data []byte, ts int64, orig uint32, link decode.LinkType) {
-	g := pe.disp
-	c := &g.capt
-	idx := b.frames
-	b.frames++
-	slot := len(b.pkts)
-	b.pkts = b.pkts[:slot+1]
-	p := &b.pkts[slot]
-	g.frame++
-	c.Packets++
-	g.clock(ts)
-	if err := g.dec.Decode(data, link, orig, p); err != nil {
-		de, ok := err.(decode.Error)
-		if !ok {
-			de = decode.ErrShort
-		}
-		g.countError(ts, de)
-		b.pkts = b.pkts[:slot]
-		return
-	}
-	c.Bytes += uint64(p.FrameLen) // inner frames, as Engine.PacketFrom counts them
-	if !g.admit(p, ts, len(data) >= int(orig)) {
-		b.pkts = b.pkts[:slot]
-		return
-	}
-	if ts > pe.flowNow {
-		pe.flowNow = ts
-	}
-	bk := flow.PacketHash(p) >> (64 - ownerBits)
-	o := pe.owner[bk]
-	if o == 0 {
-		// The bucket's first packet: its worker is the next in turn.
-		o = uint16(deal(pe.turn, len(pe.ws)) + 1)
-		pe.turn++
-		pe.owner[bk] = o
-	}
-	if o == 1 {
-		// The reader's own: analysed now, its slot free again.
-		e := pe.ws[0].e
-		e.frame = g.frame
-		e.flowPacket(p, ts)
-		b.pkts = b.pkts[:slot]
-	} else {
-		b.work[o-1] = append(b.work[o-1], workItem{ts: ts, frame: uint32(idx), slot: uint32(slot)})
-	}
-	if g.tick(ts) {
-		// Every worker ends its idle flows as of the same time, at the
-		// same point of the stream as one engine would: after this
-		// packet reached its flow.
-		e := pe.ws[0].e
-		e.table.Advance(pe.flowNow)
-		e.table.Expire()
-		for w := 1; w < len(b.work); w++ {
-			b.work[w] = append(b.work[w], workItem{ts: pe.flowNow, frame: uint32(idx), tick: true})
-		}
-	}
-}
-
-// process runs the worker's own packets of b through its flow engine, and
-// the ticks. Only this worker touches its packets' slots.
+// process runs the frames of b: the capture-global part of each on g, the
+// flow part of the worker's own packets on e. It is Engine.PacketFrom
+// with the flow step kept to the worker's flows.
 func (w *worker) process(b *block) {
-	e := w.e
-	for _, it := range b.work[w.idx] {
-		if it.tick {
-			e.table.Advance(it.ts)
-			e.table.Expire()
+	g, e := w.g, w.e
+	c := &g.capt
+	p := &g.pkt
+	for i := range b.frames {
+		fr := &b.frames[i]
+		data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
+		ts := fr.ts
+		g.frame++
+		c.Packets++
+		g.clock(ts)
+		if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
+			de, ok := err.(decode.Error)
+			if !ok {
+				de = decode.ErrShort
+			}
+			g.countError(ts, de)
 			continue
 		}
-		e.frame = b.base + uint64(it.frame) + 1
-		e.flowPacket(&b.pkts[it.slot], it.ts)
+		c.Bytes += uint64(p.FrameLen) // inner frames, as Engine.PacketFrom counts them
+		if !g.admit(p, ts, len(data) >= int(fr.orig)) {
+			continue
+		}
+		if ts > w.flowNow {
+			w.flowNow = ts
+		}
+		bk := flow.PacketHash(p) >> (64 - ownerBits)
+		o := w.owner[bk]
+		if o == 0 {
+			// The bucket's first packet: its worker is the next in
+			// turn, the same choice in every worker (each sees the same
+			// packets in the same order).
+			o = w.turn + 1
+			w.turn = (w.turn + 1) % uint16(w.n)
+			w.owner[bk] = o
+		}
+		if int(o-1) == w.idx {
+			e.frame = g.frame
+			e.flowPacket(p, ts)
+		}
+		if g.tick(ts) {
+			// Every worker ends its idle flows as of the same time, at
+			// the same point of the stream as one engine would.
+			e.table.Advance(w.flowNow)
+			e.table.Expire()
+		}
 	}
 }
 

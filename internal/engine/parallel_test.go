@@ -154,10 +154,9 @@ func (s *frameSlice) Next(f *capture.Frame) error {
 }
 
 // TestParallelDealsFlowsInTurn: a few concurrent flows are dealt out to
-// the workers in turn as they start, one to the reader (worker 0, which
-// also does the capture-global part) for four to each other worker (8
-// flows: 2 and 6 on 2 workers, 1, 3, 2, 2 on 4), not left to a hash modulo
-// n, which can put 6 of 8 on one worker; the report stays one engine's.
+// the workers in turn as they start (8 flows: 4 and 4 on 2 workers, 2
+// each on 4), not left to a hash modulo n, which can put 6 of 8 on one
+// worker; the report stays one engine's.
 func TestParallelDealsFlowsInTurn(t *testing.T) {
 	var frames [][]byte
 	for round := range 200 {
@@ -183,7 +182,10 @@ func TestParallelDealsFlowsInTurn(t *testing.T) {
 		for _, w := range pe.ws {
 			got = append(got, w.e.table.Stats().Created)
 		}
-		even := map[int][]uint64{2: {2, 6}, 4: {1, 3, 2, 2}}[n]
+		even := make([]uint64, n)
+		for i := range even {
+			even[i] = uint64(8 / n)
+		}
 		if d := cmp.Diff(got, even); d != "" {
 			t.Errorf("%d workers: flows per worker (-got +want):\n%s", n, d)
 		}
@@ -194,18 +196,20 @@ func TestParallelDealsFlowsInTurn(t *testing.T) {
 	}
 }
 
-// TestParallelWorkerZeroAlloc: in the steady state of a flow, the reader's
-// capture-global part of a frame (decode, capture counters, dealing it to
-// its worker) and a worker's run of its packets (decode, its flows'
-// analysis) allocate nothing, as Engine.Packet does not.
+// TestParallelWorkerZeroAlloc: in the steady state of a flow, a worker
+// running a block (decode, capture counters, its own flows' analysis, or
+// only the decode for another worker's packet) allocates nothing, as
+// Engine.Packet does not.
 func TestParallelWorkerZeroAlloc(t *testing.T) {
 	frames := loadFrames(t, findCapture(t, "shaper/shaper.srv.pcap"), 1_000_000)
 	pe := NewParallel(DefaultConfig(), 2)
-	b := newBlock(2)
+	b := &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames)}
 	fill := func(fs []memFrame) {
-		b.reset(pe.disp.frame)
+		b.data, b.frames = b.data[:0], b.frames[:0]
 		for _, f := range fs {
-			pe.global(b, f.data, f.ts, f.origLen, f.link)
+			off := len(b.data)
+			b.data = append(b.data, f.data...)
+			b.frames = append(b.frames, blockFrame{ts: f.ts, off: uint32(off), n: uint32(len(f.data)), orig: f.origLen, link: f.link})
 		}
 	}
 	half := len(frames) / 2
@@ -237,28 +241,8 @@ func TestParallelWorkerZeroAlloc(t *testing.T) {
 	}
 }
 
-// timedFrames is a FrameSource over frames held in memory with their
-// capture times.
-type timedFrames struct {
-	frames [][]byte
-	ts     []int64
-	i      int
-}
-
-func (s *timedFrames) Next(f *capture.Frame) error {
-	if s.i == len(s.frames) {
-		return io.EOF
-	}
-	d := s.frames[s.i]
-	*f = capture.Frame{Data: d, TS: s.ts[s.i], OrigLen: uint32(len(d)), Link: decode.LinkEthernet}
-	s.i++
-	return nil
-}
-
-// TestParallelTicksEndIdleFlowsInEveryWorker: short flows one after the
-// other, 300 ms apart, end idle (50 ms) at the once-a-second ticks in one
-// engine; every worker, the reader's own engine included, must end its
-// flows at the same ticks, or their end reasons and the idle count differ.
+// TestParallelTicksEndIdleFlowsInEveryWorker: the once-per-capture-second
+// ticks end idle flows in every worker as one engine does (helper speed3).
 func TestParallelTicksEndIdleFlowsInEveryWorker(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Flow.IdleTimeout = 50 * time.Millisecond
@@ -297,4 +281,21 @@ func TestParallelTicksEndIdleFlowsInEveryWorker(t *testing.T) {
 			t.Errorf("%d workers: JSON differs (-parallel +serial):\n%s", n, cmp.Diff(string(js), string(wantJS)))
 		}
 	}
+}
+// timedFrames is a FrameSource over frames held in memory with their
+// capture times.
+type timedFrames struct {
+	frames [][]byte
+	ts     []int64
+	i      int
+}
+
+func (s *timedFrames) Next(f *capture.Frame) error {
+	if s.i == len(s.frames) {
+		return io.EOF
+	}
+	d := s.frames[s.i]
+	*f = capture.Frame{Data: d, TS: s.ts[s.i], OrigLen: uint32(len(d)), Link: decode.LinkEthernet}
+	s.i++
+	return nil
 }
