@@ -282,6 +282,7 @@ func TestParallelTicksEndIdleFlowsInEveryWorker(t *testing.T) {
 		}
 	}
 }
+
 // timedFrames is a FrameSource over frames held in memory with their
 // capture times.
 type timedFrames struct {
