@@ -510,13 +510,7 @@ func (f *Flow) plateau(a *analysis) {
 	// the delivered series at absolute bin times, for the aggregate of
 	// flows that share a limiter (SharedLimiters)
 	a.deliv = Series{StartNS: s.StartNS, StepNS: s.StepNS, Bps: append([]float64(nil), pts...)}
-	// trim leading/trailing empty points
-	for len(pts) > 0 && pts[0] == 0 {
-		pts = pts[1:]
-	}
-	for len(pts) > 0 && pts[len(pts)-1] == 0 {
-		pts = pts[:len(pts)-1]
-	}
+	pts = trimZeros(pts)
 	if len(pts) < 3 {
 		return
 	}
@@ -572,20 +566,9 @@ func plateauOf(pts []float64, c *Config) plateauRes {
 		}
 	}
 	res.pts = pts
-	srt := append([]float64(nil), pts...)
-	sort.Float64s(srt)
-	med := quantileSorted(srt, 0.5)
-	res.bps = med
 	// robust CV (1.4826 MAD / median): a few bins that dip while a loss
 	// is repaired must not hide a plateau
-	dev := make([]float64, len(pts))
-	for i, v := range pts {
-		dev[i] = math.Abs(v - med)
-	}
-	sort.Float64s(dev)
-	if med > 0 {
-		res.cv = 1.4826 * quantileSorted(dev, 0.5) / med
-	}
+	res.bps, res.cv = medianCV(pts)
 	res.flat = len(pts) >= c.PlateauMinBins && res.cv < c.PlateauMaxCV
 	return res
 }
