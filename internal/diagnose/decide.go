@@ -45,6 +45,7 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		// that starved it: 3 such data flows on the sweep's tune part)
 		set(VerdictInsufficientData, 0.5)
 		dg.Summary = fmt.Sprintf("too little data to diagnose: %d data segments over %.0f ms", d.dataPkts, float64(a.durNS)/1e6)
+		a.small = true
 		return
 
 	case a.appIdleFr >= c.AppIdleFrac && a.lossFrac < 0.01:

@@ -74,6 +74,10 @@ type AggInput struct {
 	QueueMS   float64
 	MinRTTMS  float64
 	Verdict   string // the flow's own verdict
+	// Small: too little data to diagnose on its own, and so no member of
+	// an aggregate either (iperf3's control connection, 38 kB
+	// acknowledged, joined 8 flows through one FIFO from the ACKs alone)
+	Small bool
 	// OneWay: only the data direction was mirrored (QueueMS is the one-way
 	// delay growth, MinRTTMS unknown)
 	OneWay bool

@@ -8,7 +8,8 @@ import (
 
 // analysis is the Finish-time view of the data direction.
 type analysis struct {
-	vis string
+	small bool // too little data to diagnose (decide, decideOneWay)
+	vis   string
 	// owdQ: queueing delay from timestamps alone (one-direction views):
 	// growth of capture time less TSval (data) or TSecr (ACKs) over its
 	// minimum, ms; owdOK when measured, else owdWhy says why not.
@@ -167,7 +168,7 @@ func (f *Flow) Finish() *Diagnosis {
 	}
 	if len(a.deliv.Bps) > 0 && a.vis == VisBoth {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.inflated, Flat: a.flat,
-			QueueMS: a.queueMS, MinRTTMS: a.rtt.MinMS, Verdict: dg.Verdict}
+			QueueMS: a.queueMS, MinRTTMS: a.rtt.MinMS, Verdict: dg.Verdict, Small: a.small}
 	}
 	// The data alone at the receiver side, or the ACKs alone, still show
 	// what a shared queue does: the summed arrival (or acknowledged)
@@ -181,12 +182,12 @@ func (f *Flow) Finish() *Diagnosis {
 	// sendUnqueued; else Upper)
 	if len(a.deliv.Bps) > 0 && a.vis == VisDataOnly && !a.receiver && a.sendQOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.sendQueued(),
-			Flat: a.flat, QueueMS: math.Max(0, a.sendQ), MinRTTMS: a.sendBase, Verdict: dg.Verdict, OneWay: true, Sent: true,
+			Flat: a.flat, QueueMS: math.Max(0, a.sendQ), MinRTTMS: a.sendBase, Verdict: dg.Verdict, Small: a.small, OneWay: true, Sent: true,
 			Upper: a.sendUpper && !a.sendUnqueued()}
 	}
 	if len(a.deliv.Bps) > 0 && (a.vis == VisDataOnly && a.receiver || a.vis == VisAcksOnly) && a.owdOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.owdQ >= 2*f.cfg.ShaperMinQueueMS,
-			Flat: a.flat, QueueMS: a.owdQ, Verdict: dg.Verdict, OneWay: true}
+			Flat: a.flat, QueueMS: a.owdQ, Verdict: dg.Verdict, Small: a.small, OneWay: true}
 		if a.vis == VisAcksOnly {
 			// no segment to count: the duplicate ACKs over the
 			// acknowledged segments stand in for the loss (they
@@ -569,7 +570,10 @@ func plateauOf(pts []float64, c *Config) plateauRes {
 	// robust CV (1.4826 MAD / median): a few bins that dip while a loss
 	// is repaired must not hide a plateau
 	res.bps, res.cv = medianCV(pts)
-	res.flat = len(pts) >= c.PlateauMinBins && res.cv < c.PlateauMaxCV
+	// (a median of zero is no plateau: a flow that sent in fewer than
+	// half of the bins, 0.4 Mbit/s at a 270 ms RTT in 100 ms bins, had
+	// CV 0 and was "shaped at 0.0 Mbit/s"; heldout6, spent)
+	res.flat = len(pts) >= c.PlateauMinBins && res.cv < c.PlateauMaxCV && res.bps > 0
 	return res
 }
 

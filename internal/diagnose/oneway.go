@@ -173,6 +173,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		case acked < uint64(c.MinDataPackets)*mss || a.durNS < c.MinDurationNS:
 			set(VerdictInsufficientData, 0.5)
 			dg.Summary = fmt.Sprintf("too little data to diagnose: %d bytes acknowledged over %.0f ms (only the ACK direction is mirrored)", acked, float64(a.durNS)/1e6)
+			a.small = true
 		case d.dsack >= 5 && (d.dsack >= uint64(c.ReorderMinFrac*float64(acked/mss)) || a.owdOK && a.owdQ >= 2*c.ShaperMinQueueMS && !(idleFr >= ackIdleMinFrac)):
 			// (fewer D-SACKs with the one-way delay varying: segments
 			// held back on the way, which a shaper's queue never does:
@@ -296,6 +297,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 	case d.dataPkts < uint64(c.MinDataPackets) || a.durNS < c.MinDurationNS:
 		set(VerdictInsufficientData, 0.5)
 		dg.Summary = fmt.Sprintf("too little data to diagnose: %d data segments over %.0f ms", d.dataPkts, float64(a.durNS)/1e6)
+		a.small = true
 	case offFr >= c.AppIdleFrac && a.lossFrac < 0.01 && !a.sendQueued():
 		// (a sender whose retransmissions show a queue on the path was
 		// held back by it, not by its application)
