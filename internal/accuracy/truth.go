@@ -282,7 +282,19 @@ func (rt *RunTruth) check(params map[string]string) {
 		rt.exclude("iperf3 reported %d data directions, want %d", len(rt.Counters), wantDirs)
 		return
 	}
+	// a loss run whose flows filled the link (BBR ignores random loss)
+	// was limited by the link, not by the loss: as a FIFO that did not
+	// overflow with the link >= 90% full, a shaper at the link rate
+	lossLink, lossFull := 0.0, len(rt.Counters) > 0
+	if rt.Kind == KindLoss {
+		if r, err := ParseRate(params["linkrate"]); err == nil && r > 0 {
+			lossLink = r
+		}
+	}
 	for _, c := range rt.Counters {
+		if lossLink == 0 || c.ReceiverBps < lossLinkFull*lossLink*goodputShare {
+			lossFull = false
+		}
 		goodput := rt.RateBps * goodputShare
 		share := 0.0
 		if goodput > 0 {
@@ -362,7 +374,15 @@ func (rt *RunTruth) check(params map[string]string) {
 	if rt.Want == VUnconstrained && rt.Kind == KindFIFO {
 		rt.Shared = false
 	}
+	if rt.Kind == KindLoss && rt.Excluded == "" && lossFull {
+		rt.Want, rt.RateBps, rt.Shared = VShaper, lossLink, rt.Streams > 1
+		rt.Relabel = fmt.Sprintf("the flows filled the %.0f Mbit/s link (goodput >= %.0f%% of it in every direction) despite the random loss: the link limited them", lossLink/1e6, 100*lossLinkFull)
+	}
 }
+
+// lossLinkFull: the share of a loss run's link that its goodput must
+// reach for the link, not the loss, to be the limit.
+const lossLinkFull = 0.9
 
 func (rt *RunTruth) exclude(f string, a ...any) {
 	rt.Excluded = fmt.Sprintf(f, a...)

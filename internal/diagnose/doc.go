@@ -116,6 +116,27 @@
 //     shaped share their queue (per-flow limits are assumed for policers
 //     only).
 //
+// Seventh-session additions (issue 11, measured on the sweep's spent sets):
+//
+//   - Shared limiters: a median queueing growth of the members of 30 ms
+//     or more is a shared queue whatever their own tests say, and is a
+//     shaper when the sum is flat by the second; under 15 ms with a fifth
+//     of the segments lost it is a bucket (BBR queues 5-11 ms in its own
+//     sender's qdisc). A policer's sum may vary up to the plateau bound by
+//     the second. At the senders, the lost share is of what was sent
+//     (originals and retransmissions). A flow too small to diagnose joins
+//     no aggregate. Concurrent flows each called policed at rates more
+//     than 1.5x apart, when their sum shows no shared limiter, are shares
+//     of one: insufficient_data with that reason.
+//   - A sender that waited after the ACKs is the application's only when
+//     nothing was lost (under 0.2%): flows that wait for their share of a
+//     shaper lose a little. Summaries say "no loss" only when nothing was.
+//   - A plateau at a median of zero is none; a single policed flow's rate
+//     is the top of its 1 s windows, not of its 100 ms bins.
+//   - With no RTT to measure an idle gap against, a gap shorter than half
+//     its echo's age is a busy sender's spacing behind a queue, not an
+//     application pause.
+//
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
 // terms.

@@ -680,17 +680,25 @@ func (f *Flow) dataGap(d *dirState, seq uint32, gap int64, gapEndedByLoss bool, 
 	// with its queueing delay: behind a shaper the receiver sees
 	// evenly spaced arrivals while the sender is busy)
 	thr := f.cfg.IdleFloorNS
-	if m := d.srttA + d.srttB; m > 0 && int64(f.cfg.IdleRTTs*float64(m)) > thr {
-		thr = int64(f.cfg.IdleRTTs * float64(m))
-	} else if m := f.minRTT(d); m > 0 && int64(f.cfg.IdleRTTs*float64(m)) > thr {
-		thr = int64(f.cfg.IdleRTTs * float64(m))
+	rtt := false
+	if m := d.srttA + d.srttB; m > 0 {
+		rtt = true
+		thr = max(thr, int64(f.cfg.IdleRTTs*float64(m)))
+	} else if m := f.minRTT(d); m > 0 {
+		rtt = true
+		thr = max(thr, int64(f.cfg.IdleRTTs*float64(m)))
 	}
 	if gap <= thr {
 		return
 	}
 	d.offN++
 	d.offNs += gap
-	if ecr >= 0 && !gapEndedByLoss && 2*ecr*1e6 >= gap {
+	// (with no RTT to measure the gap against, the echo's age stands in
+	// for it: a gap under half of it is the spacing of a busy sender's
+	// segments behind a queue, whose echoes are an RTT old, not a
+	// pause; 1 ms gaps at 11 Mbit/s behind a 97 ms queue counted as
+	// the application's, tune)
+	if ecr >= 0 && !gapEndedByLoss && 2*ecr*1e6 >= gap && (rtt || 2*gap >= ecr*1e6) {
 		d.staleNs += gap
 	}
 	switch {

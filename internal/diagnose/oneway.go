@@ -303,7 +303,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		// held back by it, not by its application)
 		set(VerdictApplication, 0.6) // tune: 77 of 129
 		dg.RateBps = math.Round(a.meanBps)
-		dg.Summary = fmt.Sprintf("application-limited at %s on average: the sender was idle after the ACKs came %.0f%% of the time, no loss (only the data direction is mirrored)", mbps(a.meanBps), 100*offFr)
+		dg.Summary = fmt.Sprintf("application-limited at %s on average: the sender was idle after the ACKs came %.0f%% of the time, %s (only the data direction is mirrored)", mbps(a.meanBps), 100*offFr, lossTxt(a.lossFrac))
 	case a.reorderN >= uint64(math.Max(5, c.ReorderMinFrac*float64(d.dataPkts))) && f.reorderDominates(a):
 		set(VerdictReordering, 0.7)
 		dg.Summary = fmt.Sprintf("limited by reordering: %d reordering events (%.1f%% of segments), real loss %.2f%% (only the data direction is mirrored)",

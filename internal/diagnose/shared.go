@@ -57,6 +57,8 @@ func SharedLimiters(flows []FlowRef) []*SharedLimiter {
 		}
 		if sl := aggregate(flows, idx, len(out)+1); sl != nil {
 			out = append(out, sl)
+		} else {
+			unequalShares(flows, idx)
 		}
 	}
 	return out
@@ -283,19 +285,24 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 	// varies by 100 ms but not by the second: 8 BBR flows through a
 	// 48 Mbit/s policer dropping 20% summed to CV 0.12 per 100 ms from
 	// their ACKs alone, flat over 1 s (heldout4)
-	flat1s := false
+	flat1s, flat1sSum := false, false
 	if b := blockMeans(pl.pts, 10); len(b) >= 5 {
 		_, cv := medianCV(b)
-		flat1s = cv < cfg.PlateauMaxCV/2
 		// the senders' own rates summed: bursty by 100 ms (4 cubic
 		// flows through a 34 Mbit/s shaper, CV 0.12), steadier by the
-		// second
-		if flows[idx[0]].Diagnosis.Agg.Sent {
-			flat1s = cv < cfg.PlateauMaxCV
-		}
+		// second; so are cubic saw-teeth through a policer at a long
+		// RTT (6 flows at 121 ms, 7 at 146 ms: CV 0.08-0.09 by the
+		// second), while the sums of flows losing at random vary by
+		// 0.13-0.26 (spent sets)
+		flat1sSum = cv < cfg.PlateauMaxCV
+		// (a shared queue asks more of the receivers' and the ACKs'
+		// sums: with the policers' bound, 4 applications behind
+		// labwire's 146 ms queue, seen from their ACKs, came out one
+		// shared shaper; heldout4, spent)
+		flat1s = cv < cfg.PlateauMaxCV/2 || flows[idx[0]].Diagnosis.Agg.Sent && flat1sSum
 	}
 	switch {
-	case !queued && !upper && lossFrac >= minLoss && (pl.flat || flat1s || 2*policed > len(idx)):
+	case !queued && !upper && lossFrac >= minLoss && (pl.flat || flat1sSum || 2*policed > len(idx)):
 		// the members' saw-teeth add up under the bucket's rate: its
 		// rate is the top of the sum, not its median. Over 1 s rather
 		// than 100 ms: a bucket of B bytes lets B more through in one
@@ -449,3 +456,44 @@ func activeFloor(bps []float64) float64 {
 	sort.Float64s(nz)
 	return 0.1 * quantileSorted(nz, 0.5)
 }
+
+// unequalShares: concurrent flows between the same hosts that were each
+// called policed, at rates far apart, when the test on their sum found
+// no shared limiter. A per-flow policer gives every flow the same rate;
+// rates that differ by more than shareSpread are shares of one limiter
+// the sum could not confirm (8 BBR flows through one 2.7 Mbit/s policer,
+// each "policed" at 0.07-0.98 Mbit/s from its ACKs: heldout5, spent), so
+// none of them is the limiter's rate: insufficient_data, saying why.
+func unequalShares(flows []FlowRef, idx []int) {
+	var pol []int
+	lo, hi := math.Inf(1), 0.0
+	for _, i := range idx {
+		d := flows[i].Diagnosis
+		if d.Verdict != VerdictPolicer || d.SharedLimiter != nil {
+			continue
+		}
+		pol = append(pol, i)
+		lo, hi = math.Min(lo, d.RateBps), math.Max(hi, d.RateBps)
+	}
+	if len(pol) < 2 || hi < shareSpread*lo {
+		return
+	}
+	names := make([]string, 0, len(idx))
+	for _, i := range idx {
+		names = append(names, fmt.Sprintf("#%d", flows[i].ID))
+	}
+	for _, i := range pol {
+		d := flows[i].Diagnosis
+		own := d.Summary
+		d.Verdict = VerdictInsufficientData
+		d.Confidence = 0.5
+		d.RateBps = 0
+		d.BurstBytes = 0
+		d.Evidence = append(d.Evidence, "this flow alone: "+own)
+		d.Summary = fmt.Sprintf("cannot tell the limiter's rate: %d of the %d concurrent flows from the same sender to the same receiver (%s) each look policed, at rates from %s to %s: shares of one limiter, which their summed rate does not show",
+			len(pol), len(idx), strings.Join(names, " "), mbps(lo), mbps(hi))
+	}
+}
+
+// shareSpread: per-flow policer rates this far apart are shares.
+const shareSpread = 1.5
