@@ -132,7 +132,8 @@
 //     nothing was lost (under 0.2%): flows that wait for their share of a
 //     shaper lose a little. Summaries say "no loss" only when nothing was.
 //   - A plateau at a median of zero is none; a single policed flow's rate
-//     is the top of its 1 s windows, not of its 100 ms bins.
+//     is the top of its 1 s windows when it loses 5% or more (over the
+//     rate most of the time), of its 100 ms bins when it loses less.
 //   - With no RTT to measure an idle gap against, a gap shorter than half
 //     its echo's age is a busy sender's spacing behind a queue, not an
 //     application pause.
