@@ -1,0 +1,49 @@
+package diagnose
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestUnequalShares: concurrent flows each "policed" at rates far apart
+// are shares of one limiter (insufficient_data, saying so); at nearly
+// equal rates they may be per-flow policers and keep their verdicts.
+func TestUnequalShares(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rates []float64
+		want  string
+	}{
+		{"shares", []float64{0.5e6, 1e6, 0.07e6}, VerdictInsufficientData},
+		{"per-flow", []float64{9.8e6, 10e6, 10.4e6}, VerdictPolicer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var flows []FlowRef
+			var idx []int
+			for i, r := range tc.rates {
+				flows = append(flows, FlowRef{ID: uint64(i + 1), Diagnosis: &Diagnosis{Verdict: VerdictPolicer, RateBps: r, Summary: "policed"}})
+				idx = append(idx, i)
+			}
+			unequalShares(flows, idx)
+			for _, f := range flows {
+				d := f.Diagnosis
+				if d.Verdict != tc.want {
+					t.Fatalf("flow %d: %s, want %s (%s)", f.ID, d.Verdict, tc.want, d.Summary)
+				}
+				if tc.want == VerdictInsufficientData && (d.RateBps != 0 || !strings.Contains(d.Summary, "shares of one limiter") ||
+					!strings.Contains(strings.Join(d.Evidence, "\n"), "this flow alone: policed")) {
+					t.Errorf("flow %d: rate %v, summary %q, evidence %q", f.ID, d.RateBps, d.Summary, d.Evidence)
+				}
+			}
+		})
+	}
+}
+
+// TestLossTxt: "no loss" only when nothing was lost.
+func TestLossTxt(t *testing.T) {
+	for frac, want := range map[float64]string{0: "no loss", 0.0058: "0.58% loss"} {
+		if got := lossTxt(frac); got != want {
+			t.Errorf("lossTxt(%v) = %q, want %q", frac, got, want)
+		}
+	}
+}
