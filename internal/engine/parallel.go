@@ -49,6 +49,12 @@ import (
 type Parallel struct {
 	disp *Engine // worker 0's capture-global engine: the report's counters
 	ws   []*worker
+	// peek: the reader deals frames by decode.Peek where it can (no
+	// --vni or --filter: every frame it reads reaches its flow); dec and
+	// pk are its decoder and scratch.
+	peek bool
+	dec  *decode.Decoder
+	pk   decode.FlowPeek
 	free chan *block
 	ran  bool
 }
@@ -78,6 +84,10 @@ type blockFrame struct {
 	n    uint32
 	orig uint32
 	link decode.LinkType
+	// peeked: the reader read the frame's flow hash with decode.Peek
+	// (when Parallel.peek); the frame then reaches its flow.
+	peeked bool
+	hash   uint64
 }
 
 // block is a run of frames copied out of the source, shared read-only by
@@ -98,6 +108,10 @@ type worker struct {
 	idx, n int
 	g      *Engine // capture-global part (decode, clock, admit, ticks)
 	e      *Engine // the worker's flows
+	// acc counts the capture-global part of the worker's own peeked
+	// frames (see process): g for worker 0, else an engine of its own
+	// whose counters Finish adds to worker 0's.
+	acc *Engine
 	// flowNow is the latest time of a packet that reached its flow (any
 	// worker's): idle flows end as of it, as in one engine's table.
 	flowNow int64
@@ -124,7 +138,8 @@ func NewParallel(cfg Config, n int) *Parallel {
 	if cfg.OnPacket != nil || cfg.OnFlowEnd != nil {
 		panic("engine: NewParallel with per-packet hooks")
 	}
-	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut)}
+	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut), dec: decode.New(cfg.Decode)}
+	pe.peek = cfg.Select == nil && cfg.Accept == nil
 	for range blocksOut {
 		pe.free <- &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames)}
 	}
@@ -147,7 +162,11 @@ func NewParallel(cfg Config, n int) *Parallel {
 			// reassembly, ticks); its counters are not reported.
 			g = New(cfg)
 		}
-		pe.ws = append(pe.ws, &worker{idx: i, n: n, g: g, e: e, in: make(chan *block, blocksOut), owner: make([]uint16, 1<<ownerBits)})
+		w := &worker{idx: i, n: n, g: g, e: e, acc: g, in: make(chan *block, blocksOut), owner: make([]uint16, 1<<ownerBits)}
+		if i > 0 && pe.peek {
+			w.acc = New(cfg)
+		}
+		pe.ws = append(pe.ws, w)
 	}
 	return pe
 }
@@ -210,6 +229,10 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 		b.frames = b.frames[:len(b.frames)+1]
 		bf := &b.frames[len(b.frames)-1]
 		bf.ts, bf.off, bf.n, bf.orig, bf.link = f.TS, uint32(off), uint32(len(f.Data)), f.OrigLen, f.Link
+		bf.peeked = pe.peek && pe.dec.Peek(f.Data, f.Link, f.OrigLen, &pe.pk)
+		if bf.peeked {
+			bf.hash = flow.PeekHash(&pe.pk)
+		}
 	}
 	if len(b.frames) > 0 {
 		pe.send(b)
@@ -249,7 +272,41 @@ func (w *worker) process(b *block) {
 		ts := fr.ts
 		g.frame++
 		c.Packets++
-		g.clock(ts)
+		if w.idx == 0 {
+			g.clock(ts)
+		}
+		if fr.peeked {
+			// The common frame: its flow read from the raw headers,
+			// and decoded (and counted) only by its worker. Peek
+			// reads only frames that Decode gives without error as a
+			// packet that reaches its flow, so every worker knows the
+			// frame is admitted.
+			if ts > w.flowNow {
+				w.flowNow = ts
+			}
+			if w.owns(fr.hash) {
+				a := w.acc
+				if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
+					// Not reached: Peek reads only frames Decode
+					// takes (TestPeekAgreesWithDecode).
+					de, ok := err.(decode.Error)
+					if !ok {
+						de = decode.ErrShort
+					}
+					a.countError(ts, de)
+					continue
+				}
+				a.capt.Bytes += uint64(p.FrameLen)
+				a.admit(p, ts, len(data) >= int(fr.orig))
+				e.frame = g.frame
+				e.flowPacket(p, ts)
+			}
+			if g.tick(ts) {
+				e.table.Advance(w.flowNow)
+				e.table.Expire()
+			}
+			continue
+		}
 		if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
 			de, ok := err.(decode.Error)
 			if !ok {
@@ -265,17 +322,7 @@ func (w *worker) process(b *block) {
 		if ts > w.flowNow {
 			w.flowNow = ts
 		}
-		bk := flow.PacketHash(p) >> (64 - ownerBits)
-		o := w.owner[bk]
-		if o == 0 {
-			// The bucket's first packet: its worker is the next in
-			// turn, the same choice in every worker (each sees the same
-			// packets in the same order).
-			o = w.turn + 1
-			w.turn = (w.turn + 1) % uint16(w.n)
-			w.owner[bk] = o
-		}
-		if int(o-1) == w.idx {
+		if w.owns(flow.PacketHash(p)) {
 			e.frame = g.frame
 			e.flowPacket(p, ts)
 		}
@@ -285,6 +332,48 @@ func (w *worker) process(b *block) {
 			e.table.Advance(w.flowNow)
 			e.table.Expire()
 		}
+	}
+}
+
+// owns reports whether the flow of hash h is the worker's. A bucket's
+// worker is chosen at its first packet, the next in turn: the same choice
+// in every worker, since each sees the same packets in the same order.
+func (w *worker) owns(h uint64) bool {
+	bk := h >> (64 - ownerBits)
+	o := w.owner[bk]
+	if o == 0 {
+		o = w.turn + 1
+		w.turn = (w.turn + 1) % uint16(w.n)
+		w.owner[bk] = o
+	}
+	return int(o-1) == w.idx
+}
+
+// addCounts adds what a's admit and frame counting counted (the
+// capture-global counters of a worker's own peeked frames) to d.
+func addCounts(d, a *Engine) {
+	c, ac := &d.capt, &a.capt
+	c.Bytes += ac.Bytes
+	c.IPPackets += ac.IPPackets
+	c.TruncatedPackets += ac.TruncatedPackets
+	c.TruncatedUpstream += ac.TruncatedUpstream
+	c.DecodeErrors += ac.DecodeErrors
+	for i, n := range a.errKinds {
+		d.errKinds[i] += n
+	}
+	for i, n := range a.encap {
+		d.encap[i] += n
+	}
+	for k, s := range a.sessions {
+		ds := d.sessions[k]
+		if ds == nil {
+			ds = &sessionAcc{s: s.s}
+			ds.s.Packets, ds.s.Bytes, ds.s.Truncated = 0, 0, 0
+			d.sessions[k] = ds
+		}
+		ds.s.Packets += s.s.Packets
+		ds.s.Bytes += s.s.Bytes
+		ds.s.Truncated += s.s.Truncated
 	}
 }
 
@@ -300,6 +389,11 @@ func (pe *Parallel) Finish() *result.Report {
 	d := pe.disp
 	var st flow.Stats
 	var kept []*result.Flow
+	for _, w := range pe.ws {
+		if w.acc != d {
+			addCounts(d, w.acc)
+		}
+	}
 	for _, w := range pe.ws {
 		e := w.e
 		e.table.Flush("end_of_capture")
