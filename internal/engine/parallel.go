@@ -55,6 +55,8 @@ type Parallel struct {
 	peek bool
 	dec  *decode.Decoder
 	pk   decode.FlowPeek
+	// peeked counts the frames dealt by Peek (tests).
+	peeked uint64
 	free chan *block
 	ran  bool
 }
@@ -110,7 +112,8 @@ type worker struct {
 	e      *Engine // the worker's flows
 	// acc counts the capture-global part of the worker's own peeked
 	// frames (see process): g for worker 0, else an engine of its own
-	// whose counters Finish adds to worker 0's.
+	// whose counters Finish adds to worker 0's (g when nothing is
+	// peeked).
 	acc *Engine
 	// flowNow is the latest time of a packet that reached its flow (any
 	// worker's): idle flows end as of it, as in one engine's table.
@@ -229,10 +232,7 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 		b.frames = b.frames[:len(b.frames)+1]
 		bf := &b.frames[len(b.frames)-1]
 		bf.ts, bf.off, bf.n, bf.orig, bf.link = f.TS, uint32(off), uint32(len(f.Data)), f.OrigLen, f.Link
-		bf.peeked = pe.peek && pe.dec.Peek(f.Data, f.Link, f.OrigLen, &pe.pk)
-		if bf.peeked {
-			bf.hash = flow.PeekHash(&pe.pk)
-		}
+		pe.mark(bf, f.Data)
 	}
 	if len(b.frames) > 0 {
 		pe.send(b)
@@ -242,6 +242,16 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 	}
 	wg.Wait()
 	return perFile, err
+}
+
+// mark reads the flow hash of bf, whose bytes are data, when decode.Peek
+// can.
+func (pe *Parallel) mark(bf *blockFrame, data []byte) {
+	bf.peeked = pe.peek && pe.dec.Peek(data, bf.link, bf.orig, &pe.pk)
+	if bf.peeked {
+		bf.hash = flow.PeekHash(&pe.pk)
+		pe.peeked++
+	}
 }
 
 // take returns an empty block, waiting for one when all are in use.
@@ -390,7 +400,7 @@ func (pe *Parallel) Finish() *result.Report {
 	var st flow.Stats
 	var kept []*result.Flow
 	for _, w := range pe.ws {
-		if w.acc != d {
+		if w.acc != d && w.acc != w.g {
 			addCounts(d, w.acc)
 		}
 	}
