@@ -57,8 +57,8 @@ type Parallel struct {
 	pk   decode.FlowPeek
 	// peeked counts the frames dealt by Peek (tests).
 	peeked uint64
-	free chan *block
-	ran  bool
+	free   chan *block
+	ran    bool
 }
 
 // workerState is what a worker's Engine keeps beyond a plain Engine.
