@@ -18,21 +18,29 @@ import (
 // worker goroutine, and merges their results into the report one Engine
 // would have written: the same bytes, flow ids and order included.
 //
-// The reader (the goroutine calling Run) only reads: it copies the frames
-// into large blocks (blockFrames frames or blockBytes bytes) and hands
-// every block to every worker at once. Each worker decodes every frame of
-// the block and runs what is global to the capture, in frame order (the
-// frame counter, the clock, decode errors, encapsulation and session
-// counters, truncation, fragment reassembly, the filter, the ticks that
-// end idle flows) on its own engine; a packet whose flow hash
-// (flow.PacketHash, the same for both directions) is the worker's own then
-// goes through its flow engine: lookup, TCP analysis, diagnosis. A flow's
-// packets so meet one engine, in frame order. The capture-global counters
-// are taken from worker 0's, which are those of one engine; the other
-// workers' copies are discarded. Decoding a frame again (~25-45 ns) is
-// cheaper than handing a decoded packet to another core (~80-130 ns a
-// packet on the 2-vCPU machine of docs/benchmarks.md): a block costs one
-// hand-off for thousands of frames.
+// The reader (the goroutine calling Run) copies the frames into large
+// blocks (blockFrames frames or blockBytes bytes) and hands every block to
+// every worker at once. For the common frame (Ethernet, at most one
+// 802.1Q tag, IPv4 without options or IPv6 without extension headers, not
+// a fragment, TCP or UDP; plain, in VXLAN, or in GENEVE around VXLAN) it
+// reads the flow hash from the raw headers (decode.Peek, flow.PeekHash:
+// PacketHash of the packet Decode would make) and marks the frame; such a
+// frame always decodes and reaches its flow. A worker decodes a marked
+// frame only when its flow is the worker's: it counts the frame's
+// capture-global counters (bytes, encapsulations, sessions, truncation)
+// and runs its flow (lookup, TCP analysis, diagnosis); the other workers
+// only number the frame and run the ticks that end idle flows (worker 0
+// also the capture clock). Every other frame (fragments, tunnels, options, tags, decode
+// errors, non-IP) every worker decodes and runs through the
+// capture-global part in frame order (fragment reassembly, the filter),
+// as one engine does, worker 0's counts being kept. With --vni or
+// --filter (Config.Select, Accept) no frame is marked. Finish adds the
+// counters of the other workers' own marked frames to worker 0's.
+//
+// A flow's packets so meet one engine, in frame order. Handing decoded
+// packets to another core cost ~80-130 ns a packet (docs/benchmarks.md);
+// a block costs one hand-off for thousands of frames, and a worker reads
+// only the headers of its own frames.
 //
 // Flow ids are the creation frame numbers in the workers, renumbered at
 // the end into the creation order of the whole capture. Cross-flow
@@ -269,9 +277,10 @@ func (pe *Parallel) send(b *block) {
 	}
 }
 
-// process runs the frames of b: the capture-global part of each on g, the
-// flow part of the worker's own packets on e. It is Engine.PacketFrom
-// with the flow step kept to the worker's flows.
+// process runs the frames of b: the capture-global part on g (of a
+// marked frame: only on its worker's acc), the flow part of the worker's
+// own packets on e. It is Engine.PacketFrom with the flow step kept to the
+// worker's flows.
 func (w *worker) process(b *block) {
 	g, e := w.g, w.e
 	c := &g.capt
