@@ -39,16 +39,14 @@ func (d *Decoder) Peek(data []byte, link LinkType, origLen uint32, k *FlowPeek) 
 	if len(data) < 14 {
 		return false
 	}
-	if binary.BigEndian.Uint16(data[12:14]) == etherIPv4 {
+	if binary.BigEndian.Uint16(data[12:14]) == etherIPv4 && len(data) >= 14+28 && data[14+9] == protoUDP {
 		// Perhaps a mirror packet: what mirrorFast takes.
 		b := data[14:]
-		if src, _, _, dport, pay, ok := udp4(b, int(origLen)-14); ok && (dport == d.cfg.VXLANPort || dport == d.cfg.GENEVEPort) {
-			t := b[pay.off:pay.end]
+		if srcLo, dport, off, end, ok := peekUDP4(b, int(origLen)-14); ok && (dport == d.cfg.VXLANPort || dport == d.cfg.GENEVEPort) {
 			if dport == d.cfg.GENEVEPort {
-				return d.peekGeneve(t, k)
+				return d.peekGeneve(b[off:end], k)
 			}
-			a := src.As4()
-			return peekVXLAN(t, 0xffff<<32|uint64(binary.BigEndian.Uint32(a[:])), 0, k)
+			return peekVXLAN(b[off:end], srcLo, 0, k)
 		}
 	}
 	if !peekFrame(data, int(origLen), true, k) {
@@ -94,17 +92,45 @@ func (d *Decoder) peekGeneve(b []byte, k *FlowPeek) bool {
 	if len(b) < hdr {
 		return false
 	}
-	var s Session
-	if genevOptions(b[8:hdr], &s) != nil {
-		return false
+	var gwlb uint64
+	if o := b[8:hdr]; len(o) == 32 && binary.BigEndian.Uint32(o[0:4]) == 0x01080102 &&
+		binary.BigEndian.Uint32(o[12:16]) == 0x01080202 && binary.BigEndian.Uint32(o[24:28]) == 0x01080301 {
+		// What a Gateway Load Balancer sends (genevOptions' shortcut).
+		gwlb = binary.BigEndian.Uint64(o[4:12])
+	} else {
+		var s Session
+		if genevOptionList(o, &s) != nil {
+			return false
+		}
+		gwlb = s.GWLBEndpointID
 	}
 	inner := b[hdr:]
-	src, _, _, dport, pay, ok := udp4(inner, int(^uint(0)>>1))
+	srcLo, dport, off, end, ok := peekUDP4(inner, int(^uint(0)>>1))
 	if !ok || dport != d.cfg.VXLANPort {
 		return false
 	}
-	a := src.As4()
-	return peekVXLAN(inner[pay.off:pay.end], 0xffff<<32|uint64(binary.BigEndian.Uint32(a[:])), s.GWLBEndpointID, k)
+	return peekVXLAN(inner[off:end], srcLo, gwlb, k)
+}
+
+// peekUDP4 is udp4 returning the source address as its low word (an
+// IPv4 address as ::ffff:a.b.c.d) and the payload's extent: the same
+// conditions, the same span.
+func peekUDP4(b []byte, wire int) (srcLo uint64, dport uint16, off, end int, ok bool) {
+	if len(b) < 28 || b[0] != 0x45 || b[9] != protoUDP || binary.BigEndian.Uint16(b[6:8])&0x3fff != 0 {
+		return
+	}
+	tot := int(binary.BigEndian.Uint16(b[2:4]))
+	if tot < 28 || tot > wire {
+		return
+	}
+	end = min(tot, len(b))
+	if end < 28 {
+		return
+	}
+	if ul := int(binary.BigEndian.Uint16(b[24:26])); ul >= 8 && 20+ul < end {
+		end = 20 + ul
+	}
+	return 0xffff<<32 | uint64(binary.BigEndian.Uint32(b[12:16])), binary.BigEndian.Uint16(b[22:24]), 28, end, true
 }
 
 // peekFrame reads an Ethernet frame (at most one 802.1Q tag) with IPv4

@@ -101,3 +101,24 @@ func FuzzPeek(f *testing.F) {
 		checkPeek(t, d, data, LinkEthernet, origLen)
 	})
 }
+
+// BenchmarkPeek: Peek of the frames of BenchmarkDecode (a parallel
+// analysis' reader runs it on every frame).
+func BenchmarkPeek(b *testing.B) {
+	plain, vx, gv := benchFrames(b)
+	d := New(DefaultConfig())
+	for _, bc := range []struct {
+		name string
+		data []byte
+	}{{"plain", plain}, {"vxlan", vx}, {"geneve+vxlan", gv}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var k FlowPeek
+			b.ReportAllocs()
+			for b.Loop() {
+				if !d.Peek(bc.data, LinkEthernet, uint32(len(bc.data)), &k) {
+					b.Fatal("not read")
+				}
+			}
+		})
+	}
+}
