@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -188,7 +187,7 @@ other errors.`,
 	cmd.Flags().BoolVar(&o.annotateDecap, "annotate-decap", false, "with --annotate: write mirrored packets as their inner frames (without the VXLAN/GENEVE headers)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "-", "write the report to this file instead of standard output")
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "no progress on standard error")
-	cmd.Flags().IntVar(&o.workers, "workers", defaultWorkers(), "analyse the flows on this many engines, one goroutine each, split by flow (default: the CPUs Go may use, at most 4); on 2 cores about 1.5x the speed of one core with 8 bulk connections and 1.25x with one, 1.1-1.4x that of --workers 1 (docs/benchmarks.md); the report is byte-identical to --workers 1, unless the --max-flows, --memory-limit or --max-diagnosed-flows bounds are reached (they are split over the workers) or more flows end than --max-report-flows. One goroutine reads the frames into large blocks for every worker and reads the flow of each common frame (TCP or UDP over IPv4 or IPv6, plain or in VXLAN or GENEVE) from its headers; a worker decodes and analyses only the frames of the flows dealt to it (frames of other shapes, and all with --vni or --filter: every worker decodes them), so one connection never spreads over workers. --format html and --annotate need every packet in one ordered stream and run on one engine")
+	cmd.Flags().IntVar(&o.workers, "workers", 1, "analyse the flows on this many engines, one goroutine each, split by flow; on 2 free cores --workers 2 measured 1.3-1.6x the speed of one core (GOMAXPROCS=1) and 1.1-1.4x that of --workers 1 with 8 bulk connections, but 0.9-1.1x that of --workers 1 with one connection, whose packets all go to one worker (docs/benchmarks.md); the report is byte-identical to --workers 1, unless the --max-flows, --memory-limit or --max-diagnosed-flows bounds are reached (they are split over the workers) or more flows end than --max-report-flows. One goroutine reads the frames into large blocks for every worker and reads the flow of each common frame (TCP or UDP over IPv4 or IPv6, plain or in VXLAN or GENEVE) from its headers; a worker decodes and analyses only the frames of the flows dealt to it (frames of other shapes, and all with --vni or --filter: every worker decodes them), so one connection never spreads over workers. --format html and --annotate need every packet in one ordered stream and run on one engine")
 	return cmd
 }
 
@@ -348,12 +347,6 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 	}
 	return nil
 }
-
-// defaultWorkers is --workers' default: one engine per CPU the runtime
-// uses, at most 4 (measured faster than one engine on 2 cores; past a
-// few workers the one reader and every worker's walk over all frames
-// bound the gain, docs/benchmarks.md).
-func defaultWorkers() int { return min(runtime.GOMAXPROCS(0), 4) }
 
 // analyzeFiles runs the engine over paths and returns the report; opened,
 // when set, is told the source before the first frame. A read
