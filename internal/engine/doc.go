@@ -8,8 +8,9 @@
 // sources may reuse their buffers.
 //
 // Parallel spreads one capture's flows over several Engines (analyze
-// --workers): the reader hands blocks of raw frames to every worker, each
-// worker decodes them all and does what is global to the capture in frame
-// order (worker 0's counts are reported), owns the flows dealt to it, and
-// the merged report is the one a single Engine writes (parallel.go).
+// --workers): the reader hands blocks of raw frames to every worker, with
+// the flow hash of each common frame read from its headers; a worker
+// decodes and analyses the frames of the flows dealt to it (and every
+// frame of another shape, for what is global to the capture), and the
+// merged report is the one a single Engine writes (parallel.go).
 package engine

@@ -88,9 +88,18 @@ func appendEthIPv4UDP(b []byte, src, dst [4]byte, sport, dport uint16, udpPayloa
 // the headers added, as on a mirror target.
 func encapFrames(frames []memFrame, wrap func([]byte) []byte) []memFrame {
 	out := make([]memFrame, len(frames))
+	var buf []byte
 	for i, f := range frames {
 		w := wrap(f.data)
-		out[i] = memFrame{data: w, ts: f.ts, origLen: f.origLen + uint32(len(w)-len(f.data)), link: decode.LinkEthernet}
+		// Packed one after the other, as the reader's buffers hold
+		// them: wrapped one allocation each, the frames of a size class
+		// were spread over spans shared with the wrappers' garbage.
+		if len(buf)+len(w) > cap(buf) {
+			buf = make([]byte, 0, 16<<20)
+		}
+		off := len(buf)
+		buf = append(buf, w...)
+		out[i] = memFrame{data: buf[off:len(buf):len(buf)], ts: f.ts, origLen: f.origLen + uint32(len(w)-len(f.data)), link: decode.LinkEthernet}
 	}
 	return out
 }

@@ -18,21 +18,29 @@ import (
 // worker goroutine, and merges their results into the report one Engine
 // would have written: the same bytes, flow ids and order included.
 //
-// The reader (the goroutine calling Run) only reads: it copies the frames
-// into large blocks (blockFrames frames or blockBytes bytes) and hands
-// every block to every worker at once. Each worker decodes every frame of
-// the block and runs what is global to the capture, in frame order (the
-// frame counter, the clock, decode errors, encapsulation and session
-// counters, truncation, fragment reassembly, the filter, the ticks that
-// end idle flows) on its own engine; a packet whose flow hash
-// (flow.PacketHash, the same for both directions) is the worker's own then
-// goes through its flow engine: lookup, TCP analysis, diagnosis. A flow's
-// packets so meet one engine, in frame order. The capture-global counters
-// are taken from worker 0's, which are those of one engine; the other
-// workers' copies are discarded. Decoding a frame again (~25-45 ns) is
-// cheaper than handing a decoded packet to another core (~80-130 ns a
-// packet on the 2-vCPU machine of docs/benchmarks.md): a block costs one
-// hand-off for thousands of frames.
+// The reader (the goroutine calling Run) copies the frames into large
+// blocks (blockFrames frames or blockBytes bytes) and hands every block to
+// every worker at once. For the common frame (Ethernet, at most one
+// 802.1Q tag, IPv4 without options or IPv6 without extension headers, not
+// a fragment, TCP or UDP; plain, in VXLAN, or in GENEVE around VXLAN) it
+// reads the flow hash from the raw headers (decode.Peek, flow.PeekHash:
+// PacketHash of the packet Decode would make) and marks the frame; such a
+// frame always decodes and reaches its flow. A worker decodes a marked
+// frame only when its flow is the worker's: it counts the frame's
+// capture-global counters (bytes, encapsulations, sessions, truncation)
+// and runs its flow (lookup, TCP analysis, diagnosis); the other workers
+// only number the frame and run the ticks that end idle flows (worker 0
+// also the capture clock). Every other frame (fragments, tunnels, options, tags, decode
+// errors, non-IP) every worker decodes and runs through the
+// capture-global part in frame order (fragment reassembly, the filter),
+// as one engine does, worker 0's counts being kept. With --vni or
+// --filter (Config.Select, Accept) no frame is marked. Finish adds the
+// counters of the other workers' own marked frames to worker 0's.
+//
+// A flow's packets so meet one engine, in frame order. Handing decoded
+// packets to another core cost ~80-130 ns a packet (docs/benchmarks.md);
+// a block costs one hand-off for thousands of frames, and a worker reads
+// only the headers of its own frames.
 //
 // Flow ids are the creation frame numbers in the workers, renumbered at
 // the end into the creation order of the whole capture. Cross-flow
@@ -49,8 +57,16 @@ import (
 type Parallel struct {
 	disp *Engine // worker 0's capture-global engine: the report's counters
 	ws   []*worker
-	free chan *block
-	ran  bool
+	// peek: the reader deals frames by decode.Peek where it can (no
+	// --vni or --filter: every frame it reads reaches its flow); dec and
+	// pk are its decoder and scratch.
+	peek bool
+	dec  *decode.Decoder
+	pk   decode.FlowPeek
+	// peeked counts the frames dealt by Peek (tests).
+	peeked uint64
+	free   chan *block
+	ran    bool
 }
 
 // workerState is what a worker's Engine keeps beyond a plain Engine.
@@ -78,6 +94,10 @@ type blockFrame struct {
 	n    uint32
 	orig uint32
 	link decode.LinkType
+	// peeked: the reader read the frame's flow hash with decode.Peek
+	// (when Parallel.peek); the frame then reaches its flow.
+	peeked bool
+	hash   uint64
 }
 
 // block is a run of frames copied out of the source, shared read-only by
@@ -98,6 +118,11 @@ type worker struct {
 	idx, n int
 	g      *Engine // capture-global part (decode, clock, admit, ticks)
 	e      *Engine // the worker's flows
+	// acc counts the capture-global part of the worker's own peeked
+	// frames (see process): g for worker 0, else an engine of its own
+	// whose counters Finish adds to worker 0's (g when nothing is
+	// peeked).
+	acc *Engine
 	// flowNow is the latest time of a packet that reached its flow (any
 	// worker's): idle flows end as of it, as in one engine's table.
 	flowNow int64
@@ -124,7 +149,8 @@ func NewParallel(cfg Config, n int) *Parallel {
 	if cfg.OnPacket != nil || cfg.OnFlowEnd != nil {
 		panic("engine: NewParallel with per-packet hooks")
 	}
-	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut)}
+	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut), dec: decode.New(cfg.Decode)}
+	pe.peek = cfg.Select == nil && cfg.Accept == nil
 	for range blocksOut {
 		pe.free <- &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames)}
 	}
@@ -147,7 +173,11 @@ func NewParallel(cfg Config, n int) *Parallel {
 			// reassembly, ticks); its counters are not reported.
 			g = New(cfg)
 		}
-		pe.ws = append(pe.ws, &worker{idx: i, n: n, g: g, e: e, in: make(chan *block, blocksOut), owner: make([]uint16, 1<<ownerBits)})
+		w := &worker{idx: i, n: n, g: g, e: e, acc: g, in: make(chan *block, blocksOut), owner: make([]uint16, 1<<ownerBits)}
+		if i > 0 && pe.peek {
+			w.acc = New(cfg)
+		}
+		pe.ws = append(pe.ws, w)
 	}
 	return pe
 }
@@ -173,6 +203,11 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 					pe.free <- b
 				}
 			}
+			// The flows live at the end, ended here, on every worker
+			// at once: their diagnoses' Finish is a tenth of the
+			// analysis of a bulk capture, and Finish runs on one
+			// goroutine.
+			w.e.table.Flush("end_of_capture")
 		}()
 	}
 	perFile := make([]uint64, files)
@@ -210,6 +245,7 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 		b.frames = b.frames[:len(b.frames)+1]
 		bf := &b.frames[len(b.frames)-1]
 		bf.ts, bf.off, bf.n, bf.orig, bf.link = f.TS, uint32(off), uint32(len(f.Data)), f.OrigLen, f.Link
+		pe.mark(bf, f.Data)
 	}
 	if len(b.frames) > 0 {
 		pe.send(b)
@@ -219,6 +255,16 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 	}
 	wg.Wait()
 	return perFile, err
+}
+
+// mark reads the flow hash of bf, whose bytes are data, when decode.Peek
+// can.
+func (pe *Parallel) mark(bf *blockFrame, data []byte) {
+	bf.peeked = pe.peek && pe.dec.Peek(data, bf.link, bf.orig, &pe.pk)
+	if bf.peeked {
+		bf.hash = flow.PeekHash(&pe.pk)
+		pe.peeked++
+	}
 }
 
 // take returns an empty block, waiting for one when all are in use.
@@ -236,9 +282,10 @@ func (pe *Parallel) send(b *block) {
 	}
 }
 
-// process runs the frames of b: the capture-global part of each on g, the
-// flow part of the worker's own packets on e. It is Engine.PacketFrom
-// with the flow step kept to the worker's flows.
+// process runs the frames of b: the capture-global part on g (of a
+// marked frame: only on its worker's acc), the flow part of the worker's
+// own packets on e. It is Engine.PacketFrom with the flow step kept to the
+// worker's flows.
 func (w *worker) process(b *block) {
 	g, e := w.g, w.e
 	c := &g.capt
@@ -249,7 +296,41 @@ func (w *worker) process(b *block) {
 		ts := fr.ts
 		g.frame++
 		c.Packets++
-		g.clock(ts)
+		if w.idx == 0 {
+			g.clock(ts)
+		}
+		if fr.peeked {
+			// The common frame: its flow read from the raw headers,
+			// and decoded (and counted) only by its worker. Peek
+			// reads only frames that Decode gives without error as a
+			// packet that reaches its flow, so every worker knows the
+			// frame is admitted.
+			if ts > w.flowNow {
+				w.flowNow = ts
+			}
+			if w.owns(fr.hash) {
+				a := w.acc
+				if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
+					// Not reached: Peek reads only frames Decode
+					// takes (TestPeekAgreesWithDecode).
+					de, ok := err.(decode.Error)
+					if !ok {
+						de = decode.ErrShort
+					}
+					a.countError(ts, de)
+					continue
+				}
+				a.capt.Bytes += uint64(p.FrameLen)
+				a.admit(p, ts, len(data) >= int(fr.orig))
+				e.frame = g.frame
+				e.flowPacket(p, ts)
+			}
+			if g.tick(ts) {
+				e.table.Advance(w.flowNow)
+				e.table.Expire()
+			}
+			continue
+		}
 		if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
 			de, ok := err.(decode.Error)
 			if !ok {
@@ -265,17 +346,7 @@ func (w *worker) process(b *block) {
 		if ts > w.flowNow {
 			w.flowNow = ts
 		}
-		bk := flow.PacketHash(p) >> (64 - ownerBits)
-		o := w.owner[bk]
-		if o == 0 {
-			// The bucket's first packet: its worker is the next in
-			// turn, the same choice in every worker (each sees the same
-			// packets in the same order).
-			o = w.turn + 1
-			w.turn = (w.turn + 1) % uint16(w.n)
-			w.owner[bk] = o
-		}
-		if int(o-1) == w.idx {
+		if w.owns(flow.PacketHash(p)) {
 			e.frame = g.frame
 			e.flowPacket(p, ts)
 		}
@@ -285,6 +356,48 @@ func (w *worker) process(b *block) {
 			e.table.Advance(w.flowNow)
 			e.table.Expire()
 		}
+	}
+}
+
+// owns reports whether the flow of hash h is the worker's. A bucket's
+// worker is chosen at its first packet, the next in turn: the same choice
+// in every worker, since each sees the same packets in the same order.
+func (w *worker) owns(h uint64) bool {
+	bk := h >> (64 - ownerBits)
+	o := w.owner[bk]
+	if o == 0 {
+		o = w.turn + 1
+		w.turn = (w.turn + 1) % uint16(w.n)
+		w.owner[bk] = o
+	}
+	return int(o-1) == w.idx
+}
+
+// addCounts adds what a's admit and frame counting counted (the
+// capture-global counters of a worker's own peeked frames) to d.
+func addCounts(d, a *Engine) {
+	c, ac := &d.capt, &a.capt
+	c.Bytes += ac.Bytes
+	c.IPPackets += ac.IPPackets
+	c.TruncatedPackets += ac.TruncatedPackets
+	c.TruncatedUpstream += ac.TruncatedUpstream
+	c.DecodeErrors += ac.DecodeErrors
+	for i, n := range a.errKinds {
+		d.errKinds[i] += n
+	}
+	for i, n := range a.encap {
+		d.encap[i] += n
+	}
+	for k, s := range a.sessions {
+		ds := d.sessions[k]
+		if ds == nil {
+			ds = &sessionAcc{s: s.s}
+			ds.s.Packets, ds.s.Bytes, ds.s.Truncated = 0, 0, 0
+			d.sessions[k] = ds
+		}
+		ds.s.Packets += s.s.Packets
+		ds.s.Bytes += s.s.Bytes
+		ds.s.Truncated += s.s.Truncated
 	}
 }
 
@@ -301,8 +414,13 @@ func (pe *Parallel) Finish() *result.Report {
 	var st flow.Stats
 	var kept []*result.Flow
 	for _, w := range pe.ws {
+		if w.acc != d && w.acc != w.g {
+			addCounts(d, w.acc)
+		}
+	}
+	for _, w := range pe.ws {
 		e := w.e
-		e.table.Flush("end_of_capture")
+		e.table.Flush("end_of_capture") // when Run did not run
 		ts := e.table.Stats()
 		st.Created += ts.Created
 		st.Evicted += ts.Evicted

@@ -53,7 +53,7 @@ func serialReport(t *testing.T, cfg Config, path string) *result.Report {
 	return e.Finish()
 }
 
-func parallelReport(t *testing.T, cfg Config, path string, n int) (*result.Report, int) {
+func parallelReport(t *testing.T, cfg Config, path string, n int) (*result.Report, int, uint64) {
 	t.Helper()
 	src, err := capture.OpenFiles([]string{path}, capture.Options{})
 	if err != nil {
@@ -71,7 +71,7 @@ func parallelReport(t *testing.T, cfg Config, path string, n int) (*result.Repor
 			busy++
 		}
 	}
-	return pe.Finish(), busy
+	return pe.Finish(), busy, pe.peeked
 }
 
 func renderBoth(t *testing.T, r *result.Report) (js, text []byte) {
@@ -103,7 +103,23 @@ func TestParallelEqualsSerial(t *testing.T) {
 		{"default", DefaultConfig(), []int{2, 4}},
 		{"idle50ms", short, []int{3}},
 	}
+	// With --vni or --filter every frame is decoded by every worker (not
+	// dealt by decode.Peek).
+	sel := DefaultConfig()
+	sel.Select = func(p *decode.Packet) bool { return p.Encap == decode.EncapNone || p.Session.VNI%2 == 0 }
+	filt := DefaultConfig()
+	filt.Accept = func(p *decode.Packet) bool { return p.Proto != 17 }
+	configs = append(configs, struct {
+		name    string
+		cfg     Config
+		workers []int
+	}{"select", sel, []int{2}}, struct {
+		name    string
+		cfg     Config
+		workers []int
+	}{"filter", filt, []int{3}})
 	n, spread := 0, 0
+	var peeked, frames uint64
 	for _, pat := range parallelCaptures {
 		m, _ := filepath.Glob(filepath.Join(testdata, pat))
 		if len(m) == 0 {
@@ -116,9 +132,15 @@ func TestParallelEqualsSerial(t *testing.T) {
 				want := serialReport(t, c.cfg, path)
 				wantJS, wantText := renderBoth(t, want)
 				for _, workers := range c.workers {
-					got, busy := parallelReport(t, c.cfg, path, workers)
+					got, busy, pk := parallelReport(t, c.cfg, path, workers)
 					if busy > 1 {
 						spread++
+					}
+					if c.cfg.Select == nil && c.cfg.Accept == nil {
+						peeked += pk
+						frames += got.Capture.Packets
+					} else if pk != 0 {
+						t.Errorf("%d workers: %d frames dealt by Peek with a filter", workers, pk)
 					}
 					js, text := renderBoth(t, got)
 					if !bytes.Equal(js, wantJS) {
@@ -134,6 +156,11 @@ func TestParallelEqualsSerial(t *testing.T) {
 	}
 	if n < 10 || spread < 10 {
 		t.Fatalf("%d capture runs, %d of them with flows on more than one worker", n, spread)
+	}
+	// Most frames take the fast way; the others (fragments, tunnels,
+	// options, ...) are decoded by every worker.
+	if peeked < frames/2 || peeked == frames {
+		t.Errorf("%d of %d frames dealt by Peek", peeked, frames)
 	}
 }
 
@@ -201,8 +228,15 @@ func TestParallelDealsFlowsInTurn(t *testing.T) {
 // only the decode for another worker's packet) allocates nothing, as
 // Engine.Packet does not.
 func TestParallelWorkerZeroAlloc(t *testing.T) {
+	for _, peek := range []bool{true, false} {
+		testParallelWorkerZeroAlloc(t, peek)
+	}
+}
+
+func testParallelWorkerZeroAlloc(t *testing.T, peek bool) {
 	frames := loadFrames(t, findCapture(t, "shaper/shaper.srv.pcap"), 1_000_000)
 	pe := NewParallel(DefaultConfig(), 2)
+	pe.peek = peek
 	b := &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames)}
 	fill := func(fs []memFrame) {
 		b.data, b.frames = b.data[:0], b.frames[:0]
@@ -210,6 +244,7 @@ func TestParallelWorkerZeroAlloc(t *testing.T) {
 			off := len(b.data)
 			b.data = append(b.data, f.data...)
 			b.frames = append(b.frames, blockFrame{ts: f.ts, off: uint32(off), n: uint32(len(f.data)), orig: f.origLen, link: f.link})
+			pe.mark(&b.frames[len(b.frames)-1], f.data)
 		}
 	}
 	half := len(frames) / 2
@@ -228,7 +263,10 @@ func TestParallelWorkerZeroAlloc(t *testing.T) {
 		i++
 	})
 	if allocs != 0 {
-		t.Errorf("a block of one frame through both workers allocates %.2f times in steady state", allocs)
+		t.Errorf("peek %v: a block of one frame through both workers allocates %.2f times in steady state", peek, allocs)
+	}
+	if peek && pe.peeked == 0 {
+		t.Error("no frame dealt by Peek")
 	}
 	owned := 0
 	for _, w := range pe.ws {

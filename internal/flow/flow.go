@@ -200,10 +200,30 @@ func PacketHash(p *decode.Packet) uint64 {
 	return mix64(h)
 }
 
+// PeekHash is PacketHash of the packet Decode makes of a frame Peek read
+// into k: the same value, from the raw header fields.
+func PeekHash(k *decode.FlowPeek) uint64 {
+	var sp, dp uint16
+	if k.Proto == 6 || k.Proto == 17 {
+		sp, dp = k.SrcPort, k.DstPort
+	}
+	h := wordsHash(k.SrcHi, k.SrcLo, sp) + wordsHash(k.DstHi, k.DstLo, dp)
+	h ^= uint64(k.Proto)<<56 ^ uint64(k.VNI)<<24 ^ k.GWLBEndpointID
+	if k.OuterSrcLo != 0 {
+		h ^= k.OuterSrcLo * 0x9e3779b97f4a7c15
+	}
+	return mix64(h)
+}
+
 // endpointHash mixes one endpoint with a multiply and a shift (the
 // endpoints' sum is mixed again by PacketHash).
 func endpointHash(a netip.Addr, port uint16) uint64 {
 	hi, lo := addrWords(a)
+	return wordsHash(hi, lo, port)
+}
+
+// wordsHash is endpointHash of an address given as its two words.
+func wordsHash(hi, lo uint64, port uint16) uint64 {
 	x := (lo^uint64(port)<<48)*0x9e3779b97f4a7c15 ^ hi*0xff51afd7ed558ccd
 	return x ^ x>>29
 }
