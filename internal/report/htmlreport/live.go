@@ -18,7 +18,7 @@ import (
 // GET /api/flows/{id}/series (SeriesHandler). Mount it at "/".
 func LiveHandler() http.Handler {
 	var b bytes.Buffer
-	err := livePage.Execute(&b, &view{
+	err := livePage().Execute(&b, &view{
 		UplotJS: uplotJSv(), UplotCSS: uplotCSSv(), JS: reportJSv(), CSS: reportCSSv(), License: uplotLicense,
 	})
 	page := b.Bytes()
