@@ -136,7 +136,11 @@
 //     rate most of the time), of its 100 ms bins when it loses less.
 //   - With no RTT to measure an idle gap against, a gap shorter than half
 //     its echo's age is a busy sender's spacing behind a queue, not an
-//     application pause.
+//     application pause; and a sender seen idle from its data alone whose
+//     one-way delay grew 100 ms or more was held back by a queue.
+//   - The TSval clock passes as 1 kHz from 700 to 1050 Hz: a queue that
+//     builds over the capture delays the later timestamps and slows the
+//     apparent clock (885 Hz behind a FIFO that filled over 6 s).
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
