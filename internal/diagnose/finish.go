@@ -411,23 +411,23 @@ func (f *Flow) markLoss(a *analysis) {
 		}
 		return
 	}
-	// sender side: originals (seq increasing) later retransmitted.
+	// sender side: originals (seq increasing) later retransmitted. One
+	// pass: a retransmission's original was recorded before it, and
+	// every original recorded after it starts above it (an original is
+	// new data), so the originals seen so far are all it can match.
 	origs := make([]int32, 0, d.rb.n)
-	for i := range d.rb.n {
-		if d.rb.at(i).kind == recOrig {
-			origs = append(origs, int32(i))
-		}
-	}
-	lastTx := make([]int32, len(origs))
-	for i := range lastTx {
-		lastTx[i] = -1
-	}
+	lastTx := make([]int32, 0, d.rb.n)
 	n := d.ndsr
 	if n > dsackRing {
 		n = dsackRing
 	}
 	for i := range d.rb.n {
 		r := d.rb.at(i)
+		if r.kind == recOrig {
+			origs = append(origs, int32(i))
+			lastTx = append(lastTx, -1)
+			continue
+		}
 		if r.kind != recRetx {
 			continue
 		}
