@@ -47,3 +47,23 @@ func TestLossTxt(t *testing.T) {
 		}
 	}
 }
+
+// TestPlateauOfZeroMedian: a flow that sent in fewer than half of its
+// bins has no plateau, however steady its zeros (it was "shaped at 0.0
+// Mbit/s" before).
+func TestPlateauOfZeroMedian(t *testing.T) {
+	cfg := DefaultConfig()
+	pts := make([]float64, 40)
+	for i := 0; i < len(pts); i += 3 {
+		pts[i] = 1.2e6
+	}
+	if pl := plateauOf(pts, &cfg); pl.flat || pl.bps != 0 {
+		t.Errorf("sparse series: flat %v at %v bps, want no plateau", pl.flat, pl.bps)
+	}
+	for i := range pts {
+		pts[i] = 5e6
+	}
+	if pl := plateauOf(pts, &cfg); !pl.flat || pl.bps != 5e6 {
+		t.Errorf("steady series: flat %v at %v bps, want a plateau at 5e6", pl.flat, pl.bps)
+	}
+}
