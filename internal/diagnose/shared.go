@@ -359,7 +359,7 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		d.Verdict = verdict
 		d.RateBps = sl.RateBps
 		d.Confidence = round3(conf)
-		lossTxt := fmt.Sprintf("%.2f%% of their segments lost", 100*lossFrac)
+		lossTxt := dropTxt(lossFrac, "lost")
 		if d.Visibility == VisAcksOnly {
 			lossTxt = fmt.Sprintf("%.1f duplicate ACKs per 100 acknowledged segments", 100*lossFrac)
 		}
@@ -379,8 +379,8 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		switch verdict {
 		case VerdictPolicer:
 			d.QueueDelayMS = 0
-			d.Summary = fmt.Sprintf("policed at %s shared by flows %s: %.2f%% of their segments dropped, their summed rate tops out there, no RTT growth%s",
-				mbps(rate), members, 100*lossFrac, oneWay)
+			d.Summary = fmt.Sprintf("policed at %s shared by flows %s: %s, their summed rate tops out there, no RTT growth%s",
+				mbps(rate), members, dropTxt(lossFrac, "dropped"), oneWay)
 			if d.Visibility == VisAcksOnly {
 				d.Summary = fmt.Sprintf("policed at %s shared by flows %s: %.1f duplicate ACKs per 100 acknowledged segments, their summed rate tops out there, one-way delay growth %.0f ms%s",
 					mbps(rate), members, 100*lossFrac, medQueue, oneWay)
@@ -501,3 +501,15 @@ func unequalShares(flows []FlowRef, idx []int) {
 
 // shareSpread: per-flow policer rates this far apart are shares.
 const shareSpread = 1.5
+
+// dropTxt says how much of the members' data was lost. Seen at the
+// senders, a segment dropped again after its retransmission counts once
+// per drop, so the drops can outnumber the original segments (8 BBR
+// flows through one 2.7 Mbit/s policer: 105 per 100): a share over 100%
+// is then said per 100 originals.
+func dropTxt(frac float64, verb string) string {
+	if frac > 1 {
+		return fmt.Sprintf("%.0f drops per 100 of their original segments (retransmissions %s again)", 100*frac, verb)
+	}
+	return fmt.Sprintf("%.2f%% of their segments %s", 100*frac, verb)
+}

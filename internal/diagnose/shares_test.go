@@ -67,3 +67,15 @@ func TestPlateauOfZeroMedian(t *testing.T) {
 		t.Errorf("steady series: flat %v at %v bps, want a plateau at 5e6", pl.flat, pl.bps)
 	}
 }
+
+// TestDropTxt: no share of the segments over 100%.
+func TestDropTxt(t *testing.T) {
+	for frac, want := range map[float64]string{
+		0.0723: "7.23% of their segments dropped",
+		1.0509: "105 drops per 100 of their original segments (retransmissions dropped again)",
+	} {
+		if got := dropTxt(frac, "dropped"); got != want {
+			t.Errorf("dropTxt(%v) = %q, want %q", frac, got, want)
+		}
+	}
+}
