@@ -17,24 +17,7 @@ func decodeBoth(d *Decoder, data []byte, link LinkType, origLen uint32) (fast, s
 // the same Packet and error by the mirror fast path as by the general
 // path.
 func TestMirrorFastPathEqualsGeneral(t *testing.T) {
-	type in struct {
-		data    []byte
-		origLen uint32
-		link    LinkType
-	}
-	var ins []in
-	for _, path := range append(captures(t, "*.pcap"), captures(t, "*.pcapng")...) {
-		link, frames := readCapture(t, path)
-		// The first frames of each capture: handshakes, sessions and
-		// every encapsulation appear early; the rest repeats them.
-		frames = frames[:min(len(frames), 300)]
-		for _, f := range frames {
-			ins = append(ins, in{f.data, f.origLen, link})
-		}
-	}
-	for _, s := range fuzzSeeds(t) {
-		ins = append(ins, in{s.data, uint32(len(s.data)), s.link})
-	}
+	ins := testFrames(t)
 	if len(ins) < 2000 {
 		t.Fatalf("only %d frames found in testdata", len(ins))
 	}
@@ -115,4 +98,28 @@ func TestGeneveOptionsFastPath(t *testing.T) {
 			t.Errorf("variant %d % x: shortcut %+v (%v), walk %+v (%v)", i, b, fast, ferr, walk, werr)
 		}
 	}
+}
+
+// testFrame is one input of the decoders' agreement tests.
+type testFrame struct {
+	data    []byte
+	origLen uint32
+	link    LinkType
+}
+
+// testFrames are the first 300 frames of every testdata capture and every
+// fuzz seed: handshakes, sessions and every encapsulation appear early in
+// a capture; the rest repeats them.
+func testFrames(t *testing.T) []testFrame {
+	var ins []testFrame
+	for _, path := range append(captures(t, "*.pcap"), captures(t, "*.pcapng")...) {
+		link, frames := readCapture(t, path)
+		for _, f := range frames[:min(len(frames), 300)] {
+			ins = append(ins, testFrame{f.data, f.origLen, link})
+		}
+	}
+	for _, s := range fuzzSeeds(t) {
+		ins = append(ins, testFrame{s.data, uint32(len(s.data)), s.link})
+	}
+	return ins
 }

@@ -48,22 +48,7 @@ func checkPeek(t *testing.T, d *Decoder, data []byte, link LinkType, origLen uin
 // decodes without error to a packet of the flow Peek read (the fields
 // flow.PacketHash hashes).
 func TestPeekAgreesWithDecode(t *testing.T) {
-	type in struct {
-		data    []byte
-		origLen uint32
-		link    LinkType
-	}
-	var ins []in
-	for _, path := range append(captures(t, "*.pcap"), captures(t, "*.pcapng")...) {
-		link, frames := readCapture(t, path)
-		frames = frames[:min(len(frames), 300)]
-		for _, f := range frames {
-			ins = append(ins, in{f.data, f.origLen, link})
-		}
-	}
-	for _, s := range fuzzSeeds(t) {
-		ins = append(ins, in{s.data, uint32(len(s.data)), s.link})
-	}
+	ins := testFrames(t)
 	hits := map[Encap]int{}
 	for _, cfg := range []Config{DefaultConfig(), {VXLANPort: 4789, GENEVEPort: 6081, DecapInner: true}, {VXLANPort: 8472}, {VXLANPort: 4789, GENEVEPort: 6081, GTPUPort: 80, GREUDPPort: 443}} {
 		d := New(cfg)

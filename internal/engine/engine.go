@@ -194,11 +194,7 @@ func (e *Engine) PacketFrom(data []byte, ts int64, origLen uint32, link decode.L
 
 	p := &e.pkt
 	if err := e.dec.Decode(data, link, origLen, p); err != nil {
-		de, ok := err.(decode.Error)
-		if !ok {
-			de = decode.ErrShort
-		}
-		e.countError(ts, de)
+		e.countError(ts, err)
 		return
 	}
 	// capture.bytes counts inner frames as the mirrored interface saw
@@ -208,7 +204,13 @@ func (e *Engine) PacketFrom(data []byte, ts int64, origLen uint32, link decode.L
 	e.analysePacket(p, ts, len(data) >= int(origLen))
 }
 
-func (e *Engine) countError(ts int64, de decode.Error) {
+// countError counts a frame Decode refused (an error of another type
+// counts as decode.ErrShort).
+func (e *Engine) countError(ts int64, err error) {
+	de, ok := err.(decode.Error)
+	if !ok {
+		de = decode.ErrShort
+	}
 	e.capt.DecodeErrors++
 	if int(de) < len(e.errKinds) {
 		e.errKinds[de]++

@@ -313,11 +313,7 @@ func (w *worker) process(b *block) {
 				if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
 					// Not reached: Peek reads only frames Decode
 					// takes (TestPeekAgreesWithDecode).
-					de, ok := err.(decode.Error)
-					if !ok {
-						de = decode.ErrShort
-					}
-					a.countError(ts, de)
+					a.countError(ts, err)
 					continue
 				}
 				a.capt.Bytes += uint64(p.FrameLen)
@@ -332,11 +328,7 @@ func (w *worker) process(b *block) {
 			continue
 		}
 		if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
-			de, ok := err.(decode.Error)
-			if !ok {
-				de = decode.ErrShort
-			}
-			g.countError(ts, de)
+			g.countError(ts, err)
 			continue
 		}
 		c.Bytes += uint64(p.FrameLen) // inner frames, as Engine.PacketFrom counts them

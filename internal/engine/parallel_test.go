@@ -164,9 +164,11 @@ func TestParallelEqualsSerial(t *testing.T) {
 	}
 }
 
-// frameSlice is a FrameSource over frames held in memory.
+// frameSlice is a FrameSource over frames held in memory, at the
+// capture times ts (1 µs apart when ts is nil).
 type frameSlice struct {
 	frames [][]byte
+	ts     []int64
 	i      int
 }
 
@@ -175,7 +177,11 @@ func (s *frameSlice) Next(f *capture.Frame) error {
 		return io.EOF
 	}
 	d := s.frames[s.i]
-	*f = capture.Frame{Data: d, TS: int64(s.i+1) * 1000, OrigLen: uint32(len(d)), Link: decode.LinkEthernet}
+	ts := int64(s.i+1) * 1000
+	if s.ts != nil {
+		ts = s.ts[s.i]
+	}
+	*f = capture.Frame{Data: d, TS: ts, OrigLen: uint32(len(d)), Link: decode.LinkEthernet}
 	s.i++
 	return nil
 }
@@ -284,8 +290,8 @@ func testParallelWorkerZeroAlloc(t *testing.T, peek bool) {
 func TestParallelTicksEndIdleFlowsInEveryWorker(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Flow.IdleTimeout = 50 * time.Millisecond
-	src := func() *timedFrames {
-		s := &timedFrames{}
+	src := func() *frameSlice {
+		s := &frameSlice{}
 		for i := range 40 {
 			at := int64(i) * int64(300*time.Millisecond)
 			for k, flags := range []uint8{tcpSYN, tcpACK, tcpACK | tcpPSH} {
@@ -319,22 +325,4 @@ func TestParallelTicksEndIdleFlowsInEveryWorker(t *testing.T) {
 			t.Errorf("%d workers: JSON differs (-parallel +serial):\n%s", n, cmp.Diff(string(js), string(wantJS)))
 		}
 	}
-}
-
-// timedFrames is a FrameSource over frames held in memory with their
-// capture times.
-type timedFrames struct {
-	frames [][]byte
-	ts     []int64
-	i      int
-}
-
-func (s *timedFrames) Next(f *capture.Frame) error {
-	if s.i == len(s.frames) {
-		return io.EOF
-	}
-	d := s.frames[s.i]
-	*f = capture.Frame{Data: d, TS: s.ts[s.i], OrigLen: uint32(len(d)), Link: decode.LinkEthernet}
-	s.i++
-	return nil
 }
