@@ -65,6 +65,9 @@ type analysis struct {
 	// too. A token bucket that runs dry drops the rest of a burst; random
 	// loss drops a segment's neighbour with probability p.
 	lossRunFrac float64
+	// drops: the data segments at a sender-side point with their loss,
+	// for the drop chains (chain.go); nil elsewhere
+	drops []DropEvent
 	// baseMS: the handshake RTT when it is well below the data's
 	// minimum RTT (a standing queue of other flows), else 0
 	baseMS   float64
@@ -166,9 +169,10 @@ func (f *Flow) Finish() *Diagnosis {
 	} else {
 		f.decideOneWay(a, dg)
 	}
+	f.refinePolicer(a, dg)
 	if len(a.deliv.Bps) > 0 && a.vis == VisBoth {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.inflated, Flat: a.flat,
-			QueueMS: a.queueMS, MinRTTMS: a.rtt.MinMS, Verdict: dg.Verdict, Small: a.small}
+			QueueMS: a.queueMS, MinRTTMS: a.rtt.MinMS, Verdict: dg.Verdict, Small: a.small, LossRunFrac: a.lossRunFrac, Drops: a.drops}
 	}
 	// The data alone at the receiver side, or the ACKs alone, still show
 	// what a shared queue does: the summed arrival (or acknowledged)
@@ -183,11 +187,11 @@ func (f *Flow) Finish() *Diagnosis {
 	if len(a.deliv.Bps) > 0 && a.vis == VisDataOnly && !a.receiver && a.sendQOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.sendQueued(),
 			Flat: a.flat, QueueMS: math.Max(0, a.sendQ), MinRTTMS: a.sendBase, Verdict: dg.Verdict, Small: a.small, OneWay: true, Sent: true,
-			Upper: a.sendUpper && !a.sendUnqueued()}
+			Upper: a.sendUpper && !a.sendUnqueued(), LossRunFrac: a.lossRunFrac, Drops: a.drops}
 	}
 	if len(a.deliv.Bps) > 0 && (a.vis == VisDataOnly && a.receiver || a.vis == VisAcksOnly) && a.owdOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.owdQ >= 2*f.cfg.ShaperMinQueueMS,
-			Flat: a.flat, QueueMS: a.owdQ, Verdict: dg.Verdict, Small: a.small, OneWay: true}
+			Flat: a.flat, QueueMS: a.owdQ, Verdict: dg.Verdict, Small: a.small, OneWay: true, LossRunFrac: a.lossRunFrac}
 		if a.vis == VisAcksOnly {
 			// no segment to count: the duplicate ACKs over the
 			// acknowledged segments stand in for the loss (they
@@ -333,6 +337,7 @@ func (f *Flow) measure(a *analysis) {
 		a.lossFrac = float64(a.lost) / float64(a.originals)
 	}
 	a.lossRunFrac = lossRuns(&d.rb, a.receiver, a.lost)
+	a.drops = f.dropEvents(a)
 	a.reorderN = d.dsack + d.reorder
 
 	// rate plateau
