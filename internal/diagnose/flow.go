@@ -204,6 +204,12 @@ type dirState struct {
 	ackTS0, ackTSLast      int64
 	ackTSVal0, ackTSValEnd uint32
 	hasAckTS, ackTSBad     bool
+	// revOwdMin, revOwdSum, revOwdN: the ACKs' arrival less their TSval
+	// on the capture clock (the reverse path's one-way delay, relative),
+	// ns: its mean over its minimum is the queue the ACKs met
+	revOwdMin int64
+	revOwdSum float64
+	revOwdN   uint64
 
 	// rings and histograms, each touched at one slot per use
 	pend     [pendRing]pend
@@ -1164,6 +1170,12 @@ func (o *dirState) ackAtTSval(ts int64, tsval uint32, bytes float64) {
 	}
 	o.ackBinsTS.add(rt, bytes)
 	o.ackTSLast, o.ackTSValEnd = ts, tsval
+	owd := ts - rt
+	if o.revOwdN == 0 || owd < o.revOwdMin {
+		o.revOwdMin = owd
+	}
+	o.revOwdSum += float64(owd)
+	o.revOwdN++
 }
 
 // sackMaxSpan: how far above the cumulative ACK a SACK block's right
