@@ -138,3 +138,22 @@ func TestMergeDrops(t *testing.T) {
 		t.Error("mergeDrops with an empty member, want nil")
 	}
 }
+
+// TestChainRaises: an estimate above the delivered rate stands only when
+// its chains span two segments' worth of tokens at that rate.
+func TestChainRaises(t *testing.T) {
+	for _, tc := range []struct {
+		c    chainEstimate
+		rate float64
+		want bool
+	}{
+		{chainEstimate{bps: 62e6, chains: 4, spanUS: 210, ok: true}, 2.8e6, false}, // chained inside bursts only
+		{chainEstimate{bps: 14.9e6, chains: 6, spanUS: 3345, ok: true}, 10.7e6, true},
+		{chainEstimate{bps: 11e6, chains: 6, spanUS: 9000, ok: true}, 10.7e6, false}, // within 15%
+		{chainEstimate{bps: 20e6, chains: 6, spanUS: 9000}, 10.7e6, false},           // no estimate
+	} {
+		if got := tc.c.raises(tc.rate); got != tc.want {
+			t.Errorf("%+v.raises(%.1f Mbit/s) = %v, want %v", tc.c, tc.rate/1e6, got, tc.want)
+		}
+	}
+}

@@ -107,7 +107,10 @@ type Detectors struct {
 	RwndRoundFrac float64 `json:"rwnd_full_round_frac"`
 	RwndUtil      float64 `json:"rwnd_util"`
 	AppIdleFrac   float64 `json:"app_idle_frac"`
-	InflatedLoss  float64 `json:"loss_after_inflated_rtt_frac"`
+	// ZeroFlightFrac: share of the transfer the sender sat with
+	// everything acknowledged and the window open before new data
+	ZeroFlightFrac float64 `json:"zero_flight_frac"`
+	InflatedLoss   float64 `json:"loss_after_inflated_rtt_frac"`
 	// ChainRateBps: the drop chains' estimate of a policer's rate (a
 	// sender-side point with drops; chain.go), 0 when not made
 	ChainRateBps float64 `json:"drop_chain_rate_bps,omitempty"`

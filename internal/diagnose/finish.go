@@ -53,8 +53,11 @@ type analysis struct {
 	rwndRoundFr    float64
 	rwndUtil       float64
 	appIdleFr      float64
-	reorderN       uint64
-	meanBps        float64
+	// zeroFr: share of the transfer with nothing in flight and the
+	// window open before new data (zeroFlight)
+	zeroFr   float64
+	reorderN uint64
+	meanBps  float64
 	// dispersion: the bottleneck's capacity from the spacing of this
 	// flow's back-to-back packets, and the flow's share of it.
 	capBps float64
@@ -157,7 +160,7 @@ func (f *Flow) Finish() *Diagnosis {
 		LevelShift: a.levelShift, LevelShiftBin: a.shiftBin,
 		PlateauBins: len(a.plateau), PlateauCV: round3(a.plateauCV), PlateauBps: math.Round(a.plateauBps),
 		RwndRoundFrac: round3(a.rwndRoundFr), RwndUtil: round3(a.rwndUtil),
-		AppIdleFrac: round3(a.appIdleFr), InflatedLoss: round3(a.inflLossFr),
+		AppIdleFrac: round3(a.appIdleFr), ZeroFlightFrac: round3(a.zeroFr), InflatedLoss: round3(a.inflLossFr),
 	}
 	if a.flach[0].code == 0 {
 		dg.Detectors.FlachRateBps = math.Round(a.flach[0].rate)
@@ -384,6 +387,10 @@ func (f *Flow) measure(a *analysis) {
 	}
 	if a.durNS > 0 {
 		a.appIdleFr = float64(d.appNs) / float64(a.durNS)
+		a.zeroFr = float64(d.zeroSendNs) / float64(a.durNS)
+		if a.receiver {
+			a.zeroFr = float64(d.zeroRecvNs) / float64(a.durNS)
+		}
 	}
 
 	f.dispersion(a)
