@@ -90,6 +90,9 @@ type AggInput struct {
 	// LossRunFrac: the flow's share of lost segments that follow a lost
 	// one (lossRuns)
 	LossRunFrac float64
+	// NoRuns: LossRunFrac could not be measured (the ACKs alone, without
+	// SACK)
+	NoRuns bool
 	// Drops: the data segments at a sender-side point (chain.go)
 	Drops []DropEvent
 }

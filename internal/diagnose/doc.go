@@ -155,7 +155,9 @@
 //   - A shared policer needs its members' drops in runs (15% of the lost
 //     segments right after another, at least): independent losses follow
 //     one another at the loss rate (1-3% for 4 cubic flows losing at
-//     random, which a flat sum had passed for a policer).
+//     random, which a flat sum had passed for a policer). From the ACKs
+//     alone the runs are the SACK holes at the start of loss episodes (a
+//     hole of k segments: k-1 follow a lost one); without SACK, unknown.
 //   - Packet dispersion is not read from ACKs that queued on their way
 //     back: their one-way delay (arrival less TSval) grew 4 ms or more
 //     (5-212 ms behind the other direction's data in bidirectional

@@ -204,6 +204,14 @@ func (f *Flow) Finish() *Diagnosis {
 				mss = 1448
 			}
 			dg.Agg.Lost, dg.Agg.Originals = a.d.dupAcks, uint64(a.d.highAck)/mss
+			// and the loss episodes' SACK holes for the runs: in a hole
+			// of k segments k-1 follow a lost one
+			dg.Agg.LossRunFrac, dg.Agg.NoRuns = 0, true
+			if d := a.d; d.sackHoles > 0 {
+				if k := float64(d.sackHoleB) / float64(d.sackHoles) / float64(mss); k > 0 {
+					dg.Agg.LossRunFrac, dg.Agg.NoRuns = max(0, 1-1/k), false
+				}
+			}
 		}
 	}
 	f.done = dg
