@@ -420,10 +420,10 @@ func (f *Flow) markLoss(a *analysis) {
 	if a.receiver {
 		return
 	}
-	// Only a retransmission marks a loss, and every recRetx record was
-	// counted in d.retx when it was made: without any, the pass below
-	// would mark nothing.
-	if d.retx == 0 {
+	// Only a retransmission marks a loss, an earlier record: the pass
+	// below ends at the last retransmission's record (retxRecEnd, 0
+	// without one: nothing to mark).
+	if d.retxRecEnd == 0 {
 		return
 	}
 	// sender side: originals (seq increasing) later retransmitted. One
@@ -437,6 +437,9 @@ func (f *Flow) markLoss(a *analysis) {
 	}
 	i := -1
 	for _, c := range d.rb.chunks {
+		if i+1 >= int(d.retxRecEnd) {
+			break
+		}
 		for k := range c {
 			i++
 			r := &c[k]

@@ -182,10 +182,14 @@ type dirState struct {
 	holeAck              uint32
 	hasHoleAck           bool
 	mss                  uint32 // from the SYN's MSS option
-	zeroWin              uint64
-	ece                  uint64
-	cwr                  uint64
-	ce                   uint64
+	// retxRecEnd: the index after the last retransmission's record (0:
+	// none recorded), where markLoss's pass can stop (int32 as pend.rec:
+	// it fills the padding after mss)
+	retxRecEnd int32
+	zeroWin    uint64
+	ece        uint64
+	cwr        uint64
+	ce         uint64
 
 	capGaps uint64 // segments acknowledged but never seen here (capture/mirror loss)
 
@@ -470,6 +474,8 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		if kind == recOrig && d.pn < pendRing {
 			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(d.rb.n - 1)}
 			d.pn++
+		} else if kind == recRetx {
+			d.retxRecEnd = int32(d.rb.n)
 		}
 	} else {
 		d.recDropped++
@@ -1104,8 +1110,10 @@ func (b *recBuf) at(i int) *rec {
 	if i < recHead {
 		return &b.chunks[0][i]
 	}
-	i -= recHead
-	return &b.chunks[1+i/recChunk][i%recChunk]
+	// (unsigned: a shift and a mask, where int division by the
+	// power of two needs sign fixes)
+	u := uint(i - recHead)
+	return &b.chunks[1+u/recChunk][u%recChunk]
 }
 
 func (b *recBuf) push(r rec, pool *RecordPool) {

@@ -305,8 +305,14 @@ func TestMarkLossMatchesReference(t *testing.T) {
 		}
 		var got, want dirState
 		got.rb, want.rb = recBufOf(recs), recBufOf(recs)
+		end := int32(0) // as Observe keeps it: after the last retransmission's record
+		for i, r := range recs {
+			if r.kind == recRetx {
+				end = int32(i + 1)
+			}
+		}
 		for _, d := range []*dirState{&got, &want} {
-			d.retx = 1
+			d.retxRecEnd = end
 			for k := range tc.dsack {
 				d.dsr[k%dsackRing] = seqRange{uint32(1 + 1448*k*7), uint32(1 + 1448*k*7 + 1448)}
 			}
