@@ -71,10 +71,9 @@ type pend struct {
 	t   int64
 }
 
-// tsEnt is 16 bytes (t first: no padding before it).
 type tsEnt struct {
-	t     int64
 	tsval uint32
+	t     int64
 	used  bool
 }
 
