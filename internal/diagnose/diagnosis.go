@@ -87,6 +87,11 @@ type AggInput struct {
 	// Upper: QueueMS is measured over an upper bound of the RTT: a
 	// queue it shows is there, its absence proves nothing
 	Upper bool
+	// LossRunFrac: the flow's share of lost segments that follow a lost
+	// one (lossRuns)
+	LossRunFrac float64
+	// Drops: the data segments at a sender-side point (chain.go)
+	Drops []DropEvent
 }
 
 // Detectors records what each detector concluded.
@@ -102,7 +107,13 @@ type Detectors struct {
 	RwndRoundFrac float64 `json:"rwnd_full_round_frac"`
 	RwndUtil      float64 `json:"rwnd_util"`
 	AppIdleFrac   float64 `json:"app_idle_frac"`
-	InflatedLoss  float64 `json:"loss_after_inflated_rtt_frac"`
+	// ZeroFlightFrac: share of the transfer the sender sat with
+	// everything acknowledged and the window open before new data
+	ZeroFlightFrac float64 `json:"zero_flight_frac"`
+	InflatedLoss   float64 `json:"loss_after_inflated_rtt_frac"`
+	// ChainRateBps: the drop chains' estimate of a policer's rate (a
+	// sender-side point with drops; chain.go), 0 when not made
+	ChainRateBps float64 `json:"drop_chain_rate_bps,omitempty"`
 }
 
 // Measurements are the per-flow measurements (issue item 1).

@@ -142,6 +142,33 @@
 //     builds over the capture delays the later timestamps and slows the
 //     apparent clock (885 Hz behind a FIFO that filled over 6 s).
 //
+// Eighth-session additions (issue 11; heldout8 evaluated first, then
+// spent):
+//
+//   - Drop chains (chain.go): at a sender-side point a policer's rate is
+//     also read off the timing of its drops: between drops up to 5-20 ms
+//     apart the bucket lets through rate*gap, whether or not the senders
+//     ever filled it; fitted by least squares over the chains. It raises
+//     a policer verdict's rate (single or shared) read off the delivered
+//     rate when more than 15% above it, and never above the segments'
+//     own 10 ms peak rate.
+//   - A shared policer needs its members' drops in runs (15% of the lost
+//     segments right after another, at least): independent losses follow
+//     one another at the loss rate (1-3% for 4 cubic flows losing at
+//     random, which a flat sum had passed for a policer).
+//   - Packet dispersion is not read from ACKs that queued on their way
+//     back: their one-way delay (arrival less TSval) grew 4 ms or more
+//     (5-212 ms behind the other direction's data in bidirectional
+//     shaped transfers, at most 2 ms in one-way ones). The clumped ACKs
+//     had made a lone shaped flow "share" a 121 Mbit/s bottleneck.
+//   - A shaper's rate includes the ACKs of the transfers the other way
+//     between the same hosts (it passes them with the data): their mean
+//     wire rate is added to a delivered shaper rate, single or shared.
+//   - At a sender-side point, a sender that sat with everything
+//     acknowledged and the window open a quarter of the time or more
+//     (zeroFlight; no two-RTT gap needed) is application-limited:
+//     applications 0.30 and up, every other kind at most 0.19.
+//
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
 // terms.

@@ -373,3 +373,35 @@ func recBufOf(recs []rec) recBuf {
 	}
 	return b
 }
+
+// An application writing a burst every 60 ms over a 36 ms RTT leaves the
+// sender with nothing in flight ~22 ms per write: application, although
+// no gap is two RTTs long (the off-period test's bound). A bulk sender
+// never sits with nothing in flight.
+func TestZeroFlightApplication(t *testing.T) {
+	f := NewFlow(DefaultConfig())
+	s := newSynth(100e3, 36e6)
+	for b := 0; b < 200; b++ {
+		for i := 0; i < 20; i++ {
+			s.gapNS = 100e3
+			if i == 19 {
+				s.gapNS = 58e6
+			}
+			s.next(f)
+		}
+	}
+	d := f.Finish()
+	if d.Verdict != VerdictApplication || d.Detectors.ZeroFlightFrac < 0.25 || !strings.Contains(d.Summary, "nothing in flight") {
+		t.Errorf("bursts every 60 ms at a 36 ms RTT: verdict %s, zero-flight share %.3f (%s), want application from the zero-flight share",
+			d.Verdict, d.Detectors.ZeroFlightFrac, d.Summary)
+	}
+	f = NewFlow(DefaultConfig())
+	s = newSynth(1200e3, 10e6)
+	for i := 0; i < 30000; i++ {
+		s.gapNS = 1200e3 - int64(i)*30
+		s.next(f)
+	}
+	if d := f.Finish(); d.Detectors.ZeroFlightFrac > 0.01 {
+		t.Errorf("bulk sender: zero-flight share %.3f, want ~0", d.Detectors.ZeroFlightFrac)
+	}
+}

@@ -79,3 +79,40 @@ func TestDropTxt(t *testing.T) {
 		}
 	}
 }
+
+// TestReverseAcks: a shaper passes the ACKs of the transfers the other
+// way between the same hosts: a single shaped flow's rate gains their
+// wire rate, and only flows the other way, overlapping, with no data in
+// their ACK direction count.
+func TestReverseAcks(t *testing.T) {
+	dir := func(c2s bool, ackWire uint64, ackData uint64) *Diagnosis {
+		d := &Diagnosis{Visibility: VisBoth, Direction: "client_to_server"}
+		ack := &d.Measurements.ServerToClient
+		if !c2s {
+			d.Direction = "server_to_client"
+			ack = &d.Measurements.ClientToServer
+		}
+		ack.WireBytes, ack.DataPackets = ackWire, ackData
+		d.Measurements.DurationS = 10
+		return d
+	}
+	shaped := dir(true, 0, 0)
+	shaped.Verdict, shaped.RateBps, shaped.Summary = VerdictShaper, 8.1e6, "shaped at 8.1 Mbit/s: flat rate"
+	flows := []FlowRef{
+		{ID: 1, Client: "10.0.0.1:40000", Server: "10.0.0.2:5201", StartNS: 0, EndNS: 10e9, Diagnosis: shaped},
+		// the other way (server to client on a connection from 10.0.0.1): its ACKs go 1 -> 2
+		{ID: 2, Client: "10.0.0.1:40002", Server: "10.0.0.2:5201", StartNS: 1e9, EndNS: 10e9, Diagnosis: dir(false, 250_000, 0)},
+		// same way as flow 1: its ACKs go 2 -> 1, not through the shaper
+		{ID: 3, Client: "10.0.0.1:40004", Server: "10.0.0.2:5201", StartNS: 0, EndNS: 10e9, Diagnosis: dir(true, 900_000, 0)},
+		// the other way but over before flow 1 was half done
+		{ID: 4, Client: "10.0.0.2:40006", Server: "10.0.0.1:5201", StartNS: 0, EndNS: 3e9, Diagnosis: dir(true, 900_000, 0)},
+		// the other way, data both ways: not pure ACKs
+		{ID: 5, Client: "10.0.0.2:40008", Server: "10.0.0.1:5201", StartNS: 0, EndNS: 10e9, Diagnosis: dir(true, 900_000, 12)},
+	}
+	SharedLimiters(flows)
+	d := flows[0].Diagnosis
+	// 250 kB over 10 s = 0.2 Mbit/s
+	if d.RateBps != 8.3e6 || d.Summary != "shaped at 8.3 Mbit/s: flat rate" || !strings.Contains(strings.Join(d.Evidence, "\n"), "0.2 Mbit/s of ACKs") {
+		t.Errorf("rate %v, summary %q, evidence %q", d.RateBps, d.Summary, d.Evidence)
+	}
+}
