@@ -97,6 +97,9 @@ type analysis struct {
 	sendBase  float64
 	sendUpper bool
 	retxP10   float64 // ms: p10 of retxDelay (sendQueue)
+	// scan: what the detectors read from the records, gathered in one
+	// pass after markLoss (scanRecords)
+	scan recScan
 }
 
 // Finish summarises the flow after the last Observe. A second call
@@ -338,16 +341,22 @@ func (f *Flow) measure(a *analysis) {
 
 	// loss
 	f.markLoss(a)
-	for i := range d.rb.n {
-		r := d.rb.at(i)
-		if r.kind == recOrig || r.kind == recHole && r.flags&recVoid == 0 {
-			a.originals++
+	// the records' flags are final now: one pass for what the rest of
+	// Finish reads from them
+	a.scanRecords()
+	if a.receiver {
+		a.lost = a.scan.lostHoles
+		if a.lost < d.lostRecv && d.recDropped > 0 {
+			a.lost = d.lostRecv
 		}
 	}
+	a.originals = a.scan.originals
 	if a.originals > 0 {
 		a.lossFrac = float64(a.lost) / float64(a.originals)
 	}
-	a.lossRunFrac = lossRuns(&d.rb, a.receiver, a.lost)
+	if a.lost > 0 {
+		a.lossRunFrac = float64(a.scan.lostRuns) / float64(a.lost)
+	}
 	a.drops = f.dropEvents(a)
 	a.reorderN = d.dsack + d.reorder
 
@@ -416,77 +425,89 @@ func (f *Flow) measure(a *analysis) {
 	}
 }
 
-// markLoss sets recLost on records and counts a.lost.
+// origTx is an original in markLoss's index: its seq, its record and the
+// record of its last retransmission so far (-1 none).
+type origTx struct {
+	seq     uint32
+	rec, tx int32
+}
+
+// markLoss sets recLost on records and counts a.lost at a sender-side
+// point. (At a receiver-side point the lost records are the holes still
+// marked lost, which scanRecords counts.)
 func (f *Flow) markLoss(a *analysis) {
 	d := a.d
 	if a.receiver {
-		for i := range d.rb.n {
-			r := d.rb.at(i)
-			if r.kind == recHole && r.flags&recLost != 0 {
-				a.lost++
-			}
-		}
-		if a.lost < d.lostRecv && d.recDropped > 0 {
-			a.lost = d.lostRecv
-		}
+		return
+	}
+	// Only a retransmission marks a loss, an earlier record: the pass
+	// below ends at the last retransmission's record (retxRecEnd, 0
+	// without one: nothing to mark).
+	if d.retxRecEnd == 0 {
 		return
 	}
 	// sender side: originals (seq increasing) later retransmitted. One
 	// pass: a retransmission's original was recorded before it, and
 	// every original recorded after it starts above it (an original is
 	// new data), so the originals seen so far are all it can match.
-	origs := make([]int32, 0, d.rb.n)
-	lastTx := make([]int32, 0, d.rb.n)
+	origs := f.cfg.Records.takeOrigs(d.rb.n)
 	n := d.ndsr
 	if n > dsackRing {
 		n = dsackRing
 	}
-	for i := range d.rb.n {
-		r := d.rb.at(i)
-		if r.kind == recOrig {
-			origs = append(origs, int32(i))
-			lastTx = append(lastTx, -1)
-			continue
+	i := -1
+	for _, c := range d.rb.chunks {
+		if i+1 >= int(d.retxRecEnd) {
+			break
 		}
-		if r.kind != recRetx {
-			continue
-		}
-		end := r.seq + uint32(r.plen)
-		spur := false
-		for k := 0; k < n; k++ {
-			if overlap(r.seq, end, d.dsr[k].l, d.dsr[k].r) > 0 {
-				spur = true
-				break
+		for k := range c {
+			i++
+			r := &c[k]
+			if r.kind == recOrig {
+				origs = append(origs, origTx{seq: r.seq, rec: int32(i), tx: -1})
+				continue
 			}
-		}
-		if spur {
-			r.flags |= recSpur
-			continue
-		}
-		// the last original starting at or below r.seq
-		j := sort.Search(len(origs), func(j int) bool { return seqLT(r.seq, d.rb.at(int(origs[j])).seq) }) - 1
-		if j < 0 {
-			continue
-		}
-		o := d.rb.at(int(origs[j]))
-		if overlap(r.seq, end, o.seq, o.seq+uint32(o.plen)) == 0 {
-			continue
-		}
-		// the previous transmission of this range (the original or an
-		// earlier retransmission) was lost
-		prev := d.rb.at(int(origs[j]))
-		if lastTx[j] >= 0 {
-			prev = d.rb.at(int(lastTx[j]))
-		}
-		if prev.flags&recLost == 0 {
-			prev.flags |= recLost
-			a.lost++
-			if r.t > prev.t {
-				a.retxDelay.add(float64(r.t - prev.t))
+			if r.kind != recRetx {
+				continue
 			}
+			end := r.seq + uint32(r.plen)
+			spur := false
+			for k := 0; k < n; k++ {
+				if overlap(r.seq, end, d.dsr[k].l, d.dsr[k].r) > 0 {
+					spur = true
+					break
+				}
+			}
+			if spur {
+				r.flags |= recSpur
+				continue
+			}
+			// the last original starting at or below r.seq
+			j := sort.Search(len(origs), func(j int) bool { return seqLT(r.seq, origs[j].seq) }) - 1
+			if j < 0 {
+				continue
+			}
+			o := d.rb.at(int(origs[j].rec))
+			if overlap(r.seq, end, o.seq, o.seq+uint32(o.plen)) == 0 {
+				continue
+			}
+			// the previous transmission of this range (the original or an
+			// earlier retransmission) was lost
+			prev := o
+			if origs[j].tx >= 0 {
+				prev = d.rb.at(int(origs[j].tx))
+			}
+			if prev.flags&recLost == 0 {
+				prev.flags |= recLost
+				a.lost++
+				if r.t > prev.t {
+					a.retxDelay.add(float64(r.t - prev.t))
+				}
+			}
+			origs[j].tx = int32(i)
 		}
-		lastTx[j] = int32(i)
 	}
+	f.cfg.Records.putOrigs(origs)
 	// D-SACKs beyond the ring: discount them from the count.
 	if d.ndsr > dsackRing {
 		extra := uint64(d.ndsr - dsackRing)
@@ -750,23 +771,7 @@ func mbps(bps float64) string { return fmt.Sprintf("%.1f Mbit/s", bps/1e6) }
 // packets between its own, so its rate is a fraction of the capacity.
 // Finish-time only: Observe pays nothing for it.
 func (f *Flow) dispersion(a *analysis) {
-	d := a.d
-	var h logHist // ns per wire byte, scaled by dispScale for resolution
-	if a.receiver {
-		prev := -1
-		for i := range d.rb.n {
-			r := d.rb.at(i)
-			if r.kind == recHole {
-				continue
-			}
-			if prev >= 0 {
-				if g := r.t - d.rb.at(prev).t; g > 0 && r.flen > 0 {
-					h.add(dispScale * 1000 * float64(g) / float64(r.flen))
-				}
-			}
-			prev = i
-		}
-	} else {
+	if !a.receiver {
 		// ACKs that queued on their way back (behind the other
 		// direction's data) arrive in clumps: their spacing is that
 		// queue's, not this flow's bottleneck. Seen when the rate binned
@@ -783,39 +788,16 @@ func (f *Flow) dispersion(a *analysis) {
 		// 95 bidirectional shaped ones it grew 5-212 ms (behind the
 		// other direction's data), where the spacing said "121 Mbit/s,
 		// this flow got 7%" of an 8.3 Mbit/s shaper (heldout8, spent).
-		if a.rxClock && d.revOwdN >= uint64(f.cfg.DispersionMinSamples) &&
+		if d := a.d; a.rxClock && d.revOwdN >= uint64(f.cfg.DispersionMinSamples) &&
 			d.revOwdSum/float64(d.revOwdN)-float64(d.revOwdMin) >= ackQueuedNS {
 			return
 		}
-		// ACK events: runs of originals acknowledged at the same time
-		// belong to one ACK; the gap to the previous ACK over the bytes
-		// this one covers is one sample.
-		var cur, prev uint32
-		var bytes float64
-		have, havePrev := false, false
-		flush := func() {
-			if have && havePrev && cur > prev && bytes > 0 {
-				h.add(dispScale * 1000 * float64(cur-prev) / bytes)
-			}
-		}
-		for i := range d.rb.n {
-			r := d.rb.at(i)
-			if r.kind != recOrig || r.rttA == 0 {
-				continue
-			}
-			at := r.t + r.rttA - 1
-			if have && at == cur {
-				bytes += float64(r.flen)
-				continue
-			}
-			flush()
-			if have {
-				prev, havePrev = cur, true
-			}
-			cur, bytes, have = at, float64(r.flen), true
-		}
-		flush()
 	}
+	// ns per wire byte, scaled by dispScale for resolution: at a
+	// receiver-side point from the arrival gaps of consecutive data
+	// segments, at a sender-side point from the gaps between ACK events
+	// (scanRecs)
+	h := &a.recordScan().dispersionHist
 	if h.n < uint64(f.cfg.DispersionMinSamples) {
 		return
 	}
@@ -848,31 +830,6 @@ const ackQueuedNS = 4e6
 // dispScale: gaps are µs and frames ~1500 B, so ns per byte is ~1-1000;
 // scaling keeps the histogram's 4 % bins meaningful at the low end.
 const dispScale = 16
-
-// lossRuns is the share of lost segments that follow a lost segment in
-// sending order (at a receiver-side point, in sequence order of the
-// holes).
-func lossRuns(recs *recBuf, receiver bool, lost uint64) float64 {
-	if lost == 0 {
-		return 0
-	}
-	runs := 0
-	prevLost := false
-	for i := range recs.n {
-		r := recs.at(i)
-		// receiver side: every arrival breaks a run of missing
-		// segments; sender side: originals in sending order
-		if !receiver && r.kind != recOrig {
-			continue
-		}
-		isLost := r.flags&recLost != 0 && (!receiver || r.kind == recHole)
-		if isLost && prevLost {
-			runs++
-		}
-		prevLost = isLost
-	}
-	return float64(runs) / float64(lost)
-}
 
 // ceiling is the q quantile of the plateau's 100 ms bins: a policer's
 // rate is the top of a saw-tooth that stays under it, not its median.

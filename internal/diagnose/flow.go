@@ -118,15 +118,10 @@ type dirState struct {
 	// per packet of this direction
 	pkts, wire, dataPkts, payload uint64
 
-	isn     uint32
-	high    uint32 // relative: next expected seq (highest end)
-	maxSeg  uint32 // largest payload seen
-	lastTS  uint32
-	hasISN  bool
-	hasHigh bool
-	hasWS   bool // window scale negotiated (both SYNs carried it)
-	sentWS  bool
-	wscale  uint8
+	isn    uint32
+	high   uint32 // relative: next expected seq (highest end)
+	maxSeg uint32 // largest payload seen
+	lastTS uint32
 	// tsh, tsn: ts ring next write slot and fill; ph, pn: pend ring
 	// head and fill
 	tsh, tsn uint32
@@ -140,25 +135,32 @@ type dirState struct {
 	highDeliv  uint32
 	recoverEnd uint32 // Karn: no RTT samples for segments ending at or below
 	lastEchoUs uint32
+	rwnd       uint64
+	rwndFull   uint64 // ceil(RwndFullFrac*rwnd): the window-full threshold
+	dupAcks    uint64 // (every data segment of a bulk transfer is one for the other direction)
+	hasISN     bool
+	hasHigh    bool
+	hasWS      bool // window scale negotiated (both SYNs carried it)
+	sentWS     bool
+	wscale     uint8
 	hasAck     bool
 	hasDeliv   bool
 	inRecovery bool
-	rwnd       uint64
-	rwndFull   uint64 // ceil(RwndFullFrac*rwnd): the window-full threshold
-	rwndMax    uint64
-	dupAcks    uint64
-	// sackHoles, sackHoleB: loss episodes seen in the ACKs (the first
-	// duplicate ACK with SACK at a cumulative ACK) and the bytes missing
-	// below their lowest SACK block: a token bucket that ran dry drops
-	// runs of segments, random loss one at a time. holeAck: the
-	// cumulative ACK of the last episode.
-	sackHoles, sackHoleB uint64
-	holeAck              uint32
-	hasHoleAck           bool
 
 	open       int    // holes with left > 0
 	rb         recBuf // records while observing
 	recDropped uint64
+
+	// TS clock and one-way delay growth (one-direction views), read or
+	// written per data segment: here with the rest of the per-packet
+	// state rather than after the rings (a cache line more per packet).
+	ecrMin   int64 // ms: min of capture ms less TSecr over data segments
+	owdBase  int64 // ms: the first data segment's capture ms less TSval
+	tsFirstT int64
+	tsLastT  int64
+	tsFirst  uint32
+	hasEcr   bool
+	hasOwd   bool
 
 	sr, rr round
 
@@ -170,11 +172,24 @@ type dirState struct {
 	bins [4]binner
 
 	// per event (flags, retransmissions, holes, rounds, ...)
-	mss     uint32 // from the SYN's MSS option
-	zeroWin uint64
-	ece     uint64
-	cwr     uint64
-	ce      uint64
+	rwndMax uint64
+	// sackHoles, sackHoleB: loss episodes seen in the ACKs (the first
+	// duplicate ACK with SACK at a cumulative ACK) and the bytes missing
+	// below their lowest SACK block: a token bucket that ran dry drops
+	// runs of segments, random loss one at a time. holeAck: the
+	// cumulative ACK of the last episode.
+	sackHoles, sackHoleB uint64
+	holeAck              uint32
+	hasHoleAck           bool
+	mss                  uint32 // from the SYN's MSS option
+	// retxRecEnd: the index after the last retransmission's record (0:
+	// none recorded), where markLoss's pass can stop (int32 as pend.rec:
+	// it fills the padding after mss)
+	retxRecEnd int32
+	zeroWin    uint64
+	ece        uint64
+	cwr        uint64
+	ce         uint64
 
 	capGaps uint64 // segments acknowledged but never seen here (capture/mirror loss)
 
@@ -229,25 +244,23 @@ type dirState struct {
 	sStats   roundStats
 	rStats   roundStats
 
-	// TS clock and one-way delay growth (one-direction views).
-	ecrMin    int64 // ms: min of capture ms less TSecr over data segments
-	hasEcr    bool
+	// one-way delay growth from the ACKs (one-direction views)
 	staleNs   int64 // off periods ended by a stale echo (dataGap)
-	owdBase   int64 // ms: the first data segment's capture ms less TSval
-	hasOwd    bool
-	tsFirst   uint32
-	tsFirstT  int64
-	tsLastT   int64
 	ackOwdMin int64 // µs: min of ACK time less TSecr ms (the data's TSval)
 	ackOwdN   uint64
 	ackOwd    [256]uint16 // ms above ackOwdMin, last bin 255+
+
+	// to a whole number of cache lines (TestFlowLayout): the second
+	// direction's per-packet head then starts on a line too
+	_ [16]byte
 }
 
 // Flow is the diagnosis state of one TCP connection. Memory: about 53 KiB
 // of fixed arrays plus at most MaxRecords records and two series per
 // direction.
 type Flow struct {
-	// per packet first (with cfg's head: MaxRecords, IdleFloorNS)
+	// per packet first (one cache line; cfg's head, MaxRecords and
+	// IdleFloorNS, is another)
 	started bool
 	t0      int64
 	last    int64
@@ -259,9 +272,13 @@ type Flow struct {
 	// alone shows
 	srvAckT int64
 
-	cfg Config
-
+	// d starts 64 bytes in and a dirState is a whole number of cache
+	// lines (TestFlowLayout): a Flow is a large allocation, page-aligned,
+	// so each direction's per-packet head is cache-line aligned and a
+	// packet touches 6 lines of it, not 7 straddled ones.
 	d [2]dirState
+
+	cfg Config
 
 	done *Diagnosis // Finish's result
 }
@@ -475,6 +492,8 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		if kind == recOrig && d.pn < pendRing {
 			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(d.rb.n - 1)}
 			d.pn++
+		} else if kind == recRetx {
+			d.retxRecEnd = int32(d.rb.n)
 		}
 	} else {
 		d.recDropped++
@@ -1130,8 +1149,10 @@ func (b *recBuf) at(i int) *rec {
 	if i < recHead {
 		return &b.chunks[0][i]
 	}
-	i -= recHead
-	return &b.chunks[1+i/recChunk][i%recChunk]
+	// (unsigned: a shift and a mask, where int division by the
+	// power of two needs sign fixes)
+	u := uint(i - recHead)
+	return &b.chunks[1+u/recChunk][u%recChunk]
 }
 
 func (b *recBuf) push(r rec, pool *RecordPool) {

@@ -49,42 +49,16 @@ func (f *Flow) flach(a *analysis, cutoff int) flachResult {
 	c := &f.cfg
 	recs := &a.d.rb
 	res := flachResult{inflFrac: -1}
-	live := func(i int) bool { return recs.at(i).flags&recVoid == 0 }
-	lost := func(i int) bool { return recs.at(i).flags&recLost != 0 }
-	first, last, firstNoSkip := -1, -1, -1
-	skipped := 0
-	for i := range recs.n {
-		if !live(i) || !lost(i) {
-			continue
-		}
-		if firstNoSkip < 0 {
-			firstNoSkip = i
-		}
-		if cutoff == skipped {
-			first = i
-			break
-		}
-		skipped++
-	}
-	if first < 0 {
+	// The first and last loss skipping cutoff losses at each end, and
+	// the goodput between them, from the one scan of the records
+	// (cutoff < flachScan).
+	sc := a.recordScan()
+	first, last, passed, ok := sc.lossAt(cutoff)
+	if !ok {
 		res.code = 1
 		return res
 	}
-	skipped = 0
-	for i := recs.n - 1; i > first; i-- {
-		if !live(i) || !lost(i) {
-			continue
-		}
-		if cutoff == skipped {
-			last = i
-			break
-		}
-		skipped++
-	}
-	if last < 0 {
-		res.code = 1
-		return res
-	}
+	firstNoSkip := int(sc.first[0])
 	if float64(recs.at(first).seq) > c.FlachLateLossBytes {
 		res.code = 2
 		return res
@@ -94,12 +68,9 @@ func (f *Flow) flach(a *analysis, cutoff int) flachResult {
 		res.code = 1
 		return res
 	}
-	var bytes float64
-	for i := first; i < last; i++ {
-		if live(i) && !lost(i) {
-			bytes += float64(recs.at(i).flen)
-		}
-	}
+	// (whole bytes: the sum is exact in float64, as the sum of the
+	// records' float64 sizes one by one was)
+	bytes := float64(passed)
 	rate := bytes * 8 * 1e6 / float64(recs.at(last).t-recs.at(first).t)
 	res.rate = rate
 	med := a.medRTTus
@@ -128,44 +99,49 @@ func (f *Flow) flach(a *analysis, cutoff int) flachResult {
 	seenFirst, seenFirstNoSkip := false, false
 	var burst float64
 	infl, all := 0, 0
-	for i := range recs.n {
-		if !live(i) {
-			continue
-		}
-		r := recs.at(i)
-		if v := a.packetRTTus(r); v >= 0 {
-			hist.add(v)
-			rtts++
-			prev2, prev1 = prev1, v
-		}
-		if i == first {
-			seenFirst = true
-		}
-		if i == firstNoSkip {
-			seenFirstNoSkip = true
-		}
-		if !seenFirstNoSkip {
-			burst += float64(r.flen)
-		}
-		if !seenFirst {
-			continue
-		}
-		avail := rate*float64(r.t-recs.at(first).t)/8e6 - used
-		if lost(i) {
-			onLoss = append(onLoss, avail)
-			if rtts > 1 && prev2 >= hist.quantile(0.5) &&
-				prev2 > c.FlachInflatedFactor*hist.quantile(c.FlachInflatedPct/100) &&
-				prev2 >= c.FlachInflatedMinMS*1000 {
-				infl++
+	ft := recs.at(first).t
+	i := -1
+	for _, ch := range recs.chunks {
+		for k := range ch {
+			i++
+			r := &ch[k]
+			if r.flags&recVoid != 0 {
+				continue
 			}
-			all++
-			if float64(r.t) > sliceEnd {
-				sliceEnd = float64(r.t) + med
-				slices++
+			if v := a.packetRTTus(r); v >= 0 {
+				hist.add(v)
+				rtts++
+				prev2, prev1 = prev1, v
 			}
-		} else {
-			onPass = append(onPass, avail)
-			used += float64(r.flen)
+			if i == first {
+				seenFirst = true
+			}
+			if i == firstNoSkip {
+				seenFirstNoSkip = true
+			}
+			if !seenFirstNoSkip {
+				burst += float64(r.flen)
+			}
+			if !seenFirst {
+				continue
+			}
+			avail := rate*float64(r.t-ft)/8e6 - used
+			if r.flags&recLost != 0 {
+				onLoss = append(onLoss, avail)
+				if rtts > 1 && prev2 >= hist.quantile(0.5) &&
+					prev2 > c.FlachInflatedFactor*hist.quantile(c.FlachInflatedPct/100) &&
+					prev2 >= c.FlachInflatedMinMS*1000 {
+					infl++
+				}
+				all++
+				if float64(r.t) > sliceEnd {
+					sliceEnd = float64(r.t) + med
+					slices++
+				}
+			} else {
+				onPass = append(onPass, avail)
+				used += float64(r.flen)
+			}
 		}
 	}
 	res.burst = burst
@@ -288,6 +264,10 @@ func selectKth(s []float64, k int) {
 func (f *Flow) inflatedLossFrac(a *analysis) float64 {
 	if a.flach[0].inflFrac >= 0 {
 		return a.flach[0].inflFrac
+	}
+	// without a live lost record the pass below counts none
+	if a.scan.done && a.scan.nLost == 0 {
+		return -1
 	}
 	c := &f.cfg
 	var hist logHist

@@ -165,3 +165,62 @@ func readReplay(tb testing.TB, path string, max int) []replayPkt {
 	}
 	return best.pkts
 }
+
+// BenchmarkFinishReplay times Finish alone on the largest flow of a
+// capture (MIRRORSCOPE_BENCH_PCAP, else a lab capture), observed whole
+// beforehand: with a bulk transfer its record buffer holds MaxRecords
+// records, and Finish's passes over them are most of its cost. Every
+// iteration finishes a fresh copy of the observed flow (the copy is not
+// timed: Finish marks the records and gives them back).
+func BenchmarkFinishReplay(b *testing.B) {
+	path := os.Getenv("MIRRORSCOPE_BENCH_PCAP")
+	n := 400_000
+	if path == "" {
+		path = "testdata/eval/eval2_shaper_delay/eval2_shaper_delay.srv.pcap.gz"
+		n = 16_000
+	}
+	if _, err := os.Stat(path); err != nil {
+		b.Skipf("capture %s not present", path)
+	}
+	pkts := readReplay(b, path, n)
+	base := NewFlow(DefaultConfig())
+	for i := range pkts {
+		q := &pkts[i]
+		base.Observe(q.ts, q.dir, &q.p, &q.r)
+	}
+	pkts = nil
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		f := cloneFlow(base)
+		b.StartTimer()
+		f.Finish()
+	}
+	recs := base.d[0].rb.n + base.d[1].rb.n
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(max(1, recs)), "ns/rec")
+}
+
+// cloneFlow copies f with record buffers of its own, so that Finish on
+// the copy leaves f as it was.
+func cloneFlow(f *Flow) *Flow {
+	c := new(Flow)
+	*c = *f
+	for i := range c.d {
+		d := &c.d[i]
+		d.rb.chunks = nil
+		for _, ch := range f.d[i].rb.chunks {
+			d.rb.chunks = append(d.rb.chunks, append(make([]rec, 0, cap(ch)), ch...))
+		}
+		d.s100.pts = append([]float64(nil), d.s100.pts...)
+		d.s1s.pts = append([]float64(nil), d.s1s.pts...)
+		d.sAck.pts = append([]float64(nil), d.sAck.pts...)
+		d.sAckTS.pts = append([]float64(nil), d.sAckTS.pts...)
+		d.bins[2].series, d.bins[3].series = &d.s100, &d.s1s
+		d.ackBins.series, d.ackBinsTS.series = &d.sAck, &d.sAckTS
+		for j := 1; j < len(d.bins); j++ {
+			d.bins[j-1].next = &d.bins[j]
+		}
+	}
+	c.cfg.Records = nil
+	return c
+}
