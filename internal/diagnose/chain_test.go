@@ -1,8 +1,10 @@
 package diagnose
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -155,5 +157,49 @@ func TestChainRaises(t *testing.T) {
 		if got := tc.c.raises(tc.rate); got != tc.want {
 			t.Errorf("%+v.raises(%.1f Mbit/s) = %v, want %v", tc.c, tc.rate/1e6, got, tc.want)
 		}
+	}
+}
+
+// TestSharedPolicerDropChains: flows that share a policer but stay under
+// its rate between their bursts sum to a plateau well under it; the
+// aggregate takes the rate from their drops' timing, and Correlate's
+// finding says so.
+func TestSharedPolicerDropChains(t *testing.T) {
+	lists := policed(7e6, 13e3, 3, 40, 121, 400_000, 25, 11)
+	var flows []FlowRef
+	for i, l := range lists {
+		bps := make([]float64, 100)
+		for j := range bps {
+			bps[j] = 0.9e6 * (1 + 0.01*float64((i+j)%3))
+		}
+		var lost uint64
+		for _, e := range l {
+			if e.Lost {
+				lost++
+			}
+		}
+		d := &Diagnosis{Verdict: VerdictRandomLoss, Visibility: VisBoth, Direction: "client_to_server", Summary: "limited by random loss",
+			Agg: &AggInput{Deliv: Series{StartNS: 0, StepNS: 100e6, Bps: bps}, Lost: lost, Originals: uint64(len(l)),
+				MinRTTMS: 50, LossRunFrac: 0.6, Verdict: VerdictRandomLoss, Drops: l}}
+		flows = append(flows, FlowRef{ID: uint64(i + 1), Client: fmt.Sprintf("10.0.0.1:%d", 40000+i), Server: "10.0.0.2:5201",
+			StartNS: 0, EndNS: 10e9, Diagnosis: d})
+	}
+	var finding *Finding
+	got := Correlate(flows)
+	for i := range got {
+		if got[i].Kind == KindSharedCeiling {
+			finding = &got[i]
+		}
+	}
+	if finding == nil {
+		t.Fatalf("no shared ceiling in %+v", got)
+	}
+	d := flows[0].Diagnosis
+	if d.Verdict != VerdictPolicer || math.Abs(d.RateBps-7e6)/7e6 > 0.05 {
+		t.Errorf("members: %s at %.2f Mbit/s (%s), want a policer at 7 within 5%%", d.Verdict, d.RateBps/1e6, d.Summary)
+	}
+	ev := strings.Join(finding.Evidence, "\n")
+	if !strings.Contains(ev, "concurrent flows") || !strings.Contains(ev, "drop timing") {
+		t.Errorf("finding evidence %q, want the aggregate's and the drop timing's", finding.Evidence)
 	}
 }

@@ -82,7 +82,7 @@ func Correlate(flows []FlowRef) []Finding {
 		out = append(out, Finding{
 			Severity: "warning", Kind: KindSharedCeiling, Flows: idx,
 			Summary:  fmt.Sprintf("%d concurrent flows share one %s: %s", len(idx), sl.Verdict, d.Summary),
-			Evidence: append(ev, d.Evidence[len(d.Evidence)-2]),
+			Evidence: append(ev, sl.Evidence...),
 			Next: []string{
 				"on the instances involved, read the ENA counters (ethtool -S): bw_in_allowance_exceeded / bw_out_allowance_exceeded (aggregate bandwidth over the instance maximum), pps_allowance_exceeded",
 				"compare the summed rate with the instance type's baseline bandwidth, and with any rate limit on the path (NAT gateway, Transit Gateway, an appliance or on-premises device)",

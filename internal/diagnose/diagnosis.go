@@ -62,6 +62,9 @@ type SharedLimiter struct {
 	Verdict string   `json:"verdict"`  // policer | shaper | congestion
 	RateBps float64  `json:"rate_bps"` // the aggregate rate (wire bits/s)
 	Flows   []uint64 `json:"flows"`    // the member flows' ids
+	// Evidence: what the aggregate test found (each member's Evidence
+	// has it too, before its own); for Correlate's finding
+	Evidence []string `json:"-"`
 }
 
 // AggInput is the per-flow input of the aggregate tests.

@@ -470,10 +470,13 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		}
 		ev := fmt.Sprintf("%d concurrent flows from the same sender to the same receiver (%s): their delivered rates sum to a plateau of %s over %d 100 ms bins (CV %.3f); %s; RTT grew in %d of them (median queueing %.1f ms)",
 			len(idx), members, mbps(pl.bps), len(pl.pts), pl.cv, lossTxt, inflated, medQueue)
-		d.Evidence = append(d.Evidence, ev)
-		if extraEv != "" {
-			d.Evidence = append(d.Evidence, extraEv)
+		if sl.Evidence == nil {
+			sl.Evidence = []string{ev}
+			if extraEv != "" {
+				sl.Evidence = append(sl.Evidence, extraEv)
+			}
 		}
+		d.Evidence = append(d.Evidence, sl.Evidence...)
 		d.Evidence = append(d.Evidence, "this flow alone: "+own)
 		oneWay := ""
 		if d.Agg.OneWay {
