@@ -9,9 +9,9 @@ import (
 // open this share of the time was waiting for its application. At the
 // sender side of the spent sets (tune, heldout4-8): applications 0.30
 // and up (59 flows), every other kind at most 0.19 (policers; shapers
-// 0.03, FIFOs 0.07; 166 flows). At a receiver-side point the measure
-// is not used: behind a queue its RTT correction fails (shapers read
-// up to 0.83).
+// 0.03, FIFOs 0.07; 166 flows). At a receiver-side point it is not
+// measured: the ACK reaches the sender an RTT later, and behind a queue
+// more (less the minimum RTT, shapers read up to 0.83).
 const appZeroFlightFrac = 0.25
 
 // decide picks the verdict: insufficient data, then application,

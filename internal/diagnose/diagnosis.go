@@ -114,7 +114,8 @@ type Detectors struct {
 	RwndUtil      float64 `json:"rwnd_util"`
 	AppIdleFrac   float64 `json:"app_idle_frac"`
 	// ZeroFlightFrac: share of the transfer the sender sat with
-	// everything acknowledged and the window open before new data
+	// everything acknowledged and the window open before new data (at a
+	// sender-side point; 0 elsewhere)
 	ZeroFlightFrac float64 `json:"zero_flight_frac"`
 	InflatedLoss   float64 `json:"loss_after_inflated_rtt_frac"`
 	// ChainRateBps: the drop chains' estimate of a policer's rate (a

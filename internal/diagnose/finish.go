@@ -404,9 +404,8 @@ func (f *Flow) measure(a *analysis) {
 	}
 	if a.durNS > 0 {
 		a.appIdleFr = float64(d.appNs) / float64(a.durNS)
-		a.zeroFr = float64(d.zeroSendNs) / float64(a.durNS)
-		if a.receiver {
-			a.zeroFr = float64(d.zeroRecvNs) / float64(a.durNS)
+		if !a.receiver {
+			a.zeroFr = float64(d.zeroNs) / float64(a.durNS)
 		}
 	}
 

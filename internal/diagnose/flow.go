@@ -200,13 +200,12 @@ type dirState struct {
 
 	offN, appN, stallN, restarts uint64
 	offNs, appNs                 int64
-	// highAckT: when highAck last advanced (here). zeroSendNs,
-	// zeroRecvNs: the time the sender sat with everything acknowledged
-	// and the window open before new data, read as at the sender (new
-	// data less the ACK) and as at the receiver (less the minimum RTT as
-	// well: the ACK reached the sender that much later); zeroflight
-	highAckT               int64
-	zeroSendNs, zeroRecvNs int64
+	// highAckT: when highAck last advanced (here). zeroNs: the time
+	// the sender sat with everything acknowledged and the window open
+	// before new data, as a sender-side point sees it (zeroFlight)
+	highAckT int64
+	zeroNs   int64
+	_        int64 // (keeps dirState a whole number of cache lines)
 
 	// ackBins: payload bytes newly acknowledged per 100 ms (delivered
 	// rate seen from the sender side).
@@ -760,12 +759,11 @@ func (f *Flow) zeroFlight(d *dirState, ts int64, seq uint32, lossEnded bool) {
 	if lossEnded || !d.hasAck || seqLT(d.highAck, seq) || d.rwnd == 0 || d.highAckT == 0 {
 		return
 	}
-	zf := ts - d.highAckT
-	if zf > f.cfg.IdleFloorNS {
-		d.zeroSendNs += zf
-	}
-	if m := f.minRTT(d); m > 0 && zf-m > f.cfg.IdleFloorNS {
-		d.zeroRecvNs += zf - m
+	// (at a receiver-side point this is an RTT more than the sender's
+	// wait, and behind a queue more than that: Finish uses it at the
+	// sender side only)
+	if zf := ts - d.highAckT; zf > f.cfg.IdleFloorNS {
+		d.zeroNs += zf
 	}
 }
 
