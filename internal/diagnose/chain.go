@@ -29,18 +29,27 @@ import (
 // make it: at a receiver the drops show only as holes, when the next
 // segment arrives, often a round trip later.
 
-// DropEvent is one data segment seen at a sender-side point (exported
-// for the flows' Diagnosis.Agg, which tests compare whole).
+// drop is one data segment seen at a sender-side point.
+type drop struct {
+	t    int64 // capture time, µs
+	flen uint32
+	lost bool
+}
+
+// DropEvent is a drop as a flow keeps it for the aggregate (AggInput),
+// 8 bytes (exported: tests compare a Diagnosis whole).
 type DropEvent struct {
-	T    int64 // capture time, µs
-	Flen uint32
+	T    uint32 // µs since AggInput.DropBase
+	Flen uint16
 	Lost bool
 }
 
 const (
 	// chainMinDrops: the drops the estimate needs
 	chainMinDrops = 8
-	// chainMaxEvents bounds the segments a flow keeps (16 B each)
+	// chainMaxEvents bounds the segments a flow keeps (8 B each as
+	// DropEvent: 512 KiB at most, kept until the report by the flows
+	// that may join an aggregate and lost some)
 	chainMaxEvents = 1 << 16
 	// chainMinChains: chains (10 ms gaps) the estimate needs
 	chainMinChains = 4
@@ -62,13 +71,13 @@ const (
 // dropEvents lists the flow's data segments in the data direction at a
 // sender-side point, after markLoss, when it lost any (a member of a
 // shared policer may lose little; the aggregate needs its segments).
-func (f *Flow) dropEvents(a *analysis) []DropEvent {
+func (f *Flow) dropEvents(a *analysis) []drop {
 	d := a.d
 	if a.receiver || a.vis == VisAcksOnly || a.lost == 0 {
 		return nil
 	}
 	n := min(d.rb.n, chainMaxEvents)
-	ev := make([]DropEvent, 0, n)
+	ev := make([]drop, 0, n)
 	t0 := f.t0 / 1000
 	for i := range d.rb.n {
 		r := d.rb.at(i)
@@ -78,7 +87,7 @@ func (f *Flow) dropEvents(a *analysis) []DropEvent {
 		if len(ev) == chainMaxEvents {
 			break
 		}
-		ev = append(ev, DropEvent{T: t0 + int64(r.t), Flen: uint32(r.flen), Lost: r.flags&recLost != 0})
+		ev = append(ev, drop{t: t0 + int64(r.t), flen: uint32(r.flen), lost: r.flags&recLost != 0})
 	}
 	return ev
 }
@@ -92,15 +101,15 @@ type chainEstimate struct {
 }
 
 // chainRate estimates the rate from ev, sorted by time.
-func chainRate(ev []DropEvent) chainEstimate {
+func chainRate(ev []drop) chainEstimate {
 	var drops []int
 	cum := make([]uint64, len(ev)+1) // passed bytes before ev[i]
 	for i, e := range ev {
 		cum[i+1] = cum[i]
-		if e.Lost {
+		if e.lost {
 			drops = append(drops, i)
 		} else {
-			cum[i+1] += uint64(e.Flen)
+			cum[i+1] += uint64(e.flen)
 		}
 	}
 	var est chainEstimate
@@ -113,7 +122,7 @@ func chainRate(ev []DropEvent) chainEstimate {
 		n := 0
 		for k := 0; k < len(drops); k++ {
 			s := k
-			for k+1 < len(drops) && ev[drops[k+1]].T-ev[drops[k]].T <= g {
+			for k+1 < len(drops) && ev[drops[k+1]].t-ev[drops[k]].t <= g {
 				k++
 			}
 			if k == s {
@@ -121,7 +130,7 @@ func chainRate(ev []DropEvent) chainEstimate {
 			}
 			a, b := drops[s], drops[k]
 			p := float64(cum[b] - cum[a+1])
-			dt := float64(ev[b].T - ev[a].T)
+			dt := float64(ev[b].t - ev[a].t)
 			spd += p * dt
 			sdd += dt * dt
 			span += dt
@@ -145,18 +154,18 @@ func chainRate(ev []DropEvent) chainEstimate {
 
 // peakRate is the highest rate of ev (sorted by time) over chainPeakNS
 // windows, bits/s.
-func peakRate(ev []DropEvent) float64 {
+func peakRate(ev []drop) float64 {
 	if len(ev) == 0 {
 		return 0
 	}
 	w := int64(chainPeakNS / 1000) // µs
 	var best, cur uint64
-	bin := ev[0].T / w
+	bin := ev[0].t / w
 	for _, e := range ev {
-		if b := e.T / w; b != bin {
+		if b := e.t / w; b != bin {
 			best, cur, bin = max(best, cur), 0, b
 		}
-		cur += uint64(e.Flen)
+		cur += uint64(e.flen)
 	}
 	best = max(best, cur)
 	return float64(best) * 8 / (chainPeakNS / 1e9)
@@ -205,28 +214,56 @@ func (f *Flow) refinePolicer(a *analysis, dg *Diagnosis) {
 
 // mergeDrops merges the members' segments into one sorted list over the
 // time all of them cover (a member's list may stop at chainMaxEvents).
-func mergeDrops(lists [][]DropEvent) []DropEvent {
+func mergeDrops(lists [][]drop) []drop {
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
 	total := 0
 	for _, l := range lists {
 		if len(l) == 0 {
 			return nil
 		}
-		lo = max(lo, l[0].T)
-		hi = min(hi, l[len(l)-1].T)
+		lo = max(lo, l[0].t)
+		hi = min(hi, l[len(l)-1].t)
 		total += len(l)
 	}
 	if hi <= lo {
 		return nil
 	}
-	out := make([]DropEvent, 0, total)
+	out := make([]drop, 0, total)
 	for _, l := range lists {
 		for _, e := range l {
-			if e.T >= lo && e.T <= hi {
+			if e.t >= lo && e.t <= hi {
 				out = append(out, e)
 			}
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].T < out[j].T })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].t < out[j].t })
+	return out
+}
+
+// compactDrops is ev as the flow keeps it: times from the first, 8 bytes
+// each (a segment's frame length fits 16 bits; a time past 71 minutes
+// does not fit 32 and ends the list).
+func compactDrops(ev []drop) (base int64, out []DropEvent) {
+	if len(ev) == 0 {
+		return 0, nil
+	}
+	base = ev[0].t
+	out = make([]DropEvent, 0, len(ev))
+	for _, e := range ev {
+		dt := e.t - base
+		if dt > math.MaxUint32 {
+			break
+		}
+		out = append(out, DropEvent{T: uint32(dt), Flen: uint16(min(e.flen, math.MaxUint16)), Lost: e.lost})
+	}
+	return base, out
+}
+
+// expandDrops undoes compactDrops.
+func expandDrops(base int64, ev []DropEvent) []drop {
+	out := make([]drop, len(ev))
+	for i, e := range ev {
+		out[i] = drop{t: base + int64(e.T), flen: uint32(e.Flen), lost: e.Lost}
+	}
 	return out
 }

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // policed runs bursty senders through a token bucket of rate bps and
@@ -13,7 +15,7 @@ import (
 // gapUS apart from each of flows senders, staggered. It returns the
 // segments with their fate, as a sender-side point sees them, one list
 // per sender.
-func policed(bps, burst float64, flows, n int, gapUS, period int64, rounds int, seed uint64) [][]DropEvent {
+func policed(bps, burst float64, flows, n int, gapUS, period int64, rounds int, seed uint64) [][]drop {
 	r := rand.New(rand.NewPCG(seed, 1))
 	type arr struct {
 		t    int64 // µs
@@ -34,7 +36,7 @@ func policed(bps, burst float64, flows, n int, gapUS, period int64, rounds int, 
 			arrivals[j], arrivals[j-1] = arrivals[j-1], arrivals[j]
 		}
 	}
-	out := make([][]DropEvent, flows)
+	out := make([][]drop, flows)
 	tokens, last := burst, int64(0)
 	for _, a := range arrivals {
 		tokens = math.Min(burst, tokens+bps/8*float64(a.t-last)/1e6)
@@ -43,7 +45,7 @@ func policed(bps, burst float64, flows, n int, gapUS, period int64, rounds int, 
 		if !lost {
 			tokens -= 1514
 		}
-		out[a.flow] = append(out[a.flow], DropEvent{T: a.t, Flen: 1514, Lost: lost})
+		out[a.flow] = append(out[a.flow], drop{t: a.t, flen: 1514, lost: lost})
 	}
 	return out
 }
@@ -72,11 +74,11 @@ func TestChainRate(t *testing.T) {
 			}
 			var passed float64
 			for _, e := range ev {
-				if !e.Lost {
-					passed += float64(e.Flen)
+				if !e.lost {
+					passed += float64(e.flen)
 				}
 			}
-			avg := passed * 8 / (float64(ev[len(ev)-1].T-ev[0].T) / 1e6)
+			avg := passed * 8 / (float64(ev[len(ev)-1].t-ev[0].t) / 1e6)
 			if avg > tc.wantUnderMax*tc.bps {
 				t.Fatalf("the senders delivered %.2f Mbit/s on average: not under the %.1f Mbit/s rate as the case needs", avg/1e6, tc.bps/1e6)
 			}
@@ -99,12 +101,12 @@ func TestChainRate(t *testing.T) {
 // chain spanning a token's time the estimate (passed bytes over
 // microseconds) would exceed anything the sender ever sent.
 func TestChainRateBurstOnly(t *testing.T) {
-	var ev []DropEvent
+	var ev []drop
 	for k := int64(0); k < 20; k++ {
 		base := k * 50_000
 		for i := int64(0); i < 12; i++ {
 			// a pass between two drops 2 µs apart
-			ev = append(ev, DropEvent{T: base + i*2, Flen: 1514, Lost: i%3 != 1})
+			ev = append(ev, drop{t: base + i*2, flen: 1514, lost: i%3 != 1})
 		}
 	}
 	if c := chainRate(ev); c.ok {
@@ -113,7 +115,7 @@ func TestChainRateBurstOnly(t *testing.T) {
 }
 
 func TestChainRateTooFewDrops(t *testing.T) {
-	ev := []DropEvent{{T: 0, Flen: 1514, Lost: true}, {T: 1000, Flen: 1514}, {T: 2000, Flen: 1514, Lost: true}}
+	ev := []drop{{t: 0, flen: 1514, lost: true}, {t: 1000, flen: 1514}, {t: 2000, flen: 1514, lost: true}}
 	if c := chainRate(ev); c.ok || c.bps != 0 {
 		t.Errorf("chainRate = %+v from 2 drops, want none", c)
 	}
@@ -123,20 +125,20 @@ func TestChainRateTooFewDrops(t *testing.T) {
 }
 
 func TestMergeDrops(t *testing.T) {
-	a := []DropEvent{{T: 0}, {T: 10}, {T: 20}, {T: 30}}
-	b := []DropEvent{{T: 5}, {T: 15}, {T: 25}}
-	got := mergeDrops([][]DropEvent{a, b})
+	a := []drop{{t: 0}, {t: 10}, {t: 20}, {t: 30}}
+	b := []drop{{t: 5}, {t: 15}, {t: 25}}
+	got := mergeDrops([][]drop{a, b})
 	// the window both cover: 5-25
 	want := []int64{5, 10, 15, 20, 25}
 	if len(got) != len(want) {
 		t.Fatalf("mergeDrops = %v, want times %v", got, want)
 	}
 	for i := range want {
-		if got[i].T != want[i] {
+		if got[i].t != want[i] {
 			t.Fatalf("mergeDrops = %v, want times %v", got, want)
 		}
 	}
-	if mergeDrops([][]DropEvent{a, nil}) != nil {
+	if mergeDrops([][]drop{a, nil}) != nil {
 		t.Error("mergeDrops with an empty member, want nil")
 	}
 }
@@ -174,13 +176,14 @@ func TestSharedPolicerDropChains(t *testing.T) {
 		}
 		var lost uint64
 		for _, e := range l {
-			if e.Lost {
+			if e.lost {
 				lost++
 			}
 		}
 		d := &Diagnosis{Verdict: VerdictRandomLoss, Visibility: VisBoth, Direction: "client_to_server", Summary: "limited by random loss",
 			Agg: &AggInput{Deliv: Series{StartNS: 0, StepNS: 100e6, Bps: bps}, Lost: lost, Originals: uint64(len(l)),
-				MinRTTMS: 50, LossRunFrac: 0.6, Verdict: VerdictRandomLoss, Drops: l}}
+				MinRTTMS: 50, LossRunFrac: 0.6, Verdict: VerdictRandomLoss}}
+		d.Agg.DropBase, d.Agg.Drops = compactDrops(l)
 		flows = append(flows, FlowRef{ID: uint64(i + 1), Client: fmt.Sprintf("10.0.0.1:%d", 40000+i), Server: "10.0.0.2:5201",
 			StartNS: 0, EndNS: 10e9, Diagnosis: d})
 	}
@@ -201,5 +204,20 @@ func TestSharedPolicerDropChains(t *testing.T) {
 	ev := strings.Join(finding.Evidence, "\n")
 	if !strings.Contains(ev, "concurrent flows") || !strings.Contains(ev, "drop timing") {
 		t.Errorf("finding evidence %q, want the aggregate's and the drop timing's", finding.Evidence)
+	}
+}
+
+func TestCompactDrops(t *testing.T) {
+	ev := []drop{{t: 5_000_000_000, flen: 1514, lost: true}, {t: 5_000_000_121, flen: 66}, {t: 5_000_004_000, flen: 70000, lost: true}}
+	base, c := compactDrops(ev)
+	got := expandDrops(base, c)
+	want := []drop{{t: 5_000_000_000, flen: 1514, lost: true}, {t: 5_000_000_121, flen: 66}, {t: 5_000_004_000, flen: 65535, lost: true}}
+	if diff := cmp.Diff(got, want, cmp.AllowUnexported(drop{})); diff != "" {
+		t.Errorf("compact and back (-got +want):\n%s", diff)
+	}
+	// past 2^32 µs the list ends
+	_, c = compactDrops([]drop{{t: 0}, {t: 1 << 33}})
+	if len(c) != 1 {
+		t.Errorf("compactDrops kept %d events past 71 minutes", len(c))
 	}
 }

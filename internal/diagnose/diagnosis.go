@@ -96,8 +96,11 @@ type AggInput struct {
 	// NoRuns: LossRunFrac could not be measured (the ACKs alone, without
 	// SACK)
 	NoRuns bool
-	// Drops: the data segments at a sender-side point (chain.go)
-	Drops []DropEvent
+	// Drops: the data segments at a sender-side point, times from
+	// DropBase (µs), kept when the flow lost some and may join an
+	// aggregate (chain.go)
+	Drops    []DropEvent
+	DropBase int64
 }
 
 // Detectors records what each detector concluded.

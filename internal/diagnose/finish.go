@@ -70,7 +70,7 @@ type analysis struct {
 	lossRunFrac float64
 	// drops: the data segments at a sender-side point with their loss,
 	// for the drop chains (chain.go); nil elsewhere
-	drops []DropEvent
+	drops []drop
 	// baseMS: the handshake RTT when it is well below the data's
 	// minimum RTT (a standing queue of other flows), else 0
 	baseMS   float64
@@ -178,7 +178,7 @@ func (f *Flow) Finish() *Diagnosis {
 	f.refinePolicer(a, dg)
 	if len(a.deliv.Bps) > 0 && a.vis == VisBoth {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.inflated, Flat: a.flat,
-			QueueMS: a.queueMS, MinRTTMS: a.rtt.MinMS, Verdict: dg.Verdict, Small: a.small, LossRunFrac: a.lossRunFrac, Drops: a.drops}
+			QueueMS: a.queueMS, MinRTTMS: a.rtt.MinMS, Verdict: dg.Verdict, Small: a.small, LossRunFrac: a.lossRunFrac}
 	}
 	// The data alone at the receiver side, or the ACKs alone, still show
 	// what a shared queue does: the summed arrival (or acknowledged)
@@ -193,7 +193,7 @@ func (f *Flow) Finish() *Diagnosis {
 	if len(a.deliv.Bps) > 0 && a.vis == VisDataOnly && !a.receiver && a.sendQOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.sendQueued(),
 			Flat: a.flat, QueueMS: math.Max(0, a.sendQ), MinRTTMS: a.sendBase, Verdict: dg.Verdict, Small: a.small, OneWay: true, Sent: true,
-			Upper: a.sendUpper && !a.sendUnqueued(), LossRunFrac: a.lossRunFrac, Drops: a.drops}
+			Upper: a.sendUpper && !a.sendUnqueued(), LossRunFrac: a.lossRunFrac}
 	}
 	if len(a.deliv.Bps) > 0 && (a.vis == VisDataOnly && a.receiver || a.vis == VisAcksOnly) && a.owdOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.owdQ >= 2*f.cfg.ShaperMinQueueMS,
@@ -216,6 +216,11 @@ func (f *Flow) Finish() *Diagnosis {
 				}
 			}
 		}
+	}
+	// the drops, for the aggregate's drop chains, by the flows that may
+	// join one (SharedLimiters)
+	if dg.Agg != nil && len(a.drops) > 0 && (aggCandidate(dg.Verdict) || dg.Agg.OneWay && aggCandidateOneWay(dg.Verdict)) {
+		dg.Agg.DropBase, dg.Agg.Drops = compactDrops(a.drops)
 	}
 	f.done = dg
 	f.releaseRecords()

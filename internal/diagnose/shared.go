@@ -511,14 +511,14 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 
 // memberDrops merges the members' segments at their senders (chain.go);
 // nil unless every member has them.
-func memberDrops(flows []FlowRef, idx []int) []DropEvent {
-	lists := make([][]DropEvent, 0, len(idx))
+func memberDrops(flows []FlowRef, idx []int) []drop {
+	lists := make([][]drop, 0, len(idx))
 	for _, i := range idx {
-		l := flows[i].Diagnosis.Agg.Drops
-		if len(l) == 0 {
+		a := flows[i].Diagnosis.Agg
+		if len(a.Drops) == 0 {
 			return nil
 		}
-		lists = append(lists, l)
+		lists = append(lists, expandDrops(a.DropBase, a.Drops))
 	}
 	return mergeDrops(lists)
 }
