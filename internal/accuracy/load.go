@@ -18,15 +18,15 @@ import (
 
 // SetTitles are the report headings of the sets.
 var SetTitles = map[string]string{
-	"tune":     "Tune set (the detectors may be tuned on it)",
-	"heldout":  "Spent held-out set, seed 11002 (evaluated once at 11:10 UTC and its misses then read while tuning: no longer held out)",
-	"heldout3": "Spent held-out set, seed 11003 (evaluated once in the fourth session, then used for tuning: no longer held out)",
-	"heldout4": "Spent held-out set, seed 11004 (made at the start of the fifth session, evaluated once at its end, then used for tuning: no longer held out)",
-	"heldout5": "Spent held-out set, seed 11005 (made at the start of the sixth session before its tuning; evaluated once at 01:02 UTC with 8bd9f82: both 71.0%, data_only 53.1% + 23.3% insufficient, acks_only 55.0% + 21.4%; then its misses were read: no longer held out)",
-	"heldout6": "Spent held-out set, seed 11006 (made in the sixth session after heldout5 was spent; evaluated once at its end with c5ffc0f: both 85.0%, data_only 48.6% + 32.4% insufficient, acks_only 75.7% + 21.2%; then its misses were read in the seventh session: no longer held out)",
-	"heldout7": "Spent held-out set, seed 11007 (made at the start of the seventh session before its tuning; evaluated once at 03:56 UTC with 43903bf: both 79.0%, data_only 63.2% + 23.1% insufficient, acks_only 68.9% + 23.1%, where the sixth session's final build c5ffc0f had 82.6%, 68.0% + 21.9% and 68.9% + 23.1%; then its misses were read and one rule reverted: no longer held out)",
-	"heldout8": "Spent held-out set, seed 11008 (made at the end of the seventh session after its last detector change; evaluated once at the start of the eighth session with 7f7a9a4: both 73.5%, data_only 67.6% + 15.2% insufficient, acks_only 65.5% + 19.3%, where the sixth session's final build c5ffc0f had 74.4%, 64.3% + 17.9% and 69.9% + 21.4%; then its misses were read: no longer held out)",
-	"heldout9": "Held-out set, seed 11009 (made at the start of the eighth session before its tuning; evaluated once at its end, 06:22 UTC, with a9c2547: both 81.5%, data_only 65.4% + 22.7% insufficient, acks_only 60.1% + 34.3%, where the session's starting build 7f7a9a4 had 79.0%, 63.3% + 22.7% and 60.1% + 34.3%; its misses not read yet)",
+	"tune":      "Tune set (the detectors may be tuned on it)",
+	"heldout":   "Spent held-out set, seed 11002 (evaluated once at 11:10 UTC and its misses then read while tuning: no longer held out)",
+	"heldout3":  "Spent held-out set, seed 11003 (evaluated once in the fourth session, then used for tuning: no longer held out)",
+	"heldout4":  "Spent held-out set, seed 11004 (made at the start of the fifth session, evaluated once at its end, then used for tuning: no longer held out)",
+	"heldout5":  "Spent held-out set, seed 11005 (made at the start of the sixth session before its tuning; evaluated once at 01:02 UTC with 8bd9f82: both 71.0%, data_only 53.1% + 23.3% insufficient, acks_only 55.0% + 21.4%; then its misses were read: no longer held out)",
+	"heldout6":  "Spent held-out set, seed 11006 (made in the sixth session after heldout5 was spent; evaluated once at its end with c5ffc0f: both 85.0%, data_only 48.6% + 32.4% insufficient, acks_only 75.7% + 21.2%; then its misses were read in the seventh session: no longer held out)",
+	"heldout7":  "Spent held-out set, seed 11007 (made at the start of the seventh session before its tuning; evaluated once at 03:56 UTC with 43903bf: both 79.0%, data_only 63.2% + 23.1% insufficient, acks_only 68.9% + 23.1%, where the sixth session's final build c5ffc0f had 82.6%, 68.0% + 21.9% and 68.9% + 23.1%; then its misses were read and one rule reverted: no longer held out)",
+	"heldout8":  "Spent held-out set, seed 11008 (made at the end of the seventh session after its last detector change; evaluated once at the start of the eighth session with 7f7a9a4: both 73.5%, data_only 67.6% + 15.2% insufficient, acks_only 65.5% + 19.3%, where the sixth session's final build c5ffc0f had 74.4%, 64.3% + 17.9% and 69.9% + 21.4%; then its misses were read: no longer held out)",
+	"heldout9":  "Held-out set, seed 11009 (made at the start of the eighth session before its tuning; evaluated once at its end, 06:22 UTC, with a9c2547: both 81.5%, data_only 65.4% + 22.7% insufficient, acks_only 60.1% + 34.3%, where the session's starting build 7f7a9a4 had 79.0%, 63.3% + 22.7% and 60.1% + 34.3%; its misses not read yet)",
 	"heldout10": "Held-out set, seed 11010 (made at the end of the eighth session after its last detector change, never shown to the detectors; evaluated once)",
 }
 
