@@ -206,9 +206,15 @@ func (f *Flow) refinePolicer(a *analysis, dg *Diagnosis) {
 	if dg.Verdict != VerdictPolicer || !c.raises(dg.RateBps) {
 		return
 	}
+	dg.restate(c.bps, c.evidence(dg.RateBps))
+}
+
+// restate sets the verdict's rate to bps, in its summary too, and adds
+// the evidence that moved it.
+func (dg *Diagnosis) restate(bps float64, ev string) {
 	old := mbps(dg.RateBps)
-	dg.Evidence = append(dg.Evidence, c.evidence(dg.RateBps))
-	dg.RateBps = math.Round(c.bps)
+	dg.Evidence = append(dg.Evidence, ev)
+	dg.RateBps = math.Round(bps)
 	dg.Summary = strings.Replace(dg.Summary, old, mbps(dg.RateBps), 1)
 }
 

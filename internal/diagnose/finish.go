@@ -210,10 +210,8 @@ func (f *Flow) Finish() *Diagnosis {
 			// and the loss episodes' SACK holes for the runs: in a hole
 			// of k segments k-1 follow a lost one
 			dg.Agg.LossRunFrac, dg.Agg.NoRuns = 0, true
-			if d := a.d; d.sackHoles > 0 {
-				if k := float64(d.sackHoleB) / float64(d.sackHoles) / float64(mss); k > 0 {
-					dg.Agg.LossRunFrac, dg.Agg.NoRuns = max(0, 1-1/k), false
-				}
+			if k := a.d.holeSegs(mss); k > 0 {
+				dg.Agg.LossRunFrac, dg.Agg.NoRuns = max(0, 1-1/k), false
 			}
 		}
 	}

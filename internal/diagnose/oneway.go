@@ -163,10 +163,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		if segs := acked / mss; segs > 0 {
 			dupFr = float64(d.dupAcks) / float64(segs)
 		}
-		holeSegs := 0.0
-		if d.sackHoles > 0 {
-			holeSegs = float64(d.sackHoleB) / float64(d.sackHoles) / float64(mss)
-		}
+		holeSegs := d.holeSegs(mss)
 		// the RTT over which the largest advertised window gives the
 		// delivered rate (payload bytes)
 		impliedRTT := 0.0
@@ -381,6 +378,15 @@ func msTxt(ms float64) string {
 		return fmt.Sprintf("%.2f ms", ms)
 	}
 	return fmt.Sprintf("%.1f ms", ms)
+}
+
+// holeSegs is the mean SACK hole at the start of d's loss episodes, in
+// segments of mss bytes (0: none seen).
+func (d *dirState) holeSegs(mss uint64) float64 {
+	if d.sackHoles == 0 {
+		return 0
+	}
+	return float64(d.sackHoleB) / float64(d.sackHoles) / float64(mss)
 }
 
 // ACK-only thresholds (decideOneWayVerdict): the share of 100 ms bins in

@@ -35,10 +35,7 @@ func SharedLimiters(flows []FlowRef) []*SharedLimiter {
 		if d == nil || d.Agg == nil || d.Agg.Small || !aggCandidate(d.Verdict) && !(d.Agg.OneWay && aggCandidateOneWay(d.Verdict)) {
 			continue
 		}
-		snd, rcv := hostOf(flows[i].Client), hostOf(flows[i].Server)
-		if d.Direction == "server_to_client" {
-			snd, rcv = rcv, snd
-		}
+		snd, rcv := dataEnds(&flows[i])
 		k := snd + " -> " + rcv
 		if flows[i].HasVNI {
 			k += fmt.Sprintf(" %s/%d", flows[i].OuterSrc, flows[i].VNI)
@@ -69,10 +66,7 @@ func SharedLimiters(flows []FlowRef) []*SharedLimiter {
 			continue
 		}
 		if ack := reverseAckBps(flows, []int{i}); ack > 0 {
-			old := mbps(d.RateBps)
-			d.RateBps = math.Round(d.RateBps + ack)
-			d.Summary = strings.Replace(d.Summary, old, mbps(d.RateBps), 1)
-			d.Evidence = append(d.Evidence, reverseAckTxt(ack))
+			d.restate(d.RateBps+ack, reverseAckTxt(ack))
 		}
 	}
 	return out
