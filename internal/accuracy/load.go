@@ -28,6 +28,7 @@ var SetTitles = map[string]string{
 	"heldout8":  "Spent held-out set, seed 11008 (made at the end of the seventh session after its last detector change; evaluated once at the start of the eighth session with 7f7a9a4: both 73.5%, data_only 67.6% + 15.2% insufficient, acks_only 65.5% + 19.3%, where the sixth session's final build c5ffc0f had 74.4%, 64.3% + 17.9% and 69.9% + 21.4%; then its misses were read: no longer held out)",
 	"heldout9":  "Held-out set, seed 11009 (made at the start of the eighth session before its tuning; evaluated once at its end, 06:22 UTC, with a9c2547: both 81.5%, data_only 65.4% + 22.7% insufficient, acks_only 60.1% + 34.3%, where the session's starting build 7f7a9a4 had 79.0%, 63.3% + 22.7% and 60.1% + 34.3%; its misses not read yet)",
 	"heldout10": "Held-out set, seed 11010 (made at the end of the eighth session after its last detector change, never shown to the detectors; evaluated once)",
+	"heldout11": "Held-out set, seed 11011 (made at the start of the ninth session before its tuning, never shown to the detectors; evaluated once)",
 }
 
 // LoadSet reads set name from the sweep folder. evaluate false (or no
