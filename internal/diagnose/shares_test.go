@@ -1,6 +1,8 @@
 package diagnose
 
 import (
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 )
@@ -114,5 +116,45 @@ func TestReverseAcks(t *testing.T) {
 	// 250 kB over 10 s = 0.2 Mbit/s
 	if d.RateBps != 8.3e6 || d.Summary != "shaped at 8.3 Mbit/s: flat rate" || !strings.Contains(strings.Join(d.Evidence, "\n"), "0.2 Mbit/s of ACKs") {
 		t.Errorf("rate %v, summary %q, evidence %q", d.RateBps, d.Summary, d.Evidence)
+	}
+}
+
+// Members that each look policed at a flat rate of their own: alike,
+// they may be per-flow policers (one bucket per 5-tuple) and keep their
+// verdicts; far apart (more than ownRateSpread), they are shares of one
+// bucket and the test on their sum names it.
+func TestFlatPolicedMembers(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		rates      []float64
+		wantShared bool
+	}{
+		{"alike: per-flow", []float64{26e6, 27e6}, false},
+		{"far apart: shares", []float64{29.8e6, 23.3e6}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var flows []FlowRef
+			for i, r := range tc.rates {
+				bps := make([]float64, 100)
+				for j := range bps {
+					bps[j] = r * (1 + 0.01*float64((i+j)%3))
+				}
+				d := &Diagnosis{Verdict: VerdictPolicer, RateBps: r, Visibility: VisBoth, Direction: "client_to_server", Summary: "policed",
+					Agg: &AggInput{Deliv: Series{StartNS: 0, StepNS: 100e6, Bps: bps}, Lost: 60, Originals: 1000, Flat: true,
+						MinRTTMS: 48, LossRunFrac: 0.6, Verdict: VerdictPolicer}}
+				flows = append(flows, FlowRef{ID: uint64(i + 1), Client: fmt.Sprintf("10.0.0.1:%d", 40000+i), Server: "10.0.0.2:5201",
+					StartNS: 0, EndNS: 10e9, Diagnosis: d})
+			}
+			got := SharedLimiters(flows)
+			if (len(got) == 1) != tc.wantShared {
+				t.Fatalf("SharedLimiters = %+v, want shared %v", got, tc.wantShared)
+			}
+			if tc.wantShared {
+				sum := tc.rates[0] + tc.rates[1]
+				if got[0].Verdict != VerdictPolicer || math.Abs(got[0].RateBps-sum)/sum > 0.05 {
+					t.Errorf("shared %s at %.1f Mbit/s, want a policer at the sum %.1f", got[0].Verdict, got[0].RateBps/1e6, sum/1e6)
+				}
+			}
+		})
 	}
 }
