@@ -101,20 +101,19 @@ var kindWeights = []struct {
 	{KindRwnd, 9}, {KindAppConst, 10}, {KindAppBursty, 6}, {KindNone, 3},
 }
 
-// SetNames are the sweep's sets in report order: the tune set, the
-// held-out set (seed 11010, made at the end of the eighth session after
-// its last detector change, never shown to the detectors), the set
-// evaluated once at the end of the eighth session (seed 11009; its misses
-// not read yet), and the seven spent held-out sets (seeds 11008 to
+// SetNames are the sweep's sets in report order: the tune set, the next
+// held-out set (seed 11012, not made yet: make it before any tuning), the
+// set evaluated once at the end of the tenth session (seed 11011; its
+// misses not read yet), and the spent held-out sets (seeds 11010 to
 // 11002): each was evaluated once and then looked at.
-var SetNames = []string{"tune", "heldout11", "heldout10", "heldout9", "heldout8", "heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout"}
+var SetNames = []string{"tune", "heldout12", "heldout11", "heldout10", "heldout9", "heldout8", "heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout"}
 
 // Plan samples n runs for set from seed. Names are PREFIX%03d_KIND.
 // The sampling only uses math/rand/v2's PCG, whose output is fixed by its
 // specification, so a manifest can be made again from its seed.
 func Plan(set string, seed uint64, n int) Manifest {
 	r := rand.New(rand.NewPCG(seed, 0x6d6972726f7273))
-	prefix := map[string]string{"heldout": "h", "heldout3": "v", "heldout4": "w", "heldout5": "x", "heldout6": "y", "heldout7": "z", "heldout8": "u", "heldout9": "s", "heldout10": "r", "heldout11": "q"}[set]
+	prefix := map[string]string{"heldout": "h", "heldout3": "v", "heldout4": "w", "heldout5": "x", "heldout6": "y", "heldout7": "z", "heldout8": "u", "heldout9": "s", "heldout10": "r", "heldout11": "q", "heldout12": "p"}[set]
 	if prefix == "" {
 		prefix = "t"
 	}
