@@ -102,10 +102,9 @@ var kindWeights = []struct {
 }
 
 // SetNames are the sweep's sets in report order: the tune set, the next
-// held-out set (seed 11012, not made yet: make it before any tuning), the
-// set evaluated once at the end of the tenth session (seed 11011; its
-// misses not read yet), and the spent held-out sets (seeds 11010 to
-// 11002): each was evaluated once and then looked at.
+// held-out set (seed 11012, not made yet: make it before any tuning), and
+// the spent held-out sets (seeds 11011 to 11002): each was evaluated once
+// and then looked at.
 var SetNames = []string{"tune", "heldout12", "heldout11", "heldout10", "heldout9", "heldout8", "heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout"}
 
 // Plan samples n runs for set from seed. Names are PREFIX%03d_KIND.

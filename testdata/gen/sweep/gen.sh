@@ -12,7 +12,7 @@
 #
 #   testdata/gen/sweep/gen.sh tune        # 90 runs, seed 11001
 #   testdata/gen/sweep/gen.sh heldout12   # 64 runs, seed 11012 (the next held-out set)
-#   testdata/gen/sweep/gen.sh heldout11   # 64 runs, seed 11011 (evaluated once; its misses not read yet)
+#   testdata/gen/sweep/gen.sh heldout11   # 64 runs, seed 11011 (spent: evaluated, then its misses read)
 #   testdata/gen/sweep/gen.sh heldout10   # 64 runs, seed 11010 (spent: evaluated, then its misses read)
 #   testdata/gen/sweep/gen.sh heldout9    # 64 runs, seed 11009 (spent: evaluated, then its misses read)
 #   testdata/gen/sweep/gen.sh heldout8    # 64 runs, seed 11008 (spent: evaluated, then its misses read)
@@ -39,7 +39,7 @@ heldout7) SEED=11007 N=${2:-64} ;; # spent: evaluated, then its misses read
 heldout8) SEED=11008 N=${2:-64} ;; # spent: evaluated, then its misses read
 heldout9) SEED=11009 N=${2:-64} ;;  # spent: evaluated, then its misses read
 heldout10) SEED=11010 N=${2:-64} ;; # spent: evaluated, then its misses read
-heldout11) SEED=11011 N=${2:-64} ;; # evaluated once, misses not read yet
+heldout11) SEED=11011 N=${2:-64} ;; # spent: evaluated, then its misses read
 heldout12) SEED=11012 N=${2:-64} ;;
 *) echo "gen.sh: SET must be tune, heldout12, heldout11, heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3 or heldout" >&2; exit 2 ;;
 esac
