@@ -108,8 +108,9 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 // TestPlainFastPathZeroAlloc: the frames tcp4Fast takes (plain, with an
-// 802.1Q tag, with IP options, and as the inner frame of VXLAN) are
-// taken by it, and decoding them allocates nothing.
+// 802.1Q tag, with IP options, and as the inner frame of VXLAN, where
+// vxlanTCP4Fast takes the whole frame) are taken by them, and decoding
+// them allocates nothing.
 func TestPlainFastPathZeroAlloc(t *testing.T) {
 	plain, vx, _ := benchFrames(t)
 	tagged := cat(plain[:12], []byte{0x81, 0, 0, 7}, plain[12:])
@@ -124,6 +125,9 @@ func TestPlainFastPathZeroAlloc(t *testing.T) {
 		var q Packet
 		if !tcp4Fast(tc.inner, len(tc.inner), true, &q) || (tc.name == "options") != q.IPOptions {
 			t.Fatalf("%s: tcp4Fast does not take the frame (options %v)", tc.name, q.IPOptions)
+		}
+		if tc.name == "vxlan" && !d.vxlanTCP4Fast(tc.data, uint32(len(tc.data)), &q) {
+			t.Fatalf("vxlan: vxlanTCP4Fast does not take the frame")
 		}
 		allocs := testing.AllocsPerRun(100, func() {
 			if err := d.Decode(tc.data, LinkEthernet, uint32(len(tc.data)), &p); err != nil {

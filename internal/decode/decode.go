@@ -71,6 +71,9 @@ func (d *Decoder) Decode(data []byte, link LinkType, origLen uint32, p *Packet) 
 		// takes the general path below.
 		if et := binary.BigEndian.Uint16(data[12:14]); et == etherIPv4 && data[14+9] == protoUDP {
 			if !d.cfg.NoDecap {
+				if d.vxlanTCP4Fast(data, origLen, p) {
+					return nil
+				}
 				if err, ok := d.mirrorFast(data, origLen, p); ok {
 					return err
 				}

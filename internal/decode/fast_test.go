@@ -129,7 +129,7 @@ func testFrames(t testing.TB) []testFrame {
 // 802.1Q tag, two tags, IP options of 4 and 40 bytes, DF, MF and an
 // offset, total length 0, one byte short of the header and past the
 // frame, TCP data offsets 4 and 15, a version 6 nibble, and the frame in
-// VXLAN (the inner path).
+// VXLAN (the inner path), also with bytes after the UDP datagram.
 func plainVariants(t testing.TB, frame []byte) [][]byte {
 	out := [][]byte{frame}
 	if len(frame) < 14+20 || frame[12] != 0x08 || frame[13] != 0 {
@@ -173,7 +173,13 @@ func plainVariants(t testing.TB, frame []byte) [][]byte {
 		edit(func(b []byte) { b[14+ihl+12] = 0x40 }) // data offset 16 bytes
 		edit(func(b []byte) { b[14+ihl+12] = 0xf0 }) // 60 bytes
 	}
-	return append(out, vxlanWrap(t, frame, 0x10203, 40001, 0x08))
+	vx := vxlanWrap(t, frame, 0x10203, 40001, 0x08)
+	// Bytes after the UDP datagram inside the outer IP packet: the VXLAN
+	// payload ends at the UDP length.
+	pad := cat(vx, make([]byte, 10))
+	tot := int(pad[16])<<8 | int(pad[17]) + 10
+	pad[16], pad[17] = byte(tot>>8), byte(tot)
+	return append(out, vx, pad)
 }
 
 // TestPlainFastPathEqualsGeneral: every Ethernet frame of the agreement
@@ -181,14 +187,14 @@ func plainVariants(t testing.TB, frame []byte) [][]byte {
 // and the variants plainVariants makes of it, whole and cut short, with
 // their wire length and shorter and longer ones, decode to the same Packet
 // and error with the fast paths as by the general path; and whenever
-// tcp4Fast takes a frame by itself, it gives the general path's Packet
-// with no error. It fails if tcp4Fast took none of them, or none tagged,
-// with options or inside VXLAN.
+// tcp4Fast or vxlanTCP4Fast takes a frame by itself, it gives the general
+// path's Packet with no error. It fails if tcp4Fast took none of them, or
+// none tagged, with options or inside VXLAN, or vxlanTCP4Fast none.
 func TestPlainFastPathEqualsGeneral(t *testing.T) {
 	d := New(DefaultConfig())
 	slow := New(DefaultConfig())
 	slow.slowOnly = true
-	var hits, tagged, options, inner int
+	var hits, tagged, options, inner, vxHits int
 	for i, x := range testFrames(t) {
 		if x.link != LinkEthernet {
 			continue
@@ -225,20 +231,35 @@ func TestPlainFastPathEqualsGeneral(t *testing.T) {
 							inner++
 						}
 					}
+					if vxlanTCP4Shape(data) {
+						var q Packet
+						if d.vxlanTCP4Fast(data, max(orig, uint32(len(data))), &q) {
+							if gerr != nil || q != gen {
+								t.Fatalf("frame %d variant %d cut %d orig %d: vxlanTCP4Fast took it as %+v\ngeneral %v %+v", i, j, cut, orig, q, gerr, gen)
+							}
+							vxHits++
+						}
+					}
 				}
 			}
 		}
 	}
-	t.Logf("tcp4Fast took %d frames (%d tagged, %d with IP options); %d VXLAN inner frames", hits, tagged, options, inner)
-	if hits == 0 || tagged == 0 || options == 0 || inner == 0 {
-		t.Fatalf("tcp4Fast not exercised: %d frames, %d tagged, %d with options, %d inner", hits, tagged, options, inner)
+	t.Logf("tcp4Fast took %d frames (%d tagged, %d with IP options); %d VXLAN inner frames, %d by vxlanTCP4Fast", hits, tagged, options, inner, vxHits)
+	if hits == 0 || tagged == 0 || options == 0 || inner == 0 || vxHits == 0 {
+		t.Fatalf("fast paths not exercised: tcp4Fast %d frames, %d tagged, %d with options, %d inner; vxlanTCP4Fast %d", hits, tagged, options, inner, vxHits)
 	}
+}
+
+// vxlanTCP4Shape is what Decode checks before it calls vxlanTCP4Fast.
+func vxlanTCP4Shape(data []byte) bool {
+	return len(data) >= 34 && data[12] == 0x08 && data[13] == 0 && data[14+9] == protoUDP
 }
 
 // FuzzPlainFastPath: for any frame and wire length, the fast paths give
 // the general path's Packet and error, for the frame itself and for the
 // frame as the inner frame of a VXLAN mirror packet; and a frame tcp4Fast
-// takes decodes without error. Seeds: the first 50 frames of every
+// or vxlanTCP4Fast takes by itself decodes without error to what they
+// gave. Seeds: the first 50 frames of every
 // testdata capture that are Ethernet, and the decoder's fuzz seeds.
 func FuzzPlainFastPath(f *testing.F) {
 	for _, path := range append(captures(f, "*.pcap"), captures(f, "*.pcapng")...) {
@@ -272,6 +293,9 @@ func FuzzPlainFastPath(f *testing.F) {
 		if tcp4Fast(data, int(max(origLen, uint32(len(data)))), true, &q) && (gerr != nil || q != gen) {
 			t.Fatalf("tcp4Fast took it as %+v\ngeneral %v %+v", q, gerr, gen)
 		}
+		if vxlanTCP4Shape(data) && d.vxlanTCP4Fast(data, max(origLen, uint32(len(data))), &q) && (gerr != nil || q != gen) {
+			t.Fatalf("vxlanTCP4Fast took it as %+v\ngeneral %v %+v", q, gerr, gen)
+		}
 		if len(data) > 0xffff-50 {
 			return
 		}
@@ -283,6 +307,9 @@ func FuzzPlainFastPath(f *testing.F) {
 		gerr = slow.Decode(m, LinkEthernet, uint32(len(m)), &gen)
 		if ferr != gerr || fast != gen {
 			t.Fatalf("in VXLAN: fast %v %+v\ngeneral %v %+v", ferr, fast, gerr, gen)
+		}
+		if d.vxlanTCP4Fast(m, uint32(len(m)), &q) && (gerr != nil || q != gen) {
+			t.Fatalf("in VXLAN: vxlanTCP4Fast took it as %+v\ngeneral %v %+v", q, gerr, gen)
 		}
 	})
 }
