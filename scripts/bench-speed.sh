@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-speed.sh [--dir DIR] [--runs N] [--no-tshark] [--tshark-runs N] [--workers N]
+# bench-speed.sh [--dir DIR] [--runs N] [--no-tshark] [--tshark-runs N] [--workers N] [--base BIN]
 #
 # Issue 16's measurements in one run, printed as markdown for
 # docs/benchmarks.md: every row is measured in the same run as its
@@ -18,6 +18,9 @@
 #      run by default, --tshark-runs N for more, --no-tshark to skip).
 #   4. peak RSS (/usr/bin/time -v) of every mirrorscope row, and of the
 #      first tenth of the plain capture (memory flat in file size).
+#   5. with --base BIN (a build of an earlier commit): that binary too on
+#      the plain, VXLAN and 8-flow captures, in the same alternation, so
+#      before and after stand side by side with tcptrace in one run.
 #
 # Needs: go, /usr/bin/time (package time), tcptrace, tshark and editcap
 # (tshark, wireshark-common), and the lab captures, made once as root
@@ -34,7 +37,7 @@
 # counts; absolute times move with the machine's load (printed).
 set -euo pipefail
 
-dir=/work/bench runs=5 tshark=1 tshark_runs=1 workers=$(nproc)
+dir=/work/bench runs=5 tshark=1 tshark_runs=1 workers=$(nproc) base=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--dir) dir=$2; shift 2 ;;
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
 	--no-tshark) tshark=0; shift ;;
 	--tshark-runs) tshark_runs=$2; shift 2 ;;
 	--workers) workers=$2; shift 2 ;;
+	--base) base=$2; shift 2 ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench-speed.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -58,6 +62,7 @@ done
 for t in /usr/bin/time tcptrace editcap capinfos; do
 	command -v "$t" >/dev/null || { echo "bench-speed.sh: $t not found (see --help)" >&2; exit 2; }
 done
+[ -z "$base" ] || [ -x "$base" ] || { echo "bench-speed.sh: --base $base is not an executable" >&2; exit 2; }
 [ $tshark = 0 ] || command -v tshark >/dev/null || { echo "bench-speed.sh: tshark not found (or --no-tshark)" >&2; exit 2; }
 
 cd "$(dirname "$0")/.."
@@ -101,7 +106,7 @@ row() { # row NAME LABEL
 	local s
 	read -r best med ppsb ppsm rss n cpu <<<"$(stats "$1")"
 	local c
-	c=$(sed "s#$bin#mirrorscope#; s#$dir/##g" "$tmp/$1.cmd")
+	c=$(sed "s#$bin#mirrorscope#; s#${base:-^$}#base#; s#$dir/##g" "$tmp/$1.cmd")
 	printf '| %s | `%s` | %s | %s | %s | %s | %s | %s |\n' "$2" "$c" "$best" "$med" \
 		"$(printf "%'d" "$ppsb")" "$(printf "%'d" "$ppsm")" "$cpu" "$rss"
 }
@@ -110,6 +115,7 @@ med() { stats "$1" | awk '{print $2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 
 ms() { echo "$bin" analyze -q --format json -o /dev/null "$@"; }
+msb() { echo "$base" analyze -q --format json -o /dev/null "$@"; }
 
 echo "Measuring ($runs runs each, alternating; load average before: $(cut -d' ' -f1-3 /proc/loadavg))..." >&2
 for ((i = 1; i <= runs; i++)); do
@@ -123,6 +129,11 @@ for ((i = 1; i <= runs; i++)); do
 		time_run wn_8 "$plain8" $(ms --workers "$workers" "$plain8")
 	fi
 	time_run tcptrace "$plain" tcptrace -l -n "$plain"
+	if [ -n "$base" ]; then
+		time_run base_plain "$plain" $(msb "$plain")
+		time_run base_vxlan "$mon" $(msb "$mon")
+		[ ! -f "$plain8" ] || time_run base_8 "$plain8" $(msb --workers 1 "$plain8")
+	fi
 	time_run tenth "$tenth" $(ms "$tenth")
 done
 if [ $tshark = 1 ]; then
@@ -152,6 +163,11 @@ if [ -f "$plain8" ]; then
 	row wn_8 "8 flows, --workers $workers"
 fi
 row tcptrace "tcptrace -l"
+if [ -n "$base" ]; then
+	row base_plain "base: plain"
+	row base_vxlan "base: VXLAN mirror"
+	[ ! -f "$plain8" ] || row base_8 "base: 8 flows, --workers 1"
+fi
 row tenth "first tenth of plain"
 [ $tshark = 0 ] || { row tshark "tshark -z expert (VXLAN)"; row vxlan_t "mirrorscope (VXLAN), beside tshark"; }
 echo
@@ -163,6 +179,10 @@ echo "- mirror vs plain CPU time (user+sys, best; steadier than wall time on a b
 echo "- mirror vs plain packets/s: VXLAN $(ratio "$(pps vxlan best)" "$(pps plain best)") / $(ratio "$(pps vxlan med)" "$(pps plain med)"), GENEVE+VXLAN $(ratio "$(pps geneve best)" "$(pps plain best)") / $(ratio "$(pps geneve med)" "$(pps plain med)") (goal: within 10 %, >= 0.90)"
 echo "- --workers $workers vs 1, whole program: $(ratio "$(best w1)" "$(best wn)")x / $(ratio "$(med w1)" "$(med wn)")x on the plain capture$([ -f "$plain8" ] && echo ", $(ratio "$(best w1_8)" "$(best wn_8)")x / $(ratio "$(med w1_8)" "$(med wn_8)")x on 8 flows") (goal on 2 cores: >= 1.6x)"
 echo "- mirrorscope / tcptrace -l time: $(ratio "$(best plain)" "$(best tcptrace)") / $(ratio "$(med plain)" "$(med tcptrace)") (goal: <= 0.33)"
+if [ -n "$base" ]; then
+	echo "- base ($base) / tcptrace -l time: $(ratio "$(best base_plain)" "$(best tcptrace)") / $(ratio "$(med base_plain)" "$(med tcptrace)")"
+	echo "- this build / base, wall (best / median) and CPU (best): plain $(ratio "$(best plain)" "$(best base_plain)") / $(ratio "$(med plain)" "$(med base_plain)"), CPU $(ratio "$(cpu plain)" "$(cpu base_plain)"); VXLAN $(ratio "$(best vxlan)" "$(best base_vxlan)") / $(ratio "$(med vxlan)" "$(med base_vxlan)"), CPU $(ratio "$(cpu vxlan)" "$(cpu base_vxlan)")$([ -f "$plain8" ] && echo "; 8 flows $(ratio "$(best w1_8)" "$(best base_8)") / $(ratio "$(med w1_8)" "$(med base_8)"), CPU $(ratio "$(cpu w1_8)" "$(cpu base_8)")")"
+fi
 [ $tshark = 0 ] || echo "- tshark -z expert / mirrorscope time on the VXLAN capture: $(ratio "$(best tshark)" "$(best vxlan_t)")x / $(ratio "$(med tshark)" "$(med vxlan_t)")x (goal: >= 100x)"
 echo "- peak RSS: $(stats plain | awk '{print $5}') MiB on the plain capture, $(stats tenth | awk '{print $5}') MiB on its first tenth (goal: <= 150 MiB, flat in file size)"
 echo

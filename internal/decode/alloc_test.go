@@ -78,11 +78,12 @@ func BenchmarkDecode(b *testing.B) {
 	plain, vx, gv := benchFrames(b)
 	ip6 := ip6L(layers.IPProtocolTCP, cli6, srv6)
 	plain6 := ser(b, ethL(layers.EthernetTypeIPv6), ip6, tcpL(ip6), payload(1448))
+	tagged := cat(plain[:12], []byte{0x81, 0, 0, 7}, plain[12:])
 	d := New(DefaultConfig())
 	for _, bc := range []struct {
 		name string
 		data []byte
-	}{{"plain", plain}, {"plain-ipv6", plain6}, {"vxlan", vx}, {"geneve+vxlan", gv}} {
+	}{{"plain", plain}, {"plain-802.1q", tagged}, {"plain-ipv6", plain6}, {"vxlan", vx}, {"geneve+vxlan", gv}} {
 		b.Run(bc.name, func(b *testing.B) {
 			var p Packet
 			b.ReportAllocs()
@@ -104,4 +105,37 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestPlainFastPathZeroAlloc: the frames tcp4Fast takes (plain, with an
+// 802.1Q tag, with IP options, and as the inner frame of VXLAN, where
+// vxlanTCP4Fast takes the whole frame) are taken by them, and decoding
+// them allocates nothing.
+func TestPlainFastPathZeroAlloc(t *testing.T) {
+	plain, vx, _ := benchFrames(t)
+	tagged := cat(plain[:12], []byte{0x81, 0, 0, 7}, plain[12:])
+	opts := plainVariants(t, plain)[4] // 4 bytes of IP options
+	d := New(DefaultConfig())
+	var p Packet
+	for _, tc := range []struct {
+		name  string
+		data  []byte
+		inner []byte
+	}{{"plain", plain, plain}, {"802.1Q", tagged, tagged}, {"options", opts, opts}, {"vxlan", vx, plain}} {
+		var q Packet
+		if !tcp4Fast(tc.inner, len(tc.inner), true, &q) || (tc.name == "options") != q.IPOptions {
+			t.Fatalf("%s: tcp4Fast does not take the frame (options %v)", tc.name, q.IPOptions)
+		}
+		if tc.name == "vxlan" && !d.vxlanTCP4Fast(tc.data, uint32(len(tc.data)), &q) {
+			t.Fatalf("vxlan: vxlanTCP4Fast does not take the frame")
+		}
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := d.Decode(tc.data, LinkEthernet, uint32(len(tc.data)), &p); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocs per Decode, want 0", tc.name, allocs)
+		}
+	}
 }

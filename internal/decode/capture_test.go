@@ -25,7 +25,7 @@ type frame struct {
 // readCapture reads a pcap file of the repository's testdata, gzipped or
 // not. It uses pcapgo directly: the capture package is not a dependency
 // of the decoder.
-func readCapture(t *testing.T, path string) (LinkType, []frame) {
+func readCapture(t testing.TB, path string) (LinkType, []frame) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -75,7 +75,7 @@ func readCapture(t *testing.T, path string) (LinkType, []frame) {
 }
 
 // captures finds testdata captures matching a glob, gzipped or not.
-func captures(t *testing.T, glob string) []string {
+func captures(t testing.TB, glob string) []string {
 	t.Helper()
 	var out []string
 	for _, g := range []string{glob, glob + ".gz"} {

@@ -41,7 +41,8 @@ const (
 // so one Decoder may be shared by goroutines; each needs its own Packet.
 type Decoder struct {
 	cfg Config
-	// slowOnly turns the mirror fast path off (tests compare the two).
+	// slowOnly turns the fast paths off (mirrorFast, tcp4Fast): tests
+	// compare them with the general path.
 	slowOnly bool
 }
 
@@ -63,9 +64,25 @@ func (d *Decoder) Decode(data []byte, link LinkType, origLen uint32, p *Packet) 
 	if origLen < uint32(len(data)) {
 		origLen = uint32(len(data))
 	}
-	if link == LinkEthernet && !d.cfg.NoDecap && !d.slowOnly {
-		if err, ok := d.mirrorFast(data, origLen, p); ok {
-			return err
+	if link == LinkEthernet && !d.slowOnly && len(data) >= 14+20 {
+		// The two shapes most frames have: a mirror packet (IPv4/UDP,
+		// mirrorFast) or plain TCP over IPv4 (tcp4Fast, which also takes
+		// one 802.1Q tag). Anything else, and whatever they refuse,
+		// takes the general path below.
+		if et := binary.BigEndian.Uint16(data[12:14]); et == etherIPv4 && data[14+9] == protoUDP {
+			if !d.cfg.NoDecap {
+				if d.vxlanTCP4Fast(data, origLen, p) {
+					return nil
+				}
+				if err, ok := d.mirrorFast(data, origLen, p); ok {
+					return err
+				}
+			}
+		} else if et == etherIPv4 || et == etherVLAN {
+			*p = Packet{}
+			if tcp4Fast(data, int(origLen), true, p) {
+				return nil
+			}
 		}
 	}
 	*p = Packet{}
@@ -211,6 +228,10 @@ func (d *Decoder) vxlan(b []byte, src, dst netip.Addr, sport uint16, missing uin
 	// GENEVE overlay): those packets are the source's own traffic. With
 	// DecapInner the overlay is opened too (the pods' flows), keeping the
 	// mirror session and adding the overlay's VNI.
+	if !d.slowOnly && tcp4Fast(inner, 0, false, p) {
+		// The mirrored ENI's TCP segment: no overlay to open inside it.
+		return nil
+	}
 	pay, err := decodeFrame(inner, LinkEthernet, orig, false, p)
 	if err != nil || !d.cfg.DecapInner || !p.L4 || p.Proto != protoUDP || p.Fragment {
 		return err

@@ -110,7 +110,7 @@ type testFrame struct {
 // testFrames are the first 300 frames of every testdata capture and every
 // fuzz seed: handshakes, sessions and every encapsulation appear early in
 // a capture; the rest repeats them.
-func testFrames(t *testing.T) []testFrame {
+func testFrames(t testing.TB) []testFrame {
 	var ins []testFrame
 	for _, path := range append(captures(t, "*.pcap"), captures(t, "*.pcapng")...) {
 		link, frames := readCapture(t, path)
@@ -122,4 +122,194 @@ func testFrames(t *testing.T) []testFrame {
 		ins = append(ins, testFrame{s.data, uint32(len(s.data)), s.link})
 	}
 	return ins
+}
+
+// plainVariants returns frame (an Ethernet frame) and, when it is IPv4
+// without a tag, the shapes around tcp4Fast's edges made from it: one
+// 802.1Q tag, two tags, IP options of 4 and 40 bytes, DF, MF and an
+// offset, total length 0, one byte short of the header and past the
+// frame, TCP data offsets 4 and 15, a version 6 nibble, and the frame in
+// VXLAN (the inner path), also with bytes after the UDP datagram.
+func plainVariants(t testing.TB, frame []byte) [][]byte {
+	out := [][]byte{frame}
+	if len(frame) < 14+20 || frame[12] != 0x08 || frame[13] != 0 {
+		return out
+	}
+	tag := func(tags ...byte) []byte {
+		return cat(frame[:12], tags, frame[12:])
+	}
+	out = append(out, tag(0x81, 0, 0x20, 0x07), tag(0x81, 0, 0, 5, 0x81, 0, 0, 6), tag(0x88, 0xa8, 0, 5))
+	ihl := int(frame[14]&0x0f) * 4
+	if frame[14]>>4 == 4 && ihl >= 20 && len(frame) >= 14+ihl {
+		for _, n := range []int{4, 40} {
+			if ihl+n > 60 {
+				continue
+			}
+			opts := make([]byte, n)
+			for i := range opts {
+				opts[i] = 1 // NOP
+			}
+			b := cat(frame[:14+ihl], opts, frame[14+ihl:])
+			b[14] = 0x40 | byte((ihl+n)/4)
+			tot := int(b[16])<<8 | int(b[17])
+			b[16], b[17] = byte((tot+n)>>8), byte(tot+n)
+			out = append(out, b)
+		}
+	}
+	edit := func(f func(b []byte)) {
+		b := append([]byte(nil), frame...)
+		f(b)
+		out = append(out, b)
+	}
+	edit(func(b []byte) { b[20] |= 0x40 })          // DF
+	edit(func(b []byte) { b[20] |= 0x20 })          // MF
+	edit(func(b []byte) { b[21] |= 0x01 })          // offset 8
+	edit(func(b []byte) { b[16], b[17] = 0, 0 })    // TSO: total length 0
+	edit(func(b []byte) { b[16], b[17] = 0, 19 })   // shorter than the header
+	edit(func(b []byte) { b[16], b[17] = 0xff, 0 }) // past the frame
+	edit(func(b []byte) { b[14] = 0x65 })           // version 6
+	edit(func(b []byte) { b[14] = 0x44 })           // IHL 16 bytes
+	if ihl >= 20 && len(frame) >= 14+ihl+13 {
+		edit(func(b []byte) { b[14+ihl+12] = 0x40 }) // data offset 16 bytes
+		edit(func(b []byte) { b[14+ihl+12] = 0xf0 }) // 60 bytes
+	}
+	vx := vxlanWrap(t, frame, 0x10203, 40001, 0x08)
+	// Bytes after the UDP datagram inside the outer IP packet: the VXLAN
+	// payload ends at the UDP length.
+	pad := cat(vx, make([]byte, 10))
+	tot := int(pad[16])<<8 | int(pad[17]) + 10
+	pad[16], pad[17] = byte(tot>>8), byte(tot)
+	return append(out, vx, pad)
+}
+
+// TestPlainFastPathEqualsGeneral: every Ethernet frame of the agreement
+// inputs (the first 300 frames of every testdata capture, the fuzz seeds)
+// and the variants plainVariants makes of it, whole and cut short, with
+// their wire length and shorter and longer ones, decode to the same Packet
+// and error with the fast paths as by the general path; and whenever
+// tcp4Fast or vxlanTCP4Fast takes a frame by itself, it gives the general
+// path's Packet with no error. It fails if tcp4Fast took none of them, or
+// none tagged, with options or inside VXLAN, or vxlanTCP4Fast none.
+func TestPlainFastPathEqualsGeneral(t *testing.T) {
+	d := New(DefaultConfig())
+	slow := New(DefaultConfig())
+	slow.slowOnly = true
+	var hits, tagged, options, inner, vxHits int
+	for i, x := range testFrames(t) {
+		if x.link != LinkEthernet {
+			continue
+		}
+		for j, v := range plainVariants(t, x.data) {
+			for _, cut := range []int{len(v), 128, 66, 54, 53, 40} {
+				if cut > len(v) {
+					continue
+				}
+				for _, orig := range []uint32{uint32(len(v)), uint32(cut), uint32(len(v)) + 100, uint32(cut) - 1} {
+					data := v[:cut]
+					var fast, gen Packet
+					ferr := d.Decode(data, LinkEthernet, orig, &fast)
+					gerr := slow.Decode(data, LinkEthernet, orig, &gen)
+					if ferr != gerr || fast != gen {
+						t.Fatalf("frame %d variant %d cut %d orig %d: fast %v %+v\ngeneral %v %+v", i, j, cut, orig, ferr, fast, gerr, gen)
+					}
+					var q Packet
+					if tcp4Fast(data, int(max(orig, uint32(len(data)))), true, &q) {
+						if gerr != nil || q != gen {
+							t.Fatalf("frame %d variant %d cut %d orig %d: tcp4Fast took it as %+v\ngeneral %v %+v", i, j, cut, orig, q, gerr, gen)
+						}
+						hits++
+						if q.NVLAN == 1 {
+							tagged++
+						}
+						if q.IPOptions {
+							options++
+						}
+					}
+					if fast.Encap == EncapVXLAN && fast.HasTCP() && gerr == nil {
+						var q Packet
+						if tcp4Fast(data[14+28+8:], 0, false, &q) {
+							inner++
+						}
+					}
+					if vxlanTCP4Shape(data) {
+						var q Packet
+						if d.vxlanTCP4Fast(data, max(orig, uint32(len(data))), &q) {
+							if gerr != nil || q != gen {
+								t.Fatalf("frame %d variant %d cut %d orig %d: vxlanTCP4Fast took it as %+v\ngeneral %v %+v", i, j, cut, orig, q, gerr, gen)
+							}
+							vxHits++
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("tcp4Fast took %d frames (%d tagged, %d with IP options); %d VXLAN inner frames, %d by vxlanTCP4Fast", hits, tagged, options, inner, vxHits)
+	if hits == 0 || tagged == 0 || options == 0 || inner == 0 || vxHits == 0 {
+		t.Fatalf("fast paths not exercised: tcp4Fast %d frames, %d tagged, %d with options, %d inner; vxlanTCP4Fast %d", hits, tagged, options, inner, vxHits)
+	}
+}
+
+// vxlanTCP4Shape is what Decode checks before it calls vxlanTCP4Fast.
+func vxlanTCP4Shape(data []byte) bool {
+	return len(data) >= 34 && data[12] == 0x08 && data[13] == 0 && data[14+9] == protoUDP
+}
+
+// FuzzPlainFastPath: for any frame and wire length, the fast paths give
+// the general path's Packet and error, for the frame itself and for the
+// frame as the inner frame of a VXLAN mirror packet; and a frame tcp4Fast
+// or vxlanTCP4Fast takes by itself decodes without error to what they
+// gave. Seeds: the first 50 frames of every
+// testdata capture that are Ethernet, and the decoder's fuzz seeds.
+func FuzzPlainFastPath(f *testing.F) {
+	for _, path := range append(captures(f, "*.pcap"), captures(f, "*.pcapng")...) {
+		link, frames := readCapture(f, path)
+		if link != LinkEthernet {
+			continue
+		}
+		for _, fr := range frames[:min(len(frames), 50)] {
+			f.Add(fr.data, fr.origLen)
+		}
+	}
+	for _, s := range fuzzSeeds(f) {
+		if s.link == LinkEthernet {
+			f.Add(s.data, uint32(len(s.data)))
+		}
+	}
+	d := New(DefaultConfig())
+	slow := New(DefaultConfig())
+	slow.slowOnly = true
+	// The outer headers of a VXLAN mirror packet (IPv4 and UDP lengths
+	// are set per input below).
+	outer := vxlanWrap(f, nil, 0x10203, 40001, 0x08)
+	f.Fuzz(func(t *testing.T, data []byte, origLen uint32) {
+		var fast, gen Packet
+		ferr := d.Decode(data, LinkEthernet, origLen, &fast)
+		gerr := slow.Decode(data, LinkEthernet, origLen, &gen)
+		if ferr != gerr || fast != gen {
+			t.Fatalf("fast %v %+v\ngeneral %v %+v", ferr, fast, gerr, gen)
+		}
+		var q Packet
+		if tcp4Fast(data, int(max(origLen, uint32(len(data)))), true, &q) && (gerr != nil || q != gen) {
+			t.Fatalf("tcp4Fast took it as %+v\ngeneral %v %+v", q, gerr, gen)
+		}
+		if vxlanTCP4Shape(data) && d.vxlanTCP4Fast(data, max(origLen, uint32(len(data))), &q) && (gerr != nil || q != gen) {
+			t.Fatalf("vxlanTCP4Fast took it as %+v\ngeneral %v %+v", q, gerr, gen)
+		}
+		if len(data) > 0xffff-50 {
+			return
+		}
+		m := cat(outer, data)
+		ipLen, udpLen := len(m)-14, len(m)-14-20
+		m[16], m[17] = byte(ipLen>>8), byte(ipLen)
+		m[14+24], m[14+25] = byte(udpLen>>8), byte(udpLen)
+		ferr = d.Decode(m, LinkEthernet, uint32(len(m)), &fast)
+		gerr = slow.Decode(m, LinkEthernet, uint32(len(m)), &gen)
+		if ferr != gerr || fast != gen {
+			t.Fatalf("in VXLAN: fast %v %+v\ngeneral %v %+v", ferr, fast, gerr, gen)
+		}
+		if d.vxlanTCP4Fast(m, uint32(len(m)), &q) && (gerr != nil || q != gen) {
+			t.Fatalf("in VXLAN: vxlanTCP4Fast took it as %+v\ngeneral %v %+v", q, gerr, gen)
+		}
+	})
 }

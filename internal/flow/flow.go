@@ -150,17 +150,6 @@ func MakeKey(p *decode.Packet, k *Key) (fromA bool) {
 	return false
 }
 
-// same is k == o, field by field, the fields that differ most often
-// first: the whole-struct comparison went through the runtime's generic
-// equality, a call and a byte loop per packet.
-func (k *Key) same(o *Key) bool {
-	return k.PortA == o.PortA && k.PortB == o.PortB && k.Proto == o.Proto &&
-		k.A == o.A && k.B == o.B &&
-		k.Session.VNI == o.Session.VNI && k.Session.GWLBEndpointID == o.Session.GWLBEndpointID &&
-		k.Session.OuterSrc == o.Session.OuterSrc && k.Session.HasVNI == o.Session.HasVNI &&
-		k.Session.OverlayVNI == o.Session.OverlayVNI && k.Session.HasOverlay == o.Session.HasOverlay
-}
-
 // Hash returns a direction-independent hash of k, for sharding.
 func (k *Key) Hash() uint64 {
 	// FNV-1a over the fields that vary most; cheap and allocation-free.

@@ -54,9 +54,29 @@ type Table struct {
 	// Linger; entries whose flow has ended since are skipped.
 	closing []closingFlow
 
-	lastKey  Key
-	lastFlow *Flow
-	key      Key // scratch, avoids taking the address of a local per call
+	// last is the flow of the last packet looked up, with that packet's
+	// own fields (sameAsLast). remove clears last.flow when it ends that
+	// flow, so it never points at a flow the table no longer holds (or
+	// that onEnd's owner has reused).
+	last lastPacket
+	key  Key // scratch, avoids taking the address of a local per call
+}
+
+// lastPacket is what sameAsLast compares a packet with: the last packet's
+// addresses and ports as it carried them (not ordered into a Key), its
+// protocol and session fields, and its direction relative to the key.
+type lastPacket struct {
+	flow         *Flow
+	src, dst     netip.Addr
+	sport, dport uint16
+	proto        uint8
+	fromA        bool
+	hasVNI       bool
+	hasOverlay   bool
+	vni          uint32
+	overlayVNI   uint32
+	gwlb         uint64
+	outerSrc     netip.Addr
 }
 
 // NewTable returns an empty table. onEnd receives every flow the table
@@ -80,12 +100,12 @@ func (t *Table) Now() int64 { return t.now }
 // Lookup finds or creates the flow of p (an IP packet), counts p in it and
 // returns the flow and p's direction. ts is the packet time in ns.
 func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
-	fromA := MakeKey(p, &t.key)
 	if ts > t.now {
 		t.now = ts
 	}
-	f := t.lastFlow
-	if f == nil || !t.key.same(&t.lastKey) {
+	f, fromA := t.sameAsLast(p)
+	if f == nil {
+		fromA = MakeKey(p, &t.key)
 		f = t.m[t.key]
 		if f != nil && f.Closed && f.isNewSYN(p, fromA) {
 			// A new connection on the same 4-tuple after RST/FIN: end the
@@ -98,14 +118,15 @@ func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
 		if f == nil {
 			f = t.create(p, ts, fromA)
 		}
-		t.lastKey = t.key
-		t.lastFlow = f
+		t.setLast(p, f, fromA)
 	} else if f.Closed && f.isNewSYN(p, fromA) {
+		// The key is f's: taken before remove hands f to onEnd's owner.
+		t.key = f.Key
 		t.stats.Closed++
-		t.remove(f, "closed")
+		t.remove(f, "closed") // clears t.last.flow
 		f = t.create(p, ts, fromA)
 		f.ReusedPorts = true
-		t.lastFlow = f
+		t.last.flow = f // same key, same packet fields
 	}
 	d := ClientToServer
 	if fromA != f.clientIsA {
@@ -151,6 +172,60 @@ func (t *Table) Lookup(p *decode.Packet, ts int64) (*Flow, Dir) {
 	}
 	t.touch(f)
 	return f, d
+}
+
+// sameAsLast returns the flow of the last packet looked up and p's
+// direction in it when p belongs to it, else nil. In a bulk transfer
+// nearly every packet does (the data one way, its ACKs the other): the
+// comparison of the packet's own fields, its endpoints as carried or
+// swapped, replaces building the ordered Key (MakeKey, Addr.Compare) and
+// the map lookup: 286 -> 161 instructions a packet on a bulk capture
+// (docs/benchmarks.md, tenth session).
+//
+// Same session, protocol and endpoint pair is exactly the same Key
+// (MakeKey orders the pair; the ports are those MakeKey keeps), and
+// swapping the endpoints flips the direction relative to the key's A side
+// (a packet with both endpoints equal matches as carried, with the
+// direction the first one got).
+func (t *Table) sameAsLast(p *decode.Packet) (*Flow, bool) {
+	l := &t.last
+	if l.flow == nil || p.Proto != l.proto {
+		return nil, false
+	}
+	var sp, dp uint16
+	if p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132) {
+		sp, dp = p.SrcPort, p.DstPort
+	}
+	fromA := l.fromA
+	switch {
+	case sp == l.sport && dp == l.dport && p.Src == l.src && p.Dst == l.dst:
+	case sp == l.dport && dp == l.sport && p.Src == l.dst && p.Dst == l.src:
+		fromA = !fromA
+	default:
+		return nil, false
+	}
+	// Field by field: a struct comparison is a runtime call.
+	s := &p.Session
+	if s.VNI != l.vni || s.GWLBEndpointID != l.gwlb || s.HasVNI != l.hasVNI || s.OuterSrc != l.outerSrc ||
+		s.OverlayVNI != l.overlayVNI || s.HasOverlay != l.hasOverlay {
+		return nil, false
+	}
+	return l.flow, fromA
+}
+
+// setLast makes p, of flow f in direction fromA, what sameAsLast compares
+// the next packets with.
+func (t *Table) setLast(p *decode.Packet, f *Flow, fromA bool) {
+	l := &t.last
+	var sp, dp uint16
+	if p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132) {
+		sp, dp = p.SrcPort, p.DstPort
+	}
+	s := &p.Session
+	l.flow, l.fromA = f, fromA
+	l.src, l.dst, l.sport, l.dport, l.proto = p.Src, p.Dst, sp, dp, p.Proto
+	l.vni, l.gwlb, l.hasVNI, l.outerSrc = s.VNI, s.GWLBEndpointID, s.HasVNI, s.OuterSrc
+	l.overlayVNI, l.hasOverlay = s.OverlayVNI, s.HasOverlay
 }
 
 // isNewSYN reports whether p starts a new connection on f's 4-tuple: a
@@ -322,8 +397,8 @@ func (t *Table) remove(f *Flow, reason string) {
 	delete(t.m, f.Key)
 	t.unlink(f)
 	t.n--
-	if t.lastFlow == f {
-		t.lastFlow = nil
+	if t.last.flow == f {
+		t.last.flow = nil
 	}
 	if t.onEnd != nil {
 		t.onEnd(f)

@@ -249,33 +249,147 @@ func TestPacketHashSymmetric(t *testing.T) {
 }
 
 // TestKeySame: Key.same is ==, field by field.
-func TestKeySame(t *testing.T) {
-	// A field added to the key must be added to same (and here).
+// TestSameAsLastEqualsKey: after a packet, sameAsLast takes another one
+// exactly when MakeKey gives both the same Key, with MakeKey's direction:
+// edits of every field MakeKey reads, the endpoints swapped, equal
+// addresses and equal ports, and ports MakeKey leaves out (ICMP, a
+// packet without its L4 header).
+func TestSameAsLastEqualsKey(t *testing.T) {
+	// A field added to the key must be added to sameAsLast, setLast and
+	// here.
 	if n, m := reflect.TypeOf(Key{}).NumField(), reflect.TypeOf(SessionKey{}).NumField(); n != 6 || m != 6 {
-		t.Fatalf("Key has %d fields, SessionKey %d: update Key.same and this test", n, m)
+		t.Fatalf("Key has %d fields, SessionKey %d: update sameAsLast, setLast and this test", n, m)
 	}
-	base := Key{Session: SessionKey{OuterSrc: netip.MustParseAddr("192.0.2.1"), VNI: 7, HasVNI: true, GWLBEndpointID: 9, OverlayVNI: 3, HasOverlay: true},
-		Proto: 6, A: netip.MustParseAddr("10.0.0.1"), B: netip.MustParseAddr("10.0.0.2"), PortA: 1, PortB: 2}
-	edits := []func(*Key){
-		func(k *Key) {},
-		func(k *Key) { k.Session.OuterSrc = netip.MustParseAddr("192.0.2.2") },
-		func(k *Key) { k.Session.OuterSrc = netip.Addr{} },
-		func(k *Key) { k.Session.VNI = 8 },
-		func(k *Key) { k.Session.HasVNI = false },
-		func(k *Key) { k.Session.GWLBEndpointID = 1 },
-		func(k *Key) { k.Session.OverlayVNI = 4 },
-		func(k *Key) { k.Session.HasOverlay = false },
-		func(k *Key) { k.Proto = 17 },
-		func(k *Key) { k.A = netip.MustParseAddr("::ffff:10.0.0.1") },
-		func(k *Key) { k.B = netip.MustParseAddr("10.0.0.3") },
-		func(k *Key) { k.PortA = 3 },
-		func(k *Key) { k.PortB = 3 },
+	a1, a2 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	sess := decode.Session{OuterSrc: netip.MustParseAddr("192.0.2.1"), OuterDst: netip.MustParseAddr("192.0.2.9"),
+		VNI: 7, HasVNI: true, GWLBEndpointID: 9, GWLBAttachmentID: 4, OverlayVNI: 3, HasOverlay: true}
+	bases := []decode.Packet{
+		{IPVersion: 4, Proto: 6, L4: true, Src: a1, Dst: a2, SrcPort: 1000, DstPort: 80, Session: sess},
+		{IPVersion: 4, Proto: 6, L4: true, Src: a2, Dst: a1, SrcPort: 80, DstPort: 1000},
+		{IPVersion: 4, Proto: 17, L4: true, Src: a1, Dst: a1, SrcPort: 53, DstPort: 5353},
+		{IPVersion: 4, Proto: 17, L4: true, Src: a1, Dst: a1, SrcPort: 5353, DstPort: 53},
+		{IPVersion: 4, Proto: 6, L4: true, Src: a1, Dst: a1, SrcPort: 7, DstPort: 7},
+		{IPVersion: 4, Proto: 1, L4: true, Src: a1, Dst: a2, ICMPType: 8, SrcPort: 0, DstPort: 0},
+		{IPVersion: 4, Proto: 6, L4: false, Src: a2, Dst: a1},
 	}
-	for i, edit := range edits {
-		k := base
-		edit(&k)
-		if got, want := k.same(&base), k == base; got != want {
-			t.Errorf("edit %d: same %v, == %v", i, got, want)
+	edits := []func(*decode.Packet){
+		func(p *decode.Packet) {},
+		func(p *decode.Packet) { p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort },
+		func(p *decode.Packet) { p.Src, p.Dst = p.Dst, p.Src },
+		func(p *decode.Packet) { p.SrcPort, p.DstPort = p.DstPort, p.SrcPort },
+		func(p *decode.Packet) { p.Src = netip.MustParseAddr("10.0.0.3") },
+		func(p *decode.Packet) { p.Dst = netip.MustParseAddr("::ffff:10.0.0.2") },
+		func(p *decode.Packet) { p.Src = netip.MustParseAddr("fe80::1%eth0") },
+		func(p *decode.Packet) { p.SrcPort++ },
+		func(p *decode.Packet) { p.DstPort++ },
+		func(p *decode.Packet) { p.Proto = 17 },
+		func(p *decode.Packet) { p.Proto = 132 },
+		func(p *decode.Packet) { p.L4 = !p.L4 },
+		func(p *decode.Packet) { p.ICMPType = 0; p.TCP.Flags = decode.TCPSyn; p.FrameLen = 9 }, // not in the key
+		func(p *decode.Packet) { p.Session.OuterSrc = netip.MustParseAddr("192.0.2.2") },
+		func(p *decode.Packet) { p.Session.OuterSrc = netip.Addr{} },
+		func(p *decode.Packet) { p.Session.OuterDst = netip.Addr{} }, // not in the key
+		func(p *decode.Packet) { p.Session.VNI++ },
+		func(p *decode.Packet) { p.Session.HasVNI = !p.Session.HasVNI },
+		func(p *decode.Packet) { p.Session.GWLBEndpointID++ },
+		func(p *decode.Packet) { p.Session.GWLBAttachmentID++ }, // not in the key
+		func(p *decode.Packet) { p.Session.OverlayVNI++ },
+		func(p *decode.Packet) { p.Session.HasOverlay = !p.Session.HasOverlay },
+	}
+	var hits, misses int
+	for i, base := range bases {
+		var bk Key
+		bfromA := MakeKey(&base, &bk)
+		for j, edit := range edits {
+			p := base
+			edit(&p)
+			var k Key
+			fromA := MakeKey(&p, &k)
+			tb := NewTable(DefaultConfig(), nil)
+			f := &Flow{Key: bk}
+			tb.setLast(&base, f, bfromA)
+			got, gotA := tb.sameAsLast(&p)
+			switch {
+			case k == bk && (got != f || gotA != fromA):
+				t.Errorf("base %d edit %d: same key, sameAsLast gave %p fromA %v, want %p %v", i, j, got, gotA, f, fromA)
+			case k != bk && got != nil:
+				t.Errorf("base %d edit %d: other key %+v, sameAsLast took it", i, j, k)
+			case k == bk:
+				hits++
+			default:
+				misses++
+			}
+		}
+	}
+	if hits < len(bases)*3 || misses < len(bases)*10 {
+		t.Fatalf("%d same keys, %d others: the edits do not cover both", hits, misses)
+	}
+}
+
+// TestLookupLastFlowEnded: whatever ended the last packet's flow (idle,
+// evicted by MaxFlows or EvictOldest, closed and linger, reused ports,
+// Flush), the next packet of that flow never gets the ended Flow, which
+// onEnd's owner may already have recycled: a random walk over 12 flows
+// (two sessions, both directions, SYN, FIN, RST) in a table of 5 at most,
+// checking after every Lookup that the flow returned is the one the map
+// holds for the packet's key, live, with MakeKey's direction.
+func TestLookupLastFlowEnded(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	ended := map[*Flow]bool{}
+	var tb *Table
+	tb = NewTable(Config{MaxFlows: 5, IdleTimeout: 50 * time.Millisecond, Linger: 5 * time.Millisecond}, func(f *Flow) {
+		ended[f] = true
+		*f = Flow{Key: Key{Proto: 99}} // recycled by its owner
+	})
+	rng := uint64(1)
+	next := func(n int) int {
+		rng = rng*6364136223846793005 + 1442695040888963407
+		return int(rng>>33) % n
+	}
+	flags := []uint8{decode.TCPAck, decode.TCPAck, decode.TCPAck, decode.TCPSyn, decode.TCPFin | decode.TCPAck, decode.TCPRst}
+	ts := int64(1)
+	for i := 0; i < 200000; i++ {
+		n := next(12)
+		p := tcpPkt("10.0.0.1", "10.0.0.2", uint16(1000+n%6), 80, flags[next(len(flags))])
+		p.TCP.Seq = uint32(next(3))
+		if n >= 6 {
+			p.Session = decode.Session{OuterSrc: netip.MustParseAddr("192.0.2.1"), VNI: 5, HasVNI: true}
+		}
+		if next(2) == 0 {
+			p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
+		}
+		// Mostly runs of one flow, as in a capture.
+		for run := next(4); run >= 0; run-- {
+			ts += int64(next(3)) * ms
+			f, d := tb.Lookup(p, ts)
+			var k Key
+			fromA := MakeKey(p, &k)
+			if ended[f] || tb.m[k] != f || f.Key != k {
+				t.Fatalf("packet %d: Lookup gave flow %p (ended %v, key %+v), the table holds %p for %+v", i, f, ended[f], f.Key, tb.m[k], k)
+			}
+			if want := d == ClientToServer; want != (fromA == f.clientIsA) {
+				t.Fatalf("packet %d: direction %v, fromA %v, clientIsA %v", i, d, fromA, f.clientIsA)
+			}
+		}
+		switch next(50) {
+		case 0:
+			tb.Expire()
+		case 1:
+			tb.EvictOldest()
+		case 2:
+			tb.Flush("end_of_capture")
+		case 3:
+			ts += 60 * ms // the other flows go idle
+			tb.Expire()
+		}
+		if f := tb.last.flow; f != nil && ended[f] {
+			t.Fatalf("packet %d: the last flow %p has ended", i, f)
+		}
+	}
+	st := tb.Stats()
+	for name, v := range map[string]uint64{"evicted": st.Evicted, "idle": st.Idle, "closed": st.Closed, "lingered": st.Lingered} {
+		if v == 0 {
+			t.Errorf("no flow %s: the walk does not cover it", name)
 		}
 	}
 }
