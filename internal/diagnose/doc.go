@@ -171,6 +171,23 @@
 //     (zeroFlight; no two-RTT gap needed) is application-limited:
 //     applications 0.30 and up, every other kind at most 0.19.
 //
+// Tenth-session additions (issue 11; tuned on heldout9-11, then heldout12
+// evaluated once):
+//
+//   - Flat per-flow "policer" rates of concurrent members more than 1.15x
+//     apart are shares of one bucket, not per-flow limits (identical
+//     per-5-tuple buckets give every flow the same rate): their sum is
+//     tested.
+//   - A shared policer's rate is the top of the sum's 2 s windows (a
+//     bucket of B bytes adds at most B/2 s), not 1 s.
+//   - A single flow losing after its own queue fills, at a rate flat to
+//     CV 0.03 or less, is a shaper even when packet dispersion says it
+//     got a small share of the bottleneck (tbf links dequeue in batches);
+//     flows that compete for a queue vary far more.
+//   - A rate flat to CV 0.02 or less behind 10 ms or more of RTT growth is
+//     a queue at any base RTT (a policer adds none; the lab's jitter under
+//     one stayed within 6 ms).
+//
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
 // terms.
