@@ -828,6 +828,22 @@ walk:
 	return decodeL4(data, off, off+h, off+end, off+tot, cut, p)
 }
 
+// tcpFixed fills p's ports and the fixed part of its TCP header from b,
+// a TCP header of hl bytes (at least 20 of b are there); the general
+// path and the fast ones share it.
+func tcpFixed(b []byte, hl int, p *Packet) {
+	t := &p.TCP
+	p.SrcPort = binary.BigEndian.Uint16(b[0:2])
+	p.DstPort = binary.BigEndian.Uint16(b[2:4])
+	t.Seq = binary.BigEndian.Uint32(b[4:8])
+	t.Ack = binary.BigEndian.Uint32(b[8:12])
+	t.Flags = b[13]
+	t.Window = binary.BigEndian.Uint16(b[14:16])
+	t.Checksum = binary.BigEndian.Uint16(b[16:18])
+	t.Urgent = binary.BigEndian.Uint16(b[18:20])
+	t.HdrLen = uint8(hl)
+}
+
 // decodeL4 decodes the transport header at data[l4:end]. ipEnd is where
 // the IP packet ends by its header (may be past end when cut).
 func decodeL4(data []byte, ipOff, l4, end, ipEnd int, cut bool, p *Packet) (l4Span, error) {
@@ -848,15 +864,7 @@ func decodeL4(data []byte, ipOff, l4, end, ipEnd int, cut bool, p *Packet) (l4Sp
 			return l4Span{}, ErrTCPHeader
 		}
 		t := &p.TCP
-		p.SrcPort = binary.BigEndian.Uint16(b[0:2])
-		p.DstPort = binary.BigEndian.Uint16(b[2:4])
-		t.Seq = binary.BigEndian.Uint32(b[4:8])
-		t.Ack = binary.BigEndian.Uint32(b[8:12])
-		t.Flags = b[13]
-		t.Window = binary.BigEndian.Uint16(b[14:16])
-		t.Checksum = binary.BigEndian.Uint16(b[16:18])
-		t.Urgent = binary.BigEndian.Uint16(b[18:20])
-		t.HdrLen = uint8(hl)
+		tcpFixed(b, hl, p)
 		if hl > 20 {
 			oe := hl
 			if oe > len(b) {

@@ -94,16 +94,8 @@ func tcp4Fast(data []byte, wire int, wireKnown bool, p *Packet) bool {
 	p.Truncated = cut
 
 	p.L4 = true
-	p.SrcPort = binary.BigEndian.Uint16(t[0:2])
-	p.DstPort = binary.BigEndian.Uint16(t[2:4])
+	tcpFixed(t, hl, p)
 	tc := &p.TCP
-	tc.Seq = binary.BigEndian.Uint32(t[4:8])
-	tc.Ack = binary.BigEndian.Uint32(t[8:12])
-	tc.Flags = t[13]
-	tc.Window = binary.BigEndian.Uint16(t[14:16])
-	tc.Checksum = binary.BigEndian.Uint16(t[16:18])
-	tc.Urgent = binary.BigEndian.Uint16(t[18:20])
-	tc.HdrLen = uint8(hl)
 	if o := t[20:hl]; len(o) == 12 && binary.BigEndian.Uint32(o[0:4]) == 0x0101080a {
 		// NOP, NOP, timestamps: Linux's every segment after the
 		// handshake (tcpOptions' own first case, without the call).

@@ -137,10 +137,7 @@ func MakeKey(p *decode.Packet, k *Key) (fromA bool) {
 	ks.GWLBEndpointID = ps.GWLBEndpointID
 	ks.OverlayVNI, ks.HasOverlay = ps.OverlayVNI, ps.HasOverlay
 	k.Proto = p.Proto
-	var sp, dp uint16
-	if p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132) {
-		sp, dp = p.SrcPort, p.DstPort
-	}
+	sp, dp := keyPorts(p)
 	c := p.Src.Compare(p.Dst)
 	if c < 0 || (c == 0 && sp <= dp) {
 		k.A, k.PortA, k.B, k.PortB = p.Src, sp, p.Dst, dp
@@ -169,16 +166,23 @@ func (k *Key) Hash() uint64 {
 	return h
 }
 
+// keyPorts are p's ports as a Key holds them: those of TCP, UDP and SCTP,
+// zero for every other protocol (and for a packet whose transport header
+// was not decoded).
+func keyPorts(p *decode.Packet) (sp, dp uint16) {
+	if p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132) {
+		return p.SrcPort, p.DstPort
+	}
+	return 0, 0
+}
+
 // PacketHash returns a hash of p's flow key that does not depend on the
 // direction: packets of one flow (one Key) hash alike, so a hash modulo N
 // spreads flows over N analysers (analyze's workers). It reads the
 // fields MakeKey puts in the key, without building one: the two
 // endpoints are hashed apart and summed, which is symmetric.
 func PacketHash(p *decode.Packet) uint64 {
-	var sp, dp uint16
-	if p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132) {
-		sp, dp = p.SrcPort, p.DstPort
-	}
+	sp, dp := keyPorts(p)
 	h := endpointHash(p.Src, sp) + endpointHash(p.Dst, dp)
 	s := &p.Session
 	h ^= uint64(p.Proto)<<56 ^ uint64(s.VNI)<<24 ^ uint64(s.OverlayVNI) ^ s.GWLBEndpointID

@@ -192,10 +192,7 @@ func (t *Table) sameAsLast(p *decode.Packet) (*Flow, bool) {
 	if l.flow == nil || p.Proto != l.proto {
 		return nil, false
 	}
-	var sp, dp uint16
-	if p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132) {
-		sp, dp = p.SrcPort, p.DstPort
-	}
+	sp, dp := keyPorts(p)
 	fromA := l.fromA
 	switch {
 	case sp == l.sport && dp == l.dport && p.Src == l.src && p.Dst == l.dst:
@@ -217,10 +214,7 @@ func (t *Table) sameAsLast(p *decode.Packet) (*Flow, bool) {
 // the next packets with.
 func (t *Table) setLast(p *decode.Packet, f *Flow, fromA bool) {
 	l := &t.last
-	var sp, dp uint16
-	if p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132) {
-		sp, dp = p.SrcPort, p.DstPort
-	}
+	sp, dp := keyPorts(p)
 	s := &p.Session
 	l.flow, l.fromA = f, fromA
 	l.src, l.dst, l.sport, l.dport, l.proto = p.Src, p.Dst, sp, dp, p.Proto
@@ -262,19 +256,16 @@ func (t *Table) create(p *decode.Packet, ts int64, fromA bool) *Flow {
 	}
 	t.nextID++
 	t.stats.Created++
-	src := netip.AddrPortFrom(p.Src, p.SrcPort)
-	dst := netip.AddrPortFrom(p.Dst, p.DstPort)
-	if !(p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132)) {
-		src, dst = netip.AddrPortFrom(p.Src, 0), netip.AddrPortFrom(p.Dst, 0)
-	}
+	sp, dp := keyPorts(p)
+	src, dst := netip.AddrPortFrom(p.Src, sp), netip.AddrPortFrom(p.Dst, dp)
 	srcIsClient := true
 	switch {
 	case p.Proto == 6 && p.L4 && p.TCP.Flags&decode.TCPSyn != 0:
 		f.Roles = RoleFromHandshake
 		srcIsClient = p.TCP.Flags&decode.TCPAck == 0
-	case p.L4 && (p.Proto == 6 || p.Proto == 17 || p.Proto == 132) && p.SrcPort != p.DstPort:
+	case sp != dp: // (ports of TCP, UDP or SCTP: keyPorts)
 		f.Roles = RoleFromPorts
-		srcIsClient = p.SrcPort > p.DstPort
+		srcIsClient = sp > dp
 	case p.Proto == 1 && p.L4 && (p.ICMPType == 0 || p.ICMPType == 14 || p.ICMPType == 16 || p.ICMPType == 18):
 		// ICMP replies: the receiver asked.
 		f.Roles = RoleFromHandshake
