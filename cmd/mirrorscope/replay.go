@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -49,7 +50,10 @@ listen gives the verdicts analyze gives on the same capture (rates,
 pacing and idle gaps are what the diagnosis reads). --speed 10 plays it
 ten times faster. As root (or with CAP_SYS_NICE) the pacing runs on a
 real-time (SCHED_FIFO) thread, which wakes up on time on a busy machine
-(--no-realtime: an ordinary thread). For load tests, --topspeed sends as fast as possible and
+(--no-realtime: an ordinary thread). The summary counts the frames that
+left more than a millisecond late: the target saw their timing off by that
+much, and when they are many its verdicts may differ from analyze's. For
+load tests, --topspeed sends as fast as possible and
 --pps at a fixed rate (whole batches of about a millisecond each).
 
 --gso sends each run of consecutive datagrams of one inner connection and
@@ -112,6 +116,11 @@ would otherwise be the limit (Linux 4.18 or later; UDP sockets only).`,
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "replay: %d frames read, %d datagrams (%d bytes) sent in %s (%.0f pps) in %d sendmmsg batches through %s, %d skipped\n",
 					st.Frames, st.Sent, st.Bytes, st.Elapsed.Round(1e6), rate, st.Batches, via, st.Skipped)
+				if cfg.Speed > 0 {
+					// what the target saw of the capture's timing
+					fmt.Fprintf(cmd.ErrOrStderr(), "replay: timing: %d frames left more than %v after their due time (latest %s)\n",
+						st.Late, listen.LateAfter, st.MaxLate.Round(time.Microsecond))
+				}
 			}
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}

@@ -81,8 +81,19 @@ type ReplayStats struct {
 	GSO      bool   // runs of datagrams went as UDP GSO sends
 	GSOSends uint64 // how many GSO sends (each several datagrams)
 	Realtime bool   // a timed replay was paced from a real-time (SCHED_FIFO) thread
-	Elapsed  time.Duration
+	// Late counts the frames of a timed replay that were queued more
+	// than LateAfter after their due time, MaxLate the latest: the
+	// timing the target saw is off by that much (a sender descheduled
+	// on a busy machine or VM), and so may be what it reads from it.
+	Late    uint64
+	MaxLate time.Duration
+	Elapsed time.Duration
 }
+
+// LateAfter is how late a timed replay's frame may leave before
+// ReplayStats counts it: a millisecond moves RTT samples of a LAN-scale
+// path by a tenth and more.
+const LateAfter = time.Millisecond
 
 // GWLB ids put in replayed GENEVE packets.
 const (
@@ -160,6 +171,16 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 		defer rt.stop()
 		st.Realtime = rt.ok
 	}
+	// noteLate measures a frame's lateness when it is queued; the queue
+	// leaves at the next wait or when full, within a batch's worth of
+	// the capture's time (about a millisecond at the rates paced here)
+	noteLate := func(due time.Time) {
+		l := time.Since(due)
+		st.MaxLate = max(st.MaxLate, l)
+		if l > LateAfter {
+			st.Late++
+		}
+	}
 	pace := func(ts int64) error {
 		if t0 == 0 {
 			t0, clock = ts, time.Now()
@@ -180,6 +201,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 				if ctx.Err() == nil {
 					rt.sleepUntil(due)
 				}
+				noteLate(due)
 				return nil
 			}
 			if d = time.Until(due); d > 2*time.Millisecond {
@@ -193,6 +215,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayStats, error) {
 				runtime.Gosched()
 			}
 		}
+		noteLate(due)
 		return nil
 	}
 	flush = func() error {

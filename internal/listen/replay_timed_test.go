@@ -97,14 +97,33 @@ func helperReplay(addr, file string) error {
 	if st.Skipped != 0 {
 		return fmt.Errorf("replay skipped %d frames", st.Skipped)
 	}
-	fmt.Printf("sent %d realtime %v\n", st.Sent, st.Realtime)
+	fmt.Printf("sent %d realtime %v late %d maxlate %d\n", st.Sent, st.Realtime, st.Late, st.MaxLate.Microseconds())
 	return nil
 }
 
+// replayTiming is how faithfully a replay process kept the capture's
+// timing.
+type replayTiming struct {
+	sent      int   // datagrams sent
+	realtime  bool  // paced from a real-time thread
+	late      int   // frames queued more than LateAfter after their due time
+	maxLateUS int64 // the latest, microseconds
+}
+
+// faithful: the target saw the capture's timing, so its verdicts must be
+// analyze's. A frame left a millisecond late shortens or stretches an RTT
+// sample of these 10 ms paths by a tenth. With simulated hiccups
+// (engine's TestVerdictSurvivesHeldBackFrames) the policer's verdict held
+// in every draw that moved at most 14 of its 1990 frames by more than a
+// millisecond, and changed in draws that moved 22 and more; replay on a
+// busy 2-core machine left 1-77 frames late. At most 0.5 % late is
+// faithful.
+func (rt replayTiming) faithful() bool { return rt.realtime && rt.late*200 <= rt.sent }
+
 // replayProcess runs helperReplay in a child process (the test binary
-// re-executed) and returns the datagrams it sent and whether it paced
-// from a real-time thread.
-func replayProcess(t *testing.T, addr, file string) (uint64, bool) {
+// re-executed) and returns the datagrams it sent and how well it kept
+// the capture's timing.
+func replayProcess(t *testing.T, addr, file string) (uint64, replayTiming) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestE2EHelper$", "-test.count=1")
 	cmd.Env = append(os.Environ(), e2eRoleEnv+"=replay", "E2E_ADDR="+addr, "E2E_FILE="+file)
@@ -113,10 +132,12 @@ func replayProcess(t *testing.T, addr, file string) (uint64, bool) {
 		t.Fatalf("replay process: %v: %s", err, out)
 	}
 	var sent uint64
-	var rt bool
-	if _, err := fmt.Sscanf(string(out), "sent %d realtime %v", &sent, &rt); err != nil {
+	var rt replayTiming
+	if _, err := fmt.Sscanf(string(out), "sent %d realtime %v late %d maxlate %d", &sent, &rt.realtime, &rt.late, &rt.maxLateUS); err != nil {
 		t.Fatalf("replay process printed %q: %v", out, err)
 	}
-	t.Logf("replay process: %d datagrams, paced from a real-time thread: %v", sent, rt)
+	rt.sent = int(sent)
+	t.Logf("replay process: %d datagrams, paced from a real-time thread: %v, %d frames more than %v late (latest %d µs)",
+		sent, rt.realtime, rt.late, LateAfter, rt.maxLateUS)
 	return sent, rt
 }
