@@ -188,6 +188,19 @@
 //     a queue at any base RTT (a policer adds none; the lab's jitter under
 //     one stayed within 6 ms).
 //
+// Eleventh-session additions (issue 11; tuned on heldout9-12, then
+// heldout13 evaluated once):
+//
+//   - With the data alone, a flow that loses (next to) nothing and sends
+//     in bursts one handshake RTT apart (at least 15 bursts after gaps of
+//     a quarter RTT, half of them within 15 % of the RTT) is held by a
+//     window that does not grow: the receiver's advertised window (or
+//     the sender's socket buffer). A congestion window grows without
+//     loss; a shaper's ACK clock spaces the data evenly; an application
+//     pauses at its own period (the application test comes first).
+//   - With the ACKs alone, single-segment losses at a variable rate are
+//     random loss with up to 8 ms of one-way delay growth, not 4.
+//
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
 // terms.
