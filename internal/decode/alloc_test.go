@@ -105,14 +105,25 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+	b.Run("geneve+vxlan-listener", func(b *testing.B) {
+		var p Packet
+		payload := gv[14+28:]
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := d.DecodeGENEVEPayload(payload, gwlb, app4, 6081, &p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // TestPlainFastPathZeroAlloc: the frames tcp4Fast takes (plain, with an
-// 802.1Q tag, with IP options, and as the inner frame of VXLAN, where
-// vxlanTCP4Fast takes the whole frame) are taken by them, and decoding
-// them allocates nothing.
+// 802.1Q tag, with IP options, and as the inner frame of VXLAN and of
+// GENEVE+VXLAN, where mirrorTCP4Fast takes the whole frame) are taken by
+// them, and decoding them allocates nothing; nor does the listener's
+// GENEVE payload, which geneveTCP4Fast takes.
 func TestPlainFastPathZeroAlloc(t *testing.T) {
-	plain, vx, _ := benchFrames(t)
+	plain, vx, gv := benchFrames(t)
 	tagged := cat(plain[:12], []byte{0x81, 0, 0, 7}, plain[12:])
 	opts := plainVariants(t, plain)[4] // 4 bytes of IP options
 	d := New(DefaultConfig())
@@ -121,13 +132,13 @@ func TestPlainFastPathZeroAlloc(t *testing.T) {
 		name  string
 		data  []byte
 		inner []byte
-	}{{"plain", plain, plain}, {"802.1Q", tagged, tagged}, {"options", opts, opts}, {"vxlan", vx, plain}} {
+	}{{"plain", plain, plain}, {"802.1Q", tagged, tagged}, {"options", opts, opts}, {"vxlan", vx, plain}, {"geneve+vxlan", gv, plain}} {
 		var q Packet
 		if !tcp4Fast(tc.inner, len(tc.inner), true, &q) || (tc.name == "options") != q.IPOptions {
 			t.Fatalf("%s: tcp4Fast does not take the frame (options %v)", tc.name, q.IPOptions)
 		}
-		if tc.name == "vxlan" && !d.vxlanTCP4Fast(tc.data, uint32(len(tc.data)), &q) {
-			t.Fatalf("vxlan: vxlanTCP4Fast does not take the frame")
+		if (tc.name == "vxlan" || tc.name == "geneve+vxlan") && !d.mirrorTCP4Fast(tc.data, uint32(len(tc.data)), &q) {
+			t.Fatalf("%s: mirrorTCP4Fast does not take the frame", tc.name)
 		}
 		allocs := testing.AllocsPerRun(100, func() {
 			if err := d.Decode(tc.data, LinkEthernet, uint32(len(tc.data)), &p); err != nil {
@@ -137,5 +148,18 @@ func TestPlainFastPathZeroAlloc(t *testing.T) {
 		if allocs != 0 {
 			t.Errorf("%s: %v allocs per Decode, want 0", tc.name, allocs)
 		}
+	}
+	gpayload := gv[14+28:]
+	var q Packet
+	if !d.geneveTCP4Fast(gpayload, &q) {
+		t.Fatal("geneve listener: geneveTCP4Fast does not take the payload")
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := d.DecodeGENEVEPayload(gpayload, gwlb, app4, 6081, &p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("geneve listener: %v allocs per DecodeGENEVEPayload, want 0", allocs)
 	}
 }

@@ -41,8 +41,9 @@ const (
 // so one Decoder may be shared by goroutines; each needs its own Packet.
 type Decoder struct {
 	cfg Config
-	// slowOnly turns the fast paths off (mirrorFast, tcp4Fast): tests
-	// compare them with the general path.
+	// slowOnly turns the fast paths off (mirrorFast, tcp4Fast,
+	// mirrorTCP4Fast, geneveTCP4Fast): tests compare them with the
+	// general path.
 	slowOnly bool
 }
 
@@ -71,7 +72,7 @@ func (d *Decoder) Decode(data []byte, link LinkType, origLen uint32, p *Packet) 
 		// takes the general path below.
 		if et := binary.BigEndian.Uint16(data[12:14]); et == etherIPv4 && data[14+9] == protoUDP {
 			if !d.cfg.NoDecap {
-				if d.vxlanTCP4Fast(data, origLen, p) {
+				if d.mirrorTCP4Fast(data, origLen, p) {
 					return nil
 				}
 				if err, ok := d.mirrorFast(data, origLen, p); ok {
@@ -157,6 +158,11 @@ func (d *Decoder) DecodeVXLANPayload(payload []byte, outerSrc, outerDst netip.Ad
 // DecodeGENEVEPayload is DecodeVXLANPayload for datagrams received on the
 // GENEVE port (a Gateway Load Balancer target).
 func (d *Decoder) DecodeGENEVEPayload(payload []byte, outerSrc, outerDst netip.Addr, outerSrcPort uint16, p *Packet) error {
+	// A GWLB's VXLAN mirror packet of a TCP segment, in one pass; the
+	// socket's addresses are GENEVE's, which geneve drops for it too.
+	if !d.slowOnly && d.geneveTCP4Fast(payload, p) {
+		return nil
+	}
 	*p = Packet{}
 	return d.geneve(payload, outerSrc.Unmap(), outerDst.Unmap(), outerSrcPort, 0, false, p)
 }
