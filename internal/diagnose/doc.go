@@ -188,8 +188,8 @@
 //     a queue at any base RTT (a policer adds none; the lab's jitter under
 //     one stayed within 6 ms).
 //
-// Eleventh-session additions (issue 11; tuned on heldout9-12, then
-// heldout13 evaluated once):
+// Eleventh-session additions (issue 11; tuned on heldout9-12; heldout13
+// evaluated once after the first two):
 //
 //   - With the data alone, a flow that loses (next to) nothing and sends
 //     in bursts one handshake RTT apart (at least 15 bursts after gaps of
