@@ -154,13 +154,13 @@ type dirState struct {
 	// TS clock and one-way delay growth (one-direction views), read or
 	// written per data segment: here with the rest of the per-packet
 	// state rather than after the rings (a cache line more per packet).
-	ecrMin   int64 // ms: min of capture ms less TSecr over data segments
-	owdBase  int64 // ms: the first data segment's capture ms less TSval
-	tsFirstT int64
-	tsLastT  int64
-	tsFirst  uint32
-	hasEcr   bool
-	hasOwd   bool
+	ecrMin  int64 // ms: min of capture ms less TSecr over data segments
+	owdBase int64 // ms: the first data segment's capture ms less TSval
+	tsLastT int64
+	tsFirst uint32
+	ecrLast uint32 // TSecr of the last data segment that was checked against ecrMin
+	hasEcr  bool
+	hasOwd  bool
 
 	sr, rr round
 
@@ -172,7 +172,8 @@ type dirState struct {
 	bins [4]binner
 
 	// per event (flags, retransmissions, holes, rounds, ...)
-	rwndMax uint64
+	rwndMax  uint64
+	tsFirstT int64 // (set once: out of the per-packet lines)
 	// sackHoles, sackHoleB: loss episodes seen in the ACKs (the first
 	// duplicate ACK with SACK at a cumulative ACK) and the bytes missing
 	// below their lowest SACK block: a token bucket that ran dry drops
@@ -249,9 +250,8 @@ type dirState struct {
 	ackOwdN   uint64
 	ackOwd    [256]uint16 // ms above ackOwdMin, last bin 255+
 
-	// to a whole number of cache lines (TestFlowLayout): the second
-	// direction's per-packet head then starts on a line too
-	_ [16]byte
+	// (a whole number of cache lines without padding, TestFlowLayout:
+	// the second direction's per-packet head then starts on a line too)
 }
 
 // Flow is the diagnosis state of one TCP connection. Memory: about 53 KiB
@@ -460,15 +460,22 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	// of them at speed, skip its computation)
 	// echo age: capture ms less TSecr, whose growth over its minimum
 	// is how old the newest ACK the sender had seen is
-	ecr := int64(-1)
-	if t.HasTS && t.TSEcr != 0 {
-		ecr = ts/1e6 - int64(t.TSEcr)
-		if !d.hasEcr || ecr < d.ecrMin {
-			d.ecrMin, d.hasEcr = ecr, true
+	// (ts never steps back, so a segment echoing the same TSecr as the
+	// last one that moved the minimum cannot lower it: the minimum is
+	// computed when the echo changes, about once per peer clock tick,
+	// and the age only for a gap)
+	echo := t.HasTS && t.TSEcr != 0
+	if echo && (!d.hasEcr || t.TSEcr != d.ecrLast) {
+		if v := ts/1e6 - int64(t.TSEcr); !d.hasEcr || v < d.ecrMin {
+			d.ecrMin, d.hasEcr = v, true
 		}
-		ecr -= d.ecrMin
+		d.ecrLast = t.TSEcr
 	}
 	if gap := ts - d.lastDataT; d.lastDataT != 0 && gap > f.cfg.IdleFloorNS {
+		ecr := int64(-1)
+		if echo {
+			ecr = ts/1e6 - int64(t.TSEcr) - d.ecrMin
+		}
 		f.dataGap(d, seq, gap, gapEndedByLoss, ecr)
 		f.zeroFlight(d, ts, seq, gapEndedByLoss)
 	}
@@ -484,10 +491,13 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 			}
 			owd = int16(max(-32768, min(32767, v-d.owdBase)))
 		}
-		d.rb.push(rec{
+		if d.rb.n == d.rb.lim {
+			d.rb.grow(f.cfg.Records)
+		}
+		*d.rb.slot() = rec{
 			t: uint32((ts - f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
 			rttB: d.lastEchoUs, kind: kind, flags: recFlags, owd: owd,
-		}, f.cfg.Records)
+		}
 		if kind == recOrig && d.pn < pendRing {
 			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(d.rb.n - 1)}
 			d.pn++
@@ -966,7 +976,7 @@ func (f *Flow) openHole(ts int64, d *dirState, p *decode.Packet, t *decode.TCP, 
 			l = mss
 		}
 		if d.rb.n < f.cfg.MaxRecords {
-			d.rb.push(rec{t: uint32((ts - f.t0) / 1000), seq: s, plen: clamp16(l), flen: clamp16(l + hdr), kind: recHole, flags: recLost}, f.cfg.Records)
+			*d.rb.add(f.cfg.Records) = rec{t: uint32((ts - f.t0) / 1000), seq: s, plen: clamp16(l), flen: clamp16(l + hdr), kind: recHole, flags: recLost}
 		} else {
 			d.recDropped++
 		}
@@ -1141,6 +1151,7 @@ const (
 type recBuf struct {
 	chunks [][]rec
 	n      int
+	lim    int // records the chunks hold when full: add grows at n == lim
 }
 
 func (b *recBuf) at(i int) *rec {
@@ -1153,21 +1164,41 @@ func (b *recBuf) at(i int) *rec {
 	return &b.chunks[1+u/recChunk][u%recChunk]
 }
 
-func (b *recBuf) push(r rec, pool *RecordPool) {
-	if b.n < recHead {
-		if b.n == 0 {
-			b.chunks = append(b.chunks[:0], make([]rec, 0, recHead))
-		}
-		b.chunks[0] = append(b.chunks[0], r)
-	} else {
-		c := 1 + (b.n-recHead)/recChunk
-		if c == len(b.chunks) {
-			b.chunks = append(b.chunks, pool.get())
-		}
-		b.chunks[c] = append(b.chunks[c], r)
+// add appends a record slot and returns it for the caller to fill in
+// place, every field: a pool's chunk comes back with its old records in
+// it. The slot belongs to b (the flow); the pointer is good until the
+// flow's records are released at Finish.
+func (b *recBuf) add(pool *RecordPool) *rec {
+	if b.n == b.lim {
+		b.grow(pool)
 	}
-	b.n++
+	return b.slot()
 }
+
+// slot is add once the last chunk has room (n < lim), small enough to
+// inline: Observe writes a record's fields straight into its chunk,
+// where a push(rec) by value copied its 24 bytes twice and called.
+func (b *recBuf) slot() *rec {
+	b.n++
+	c := &b.chunks[len(b.chunks)-1]
+	*c = (*c)[:len(*c)+1]
+	return &(*c)[len(*c)-1]
+}
+
+// grow adds the next chunk, empty: the head chunk
+// of recHead records (Go heap), then chunks of recChunk from pool. Their
+// capacities are exact, so that at's index arithmetic finds the records.
+func (b *recBuf) grow(pool *RecordPool) {
+	if len(b.chunks) == 0 {
+		b.chunks = append(b.chunks[:0], make([]rec, 0, recHead))
+	} else {
+		b.chunks = append(b.chunks, pool.get())
+	}
+	b.lim += cap(b.chunks[len(b.chunks)-1])
+}
+
+// push appends r (tests; Observe fills add's slot in place).
+func (b *recBuf) push(r rec, pool *RecordPool) { *b.add(pool) = r }
 
 // findTS returns the ring entry holding tsval, or nil.
 func (d *dirState) findTS(tsval uint32) *tsEnt {

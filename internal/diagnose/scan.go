@@ -37,12 +37,58 @@ type recScan struct {
 
 // scanRecs fills s from recs (see recScan); receiver: the capture point
 // is on the receiver side of the bottleneck.
+//
+// Nearly every record of a bulk flow is a live original that was not
+// lost: each side's loop counts it inline, and hands any other record to
+// s.count. (The loops are one per side so that neither tests the side
+// per record; what each does with a record is the same as count's.)
 func scanRecs(recs *recBuf, receiver bool, s *recScan) {
+	if receiver {
+		scanRecv(recs, s)
+	} else {
+		scanSend(recs, s)
+	}
+}
+
+// scanRecv is scanRecs at a receiver-side point: loss runs over every
+// record, and the dispersion samples are the arrival gaps of consecutive
+// data segments (hole records are no arrivals).
+func scanRecv(recs *recBuf, s *recScan) {
 	prevLost := false
-	// dispersion, receiver side: the previous arrival
 	prevT, havePrev := uint32(0), false
-	// dispersion, sender side: the ACK event being summed and the one
-	// before it
+	i := int32(-1)
+	for _, c := range recs.chunks {
+		for k := range c {
+			i++
+			r := &c[k]
+			if r.flags&(recLost|recVoid) == 0 && r.kind != recHole {
+				if r.kind == recOrig {
+					s.originals++
+				}
+				prevLost = false
+				s.passedB += uint64(r.flen)
+			} else {
+				prevLost = s.count(r, i, true, prevLost)
+				if r.kind == recHole {
+					continue
+				}
+			}
+			if havePrev {
+				if g := r.t - prevT; g > 0 && r.flen > 0 {
+					s.dispersionHist.add(dispScale * 1000 * float64(g) / float64(r.flen))
+				}
+			}
+			prevT, havePrev = r.t, true
+		}
+	}
+}
+
+// scanSend is scanRecs at a sender-side point: loss runs over the
+// originals in sending order, and the dispersion samples are the gaps
+// between ACK events.
+func scanSend(recs *recBuf, s *recScan) {
+	prevLost := false
+	// the ACK event being summed and the one before it
 	var cur, prev uint32
 	var bytes float64
 	haveCur, havePrevAck := false, false
@@ -51,48 +97,21 @@ func scanRecs(recs *recBuf, receiver bool, s *recScan) {
 		for k := range c {
 			i++
 			r := &c[k]
-			if r.kind == recOrig || r.kind == recHole && r.flags&recVoid == 0 {
+			if r.flags&(recLost|recVoid) == 0 && r.kind == recOrig {
 				s.originals++
-			}
-			if r.kind == recHole && r.flags&recLost != 0 {
-				s.lostHoles++
-			}
-			if receiver || r.kind == recOrig {
-				isLost := r.flags&recLost != 0 && (!receiver || r.kind == recHole)
-				if isLost && prevLost {
-					s.lostRuns++
-				}
-				prevLost = isLost
-			}
-			if r.flags&recVoid == 0 {
-				if r.flags&recLost != 0 {
-					if s.nLost < flachScan {
-						s.first[s.nLost], s.firstB[s.nLost] = i, s.passedB
-					}
-					s.last[s.nLost%flachScan], s.lastB[s.nLost%flachScan] = i, s.passedB
-					s.nLost++
-				} else {
-					s.passedB += uint64(r.flen)
-				}
-			}
-			if receiver {
-				// the arrival gaps of consecutive data segments
-				if r.kind == recHole {
+				prevLost = false
+				s.passedB += uint64(r.flen)
+			} else {
+				prevLost = s.count(r, i, false, prevLost)
+				if r.kind != recOrig {
 					continue
 				}
-				if havePrev {
-					if g := r.t - prevT; g > 0 && r.flen > 0 {
-						s.dispersionHist.add(dispScale * 1000 * float64(g) / float64(r.flen))
-					}
-				}
-				prevT, havePrev = r.t, true
-				continue
 			}
 			// the gaps between ACK events: runs of originals
 			// acknowledged at the same time belong to one ACK; the gap
 			// to the previous ACK over the bytes this one covers is one
 			// sample
-			if r.kind != recOrig || r.rttA == 0 {
+			if r.rttA == 0 {
 				continue
 			}
 			at := r.t + r.rttA - 1
@@ -109,9 +128,40 @@ func scanRecs(recs *recBuf, receiver bool, s *recScan) {
 			cur, bytes, haveCur = at, float64(r.flen), true
 		}
 	}
-	if !receiver && haveCur && havePrevAck && cur > prev && bytes > 0 {
+	if haveCur && havePrevAck && cur > prev && bytes > 0 {
 		s.dispersionHist.add(dispScale * 1000 * float64(cur-prev) / bytes)
 	}
+}
+
+// count adds record i, any kind and flags, to the originals, the lost
+// holes, the loss runs (prevLost: the run's previous record was lost;
+// it returns the new value) and flach's live losses or passed bytes.
+func (s *recScan) count(r *rec, i int32, receiver, prevLost bool) bool {
+	if r.kind == recOrig || r.kind == recHole && r.flags&recVoid == 0 {
+		s.originals++
+	}
+	if r.kind == recHole && r.flags&recLost != 0 {
+		s.lostHoles++
+	}
+	if receiver || r.kind == recOrig {
+		isLost := r.flags&recLost != 0 && (!receiver || r.kind == recHole)
+		if isLost && prevLost {
+			s.lostRuns++
+		}
+		prevLost = isLost
+	}
+	if r.flags&recVoid == 0 {
+		if r.flags&recLost != 0 {
+			if s.nLost < flachScan {
+				s.first[s.nLost], s.firstB[s.nLost] = i, s.passedB
+			}
+			s.last[s.nLost%flachScan], s.lastB[s.nLost%flachScan] = i, s.passedB
+			s.nLost++
+		} else {
+			s.passedB += uint64(r.flen)
+		}
+	}
+	return prevLost
 }
 
 // scanRecords fills a.scan from the data direction's records.

@@ -1,0 +1,144 @@
+package diagnose
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// histIndexRef is histIndex as it was before the one-expression form.
+func histIndexRef(v float64) int {
+	if v < 1 {
+		return 0
+	}
+	b := math.Float64bits(v)
+	e := int(b>>52&0x7ff) - 1023
+	if e >= histOctaves {
+		return histBins - 1
+	}
+	m := int(b >> (52 - 4) & (histSub - 1))
+	return 1 + e*histSub + m
+}
+
+func TestHistIndexMatchesReference(t *testing.T) {
+	vals := []float64{math.Inf(-1), -1e300, -1, 0, 0.5, 0.999999, 1, 1.0625, 1.9999, 2, 3, 1e6,
+		math.Ldexp(1, histOctaves) * 0.99999, math.Ldexp(1, histOctaves), math.Ldexp(1.5, histOctaves), 1e300,
+		math.Inf(1), math.NaN(), math.Float64frombits(0xfff8000000000001), math.MaxFloat64, math.SmallestNonzeroFloat64}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		vals = append(vals, math.Ldexp(rnd.Float64()+0.5, rnd.IntN(90)-20), math.Float64frombits(rnd.Uint64()))
+	}
+	for e := -2; e <= histOctaves+2; e++ { // every bin edge and its neighbours
+		for m := range histSub {
+			x := math.Ldexp(1+float64(m)/histSub, e)
+			vals = append(vals, x, math.Nextafter(x, 0), math.Nextafter(x, math.Inf(1)))
+		}
+	}
+	for _, v := range vals {
+		if got, want := histIndex(v), histIndexRef(v); got != want {
+			t.Fatalf("histIndex(%v) = %d, want %d", v, got, want)
+		}
+	}
+}
+
+// inflatedLossFracRef is inflatedLossFrac's pass as it was, through
+// packetRTTus and at.
+func inflatedLossFracRef(f *Flow, a *analysis) float64 {
+	c := &f.cfg
+	var hist logHist
+	rtts, infl, all := 0, 0, 0
+	prev1, prev2 := -1.0, -1.0
+	for i := range a.d.rb.n {
+		r := a.d.rb.at(i)
+		if r.flags&recVoid != 0 {
+			continue
+		}
+		if v := a.packetRTTus(r); v >= 0 {
+			hist.add(v)
+			rtts++
+			prev2, prev1 = prev1, v
+		}
+		if r.flags&recLost == 0 {
+			continue
+		}
+		all++
+		if rtts > 1 && prev2 >= hist.quantile(0.5) &&
+			prev2 > c.FlachInflatedFactor*hist.quantile(c.FlachInflatedPct/100) &&
+			prev2 >= c.FlachInflatedMinMS*1000 {
+			infl++
+		}
+	}
+	if all == 0 {
+		return -1
+	}
+	return float64(infl) / float64(all)
+}
+
+func TestInflatedLossFracMatchesReference(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 9))
+	traces := [][]rec{nil, mixedRecs(1, rnd), mixedRecs(recHead+2*recChunk+5, rnd),
+		policedRecs(12e6, 8e6, 24000, 3000, rnd), aimdRandomLoss(0.02, 3000, rnd)}
+	// RTTs that grow before some losses (the inflated case)
+	grow := mixedRecs(4000, rnd)
+	for i := range grow {
+		grow[i].rttA = uint32(1000 + 30*(i%400))
+		grow[i].rttB = grow[i].rttA
+	}
+	traces = append(traces, grow)
+	for ti, recs := range traces {
+		for _, recv := range []bool{false, true} {
+			for _, minRTT := range []int64{-1, 0, 2_345_678} {
+				f := NewFlow(DefaultConfig())
+				f.cfg.FlachInflatedMinMS = 0.5
+				f.d[0].rb = recBufOf(recs)
+				f.d[0].minA, f.d[0].minB = minRTT, minRTT/3
+				a := &analysis{d: &f.d[0], receiver: recv}
+				a.flach[0].inflFrac = -1
+				got, want := f.inflatedLossFrac(a), inflatedLossFracRef(f, a)
+				if got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
+					t.Errorf("trace %d receiver %v min %d: %v, want %v", ti, recv, minRTT, got, want)
+				}
+			}
+		}
+	}
+}
+
+// A pool's chunks come back with their old records: add's slot must be
+// written whole, and the chunks' lengths and at() agree across the head
+// chunk and chunk boundaries.
+func TestRecBufAddReusedChunks(t *testing.T) {
+	pool := NewRecordPool()
+	var junk recBuf
+	for i := range recHead + 3*recChunk {
+		junk.push(rec{t: ^uint32(0), seq: uint32(i), plen: 7, flen: 7, rttA: 9, rttB: 9, kind: recHole, flags: 0xff, owd: -1}, pool)
+	}
+	pool.put(junk.chunks[1:])
+	rnd := rand.New(rand.NewPCG(2, 3))
+	want := mixedRecs(recHead+3*recChunk+1, rnd)
+	var b recBuf
+	for i, r := range want {
+		if i%2 == 0 {
+			b.push(r, pool)
+		} else {
+			if b.n == b.lim {
+				b.grow(pool)
+			}
+			*b.slot() = r
+		}
+	}
+	if b.n != len(want) {
+		t.Fatalf("n = %d, want %d", b.n, len(want))
+	}
+	i := 0
+	for k, c := range b.chunks {
+		if w := min(recChunk, len(want)-i); k == 0 && len(c) != recHead || k > 0 && len(c) != w {
+			t.Fatalf("chunk %d holds %d records", k, len(c))
+		}
+		for j := range c {
+			if c[j] != want[i] || *b.at(i) != want[i] {
+				t.Fatalf("record %d = %+v / %+v, want %+v", i, c[j], *b.at(i), want[i])
+			}
+			i++
+		}
+	}
+}
