@@ -129,6 +129,13 @@ func TestRecBufAddReusedChunks(t *testing.T) {
 	if b.n != len(want) {
 		t.Fatalf("n = %d, want %d", b.n, len(want))
 	}
+	caps := 0 // MemBytes counts lim records: the chunks' capacities
+	for _, c := range b.chunks {
+		caps += cap(c)
+	}
+	if b.lim != caps {
+		t.Fatalf("lim = %d, the chunks hold %d", b.lim, caps)
+	}
 	i := 0
 	for k, c := range b.chunks {
 		if w := min(recChunk, len(want)-i); k == 0 && len(c) != recHead || k > 0 && len(c) != w {

@@ -261,6 +261,10 @@ type Flow struct {
 	// per packet first (one cache line; cfg's head, MaxRecords and
 	// IdleFloorNS, is another)
 	started bool
+	// settled: both directions' ISNs are known and the handshake's ACK
+	// is resolved, so that observeRare, which sets them, has nothing left
+	// to do but for a SYN or a CE mark (set by observeRare itself)
+	settled bool
 	t0      int64
 	last    int64
 
@@ -365,7 +369,9 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 
 	syn := t.Flags&decode.TCPSyn != 0
 	// One test for the handshake, a direction's first packet and CE marks.
-	if syn || f.hsAckT == 0 && f.synT > 0 || !d.hasISN || !o.hasISN && t.Flags&decode.TCPAck != 0 || p.ECN() == 3 {
+	// (observeRare does nothing a packet does not call for, so calling
+	// it until settled is harmless)
+	if syn || !f.settled || p.ECN() == 3 {
 		f.observeRare(ts, dir, d, o, p, t)
 	}
 
@@ -495,7 +501,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 			d.rb.grow(f.cfg.Records)
 		}
 		*d.rb.slot() = rec{
-			t: uint32((ts - f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
+			t: uint32(uint64(ts-f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
 			rttB: d.lastEchoUs, kind: kind, flags: recFlags, owd: owd,
 		}
 		if kind == recOrig && d.pn < pendRing {
@@ -603,6 +609,7 @@ func (f *Flow) observeRare(ts int64, dir int, d, o *dirState, p *decode.Packet, 
 	if p.ECN() == 3 {
 		d.ce++
 	}
+	f.settled = f.d[0].hasISN && f.d[1].hasISN && (f.hsAckT != 0 || f.synT == 0)
 }
 
 // firstData notes the first data of a direction (and of the response).
@@ -870,27 +877,8 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		if t.HasTS && t.TSEcr != 0 && !syn {
 			o.ackOwdSample(ts/1000 - int64(t.TSEcr)*1000)
 		}
-		// RTT: pop covered pending segments (a dozen per ACK at speed:
-		// the ring indices stay in registers).
-		var last *pend
-		ph, pn := o.ph, o.pn
-		inRecovery, recoverEnd, nrec := o.inRecovery, o.recoverEnd, o.rb.n
-		for pn > 0 {
-			e := &o.pend[ph%pendRing]
-			if !seqLE(e.end, ack) {
-				break
-			}
-			if !inRecovery || !seqLE(e.end, recoverEnd) {
-				if e.rec >= 0 && int(e.rec) < nrec {
-					o.rb.at(int(e.rec)).rttA = uint32((ts-e.t)/1000) + 1
-				}
-				last = e
-			}
-			ph = (ph + 1) % pendRing
-			pn--
-		}
-		o.ph, o.pn = ph, pn
-		if last != nil {
+		// RTT: pop covered pending segments
+		if last := o.ackPending(ack, ts); last != nil {
 			s := ts - last.t
 			o.ackHalf.add(float64(s) / 1000)
 			if o.minA < 0 || s < o.minA {
@@ -919,6 +907,33 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		o.rr.ackTS = t.TSVal
 		o.rr.haveTS = true
 	}
+}
+
+// ackPending pops the pending segments ack covers (a dozen per ACK at
+// speed), gives each one's record its data->ACK delay, and returns the
+// last one sent outside recovery (Karn), nil when none. A function of its
+// own so that the loop's state stays in registers (inside onAck it was
+// spilled around the calls there, ~75 instructions a segment).
+func (o *dirState) ackPending(ack uint32, ts int64) *pend {
+	var last *pend
+	ph, pn := o.ph, o.pn
+	inRecovery, recoverEnd, nrec := o.inRecovery, o.recoverEnd, uint(o.rb.n)
+	for pn > 0 {
+		e := &o.pend[ph%pendRing]
+		if !seqLE(e.end, ack) {
+			break
+		}
+		if !inRecovery || !seqLE(e.end, recoverEnd) {
+			if uint(e.rec) < nrec { // (rec -1: not recorded)
+				o.rb.at(int(e.rec)).rttA = uint32(uint64(ts-e.t)/1000) + 1 // (ts >= e.t: unsigned division)
+			}
+			last = e
+		}
+		ph = (ph + 1) % pendRing
+		pn--
+	}
+	o.ph, o.pn = ph, pn
+	return last
 }
 
 func clamp16(v uint32) uint16 {
@@ -976,7 +991,7 @@ func (f *Flow) openHole(ts int64, d *dirState, p *decode.Packet, t *decode.TCP, 
 			l = mss
 		}
 		if d.rb.n < f.cfg.MaxRecords {
-			*d.rb.add(f.cfg.Records) = rec{t: uint32((ts - f.t0) / 1000), seq: s, plen: clamp16(l), flen: clamp16(l + hdr), kind: recHole, flags: recLost}
+			*d.rb.add(f.cfg.Records) = rec{t: uint32(uint64(ts-f.t0) / 1000), seq: s, plen: clamp16(l), flen: clamp16(l + hdr), kind: recHole, flags: recLost}
 		} else {
 			d.recDropped++
 		}

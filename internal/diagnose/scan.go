@@ -38,10 +38,12 @@ type recScan struct {
 // scanRecs fills s from recs (see recScan); receiver: the capture point
 // is on the receiver side of the bottleneck.
 //
-// Nearly every record of a bulk flow is a live original that was not
-// lost: each side's loop counts it inline, and hands any other record to
-// s.count. (The loops are one per side so that neither tests the side
-// per record; what each does with a record is the same as count's.)
+// The loops are one per side, so that neither tests the side per record,
+// and call nothing (logHist.add inlines): a call in the loop had the
+// compiler spill the loop's state to the stack on every record. Nearly
+// every record of a bulk flow is live and not lost, which each loop
+// counts first; lost and voided records take the general branch, which
+// is the former single loop's logic for that side.
 func scanRecs(recs *recBuf, receiver bool, s *recScan) {
 	if receiver {
 		scanRecv(recs, s)
@@ -54,114 +56,154 @@ func scanRecs(recs *recBuf, receiver bool, s *recScan) {
 // record, and the dispersion samples are the arrival gaps of consecutive
 // data segments (hole records are no arrivals).
 func scanRecv(recs *recBuf, s *recScan) {
-	prevLost := false
-	prevT, havePrev := uint32(0), false
-	i := int32(-1)
+	st := recvScan{prevT: -1}
+	base := int32(0)
 	for _, c := range recs.chunks {
-		for k := range c {
-			i++
-			r := &c[k]
-			if r.flags&(recLost|recVoid) == 0 && r.kind != recHole {
-				if r.kind == recOrig {
-					s.originals++
-				}
-				prevLost = false
-				s.passedB += uint64(r.flen)
-			} else {
-				prevLost = s.count(r, i, true, prevLost)
-				if r.kind == recHole {
-					continue
-				}
-			}
-			if havePrev {
-				if g := r.t - prevT; g > 0 && r.flen > 0 {
-					s.dispersionHist.add(dispScale * 1000 * float64(g) / float64(r.flen))
-				}
-			}
-			prevT, havePrev = r.t, true
-		}
+		st.chunk(c, base, s)
+		base += int32(len(c))
 	}
+	s.originals += st.originals
+	s.passedB += st.passedB
+}
+
+// recvScan is scanRecv's state between chunks.
+type recvScan struct {
+	originals, passedB uint64
+	prevLost           bool
+	prevT              int64 // the previous arrival, -1 none
+}
+
+// chunk scans one chunk of records, the first of which is record base.
+// (A function per chunk, with few values live in its loop, each
+// record's fields read once and the rarely changed counts kept in s: with
+// the chunks' loop around it and more state the compiler spilled the
+// state to the stack on every record, and reloaded the fields after every
+// store to s, which it cannot tell from the records.)
+func (st *recvScan) chunk(c []rec, base int32, s *recScan) {
+	originals, passedB, prevLost, prevT := st.originals, st.passedB, st.prevLost, st.prevT
+	h := &s.dispersionHist
+	for k := range c {
+		r := &c[k]
+		kind, flags, flen := r.kind, r.flags, r.flen
+		if flags&(recLost|recVoid) == 0 {
+			if kind == recOrig || kind == recHole {
+				originals++
+			}
+			prevLost = false
+			passedB += uint64(flen)
+		} else {
+			if kind == recOrig || kind == recHole && flags&recVoid == 0 {
+				originals++
+			}
+			lost := flags&recLost != 0
+			if kind == recHole && lost {
+				s.lostHoles++
+			}
+			isLost := lost && kind == recHole
+			if isLost && prevLost {
+				s.lostRuns++
+			}
+			prevLost = isLost
+			if flags&recVoid == 0 { // lost
+				s.liveLoss(base+int32(k), passedB)
+			}
+		}
+		if kind == recHole {
+			continue
+		}
+		t := r.t
+		if prevT >= 0 {
+			if g := t - uint32(prevT); g > 0 && flen > 0 {
+				h.add(dispScale * 1000 * float64(g) / float64(flen))
+			}
+		}
+		prevT = int64(t)
+	}
+	st.originals, st.passedB, st.prevLost, st.prevT = originals, passedB, prevLost, prevT
 }
 
 // scanSend is scanRecs at a sender-side point: loss runs over the
 // originals in sending order, and the dispersion samples are the gaps
 // between ACK events.
 func scanSend(recs *recBuf, s *recScan) {
+	var originals, lostHoles, lostRuns, passedB uint64 // (as in scanRecv)
 	prevLost := false
 	// the ACK event being summed and the one before it
 	var cur, prev uint32
 	var bytes float64
 	haveCur, havePrevAck := false, false
+	h := &s.dispersionHist
 	i := int32(-1)
 	for _, c := range recs.chunks {
 		for k := range c {
 			i++
 			r := &c[k]
-			if r.flags&(recLost|recVoid) == 0 && r.kind == recOrig {
-				s.originals++
-				prevLost = false
-				s.passedB += uint64(r.flen)
+			kind, flags, flen := r.kind, r.flags, r.flen
+			if flags&(recLost|recVoid) == 0 {
+				if kind == recOrig || kind == recHole {
+					originals++
+				}
+				if kind == recOrig {
+					prevLost = false
+				}
+				passedB += uint64(flen)
 			} else {
-				prevLost = s.count(r, i, false, prevLost)
-				if r.kind != recOrig {
-					continue
+				if kind == recOrig || kind == recHole && flags&recVoid == 0 {
+					originals++
+				}
+				lost := flags&recLost != 0
+				if kind == recHole && lost {
+					lostHoles++
+				}
+				if kind == recOrig {
+					if lost && prevLost {
+						lostRuns++
+					}
+					prevLost = lost
+				}
+				if flags&recVoid == 0 { // lost
+					s.liveLoss(i, passedB)
 				}
 			}
 			// the gaps between ACK events: runs of originals
 			// acknowledged at the same time belong to one ACK; the gap
 			// to the previous ACK over the bytes this one covers is one
 			// sample
-			if r.rttA == 0 {
+			if kind != recOrig || r.rttA == 0 {
 				continue
 			}
 			at := r.t + r.rttA - 1
 			if haveCur && at == cur {
-				bytes += float64(r.flen)
+				bytes += float64(flen)
 				continue
 			}
 			if haveCur && havePrevAck && cur > prev && bytes > 0 {
-				s.dispersionHist.add(dispScale * 1000 * float64(cur-prev) / bytes)
+				h.add(dispScale * 1000 * float64(cur-prev) / bytes)
 			}
 			if haveCur {
 				prev, havePrevAck = cur, true
 			}
-			cur, bytes, haveCur = at, float64(r.flen), true
+			cur, bytes, haveCur = at, float64(flen), true
 		}
 	}
 	if haveCur && havePrevAck && cur > prev && bytes > 0 {
-		s.dispersionHist.add(dispScale * 1000 * float64(cur-prev) / bytes)
+		h.add(dispScale * 1000 * float64(cur-prev) / bytes)
 	}
+	s.originals += originals
+	s.lostHoles += lostHoles
+	s.lostRuns += lostRuns
+	s.passedB += passedB
 }
 
-// count adds record i, any kind and flags, to the originals, the lost
-// holes, the loss runs (prevLost: the run's previous record was lost;
-// it returns the new value) and flach's live losses or passed bytes.
-func (s *recScan) count(r *rec, i int32, receiver, prevLost bool) bool {
-	if r.kind == recOrig || r.kind == recHole && r.flags&recVoid == 0 {
-		s.originals++
+// liveLoss notes record i, marked lost and not voided, as flach's next
+// live loss, passed the wire bytes of the live records not lost before
+// it (inlined: no call in the loops).
+func (s *recScan) liveLoss(i int32, passed uint64) {
+	if s.nLost < flachScan {
+		s.first[s.nLost], s.firstB[s.nLost] = i, passed
 	}
-	if r.kind == recHole && r.flags&recLost != 0 {
-		s.lostHoles++
-	}
-	if receiver || r.kind == recOrig {
-		isLost := r.flags&recLost != 0 && (!receiver || r.kind == recHole)
-		if isLost && prevLost {
-			s.lostRuns++
-		}
-		prevLost = isLost
-	}
-	if r.flags&recVoid == 0 {
-		if r.flags&recLost != 0 {
-			if s.nLost < flachScan {
-				s.first[s.nLost], s.firstB[s.nLost] = i, s.passedB
-			}
-			s.last[s.nLost%flachScan], s.lastB[s.nLost%flachScan] = i, s.passedB
-			s.nLost++
-		} else {
-			s.passedB += uint64(r.flen)
-		}
-	}
-	return prevLost
+	s.last[s.nLost%flachScan], s.lastB[s.nLost%flachScan] = i, passed
+	s.nLost++
 }
 
 // scanRecords fills a.scan from the data direction's records.
