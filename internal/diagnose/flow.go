@@ -161,6 +161,9 @@ type dirState struct {
 	ecrLast uint32 // TSecr of the last data segment that was checked against ecrMin
 	hasEcr  bool
 	hasOwd  bool
+	// echoDone: the TSecr of d's last echo-half sample (in the padding
+	// before sr)
+	echoDone uint32
 
 	sr, rr round
 
@@ -265,8 +268,11 @@ type Flow struct {
 	// is resolved, so that observeRare, which sets them, has nothing left
 	// to do but for a SYN or a CE mark (set by observeRare itself)
 	settled bool
-	t0      int64
-	last    int64
+	// dataSeen: a direction's first data is noted (firstData: hasHigh,
+	// firstDataT and, for the server's, respT are set)
+	dataSeen [2]bool
+	t0       int64
+	last     int64
 
 	synT, synAckT, hsAckT, respT int64
 	// srvAckT: the server's first ACK of client data (iperf3's cookie, a
@@ -418,7 +424,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	plen := p.PayloadLen
 	seq := t.Seq - d.isn
 	end := seq + plen
-	if !d.hasHigh || d.firstDataT == 0 || dir == 1 && f.respT == 0 {
+	if !f.dataSeen[dir] {
 		f.firstData(ts, dir, d, seq)
 	}
 	if plen > d.maxSeg {
@@ -431,7 +437,11 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	}
 
 	// echo half: ACK seen -> this data echoing its TSval.
-	if t.HasTS && t.TSEcr != 0 && o.tsn > 0 {
+	// (echoDone: the TSval this direction last took a sample for, whose
+	// ring entry is used: segments echoing it again, the rest of a burst,
+	// skip the lookup; no entry gets that TSval again, the ring only
+	// takes newer ones)
+	if t.HasTS && t.TSEcr != 0 && o.tsn > 0 && t.TSEcr != d.echoDone {
 		// Runs of data packets echo the peer's newest TSval, which is
 		// findTS's first probe: look there before calling it.
 		e := &o.ts[(o.tsh+tsRing-1)%tsRing]
@@ -445,6 +455,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		// waits one RTT between its bursts; that sample is kept).
 		if e != nil && !e.used && !f.idleEcho(d, ts, e.t) {
 			d.echoSample(e, ts)
+			d.echoDone = t.TSEcr
 		}
 	}
 
@@ -624,6 +635,8 @@ func (f *Flow) firstData(ts int64, dir int, d *dirState, seq uint32) {
 	if d.firstDataT == 0 {
 		d.firstDataT = ts
 	}
+	// (ts may be 0 in a capture: then this runs again, as it did)
+	f.dataSeen[dir] = d.firstDataT != 0 && (dir == 0 || f.respT != 0)
 }
 
 // idleEcho: the data segment at ts follows a gap with no data of d that
@@ -918,6 +931,11 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 	var last *pend
 	ph, pn := o.ph, o.pn
 	inRecovery, recoverEnd, nrec := o.inRecovery, o.recoverEnd, uint(o.rb.n)
+	// The records of consecutive pending segments are consecutive: the
+	// chunk of the last one found (c, its first record c0) holds the
+	// next, mostly, and saves at's lookup.
+	var c []rec
+	c0 := 0
 	for pn > 0 {
 		e := &o.pend[ph%pendRing]
 		if !seqLE(e.end, ack) {
@@ -925,7 +943,12 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 		}
 		if !inRecovery || !seqLE(e.end, recoverEnd) {
 			if uint(e.rec) < nrec { // (rec -1: not recorded)
-				o.rb.at(int(e.rec)).rttA = uint32(uint64(ts-e.t)/1000) + 1 // (ts >= e.t: unsigned division)
+				j := int(e.rec) - c0
+				if uint(j) >= uint(len(c)) {
+					c, c0 = o.rb.chunkOf(int(e.rec))
+					j = int(e.rec) - c0
+				}
+				c[j].rttA = uint32(uint64(ts-e.t)/1000) + 1 // (ts >= e.t: unsigned division)
 			}
 			last = e
 		}
@@ -1167,6 +1190,16 @@ type recBuf struct {
 	chunks [][]rec
 	n      int
 	lim    int // records the chunks hold when full: add grows at n == lim
+}
+
+// chunkOf returns the chunk holding record i (0 <= i < n) and the index
+// of its first record.
+func (b *recBuf) chunkOf(i int) ([]rec, int) {
+	if i < recHead {
+		return b.chunks[0], 0
+	}
+	k := (i - recHead) / recChunk
+	return b.chunks[1+k], recHead + k*recChunk
 }
 
 func (b *recBuf) at(i int) *rec {
