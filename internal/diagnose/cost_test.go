@@ -85,6 +85,14 @@ func TestInflatedLossFracMatchesReference(t *testing.T) {
 		grow[i].rttB = grow[i].rttA
 	}
 	traces = append(traces, grow)
+	// losses that end early, a chunk or more before the records do
+	early := mixedRecs(recHead+4*recChunk, rnd)
+	for i := range early {
+		if i > recHead+recChunk+100 {
+			early[i].flags &^= recLost
+		}
+	}
+	traces = append(traces, early)
 	for ti, recs := range traces {
 		for _, recv := range []bool{false, true} {
 			for _, minRTT := range []int64{-1, 0, 2_345_678} {
@@ -92,11 +100,16 @@ func TestInflatedLossFracMatchesReference(t *testing.T) {
 				f.cfg.FlachInflatedMinMS = 0.5
 				f.d[0].rb = recBufOf(recs)
 				f.d[0].minA, f.d[0].minB = minRTT, minRTT/3
-				a := &analysis{d: &f.d[0], receiver: recv}
-				a.flach[0].inflFrac = -1
-				got, want := f.inflatedLossFrac(a), inflatedLossFracRef(f, a)
-				if got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
-					t.Errorf("trace %d receiver %v min %d: %v, want %v", ti, recv, minRTT, got, want)
+				for _, scanned := range []bool{false, true} { // (with the scan, the pass ends at the last loss)
+					a := &analysis{d: &f.d[0], receiver: recv}
+					a.flach[0].inflFrac = -1
+					if scanned {
+						a.scanRecords()
+					}
+					got, want := f.inflatedLossFrac(a), inflatedLossFracRef(f, a)
+					if got != want && !(math.IsNaN(got) && math.IsNaN(want)) {
+						t.Errorf("trace %d receiver %v min %d scanned %v: %v, want %v", ti, recv, minRTT, scanned, got, want)
+					}
 				}
 			}
 		}

@@ -282,7 +282,16 @@ func (f *Flow) inflatedLossFrac(a *analysis) float64 {
 	} else if !recv && a.d.minB > 0 {
 		add = float64(a.d.minB) / 1000
 	}
-	for _, ch := range a.d.rb.chunks {
+	// Records after the last live loss change nothing counted: with the
+	// scan done, the pass ends at it.
+	end := a.d.rb.n
+	if a.scan.done {
+		end = int(a.scan.last[(a.scan.nLost-1)%flachScan]) + 1
+	}
+	for i, ch := range a.d.rb.chunks {
+		if first := recHead + (i-1)*recChunk; i > 0 && first >= end {
+			break
+		}
 		for k := range ch {
 			r := &ch[k]
 			if r.flags&recVoid != 0 {
