@@ -162,3 +162,35 @@ func TestRecBufAddReusedChunks(t *testing.T) {
 		}
 	}
 }
+
+// Observe stays allocation-free while it records (TestObserveAllocs's
+// flow is past MaxRecords): records are written in place into chunks a
+// pool lends (one get per 1024 records, carved from a slab mapped once),
+// and ackPending stamps them.
+func TestObserveAllocsRecording(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxRecords = 1 << 20
+	cfg.SeriesPoints = 8
+	cfg.Records = NewRecordPool()
+	f := NewFlow(cfg)
+	s := newSynth(120e3, 10e6)
+	for range 5000 {
+		s.next(f)
+	}
+	if n := testing.AllocsPerRun(20000, func() { s.next(f) }); n != 0 {
+		t.Errorf("Observe allocates %.2f times per packet while recording, want 0", n)
+	}
+	d := &f.d[0]
+	if d.rb.n < 25000 {
+		t.Fatalf("%d records, want every segment recorded", d.rb.n)
+	}
+	stamped := 0
+	for i := range d.rb.n - 100 {
+		if d.rb.at(i).rttA > 0 {
+			stamped++
+		}
+	}
+	if stamped < d.rb.n/2 {
+		t.Errorf("%d of %d records have their ACK delay", stamped, d.rb.n)
+	}
+}
