@@ -194,3 +194,74 @@ func TestObserveAllocsRecording(t *testing.T) {
 		t.Errorf("%d of %d records have their ACK delay", stamped, d.rb.n)
 	}
 }
+
+// ackPendingRef is ackPending's former loop: one pop at a time.
+func ackPendingRef(o *dirState, ack uint32, ts int64) *pend {
+	var last *pend
+	for o.pn > 0 {
+		e := &o.pend[o.ph%pendRing]
+		if !seqLE(e.end, ack) {
+			break
+		}
+		if !o.inRecovery || !seqLE(e.end, o.recoverEnd) {
+			if e.rec >= 0 && int(e.rec) < o.rb.n {
+				o.rb.at(int(e.rec)).rttA = uint32((ts-e.t)/1000) + 1
+			}
+			last = e
+		}
+		o.ph = (o.ph + 1) % pendRing
+		o.pn--
+	}
+	return last
+}
+
+func TestAckPendingMatchesReference(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(4, 8))
+	for trial := range 3000 {
+		var got, want dirState
+		nrec := rnd.IntN(3 * recChunk)
+		for range nrec {
+			got.rb.push(rec{}, nil)
+			want.rb.push(rec{}, nil)
+		}
+		// a ring of pending segments, ends increasing, wrapping the
+		// ring; records a prefix, or any (-1 or not, or past n)
+		ph := uint32(rnd.IntN(pendRing))
+		pn := uint32(rnd.IntN(pendRing + 1))
+		end := uint32(rnd.Uint32())
+		ri := rnd.IntN(nrec + 1)
+		for j := range pn {
+			end += uint32(1 + rnd.IntN(3000))
+			r := int32(-1)
+			switch x := rnd.IntN(10); {
+			case trial%2 == 0 && ri < nrec: // a prefix recorded
+				r = int32(ri)
+				ri++
+			case trial%2 == 1 && x < 6:
+				r = int32(rnd.IntN(nrec + 5))
+			}
+			e := pend{end: end, rec: r, t: int64(rnd.IntN(1e9))}
+			got.pend[(ph+j)%pendRing], want.pend[(ph+j)%pendRing] = e, e
+		}
+		got.ph, got.pn, want.ph, want.pn = ph, pn, ph, pn
+		if rnd.IntN(3) == 0 {
+			got.inRecovery, want.inRecovery = true, true
+			re := end - uint32(rnd.IntN(int(pn)*3000+1))
+			got.recoverEnd, want.recoverEnd = re, re
+		}
+		ack := end - uint32(rnd.IntN(int(pn)*2000+2000))
+		ts := int64(1e9 + rnd.IntN(1e9))
+		g, w := got.ackPending(ack, ts), ackPendingRef(&want, ack, ts)
+		if (g == nil) != (w == nil) || g != nil && *g != *w {
+			t.Fatalf("trial %d: last %v, want %v", trial, g, w)
+		}
+		if got.ph != want.ph || got.pn != want.pn {
+			t.Fatalf("trial %d: ring at %d+%d, want %d+%d", trial, got.ph, got.pn, want.ph, want.pn)
+		}
+		for i := range nrec {
+			if a, b := got.rb.at(i).rttA, want.rb.at(i).rttA; a != b {
+				t.Fatalf("trial %d: record %d rttA %d, want %d", trial, i, a, b)
+			}
+		}
+	}
+}

@@ -925,38 +925,47 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 // ackPending pops the pending segments ack covers (a dozen per ACK at
 // speed), gives each one's record its data->ACK delay, and returns the
 // last one sent outside recovery (Karn), nil when none. A function of its
-// own so that the loop's state stays in registers (inside onAck it was
+// own so that its loops' state stays in registers (inside onAck it was
 // spilled around the calls there, ~75 instructions a segment).
 func (o *dirState) ackPending(ack uint32, ts int64) *pend {
-	var last *pend
 	ph, pn := o.ph, o.pn
-	inRecovery, recoverEnd, nrec := o.inRecovery, o.recoverEnd, uint(o.rb.n)
-	// The records of consecutive pending segments are consecutive: the
-	// chunk of the last one found (c, its first record c0) holds the
-	// next, mostly, and saves at's lookup.
+	// k: how many the ACK covers, up to the first it does not
+	k := uint32(0)
+	for k < pn && seqLE(o.pend[(ph+k)%pendRing].end, ack) {
+		k++
+	}
+	if k == 0 {
+		return nil
+	}
+	o.ph, o.pn = (ph+k)%pendRing, pn-k
+	inRecovery, recoverEnd := o.inRecovery, o.recoverEnd
+	// their records (past MaxRecords none): the records of consecutive
+	// pending segments are consecutive, so the chunk of the last one (c,
+	// its first record c0) mostly holds the next, which saves at's lookup
 	var c []rec
 	c0 := 0
-	for pn > 0 {
-		e := &o.pend[ph%pendRing]
-		if !seqLE(e.end, ack) {
-			break
+	for j, nrec := uint32(0), uint(o.rb.n); j < k; j++ {
+		e := &o.pend[(ph+j)%pendRing]
+		if uint(e.rec) >= nrec { // (rec -1: not recorded)
+			continue
 		}
 		if !inRecovery || !seqLE(e.end, recoverEnd) {
-			if uint(e.rec) < nrec { // (rec -1: not recorded)
-				j := int(e.rec) - c0
-				if uint(j) >= uint(len(c)) {
-					c, c0 = o.rb.chunkOf(int(e.rec))
-					j = int(e.rec) - c0
-				}
-				c[j].rttA = uint32(uint64(ts-e.t)/1000) + 1 // (ts >= e.t: unsigned division)
+			i := int(e.rec) - c0
+			if uint(i) >= uint(len(c)) {
+				c, c0 = o.rb.chunkOf(int(e.rec))
+				i = int(e.rec) - c0
 			}
-			last = e
+			c[i].rttA = uint32(uint64(ts-e.t)/1000) + 1 // (ts >= e.t: unsigned division)
 		}
-		ph = (ph + 1) % pendRing
-		pn--
 	}
-	o.ph, o.pn = ph, pn
-	return last
+	// the last outside recovery: from the newest back (the first tried,
+	// but in recovery)
+	for j := k; j > 0; j-- {
+		if e := &o.pend[(ph+j-1)%pendRing]; !inRecovery || !seqLE(e.end, recoverEnd) {
+			return e
+		}
+	}
+	return nil
 }
 
 func clamp16(v uint32) uint16 {
