@@ -154,13 +154,16 @@ type dirState struct {
 	// TS clock and one-way delay growth (one-direction views), read or
 	// written per data segment: here with the rest of the per-packet
 	// state rather than after the rings (a cache line more per packet).
-	ecrMin   int64 // ms: min of capture ms less TSecr over data segments
-	owdBase  int64 // ms: the first data segment's capture ms less TSval
-	tsFirstT int64
-	tsLastT  int64
-	tsFirst  uint32
-	hasEcr   bool
-	hasOwd   bool
+	ecrMin  int64 // ms: min of capture ms less TSecr over data segments
+	owdBase int64 // ms: the first data segment's capture ms less TSval
+	tsLastT int64
+	tsFirst uint32
+	ecrLast uint32 // TSecr of the last data segment that was checked against ecrMin
+	hasEcr  bool
+	hasOwd  bool
+	// echoDone: the TSecr of d's last echo-half sample (in the padding
+	// before sr)
+	echoDone uint32
 
 	sr, rr round
 
@@ -172,7 +175,8 @@ type dirState struct {
 	bins [4]binner
 
 	// per event (flags, retransmissions, holes, rounds, ...)
-	rwndMax uint64
+	rwndMax  uint64
+	tsFirstT int64 // (set once: out of the per-packet lines)
 	// sackHoles, sackHoleB: loss episodes seen in the ACKs (the first
 	// duplicate ACK with SACK at a cumulative ACK) and the bytes missing
 	// below their lowest SACK block: a token bucket that ran dry drops
@@ -249,9 +253,8 @@ type dirState struct {
 	ackOwdN   uint64
 	ackOwd    [256]uint16 // ms above ackOwdMin, last bin 255+
 
-	// to a whole number of cache lines (TestFlowLayout): the second
-	// direction's per-packet head then starts on a line too
-	_ [16]byte
+	// (a whole number of cache lines without padding, TestFlowLayout:
+	// the second direction's per-packet head then starts on a line too)
 }
 
 // Flow is the diagnosis state of one TCP connection. Memory: about 53 KiB
@@ -261,8 +264,15 @@ type Flow struct {
 	// per packet first (one cache line; cfg's head, MaxRecords and
 	// IdleFloorNS, is another)
 	started bool
-	t0      int64
-	last    int64
+	// settled: both directions' ISNs are known and the handshake's ACK
+	// is resolved, so that observeRare, which sets them, has nothing left
+	// to do but for a SYN or a CE mark (set by observeRare itself)
+	settled bool
+	// dataSeen: a direction's first data is noted (firstData: hasHigh,
+	// firstDataT and, for the server's, respT are set)
+	dataSeen [2]bool
+	t0       int64
+	last     int64
 
 	synT, synAckT, hsAckT, respT int64
 	// srvAckT: the server's first ACK of client data (iperf3's cookie, a
@@ -365,7 +375,9 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 
 	syn := t.Flags&decode.TCPSyn != 0
 	// One test for the handshake, a direction's first packet and CE marks.
-	if syn || f.hsAckT == 0 && f.synT > 0 || !d.hasISN || !o.hasISN && t.Flags&decode.TCPAck != 0 || p.ECN() == 3 {
+	// (observeRare does nothing a packet does not call for, so calling
+	// it until settled is harmless)
+	if syn || !f.settled || p.ECN() == 3 {
 		f.observeRare(ts, dir, d, o, p, t)
 	}
 
@@ -412,7 +424,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	plen := p.PayloadLen
 	seq := t.Seq - d.isn
 	end := seq + plen
-	if !d.hasHigh || d.firstDataT == 0 || dir == 1 && f.respT == 0 {
+	if !f.dataSeen[dir] {
 		f.firstData(ts, dir, d, seq)
 	}
 	if plen > d.maxSeg {
@@ -425,7 +437,11 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	}
 
 	// echo half: ACK seen -> this data echoing its TSval.
-	if t.HasTS && t.TSEcr != 0 && o.tsn > 0 {
+	// (echoDone: the TSval this direction last took a sample for, whose
+	// ring entry is used: segments echoing it again, the rest of a burst,
+	// skip the lookup; no entry gets that TSval again, the ring only
+	// takes newer ones)
+	if t.HasTS && t.TSEcr != 0 && o.tsn > 0 && t.TSEcr != d.echoDone {
 		// Runs of data packets echo the peer's newest TSval, which is
 		// findTS's first probe: look there before calling it.
 		e := &o.ts[(o.tsh+tsRing-1)%tsRing]
@@ -439,6 +455,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		// waits one RTT between its bursts; that sample is kept).
 		if e != nil && !e.used && !f.idleEcho(d, ts, e.t) {
 			d.echoSample(e, ts)
+			d.echoDone = t.TSEcr
 		}
 	}
 
@@ -460,15 +477,22 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	// of them at speed, skip its computation)
 	// echo age: capture ms less TSecr, whose growth over its minimum
 	// is how old the newest ACK the sender had seen is
-	ecr := int64(-1)
-	if t.HasTS && t.TSEcr != 0 {
-		ecr = ts/1e6 - int64(t.TSEcr)
-		if !d.hasEcr || ecr < d.ecrMin {
-			d.ecrMin, d.hasEcr = ecr, true
+	// (ts never steps back, so a segment echoing the same TSecr as the
+	// last one that moved the minimum cannot lower it: the minimum is
+	// computed when the echo changes, about once per peer clock tick,
+	// and the age only for a gap)
+	echo := t.HasTS && t.TSEcr != 0
+	if echo && (!d.hasEcr || t.TSEcr != d.ecrLast) {
+		if v := ts/1e6 - int64(t.TSEcr); !d.hasEcr || v < d.ecrMin {
+			d.ecrMin, d.hasEcr = v, true
 		}
-		ecr -= d.ecrMin
+		d.ecrLast = t.TSEcr
 	}
 	if gap := ts - d.lastDataT; d.lastDataT != 0 && gap > f.cfg.IdleFloorNS {
+		ecr := int64(-1)
+		if echo {
+			ecr = ts/1e6 - int64(t.TSEcr) - d.ecrMin
+		}
 		f.dataGap(d, seq, gap, gapEndedByLoss, ecr)
 		f.zeroFlight(d, ts, seq, gapEndedByLoss)
 	}
@@ -484,10 +508,13 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 			}
 			owd = int16(max(-32768, min(32767, v-d.owdBase)))
 		}
-		d.rb.push(rec{
-			t: uint32((ts - f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
+		if d.rb.n == d.rb.lim {
+			d.rb.grow(f.cfg.Records)
+		}
+		*d.rb.slot() = rec{
+			t: uint32(uint64(ts-f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
 			rttB: d.lastEchoUs, kind: kind, flags: recFlags, owd: owd,
-		}, f.cfg.Records)
+		}
 		if kind == recOrig && d.pn < pendRing {
 			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(d.rb.n - 1)}
 			d.pn++
@@ -593,6 +620,7 @@ func (f *Flow) observeRare(ts int64, dir int, d, o *dirState, p *decode.Packet, 
 	if p.ECN() == 3 {
 		d.ce++
 	}
+	f.settled = f.d[0].hasISN && f.d[1].hasISN && (f.hsAckT != 0 || f.synT == 0)
 }
 
 // firstData notes the first data of a direction (and of the response).
@@ -607,6 +635,8 @@ func (f *Flow) firstData(ts int64, dir int, d *dirState, seq uint32) {
 	if d.firstDataT == 0 {
 		d.firstDataT = ts
 	}
+	// (ts may be 0 in a capture: then this runs again, as it did)
+	f.dataSeen[dir] = d.firstDataT != 0 && (dir == 0 || f.respT != 0)
 }
 
 // idleEcho: the data segment at ts follows a gap with no data of d that
@@ -860,27 +890,8 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		if t.HasTS && t.TSEcr != 0 && !syn {
 			o.ackOwdSample(ts/1000 - int64(t.TSEcr)*1000)
 		}
-		// RTT: pop covered pending segments (a dozen per ACK at speed:
-		// the ring indices stay in registers).
-		var last *pend
-		ph, pn := o.ph, o.pn
-		inRecovery, recoverEnd, nrec := o.inRecovery, o.recoverEnd, o.rb.n
-		for pn > 0 {
-			e := &o.pend[ph%pendRing]
-			if !seqLE(e.end, ack) {
-				break
-			}
-			if !inRecovery || !seqLE(e.end, recoverEnd) {
-				if e.rec >= 0 && int(e.rec) < nrec {
-					o.rb.at(int(e.rec)).rttA = uint32((ts-e.t)/1000) + 1
-				}
-				last = e
-			}
-			ph = (ph + 1) % pendRing
-			pn--
-		}
-		o.ph, o.pn = ph, pn
-		if last != nil {
+		// RTT: pop covered pending segments
+		if last := o.ackPending(ack, ts); last != nil {
 			s := ts - last.t
 			o.ackHalf.add(float64(s) / 1000)
 			if o.minA < 0 || s < o.minA {
@@ -909,6 +920,52 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		o.rr.ackTS = t.TSVal
 		o.rr.haveTS = true
 	}
+}
+
+// ackPending pops the pending segments ack covers (a dozen per ACK at
+// speed), gives each one's record its data->ACK delay, and returns the
+// last one sent outside recovery (Karn), nil when none. A function of its
+// own so that its loops' state stays in registers (inside onAck it was
+// spilled around the calls there, ~75 instructions a segment).
+func (o *dirState) ackPending(ack uint32, ts int64) *pend {
+	ph, pn := o.ph, o.pn
+	// k: how many the ACK covers, up to the first it does not
+	k := uint32(0)
+	for k < pn && seqLE(o.pend[(ph+k)%pendRing].end, ack) {
+		k++
+	}
+	if k == 0 {
+		return nil
+	}
+	o.ph, o.pn = (ph+k)%pendRing, pn-k
+	inRecovery, recoverEnd := o.inRecovery, o.recoverEnd
+	// their records (past MaxRecords none): the records of consecutive
+	// pending segments are consecutive, so the chunk of the last one (c,
+	// its first record c0) mostly holds the next, which saves at's lookup
+	var c []rec
+	c0 := 0
+	for j, nrec := uint32(0), uint(o.rb.n); j < k; j++ {
+		e := &o.pend[(ph+j)%pendRing]
+		if uint(e.rec) >= nrec { // (rec -1: not recorded)
+			continue
+		}
+		if !inRecovery || !seqLE(e.end, recoverEnd) {
+			i := int(e.rec) - c0
+			if uint(i) >= uint(len(c)) {
+				c, c0 = o.rb.chunkOf(int(e.rec))
+				i = int(e.rec) - c0
+			}
+			c[i].rttA = uint32(uint64(ts-e.t)/1000) + 1 // (ts >= e.t: unsigned division)
+		}
+	}
+	// the last outside recovery: from the newest back (the first tried,
+	// but in recovery)
+	for j := k; j > 0; j-- {
+		if e := &o.pend[(ph+j-1)%pendRing]; !inRecovery || !seqLE(e.end, recoverEnd) {
+			return e
+		}
+	}
+	return nil
 }
 
 func clamp16(v uint32) uint16 {
@@ -966,7 +1023,7 @@ func (f *Flow) openHole(ts int64, d *dirState, p *decode.Packet, t *decode.TCP, 
 			l = mss
 		}
 		if d.rb.n < f.cfg.MaxRecords {
-			d.rb.push(rec{t: uint32((ts - f.t0) / 1000), seq: s, plen: clamp16(l), flen: clamp16(l + hdr), kind: recHole, flags: recLost}, f.cfg.Records)
+			*d.rb.add(f.cfg.Records) = rec{t: uint32(uint64(ts-f.t0) / 1000), seq: s, plen: clamp16(l), flen: clamp16(l + hdr), kind: recHole, flags: recLost}
 		} else {
 			d.recDropped++
 		}
@@ -1141,6 +1198,17 @@ const (
 type recBuf struct {
 	chunks [][]rec
 	n      int
+	lim    int // records the chunks hold when full: add grows at n == lim
+}
+
+// chunkOf returns the chunk holding record i (0 <= i < n) and the index
+// of its first record.
+func (b *recBuf) chunkOf(i int) ([]rec, int) {
+	if i < recHead {
+		return b.chunks[0], 0
+	}
+	k := (i - recHead) / recChunk
+	return b.chunks[1+k], recHead + k*recChunk
 }
 
 func (b *recBuf) at(i int) *rec {
@@ -1153,21 +1221,41 @@ func (b *recBuf) at(i int) *rec {
 	return &b.chunks[1+u/recChunk][u%recChunk]
 }
 
-func (b *recBuf) push(r rec, pool *RecordPool) {
-	if b.n < recHead {
-		if b.n == 0 {
-			b.chunks = append(b.chunks[:0], make([]rec, 0, recHead))
-		}
-		b.chunks[0] = append(b.chunks[0], r)
-	} else {
-		c := 1 + (b.n-recHead)/recChunk
-		if c == len(b.chunks) {
-			b.chunks = append(b.chunks, pool.get())
-		}
-		b.chunks[c] = append(b.chunks[c], r)
+// add appends a record slot and returns it for the caller to fill in
+// place, every field: a pool's chunk comes back with its old records in
+// it. The slot belongs to b (the flow); the pointer is good until the
+// flow's records are released at Finish.
+func (b *recBuf) add(pool *RecordPool) *rec {
+	if b.n == b.lim {
+		b.grow(pool)
 	}
-	b.n++
+	return b.slot()
 }
+
+// slot is add once the last chunk has room (n < lim), small enough to
+// inline: Observe writes a record's fields straight into its chunk,
+// where a push(rec) by value copied its 24 bytes twice and called.
+func (b *recBuf) slot() *rec {
+	b.n++
+	c := &b.chunks[len(b.chunks)-1]
+	*c = (*c)[:len(*c)+1]
+	return &(*c)[len(*c)-1]
+}
+
+// grow adds the next chunk, empty: the head chunk
+// of recHead records (Go heap), then chunks of recChunk from pool. Their
+// capacities are exact, so that at's index arithmetic finds the records.
+func (b *recBuf) grow(pool *RecordPool) {
+	if len(b.chunks) == 0 {
+		b.chunks = append(b.chunks[:0], make([]rec, 0, recHead))
+	} else {
+		b.chunks = append(b.chunks, pool.get())
+	}
+	b.lim += cap(b.chunks[len(b.chunks)-1])
+}
+
+// push appends r (tests; Observe fills add's slot in place).
+func (b *recBuf) push(r rec, pool *RecordPool) { *b.add(pool) = r }
 
 // findTS returns the ring entry holding tsval, or nil.
 func (d *dirState) findTS(tsval uint32) *tsEnt {

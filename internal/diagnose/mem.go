@@ -9,9 +9,7 @@ func (f *Flow) MemBytes() int {
 	n := int(unsafe.Sizeof(*f))
 	for i := range f.d {
 		d := &f.d[i]
-		for _, c := range d.rb.chunks {
-			n += cap(c) * int(unsafe.Sizeof(rec{}))
-		}
+		n += d.rb.lim * int(unsafe.Sizeof(rec{})) // the chunks' capacities
 		n += cap(d.rb.chunks) * int(unsafe.Sizeof([]rec{}))
 		n += (cap(d.s100.pts) + cap(d.s1s.pts) + cap(d.sAck.pts)) * 8
 	}

@@ -273,24 +273,55 @@ func (f *Flow) inflatedLossFrac(a *analysis) float64 {
 	var hist logHist
 	rtts, infl, all := 0, 0, 0
 	prev1, prev2 := -1.0, -1.0
-	for i := range a.d.rb.n {
-		r := a.d.rb.at(i)
-		if r.flags&recVoid != 0 {
-			continue
+	// packetRTTus written out for the pass (a bulk flow's 131,072
+	// records): the side and the added half are the same for every
+	// record, and a lost record or a hole has no delay
+	recv, add := a.receiver, 0.0
+	if recv && a.d.minA > 0 {
+		add = float64(a.d.minA) / 1000
+	} else if !recv && a.d.minB > 0 {
+		add = float64(a.d.minB) / 1000
+	}
+	// Records after the last live loss change nothing counted: with the
+	// scan done, the pass ends at it.
+	end := a.d.rb.n
+	if a.scan.done {
+		end = int(a.scan.last[(a.scan.nLost-1)%flachScan]) + 1
+	}
+	for i, ch := range a.d.rb.chunks {
+		if first := recHead + (i-1)*recChunk; i > 0 && first >= end {
+			break
 		}
-		if v := a.packetRTTus(r); v >= 0 {
-			hist.add(v)
-			rtts++
-			prev2, prev1 = prev1, v
-		}
-		if r.flags&recLost == 0 {
-			continue
-		}
-		all++
-		if rtts > 1 && prev2 >= hist.quantile(0.5) &&
-			prev2 > c.FlachInflatedFactor*hist.quantile(c.FlachInflatedPct/100) &&
-			prev2 >= c.FlachInflatedMinMS*1000 {
-			infl++
+		for k := range ch {
+			r := &ch[k]
+			if r.flags&recVoid != 0 {
+				continue
+			}
+			if r.flags&recLost == 0 {
+				if r.kind == recHole {
+					continue
+				}
+				us := r.rttB
+				if !recv {
+					us = 0
+					if r.kind == recOrig {
+						us = r.rttA
+					}
+				}
+				if us != 0 {
+					v := float64(us-1) + add
+					hist.add(v)
+					rtts++
+					prev2, prev1 = prev1, v
+				}
+				continue
+			}
+			all++
+			if rtts > 1 && prev2 >= hist.quantile(0.5) &&
+				prev2 > c.FlachInflatedFactor*hist.quantile(c.FlachInflatedPct/100) &&
+				prev2 >= c.FlachInflatedMinMS*1000 {
+				infl++
+			}
 		}
 	}
 	if all == 0 {

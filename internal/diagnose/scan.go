@@ -37,81 +37,173 @@ type recScan struct {
 
 // scanRecs fills s from recs (see recScan); receiver: the capture point
 // is on the receiver side of the bottleneck.
+//
+// The loops are one per side, so that neither tests the side per record,
+// and call nothing (logHist.add inlines): a call in the loop had the
+// compiler spill the loop's state to the stack on every record. Nearly
+// every record of a bulk flow is live and not lost, which each loop
+// counts first; lost and voided records take the general branch, which
+// is the former single loop's logic for that side.
 func scanRecs(recs *recBuf, receiver bool, s *recScan) {
+	if receiver {
+		scanRecv(recs, s)
+	} else {
+		scanSend(recs, s)
+	}
+}
+
+// scanRecv is scanRecs at a receiver-side point: loss runs over every
+// record, and the dispersion samples are the arrival gaps of consecutive
+// data segments (hole records are no arrivals).
+func scanRecv(recs *recBuf, s *recScan) {
+	st := recvScan{prevT: -1}
+	base := int32(0)
+	for _, c := range recs.chunks {
+		st.chunk(c, base, s)
+		base += int32(len(c))
+	}
+	s.originals += st.originals
+	s.passedB += st.passedB
+}
+
+// recvScan is scanRecv's state between chunks.
+type recvScan struct {
+	originals, passedB uint64
+	prevLost           bool
+	prevT              int64 // the previous arrival, -1 none
+}
+
+// chunk scans one chunk of records, the first of which is record base.
+// (A function per chunk, with few values live in its loop, each
+// record's fields read once and the rarely changed counts kept in s: with
+// the chunks' loop around it and more state the compiler spilled the
+// state to the stack on every record, and reloaded the fields after every
+// store to s, which it cannot tell from the records.)
+func (st *recvScan) chunk(c []rec, base int32, s *recScan) {
+	originals, passedB, prevLost, prevT := st.originals, st.passedB, st.prevLost, st.prevT
+	h := &s.dispersionHist
+	for k := range c {
+		r := &c[k]
+		kind, flags, flen := r.kind, r.flags, r.flen
+		if flags&(recLost|recVoid) == 0 {
+			if kind == recOrig || kind == recHole {
+				originals++
+			}
+			prevLost = false
+			passedB += uint64(flen)
+		} else {
+			if kind == recOrig || kind == recHole && flags&recVoid == 0 {
+				originals++
+			}
+			lost := flags&recLost != 0
+			if kind == recHole && lost {
+				s.lostHoles++
+			}
+			isLost := lost && kind == recHole
+			if isLost && prevLost {
+				s.lostRuns++
+			}
+			prevLost = isLost
+			if flags&recVoid == 0 { // lost
+				s.liveLoss(base+int32(k), passedB)
+			}
+		}
+		if kind == recHole {
+			continue
+		}
+		t := r.t
+		if prevT >= 0 {
+			if g := t - uint32(prevT); g > 0 && flen > 0 {
+				h.add(dispScale * 1000 * float64(g) / float64(flen))
+			}
+		}
+		prevT = int64(t)
+	}
+	st.originals, st.passedB, st.prevLost, st.prevT = originals, passedB, prevLost, prevT
+}
+
+// scanSend is scanRecs at a sender-side point: loss runs over the
+// originals in sending order, and the dispersion samples are the gaps
+// between ACK events.
+func scanSend(recs *recBuf, s *recScan) {
+	var originals, lostHoles, lostRuns, passedB uint64 // (as in scanRecv)
 	prevLost := false
-	// dispersion, receiver side: the previous arrival
-	prevT, havePrev := uint32(0), false
-	// dispersion, sender side: the ACK event being summed and the one
-	// before it
+	// the ACK event being summed and the one before it
 	var cur, prev uint32
 	var bytes float64
 	haveCur, havePrevAck := false, false
+	h := &s.dispersionHist
 	i := int32(-1)
 	for _, c := range recs.chunks {
 		for k := range c {
 			i++
 			r := &c[k]
-			if r.kind == recOrig || r.kind == recHole && r.flags&recVoid == 0 {
-				s.originals++
-			}
-			if r.kind == recHole && r.flags&recLost != 0 {
-				s.lostHoles++
-			}
-			if receiver || r.kind == recOrig {
-				isLost := r.flags&recLost != 0 && (!receiver || r.kind == recHole)
-				if isLost && prevLost {
-					s.lostRuns++
+			kind, flags, flen := r.kind, r.flags, r.flen
+			if flags&(recLost|recVoid) == 0 {
+				if kind == recOrig || kind == recHole {
+					originals++
 				}
-				prevLost = isLost
-			}
-			if r.flags&recVoid == 0 {
-				if r.flags&recLost != 0 {
-					if s.nLost < flachScan {
-						s.first[s.nLost], s.firstB[s.nLost] = i, s.passedB
+				if kind == recOrig {
+					prevLost = false
+				}
+				passedB += uint64(flen)
+			} else {
+				if kind == recOrig || kind == recHole && flags&recVoid == 0 {
+					originals++
+				}
+				lost := flags&recLost != 0
+				if kind == recHole && lost {
+					lostHoles++
+				}
+				if kind == recOrig {
+					if lost && prevLost {
+						lostRuns++
 					}
-					s.last[s.nLost%flachScan], s.lastB[s.nLost%flachScan] = i, s.passedB
-					s.nLost++
-				} else {
-					s.passedB += uint64(r.flen)
+					prevLost = lost
 				}
-			}
-			if receiver {
-				// the arrival gaps of consecutive data segments
-				if r.kind == recHole {
-					continue
+				if flags&recVoid == 0 { // lost
+					s.liveLoss(i, passedB)
 				}
-				if havePrev {
-					if g := r.t - prevT; g > 0 && r.flen > 0 {
-						s.dispersionHist.add(dispScale * 1000 * float64(g) / float64(r.flen))
-					}
-				}
-				prevT, havePrev = r.t, true
-				continue
 			}
 			// the gaps between ACK events: runs of originals
 			// acknowledged at the same time belong to one ACK; the gap
 			// to the previous ACK over the bytes this one covers is one
 			// sample
-			if r.kind != recOrig || r.rttA == 0 {
+			if kind != recOrig || r.rttA == 0 {
 				continue
 			}
 			at := r.t + r.rttA - 1
 			if haveCur && at == cur {
-				bytes += float64(r.flen)
+				bytes += float64(flen)
 				continue
 			}
 			if haveCur && havePrevAck && cur > prev && bytes > 0 {
-				s.dispersionHist.add(dispScale * 1000 * float64(cur-prev) / bytes)
+				h.add(dispScale * 1000 * float64(cur-prev) / bytes)
 			}
 			if haveCur {
 				prev, havePrevAck = cur, true
 			}
-			cur, bytes, haveCur = at, float64(r.flen), true
+			cur, bytes, haveCur = at, float64(flen), true
 		}
 	}
-	if !receiver && haveCur && havePrevAck && cur > prev && bytes > 0 {
-		s.dispersionHist.add(dispScale * 1000 * float64(cur-prev) / bytes)
+	if haveCur && havePrevAck && cur > prev && bytes > 0 {
+		h.add(dispScale * 1000 * float64(cur-prev) / bytes)
 	}
+	s.originals += originals
+	s.lostHoles += lostHoles
+	s.lostRuns += lostRuns
+	s.passedB += passedB
+}
+
+// liveLoss notes record i, marked lost and not voided, as flach's next
+// live loss, passed the wire bytes of the live records not lost before
+// it (inlined: no call in the loops).
+func (s *recScan) liveLoss(i int32, passed uint64) {
+	if s.nLost < flachScan {
+		s.first[s.nLost], s.firstB[s.nLost] = i, passed
+	}
+	s.last[s.nLost%flachScan], s.lastB[s.nLost%flachScan] = i, passed
+	s.nLost++
 }
 
 // scanRecords fills a.scan from the data direction's records.

@@ -28,13 +28,11 @@ func histIndex(v float64) int {
 	if v < 1 {
 		return 0
 	}
-	b := math.Float64bits(v)
-	e := int(b>>52&0x7ff) - 1023 // v = 2^e * 1.m
-	if e >= histOctaves {
-		return histBins - 1
-	}
-	m := int(b >> (52 - 4) & (histSub - 1))
-	return 1 + e*histSub + m
+	// v = 2^e * 1.m: the float's top 16 bits are its sign (0 here, but 1
+	// for a negative NaN), the biased exponent e+1023 and m's top 4 bits,
+	// so 1 + e*histSub + m is those bits less 1023*histSub, plus 1. From
+	// 2^histOctaves up (and for NaN and +Inf) it is the last bin.
+	return min(int(math.Float64bits(v)>>48)-1023*histSub+1, histBins-1)
 }
 
 // histValue is the middle of bin i.
