@@ -295,7 +295,13 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 	if a.durNS > 0 {
 		offFr = float64(d.staleNs) / float64(a.durNS)
 	}
-	rounds := a.rttRounds()
+	// the window-rounds test reads every record: only for the flows it
+	// can apply to (nothing lost, a handshake RTT)
+	var rounds windowRounds
+	windowHeld := func() bool {
+		rounds = a.rttRounds()
+		return rounds.gaps >= windowRoundsMin && rounds.inRTT >= windowRoundsFrac
+	}
 	rttTxt := "RTT unknown"
 	if a.rtt.Samples > 0 {
 		rttTxt = "RTT " + msTxt(a.rtt.MinMS)
@@ -318,7 +324,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		set(VerdictReordering, 0.7)
 		dg.Summary = fmt.Sprintf("limited by reordering: %d reordering events (%.1f%% of segments), real loss %.2f%% (only the data direction is mirrored)",
 			a.reorderN, 100*float64(a.reorderN)/float64(d.dataPkts), 100*a.lossFrac)
-	case a.lossFrac < windowRoundsMaxLoss && a.rtt.Samples > 0 && rounds.gaps >= windowRoundsMin && rounds.inRTT >= windowRoundsFrac:
+	case a.lossFrac < windowRoundsMaxLoss && a.rtt.Samples > 0 && windowHeld():
 		// Next to nothing lost, and the data leaves in bursts one handshake RTT
 		// apart: each round's ACKs release the next round, the same
 		// window every time. Without loss a congestion window keeps
@@ -506,6 +512,11 @@ func (a *analysis) rttRounds() windowRounds {
 	prev := rb.at(0).t
 	for i := 1; i < rb.n; i++ {
 		t := rb.at(i).t
+		if t < prev {
+			// a capture whose clock stepped back: no gap (and no
+			// unsigned wrap into a huge one)
+			continue
+		}
 		if t-prev >= thr {
 			w.gaps++
 			if have {
