@@ -441,12 +441,20 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	// ring entry is used: segments echoing it again, the rest of a burst,
 	// skip the lookup; no entry gets that TSval again, the ring only
 	// takes newer ones)
-	if t.HasTS && t.TSEcr != 0 && o.tsn > 0 && t.TSEcr != d.echoDone {
+	// tsEcr: the echoed TSval, 0 without the option (the tests below
+	// all ask for the option and a non-zero echo): loaded once, where
+	// each test reloaded t.HasTS and t.TSEcr after the stores between
+	// them (the compiler cannot tell p's fields from the flow's)
+	var tsEcr uint32
+	if t.HasTS {
+		tsEcr = t.TSEcr
+	}
+	if tsEcr != 0 && o.tsn > 0 && tsEcr != d.echoDone {
 		// Runs of data packets echo the peer's newest TSval, which is
 		// findTS's first probe: look there before calling it.
 		e := &o.ts[(o.tsh+tsRing-1)%tsRing]
-		if e.tsval != t.TSEcr {
-			e = o.findTS(t.TSEcr)
+		if e.tsval != tsEcr {
+			e = o.findTS(tsEcr)
 		}
 		// A segment that ends an idle gap echoes the ACK that came
 		// before the gap: that time is the application's (or an RTO's),
@@ -455,7 +463,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		// waits one RTT between its bursts; that sample is kept).
 		if e != nil && !e.used && !f.idleEcho(d, ts, e.t) {
 			d.echoSample(e, ts)
-			d.echoDone = t.TSEcr
+			d.echoDone = tsEcr
 		}
 	}
 
@@ -481,17 +489,17 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	// last one that moved the minimum cannot lower it: the minimum is
 	// computed when the echo changes, about once per peer clock tick,
 	// and the age only for a gap)
-	echo := t.HasTS && t.TSEcr != 0
-	if echo && (!d.hasEcr || t.TSEcr != d.ecrLast) {
-		if v := ts/1e6 - int64(t.TSEcr); !d.hasEcr || v < d.ecrMin {
+	echo := tsEcr != 0
+	if echo && (!d.hasEcr || tsEcr != d.ecrLast) {
+		if v := ts/1e6 - int64(tsEcr); !d.hasEcr || v < d.ecrMin {
 			d.ecrMin, d.hasEcr = v, true
 		}
-		d.ecrLast = t.TSEcr
+		d.ecrLast = tsEcr
 	}
 	if gap := ts - d.lastDataT; d.lastDataT != 0 && gap > f.cfg.IdleFloorNS {
 		ecr := int64(-1)
 		if echo {
-			ecr = ts/1e6 - int64(t.TSEcr) - d.ecrMin
+			ecr = ts/1e6 - int64(tsEcr) - d.ecrMin
 		}
 		f.dataGap(d, seq, gap, gapEndedByLoss, ecr)
 		f.zeroFlight(d, ts, seq, gapEndedByLoss)
@@ -554,7 +562,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	}
 	// receiver style: the round closes at the first data echoing an ACK
 	// sent after the round began.
-	if d.rr.open && d.rr.haveTS && t.HasTS && t.TSEcr != 0 && !seqLT(t.TSEcr, d.rr.ackTS) {
+	if d.rr.open && d.rr.haveTS && tsEcr != 0 && !seqLT(tsEcr, d.rr.ackTS) {
 		d.rr.max = d.rr.bytes
 		f.closeRound(&d.rStats, &d.rr, d, ts)
 	}
@@ -938,18 +946,38 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 		return nil
 	}
 	o.ph, o.pn = (ph+k)%pendRing, pn-k
-	inRecovery, recoverEnd := o.inRecovery, o.recoverEnd
 	// their records (past MaxRecords none): the records of consecutive
 	// pending segments are consecutive, so the chunk of the last one (c,
 	// its first record c0) mostly holds the next, which saves at's lookup
 	var c []rec
 	c0 := 0
-	for j, nrec := uint32(0), uint(o.rb.n); j < k; j++ {
+	nrec := uint(o.rb.n)
+	if !o.inRecovery {
+		// The common case, every covered segment outside recovery: no
+		// recovery test per segment, and the last is the newest (a
+		// loop of its own: with the recovery tests in it the compiler
+		// shuffled the loop's registers on every segment).
+		for j := uint32(0); j < k; j++ {
+			e := &o.pend[(ph+j)%pendRing]
+			if uint(e.rec) >= nrec { // (rec -1: not recorded)
+				continue
+			}
+			i := int(e.rec) - c0
+			if uint(i) >= uint(len(c)) {
+				c, c0 = o.rb.chunkOf(int(e.rec))
+				i = int(e.rec) - c0
+			}
+			c[i].rttA = uint32(uint64(ts-e.t)/1000) + 1 // (ts >= e.t: unsigned division)
+		}
+		return &o.pend[(ph+k-1)%pendRing]
+	}
+	recoverEnd := o.recoverEnd
+	for j := uint32(0); j < k; j++ {
 		e := &o.pend[(ph+j)%pendRing]
 		if uint(e.rec) >= nrec { // (rec -1: not recorded)
 			continue
 		}
-		if !inRecovery || !seqLE(e.end, recoverEnd) {
+		if !seqLE(e.end, recoverEnd) {
 			i := int(e.rec) - c0
 			if uint(i) >= uint(len(c)) {
 				c, c0 = o.rb.chunkOf(int(e.rec))
@@ -961,7 +989,7 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 	// the last outside recovery: from the newest back (the first tried,
 	// but in recovery)
 	for j := k; j > 0; j-- {
-		if e := &o.pend[(ph+j-1)%pendRing]; !inRecovery || !seqLE(e.end, recoverEnd) {
+		if e := &o.pend[(ph+j-1)%pendRing]; !seqLE(e.end, recoverEnd) {
 			return e
 		}
 	}
