@@ -937,6 +937,46 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 // spilled around the calls there, ~75 instructions a segment).
 func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 	ph, pn := o.ph, o.pn
+	// their records (past MaxRecords none): the records of consecutive
+	// pending segments are consecutive, so the chunk of one (c, its
+	// first record c0) mostly holds the next, which saves at's lookup
+	nrec := uint(o.rb.n)
+	if !o.inRecovery {
+		// The common case, every covered segment outside recovery: one
+		// pass that finds the covered segments and stamps their records,
+		// and the last is the newest. The inner loop stamps the run of
+		// covered segments whose records are in chunk c, and ends at the
+		// first that is not covered or not there (another chunk, or none:
+		// rec -1 gives a negative index, and past MaxRecords no record is
+		// in a chunk); c is set outside it, so that the compiler does not
+		// rotate its registers on every segment (~10 moves a segment, as
+		// much again for a count of the covered ones first).
+		j := uint32(0)
+		for j < pn {
+			e := &o.pend[(ph+j)%pendRing]
+			if !seqLE(e.end, ack) {
+				break
+			}
+			if uint(e.rec) >= nrec { // (rec -1: not recorded)
+				j++
+				continue
+			}
+			c, c0 := o.rb.chunkOf(int(e.rec))
+			for ; j < pn; j++ {
+				e := &o.pend[(ph+j)%pendRing]
+				i := uint(int(e.rec) - c0)
+				if i >= uint(len(c)) || !seqLE(e.end, ack) {
+					break
+				}
+				c[i].rttA = usSince(ts, e.t) + 1
+			}
+		}
+		if j == 0 {
+			return nil
+		}
+		o.ph, o.pn = (ph+j)%pendRing, pn-j
+		return &o.pend[(ph+j-1)%pendRing]
+	}
 	// k: how many the ACK covers, up to the first it does not
 	k := uint32(0)
 	for k < pn && seqLE(o.pend[(ph+k)%pendRing].end, ack) {
@@ -946,32 +986,9 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 		return nil
 	}
 	o.ph, o.pn = (ph+k)%pendRing, pn-k
-	// their records (past MaxRecords none): the records of consecutive
-	// pending segments are consecutive, so the chunk of the last one (c,
-	// its first record c0) mostly holds the next, which saves at's lookup
+	recoverEnd := o.recoverEnd
 	var c []rec
 	c0 := 0
-	nrec := uint(o.rb.n)
-	if !o.inRecovery {
-		// The common case, every covered segment outside recovery: no
-		// recovery test per segment, and the last is the newest (a
-		// loop of its own: with the recovery tests in it the compiler
-		// shuffled the loop's registers on every segment).
-		for j := uint32(0); j < k; j++ {
-			e := &o.pend[(ph+j)%pendRing]
-			if uint(e.rec) >= nrec { // (rec -1: not recorded)
-				continue
-			}
-			i := int(e.rec) - c0
-			if uint(i) >= uint(len(c)) {
-				c, c0 = o.rb.chunkOf(int(e.rec))
-				i = int(e.rec) - c0
-			}
-			c[i].rttA = uint32(uint64(ts-e.t)/1000) + 1 // (ts >= e.t: unsigned division)
-		}
-		return &o.pend[(ph+k-1)%pendRing]
-	}
-	recoverEnd := o.recoverEnd
 	for j := uint32(0); j < k; j++ {
 		e := &o.pend[(ph+j)%pendRing]
 		if uint(e.rec) >= nrec { // (rec -1: not recorded)
@@ -994,6 +1011,19 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 		}
 	}
 	return nil
+}
+
+// usSince is the µs from t to ts (ts >= t), truncated to 32 bits as
+// uint32(uint64(ts-t)/1000) is. Under 2^32 ns (4.3 s: every ACK's
+// delay at speed) it divides 32 bits, which the compiler does with a
+// multiply into any register: the 64-bit division's MULQ takes AX and DX
+// and had ackPending's loop shuffle its registers around it.
+func usSince(ts, t int64) uint32 {
+	if d := uint64(ts - t); d <= math.MaxUint32 {
+		return uint32(d) / 1000
+	} else {
+		return uint32(d / 1000)
+	}
 }
 
 func clamp16(v uint32) uint16 {
