@@ -369,11 +369,14 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		d, o = o, d
 	}
 	t := &p.TCP
+	// p's fields read more than once, loaded once (each store to the
+	// flow between the reads had the compiler load them again)
+	frameLen, flags := p.FrameLen, t.Flags
 	d.pkts++
-	d.wire += uint64(p.FrameLen)
-	d.bins[0].add(ts, float64(p.FrameLen)) // feeds the coarser bins as its bins close
+	d.wire += uint64(frameLen)
+	d.bins[0].add(ts, float64(frameLen)) // feeds the coarser bins as its bins close
 
-	syn := t.Flags&decode.TCPSyn != 0
+	syn := flags&decode.TCPSyn != 0
 	// One test for the handshake, a direction's first packet and CE marks.
 	// (observeRare does nothing a packet does not call for, so calling
 	// it until settled is harmless)
@@ -382,13 +385,13 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	}
 
 	// ACK processing: this packet acknowledges o's data.
-	if t.Flags&decode.TCPAck != 0 && o.hasISN {
+	if flags&decode.TCPAck != 0 && o.hasISN {
 		// Most ACKs acknowledge nothing new: every data packet of a bulk
 		// transfer carries the same ACK for the other direction, which
 		// sends none. For those onAck only updates the window and
 		// counts a duplicate; do just that here, without the call.
 		const notFast = decode.TCPSyn | decode.TCPFin | decode.TCPRst | decode.TCPEce
-		if ack := t.Ack - o.isn; t.Flags&notFast == 0 && t.NSACK == 0 &&
+		if ack := t.Ack - o.isn; flags&notFast == 0 && t.NSACK == 0 &&
 			o.hasAck && ack == o.highAck && o.hasDeliv && !seqLT(o.highDeliv, ack) {
 			f.onWindow(d, o, t, r)
 			o.dupAcks++
@@ -432,7 +435,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	}
 	d.dataPkts++
 	d.payload += uint64(plen)
-	if t.Flags&decode.TCPCwr != 0 {
+	if flags&decode.TCPCwr != 0 {
 		d.cwr++
 	}
 
@@ -520,7 +523,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 			d.rb.grow(f.cfg.Records)
 		}
 		*d.rb.slot() = rec{
-			t: uint32(uint64(ts-f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
+			t: uint32(uint64(ts-f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(frameLen),
 			rttB: d.lastEchoUs, kind: kind, flags: recFlags, owd: owd,
 		}
 		if kind == recOrig && d.pn < pendRing {
