@@ -265,3 +265,69 @@ func TestAckPendingMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// owdQueueRef is owdQueue's measurement from the data's timestamps as it
+// was before owdCountWin: two passes through recBuf.at.
+func owdQueueRef(d *dirState) (q float64, ok bool) {
+	n, lo, hi := 0, int16(math.MaxInt16), int16(math.MinInt16)
+	for i := range d.rb.n {
+		if r := d.rb.at(i); r.kind == recOrig {
+			n++
+			lo, hi = min(lo, r.owd), max(hi, r.owd)
+		}
+	}
+	if n < 50 {
+		return 0, false
+	}
+	counts := make([]int32, int(hi)-int(lo)+1)
+	for i := range d.rb.n {
+		if r := d.rb.at(i); r.kind == recOrig {
+			counts[int(r.owd)-int(lo)]++
+		}
+	}
+	return quantileCounts(counts, n, lo, 0.9) - quantileCounts(counts, n, lo, 0.02), true
+}
+
+// TestOwdQueueMatchesReference: the windowed count (and its fallback to
+// exact bounds) gives the two passes' queueing delay, record for record.
+func TestOwdQueueMatchesReference(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 9))
+	pool := NewRecordPool()
+	paths := [2]int{}
+	for trial := range 600 {
+		f := NewFlow(DefaultConfig())
+		d := &f.d[0]
+		d.tsn, d.hasOwd = 1, true
+		nrec := rnd.IntN(3 * owdWinMin)
+		if trial%5 == 0 {
+			nrec = owdWinMin - 2 + rnd.IntN(4)
+		}
+		// owd ranges inside the window, at its edges and past them
+		spread := []int{0, 3, 300, 3000, owdWin, 40000}[rnd.IntN(6)]
+		center := []int{0, -owdWinOff, owdWin - owdWinOff - 1, -500, 2000}[rnd.IntN(5)]
+		for range nrec {
+			kind := recOrig
+			if rnd.IntN(8) == 0 {
+				kind = uint8(rnd.IntN(4))
+			}
+			v := center
+			if spread > 0 {
+				v += rnd.IntN(spread+1) - spread/2
+			}
+			*d.rb.add(pool) = rec{kind: kind, owd: int16(max(math.MinInt16, min(math.MaxInt16, v)))}
+		}
+		wantQ, wantOK := owdQueueRef(d)
+		a := &analysis{d: d, vis: VisBoth}
+		f.owdQueue(a)
+		if a.owdOK != wantOK || a.owdQ != wantQ {
+			t.Fatalf("trial %d (%d records, spread %d at %d): owdQueue %v %v, want %v %v (%s)", trial, nrec, spread, center, a.owdQ, a.owdOK, wantQ, wantOK, a.owdWhy)
+		}
+		if _, out := owdCountWin(d.rb.chunks, new([owdWin]int32)); nrec >= owdWinMin {
+			paths[min(out, 1)]++
+		}
+		f.releaseRecords()
+	}
+	if paths[0] == 0 || paths[1] == 0 {
+		t.Errorf("window paths taken %v: want both", paths)
+	}
+}

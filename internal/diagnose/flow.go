@@ -369,11 +369,14 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		d, o = o, d
 	}
 	t := &p.TCP
+	// p's fields read more than once, loaded once (each store to the
+	// flow between the reads had the compiler load them again)
+	frameLen, flags := p.FrameLen, t.Flags
 	d.pkts++
-	d.wire += uint64(p.FrameLen)
-	d.bins[0].add(ts, float64(p.FrameLen)) // feeds the coarser bins as its bins close
+	d.wire += uint64(frameLen)
+	d.bins[0].add(ts, float64(frameLen)) // feeds the coarser bins as its bins close
 
-	syn := t.Flags&decode.TCPSyn != 0
+	syn := flags&decode.TCPSyn != 0
 	// One test for the handshake, a direction's first packet and CE marks.
 	// (observeRare does nothing a packet does not call for, so calling
 	// it until settled is harmless)
@@ -382,13 +385,13 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	}
 
 	// ACK processing: this packet acknowledges o's data.
-	if t.Flags&decode.TCPAck != 0 && o.hasISN {
+	if flags&decode.TCPAck != 0 && o.hasISN {
 		// Most ACKs acknowledge nothing new: every data packet of a bulk
 		// transfer carries the same ACK for the other direction, which
 		// sends none. For those onAck only updates the window and
 		// counts a duplicate; do just that here, without the call.
 		const notFast = decode.TCPSyn | decode.TCPFin | decode.TCPRst | decode.TCPEce
-		if ack := t.Ack - o.isn; t.Flags&notFast == 0 && t.NSACK == 0 &&
+		if ack := t.Ack - o.isn; flags&notFast == 0 && t.NSACK == 0 &&
 			o.hasAck && ack == o.highAck && o.hasDeliv && !seqLT(o.highDeliv, ack) {
 			f.onWindow(d, o, t, r)
 			o.dupAcks++
@@ -432,7 +435,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	}
 	d.dataPkts++
 	d.payload += uint64(plen)
-	if t.Flags&decode.TCPCwr != 0 {
+	if flags&decode.TCPCwr != 0 {
 		d.cwr++
 	}
 
@@ -441,12 +444,20 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	// ring entry is used: segments echoing it again, the rest of a burst,
 	// skip the lookup; no entry gets that TSval again, the ring only
 	// takes newer ones)
-	if t.HasTS && t.TSEcr != 0 && o.tsn > 0 && t.TSEcr != d.echoDone {
+	// tsEcr: the echoed TSval, 0 without the option (the tests below
+	// all ask for the option and a non-zero echo): loaded once, where
+	// each test reloaded t.HasTS and t.TSEcr after the stores between
+	// them (the compiler cannot tell p's fields from the flow's)
+	var tsEcr uint32
+	if t.HasTS {
+		tsEcr = t.TSEcr
+	}
+	if tsEcr != 0 && o.tsn > 0 && tsEcr != d.echoDone {
 		// Runs of data packets echo the peer's newest TSval, which is
 		// findTS's first probe: look there before calling it.
 		e := &o.ts[(o.tsh+tsRing-1)%tsRing]
-		if e.tsval != t.TSEcr {
-			e = o.findTS(t.TSEcr)
+		if e.tsval != tsEcr {
+			e = o.findTS(tsEcr)
 		}
 		// A segment that ends an idle gap echoes the ACK that came
 		// before the gap: that time is the application's (or an RTO's),
@@ -455,7 +466,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		// waits one RTT between its bursts; that sample is kept).
 		if e != nil && !e.used && !f.idleEcho(d, ts, e.t) {
 			d.echoSample(e, ts)
-			d.echoDone = t.TSEcr
+			d.echoDone = tsEcr
 		}
 	}
 
@@ -481,17 +492,17 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	// last one that moved the minimum cannot lower it: the minimum is
 	// computed when the echo changes, about once per peer clock tick,
 	// and the age only for a gap)
-	echo := t.HasTS && t.TSEcr != 0
-	if echo && (!d.hasEcr || t.TSEcr != d.ecrLast) {
-		if v := ts/1e6 - int64(t.TSEcr); !d.hasEcr || v < d.ecrMin {
+	echo := tsEcr != 0
+	if echo && (!d.hasEcr || tsEcr != d.ecrLast) {
+		if v := ts/1e6 - int64(tsEcr); !d.hasEcr || v < d.ecrMin {
 			d.ecrMin, d.hasEcr = v, true
 		}
-		d.ecrLast = t.TSEcr
+		d.ecrLast = tsEcr
 	}
 	if gap := ts - d.lastDataT; d.lastDataT != 0 && gap > f.cfg.IdleFloorNS {
 		ecr := int64(-1)
 		if echo {
-			ecr = ts/1e6 - int64(t.TSEcr) - d.ecrMin
+			ecr = ts/1e6 - int64(tsEcr) - d.ecrMin
 		}
 		f.dataGap(d, seq, gap, gapEndedByLoss, ecr)
 		f.zeroFlight(d, ts, seq, gapEndedByLoss)
@@ -512,7 +523,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 			d.rb.grow(f.cfg.Records)
 		}
 		*d.rb.slot() = rec{
-			t: uint32(uint64(ts-f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(p.FrameLen),
+			t: uint32(uint64(ts-f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(frameLen),
 			rttB: d.lastEchoUs, kind: kind, flags: recFlags, owd: owd,
 		}
 		if kind == recOrig && d.pn < pendRing {
@@ -554,7 +565,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	}
 	// receiver style: the round closes at the first data echoing an ACK
 	// sent after the round began.
-	if d.rr.open && d.rr.haveTS && t.HasTS && t.TSEcr != 0 && !seqLT(t.TSEcr, d.rr.ackTS) {
+	if d.rr.open && d.rr.haveTS && tsEcr != 0 && !seqLT(tsEcr, d.rr.ackTS) {
 		d.rr.max = d.rr.bytes
 		f.closeRound(&d.rStats, &d.rr, d, ts)
 	}
@@ -929,6 +940,46 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 // spilled around the calls there, ~75 instructions a segment).
 func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 	ph, pn := o.ph, o.pn
+	// their records (past MaxRecords none): the records of consecutive
+	// pending segments are consecutive, so the chunk of one (c, its
+	// first record c0) mostly holds the next, which saves at's lookup
+	nrec := uint(o.rb.n)
+	if !o.inRecovery {
+		// The common case, every covered segment outside recovery: one
+		// pass that finds the covered segments and stamps their records,
+		// and the last is the newest. The inner loop stamps the run of
+		// covered segments whose records are in chunk c, and ends at the
+		// first that is not covered or not there (another chunk, or none:
+		// rec -1 gives a negative index, and past MaxRecords no record is
+		// in a chunk); c is set outside it, so that the compiler does not
+		// rotate its registers on every segment (~10 moves a segment, as
+		// much again for a count of the covered ones first).
+		j := uint32(0)
+		for j < pn {
+			e := &o.pend[(ph+j)%pendRing]
+			if !seqLE(e.end, ack) {
+				break
+			}
+			if uint(e.rec) >= nrec { // (rec -1: not recorded)
+				j++
+				continue
+			}
+			c, c0 := o.rb.chunkOf(int(e.rec))
+			for ; j < pn; j++ {
+				e := &o.pend[(ph+j)%pendRing]
+				i := uint(int(e.rec) - c0)
+				if i >= uint(len(c)) || !seqLE(e.end, ack) {
+					break
+				}
+				c[i].rttA = usSince(ts, e.t) + 1
+			}
+		}
+		if j == 0 {
+			return nil
+		}
+		o.ph, o.pn = (ph+j)%pendRing, pn-j
+		return &o.pend[(ph+j-1)%pendRing]
+	}
 	// k: how many the ACK covers, up to the first it does not
 	k := uint32(0)
 	for k < pn && seqLE(o.pend[(ph+k)%pendRing].end, ack) {
@@ -938,18 +989,15 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 		return nil
 	}
 	o.ph, o.pn = (ph+k)%pendRing, pn-k
-	inRecovery, recoverEnd := o.inRecovery, o.recoverEnd
-	// their records (past MaxRecords none): the records of consecutive
-	// pending segments are consecutive, so the chunk of the last one (c,
-	// its first record c0) mostly holds the next, which saves at's lookup
+	recoverEnd := o.recoverEnd
 	var c []rec
 	c0 := 0
-	for j, nrec := uint32(0), uint(o.rb.n); j < k; j++ {
+	for j := uint32(0); j < k; j++ {
 		e := &o.pend[(ph+j)%pendRing]
 		if uint(e.rec) >= nrec { // (rec -1: not recorded)
 			continue
 		}
-		if !inRecovery || !seqLE(e.end, recoverEnd) {
+		if !seqLE(e.end, recoverEnd) {
 			i := int(e.rec) - c0
 			if uint(i) >= uint(len(c)) {
 				c, c0 = o.rb.chunkOf(int(e.rec))
@@ -961,11 +1009,24 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 	// the last outside recovery: from the newest back (the first tried,
 	// but in recovery)
 	for j := k; j > 0; j-- {
-		if e := &o.pend[(ph+j-1)%pendRing]; !inRecovery || !seqLE(e.end, recoverEnd) {
+		if e := &o.pend[(ph+j-1)%pendRing]; !seqLE(e.end, recoverEnd) {
 			return e
 		}
 	}
 	return nil
+}
+
+// usSince is the µs from t to ts (ts >= t), truncated to 32 bits as
+// uint32(uint64(ts-t)/1000) is. Under 2^32 ns (4.3 s: every ACK's
+// delay at speed) it divides 32 bits, which the compiler does with a
+// multiply into any register: the 64-bit division's MULQ takes AX and DX
+// and had ackPending's loop shuffle its registers around it.
+func usSince(ts, t int64) uint32 {
+	if d := uint64(ts - t); d <= math.MaxUint32 {
+		return uint32(d) / 1000
+	} else {
+		return uint32(d / 1000)
+	}
 }
 
 func clamp16(v uint32) uint16 {

@@ -60,24 +60,96 @@ func (f *Flow) owdQueue(a *analysis) {
 	}
 	// The owd values are int16 ms: a counting pass gives the same
 	// quantiles as sorting them, without a copy of every record.
-	n, lo, hi := 0, int16(math.MaxInt16), int16(math.MinInt16)
-	for i := range d.rb.n {
-		if r := d.rb.at(i); r.kind == recOrig {
-			n++
-			lo, hi = min(lo, r.owd), max(hi, r.owd)
+	// A bulk flow's owd values stay within a few thousand ms of the
+	// first one (0): one pass counts them into a fixed window, and only
+	// a value outside it costs the two passes over exact bounds.
+	if d.rb.n >= owdWinMin {
+		var win [owdWin]int32 // (on the stack: quantileCounts keeps no reference)
+		if n, out := owdCountWin(d.rb.chunks, &win); out == 0 {
+			if n < 50 {
+				a.owdWhy = "queueing delay unknown: fewer than 50 data segments with timestamps"
+				return
+			}
+			lo, hi := 0, owdWin-1
+			for win[lo] == 0 {
+				lo++
+			}
+			for win[hi] == 0 {
+				hi--
+			}
+			base := int16(lo - owdWinOff)
+			counts := win[lo : hi+1]
+			a.owdQ, a.owdOK = quantileCounts(counts, n, base, 0.9)-quantileCounts(counts, n, base, 0.02), true
+			return
 		}
 	}
+	n, lo, hi := owdRange(d.rb.chunks)
 	if n < 50 {
 		a.owdWhy = "queueing delay unknown: fewer than 50 data segments with timestamps"
 		return
 	}
 	counts := make([]int32, int(hi)-int(lo)+1)
-	for i := range d.rb.n {
-		if r := d.rb.at(i); r.kind == recOrig {
-			counts[int(r.owd)-int(lo)]++
+	owdCount(d.rb.chunks, lo, counts)
+	a.owdQ, a.owdOK = quantileCounts(counts, n, lo, 0.9)-quantileCounts(counts, n, lo, 0.02), true
+}
+
+// owdCountWin's window: owd values from -owdWinOff to owdWin-owdWinOff-1
+// ms. Flows with fewer than owdWinMin records take owdRange and
+// owdCount (clearing and searching the window would cost them more).
+const (
+	owdWin    = 4096
+	owdWinOff = 1024
+	owdWinMin = 4096
+)
+
+// owdCountWin counts the new-data records' owd values into win
+// (win[i]: the records with owd i-owdWinOff) in one pass, and returns
+// how many records it counted and how many fell outside the window
+// (out > 0: win is incomplete, use owdRange and owdCount).
+func owdCountWin(chunks [][]rec, win *[owdWin]int32) (n, out int) {
+	for _, c := range chunks {
+		for k := range c {
+			if r := &c[k]; r.kind == recOrig {
+				n++
+				if i := uint(int(r.owd) + owdWinOff); i < owdWin {
+					win[i]++
+				} else {
+					out++
+				}
+			}
 		}
 	}
-	a.owdQ, a.owdOK = quantileCounts(counts, n, lo, 0.9)-quantileCounts(counts, n, lo, 0.02), true
+	return n, out
+}
+
+// owdRange returns how many of the records in chunks are new data
+// (recOrig) and the least and greatest owd among them (MaxInt16 and
+// MinInt16 when none). The records are read a chunk at a time, not
+// through recBuf.at: a bulk flow's 131,072 records took ~35 instructions
+// each through at's chunk arithmetic, twice (owdRange, owdCount).
+func owdRange(chunks [][]rec) (n int, lo, hi int16) {
+	lo, hi = math.MaxInt16, math.MinInt16
+	for _, c := range chunks {
+		for k := range c {
+			if r := &c[k]; r.kind == recOrig {
+				n++
+				lo, hi = min(lo, r.owd), max(hi, r.owd)
+			}
+		}
+	}
+	return n, lo, hi
+}
+
+// owdCount adds each new-data record's owd to counts (counts[i]: the
+// records with owd lo+i; owdRange's lo and hi size it).
+func owdCount(chunks [][]rec, lo int16, counts []int32) {
+	for _, c := range chunks {
+		for k := range c {
+			if r := &c[k]; r.kind == recOrig {
+				counts[int(r.owd)-int(lo)]++
+			}
+		}
+	}
 }
 
 // quantileCounts is quantileSorted over the n values whose histogram is
