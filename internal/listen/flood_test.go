@@ -330,8 +330,8 @@ func TestReplayTimedMatchesAnalyze(t *testing.T) {
 				dur[f.Client+" "+f.Server] = f.DurationS
 			}
 			r := startListener(t, nil)
-			sent, timing := replayProcess(t, r.l.VXLANAddr().String(), path)
-			r.waitFor(t, sent)
+			timing := replayProcess(t, r.l.VXLANAddr().String(), path)
+			r.waitFor(t, timing.sent)
 			r.stop(t)
 			flows, _, _ := parseLines(t, r.out.String())
 			got := map[string]string{}

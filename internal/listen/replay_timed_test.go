@@ -101,13 +101,13 @@ func helperReplay(addr, file string) error {
 	return nil
 }
 
-// replayTiming is how faithfully a replay process kept the capture's
-// timing.
+// replayTiming is what a replay process sent and how faithfully it kept
+// the capture's timing.
 type replayTiming struct {
-	sent      int   // datagrams sent
-	realtime  bool  // paced from a real-time thread
-	late      int   // frames queued more than LateAfter after their due time
-	maxLateUS int64 // the latest, microseconds
+	sent      uint64 // datagrams sent
+	realtime  bool   // paced from a real-time thread
+	late      uint64 // frames queued more than LateAfter after their due time
+	maxLateUS int64  // the latest, microseconds
 }
 
 // faithful: the target saw the capture's timing closely enough that its
@@ -123,9 +123,9 @@ type replayTiming struct {
 func (rt replayTiming) faithful() bool { return rt.realtime && rt.late*50 <= rt.sent }
 
 // replayProcess runs helperReplay in a child process (the test binary
-// re-executed) and returns the datagrams it sent and how well it kept
-// the capture's timing.
-func replayProcess(t *testing.T, addr, file string) (uint64, replayTiming) {
+// re-executed) and returns what it sent and how well it kept the
+// capture's timing.
+func replayProcess(t *testing.T, addr, file string) replayTiming {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestE2EHelper$", "-test.count=1")
 	cmd.Env = append(os.Environ(), e2eRoleEnv+"=replay", "E2E_ADDR="+addr, "E2E_FILE="+file)
@@ -133,13 +133,11 @@ func replayProcess(t *testing.T, addr, file string) (uint64, replayTiming) {
 	if err != nil {
 		t.Fatalf("replay process: %v: %s", err, out)
 	}
-	var sent uint64
 	var rt replayTiming
-	if _, err := fmt.Sscanf(string(out), "sent %d realtime %v late %d maxlate %d", &sent, &rt.realtime, &rt.late, &rt.maxLateUS); err != nil {
+	if _, err := fmt.Sscanf(string(out), "sent %d realtime %v late %d maxlate %d", &rt.sent, &rt.realtime, &rt.late, &rt.maxLateUS); err != nil {
 		t.Fatalf("replay process printed %q: %v", out, err)
 	}
-	rt.sent = int(sent)
 	t.Logf("replay process: %d datagrams, paced from a real-time thread: %v, %d frames more than %v late (latest %d µs)",
-		sent, rt.realtime, rt.late, LateAfter, rt.maxLateUS)
-	return sent, rt
+		rt.sent, rt.realtime, rt.late, LateAfter, rt.maxLateUS)
+	return rt
 }
