@@ -101,6 +101,10 @@ type AggInput struct {
 	// aggregate (chain.go)
 	Drops    []DropEvent
 	DropBase int64
+	// CapBps: the packet dispersion's capacity at a receiver-side point
+	// (0 elsewhere, or not measured): a queue the members share spaces
+	// them all at its rate (serial.go)
+	CapBps float64
 }
 
 // Detectors records what each detector concluded.

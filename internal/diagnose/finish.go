@@ -175,6 +175,7 @@ func (f *Flow) Finish() *Diagnosis {
 	} else {
 		f.decideOneWay(a, dg)
 	}
+	f.serializedShaper(a, dg)
 	f.refinePolicer(a, dg)
 	if len(a.deliv.Bps) > 0 && a.vis == VisBoth {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.inflated, Flat: a.flat,
@@ -214,6 +215,11 @@ func (f *Flow) Finish() *Diagnosis {
 				dg.Agg.LossRunFrac, dg.Agg.NoRuns = max(0, 1-1/k), false
 			}
 		}
+	}
+	// the capacity its packets arrived at, for the aggregate's
+	// serialisation test (serial.go): a receiver-side point only
+	if dg.Agg != nil && a.receiver {
+		dg.Agg.CapBps = a.capBps
 	}
 	// the drops, for the aggregate's drop chains, by the flows that may
 	// join one (SharedLimiters)

@@ -395,8 +395,15 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		noRuns = noRuns || flows[i].Diagnosis.Agg.NoRuns
 	}
 	runsOK := runFrac >= aggPolicerMinRunFrac || noRuns
+	// A queue too shallow to show on a long path, and full enough to
+	// drop at its tail, passes for a policer; but it spaces every
+	// member's packets at its rate, and a policer spaces none (serial.go)
+	serialBps, serial := 0.0, false
+	if !queued && !upper && lossFrac >= minLoss && (pl.flat || flat1sSum || 2*policed > len(idx)) {
+		serialBps, serial = membersSerialized(flows, idx, pl.bps)
+	}
 	switch {
-	case !queued && !upper && lossFrac >= minLoss && runsOK && (pl.flat || flat1sSum || 2*policed > len(idx)):
+	case !queued && !serial && !upper && lossFrac >= minLoss && runsOK && (pl.flat || flat1sSum || 2*policed > len(idx)):
 		// the members' saw-teeth add up under the bucket's rate: its
 		// rate is the top of the sum, not its median. Over seconds
 		// rather than 100 ms: a bucket of B bytes lets B more through in one
@@ -424,7 +431,7 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 			extraEv = c.evidence(rate)
 			rate = c.bps
 		}
-	case (pl.flat || flat1s && (flows[idx[0]].Diagnosis.Agg.Sent || medQueue >= aggDeepQueueMS)) && queued:
+	case (pl.flat || flat1s && (flows[idx[0]].Diagnosis.Agg.Sent || medQueue >= aggDeepQueueMS)) && queued || serial:
 		// A shared queue at a flat summed rate: a tbf shaper, or a link
 		// of that rate with a drop-tail FIFO that several flows fill.
 		// The two are the same thing on the wire (a queue served at one
@@ -437,6 +444,10 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		// flows filling a 146-frame FIFO at 7.3 Mbit/s, 217 ms of queue,
 		// summed to CV 0.10 per 100 ms at the receiver; heldout, spent)
 		verdict = VerdictShaper
+		if serial {
+			extraEv = fmt.Sprintf("packet dispersion: every member's back-to-back segments arrived at %s, the rate their sum tops out at: a queue served at that rate spaced them (a policer passes the senders' spacing); it is too shallow to show on this path",
+				mbps(serialBps))
+		}
 		// (not for rates sent, which overshoot the limiter's by the
 		// tail drops retransmitted: they sum to it within 2% already,
 		// and with the ACKs 4-8% over; heldout, heldout7, spent)
