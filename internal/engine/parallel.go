@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
@@ -290,13 +291,20 @@ func (w *worker) process(b *block) {
 	g, e := w.g, w.e
 	c := &g.capt
 	p := &g.pkt
-	for i := range b.frames {
-		fr := &b.frames[i]
-		data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
+	// The frame number, the flow clock and the tick time stay in locals
+	// over the loop: every store to the engines' fields made the
+	// compiler load them again for the next frame (it cannot tell them
+	// apart from what the calls write), and most frames are another
+	// worker's, for which this loop does nothing else.
+	frame, flowNow, lastTick := g.frame, w.flowNow, g.lastExpire
+	clock := w.idx == 0
+	frames := b.frames
+	c.Packets += uint64(len(frames))
+	for i := range frames {
+		fr := &frames[i]
 		ts := fr.ts
-		g.frame++
-		c.Packets++
-		if w.idx == 0 {
+		frame++
+		if clock {
 			g.clock(ts)
 		}
 		if fr.peeked {
@@ -305,11 +313,10 @@ func (w *worker) process(b *block) {
 			// reads only frames that Decode gives without error as a
 			// packet that reaches its flow, so every worker knows the
 			// frame is admitted.
-			if ts > w.flowNow {
-				w.flowNow = ts
-			}
+			flowNow = max(flowNow, ts)
 			if w.owns(fr.hash) {
 				a := w.acc
+				data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
 				if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
 					// Not reached: Peek reads only frames Decode
 					// takes (TestPeekAgreesWithDecode).
@@ -318,15 +325,18 @@ func (w *worker) process(b *block) {
 				}
 				a.capt.Bytes += uint64(p.FrameLen)
 				a.admit(p, ts, len(data) >= int(fr.orig))
-				e.frame = g.frame
+				e.frame = frame
 				e.flowPacket(p, ts)
 			}
-			if g.tick(ts) {
-				e.table.Advance(w.flowNow)
+			if ts-lastTick > int64(time.Second) && g.tick(ts) {
+				lastTick = ts
+				e.table.Advance(flowNow)
 				e.table.Expire()
 			}
 			continue
 		}
+		data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
+		g.frame = frame // for the capture-global part's own use
 		if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
 			g.countError(ts, err)
 			continue
@@ -335,20 +345,20 @@ func (w *worker) process(b *block) {
 		if !g.admit(p, ts, len(data) >= int(fr.orig)) {
 			continue
 		}
-		if ts > w.flowNow {
-			w.flowNow = ts
-		}
+		flowNow = max(flowNow, ts)
 		if w.owns(flow.PacketHash(p)) {
-			e.frame = g.frame
+			e.frame = frame
 			e.flowPacket(p, ts)
 		}
-		if g.tick(ts) {
+		if ts-lastTick > int64(time.Second) && g.tick(ts) {
 			// Every worker ends its idle flows as of the same time, at
 			// the same point of the stream as one engine would.
-			e.table.Advance(w.flowNow)
+			lastTick = ts
+			e.table.Advance(flowNow)
 			e.table.Expire()
 		}
 	}
+	g.frame, w.flowNow = frame, flowNow
 }
 
 // owns reports whether the flow of hash h is the worker's. A bucket's
