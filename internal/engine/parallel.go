@@ -246,7 +246,7 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 		b.frames = b.frames[:len(b.frames)+1]
 		bf := &b.frames[len(b.frames)-1]
 		bf.ts, bf.off, bf.n, bf.orig, bf.link = f.TS, uint32(off), uint32(len(f.Data)), f.OrigLen, f.Link
-		pe.mark(bf, f.Data)
+		pe.mark(bf, f.Data, f.Link, f.OrigLen)
 	}
 	if len(b.frames) > 0 {
 		pe.send(b)
@@ -259,9 +259,9 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 }
 
 // mark reads the flow hash of bf, whose bytes are data, when decode.Peek
-// can.
-func (pe *Parallel) mark(bf *blockFrame, data []byte) {
-	bf.peeked = pe.peek && pe.dec.Peek(data, bf.link, bf.orig, &pe.pk)
+// can (link and orig are bf's, passed rather than loaded back).
+func (pe *Parallel) mark(bf *blockFrame, data []byte, link decode.LinkType, orig uint32) {
+	bf.peeked = pe.peek && pe.dec.Peek(data, link, orig, &pe.pk)
 	if bf.peeked {
 		bf.hash = flow.PeekHash(&pe.pk)
 		pe.peeked++

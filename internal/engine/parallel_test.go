@@ -250,7 +250,7 @@ func testParallelWorkerZeroAlloc(t *testing.T, peek bool) {
 			off := len(b.data)
 			b.data = append(b.data, f.data...)
 			b.frames = append(b.frames, blockFrame{ts: f.ts, off: uint32(off), n: uint32(len(f.data)), orig: f.origLen, link: f.link})
-			pe.mark(&b.frames[len(b.frames)-1], f.data)
+			pe.mark(&b.frames[len(b.frames)-1], f.data, f.link, f.origLen)
 		}
 	}
 	half := len(frames) / 2
