@@ -78,6 +78,10 @@ type FileSource struct {
 	fixed []byte
 	raErr error
 
+	// Retain (see there): get supplies the buffers, gen counts them.
+	get func() []byte
+	gen uint64
+
 	format   format
 	be       bool // big-endian file (pcap) or section (pcapng)
 	maxRec   uint32
@@ -196,6 +200,55 @@ func OpenFiles(paths []string, opt Options) (*FileSource, error) {
 	return s, nil
 }
 
+// Retain makes the frames the source returns stay valid after the next
+// call to Next, until the caller reuses the buffer they lie in: from now
+// on the source reads into buffers of size bytes that get returns (the
+// caller must not write one until it is done with every frame in it),
+// never writes one again once it has moved on, and moves the unread tail
+// of a buffer (at most one partial record or block) into the next.
+// BufferGen tells when it moved: the frames returned before then all lie
+// in earlier buffers. Retain calls get once at once, for the bytes
+// already read. It reports false, and changes nothing, when size cannot
+// hold the largest record or block the source accepts (Options.MaxRecord
+// and its block slack; MinRetainBuffer for the default) or the bytes
+// read ahead of the next frame so far (up to Options.BufferSize), or when the
+// source is reading ahead on its own goroutine (Options.NoReadahead unset
+// and a regular file open), whose chunks are its own; after Retain no
+// file is read ahead. Call it before the first Next.
+func (s *FileSource) Retain(size int, get func() []byte) bool {
+	if s.ra != nil || s.err != nil || size < int(s.maxBlock)+64 || size < s.w-s.r {
+		return false
+	}
+	s.get = get
+	s.swapBuffer()
+	s.base += int64(s.r)
+	s.w -= s.r
+	s.r = 0
+	return true
+}
+
+// MinRetainBuffer is the smallest buffer size Retain takes with the
+// default Options.MaxRecord: the largest record or block the source
+// accepts, and room to spare.
+const MinRetainBuffer = defaultMaxRecord + blockSlack + 64
+
+// BufferGen counts the buffers of Retain the source has moved to: when it
+// changes between two frames, the earlier frames lie in buffers the
+// source will not read into again.
+func (s *FileSource) BufferGen() uint64 { return s.gen }
+
+// swapBuffer moves buf[r:w] to the start of a buffer from get; r and w
+// are then the caller's to adjust.
+func (s *FileSource) swapBuffer() {
+	nb := s.get()
+	if len(nb) < int(s.maxBlock)+64 {
+		panic(fmt.Sprintf("capture: Retain buffer of %d bytes, need %d", len(nb), int(s.maxBlock)+64))
+	}
+	copy(nb, s.buf[s.r:s.w])
+	s.buf = nb
+	s.gen++
+}
+
 // BytesRead returns the number of bytes read so far from the files (the
 // compressed bytes for gzip files), comparable to TotalBytes. Safe to call
 // from any goroutine.
@@ -303,6 +356,11 @@ func (s *FileSource) openNext() error {
 		raw = f
 	}
 	s.src = countingReader{r: raw, n: &s.read, file: &s.fileRead[s.fileIdx]}
+	if s.get != nil {
+		// The last file's frames stay valid in their buffer.
+		s.r = s.w
+		s.swapBuffer()
+	}
 	s.r, s.w, s.base = 0, 0, 0
 	s.cut = false
 
@@ -326,7 +384,7 @@ func (s *FileSource) openNext() error {
 	if s.w < 4 {
 		return &Error{File: s.name, Kind: ErrNotCapture, Detail: fmt.Sprintf("file has only %d bytes", s.w)}
 	}
-	if s.file != nil && !s.opt.NoReadahead {
+	if s.file != nil && !s.opt.NoReadahead && s.get == nil {
 		// Regular files (plain or gzip) are read ahead on another
 		// goroutine; standard input is read in place, since a pipe may
 		// block forever and its reader could not be stopped.
@@ -364,7 +422,13 @@ func (s *FileSource) fill(n int) error {
 		return s.fillReadahead(n)
 	}
 	if len(s.buf)-s.r < n {
-		copy(s.buf, s.buf[s.r:s.w])
+		if s.get != nil {
+			// The frames returned so far stay where they are: the
+			// unread tail moves to a fresh buffer.
+			s.swapBuffer()
+		} else {
+			copy(s.buf, s.buf[s.r:s.w])
+		}
 		s.base += int64(s.r)
 		s.w -= s.r
 		s.r = 0

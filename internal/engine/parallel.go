@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
@@ -19,9 +20,12 @@ import (
 // worker goroutine, and merges their results into the report one Engine
 // would have written: the same bytes, flow ids and order included.
 //
-// The reader (the goroutine calling Run) copies the frames into large
+// The reader (the goroutine calling Run) gathers the frames into large
 // blocks (blockFrames frames or blockBytes bytes) and hands every block to
-// every worker at once. For the common frame (Ethernet, at most one
+// every worker at once. From a source that can read into the blocks
+// itself (capture.FileSource.Retain: analyze's files, not read ahead) a
+// block is the source's buffer and the frames it read there, uncopied;
+// from any other source the reader copies the frames into the block. For the common frame (Ethernet, at most one
 // 802.1Q tag, IPv4 without options or IPv6 without extension headers, not
 // a fragment, TCP or UDP; plain, in VXLAN, or in GENEVE around VXLAN) it
 // reads the flow hash from the raw headers (decode.Peek, flow.PeekHash:
@@ -67,7 +71,9 @@ type Parallel struct {
 	// peeked counts the frames dealt by Peek (tests).
 	peeked uint64
 	free   chan *block
-	ran    bool
+	// bufBytes is the blocks' data size (blockBytes; tests change it).
+	bufBytes int
+	ran      bool
 }
 
 // workerState is what a worker's Engine keeps beyond a plain Engine.
@@ -88,7 +94,8 @@ func (w *workerState) created(f *flow.Flow, p *decode.Packet) {
 	}
 }
 
-// blockFrame is one frame of a block: data[off:off+n].
+// blockFrame is one frame of a block: data[off:off+n]. It holds no
+// pointer, so the collector does not scan the blocks.
 type blockFrame struct {
 	ts   int64
 	off  uint32
@@ -101,8 +108,12 @@ type blockFrame struct {
 	hash   uint64
 }
 
-// block is a run of frames copied out of the source, shared read-only by
-// every worker; the last worker done with it gives it back.
+// block is a run of frames, shared read-only by every worker; the last
+// worker done with it gives it back. The frames' bytes are in data:
+// copied there out of the source, or, from a source that reads into
+// buffers it hands over (capture.FileSource.Retain), read there by the
+// source itself (data is then the source's buffer, the frames it
+// returned from it, and the block ends when the source moves on).
 type block struct {
 	data   []byte
 	frames []blockFrame
@@ -150,7 +161,7 @@ func NewParallel(cfg Config, n int) *Parallel {
 	if cfg.OnPacket != nil || cfg.OnFlowEnd != nil {
 		panic("engine: NewParallel with per-packet hooks")
 	}
-	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut), dec: decode.New(cfg.Decode)}
+	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut), dec: decode.New(cfg.Decode), bufBytes: blockBytes}
 	pe.peek = cfg.Select == nil && cfg.Accept == nil
 	for range blocksOut {
 		pe.free <- &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames)}
@@ -214,7 +225,22 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 	perFile := make([]uint64, files)
 	var f capture.Frame
 	var err error
-	b := pe.take()
+	// A retaining source reads into the blocks' data itself: no copy.
+	// next is the block whose data the source took last.
+	var next *block
+	rs, retain := src.(retainSource)
+	retain = retain && rs.Retain(pe.bufBytes, func() []byte {
+		next = pe.take()
+		next.data = next.data[:cap(next.data)]
+		return next.data
+	})
+	var gen uint64
+	var b *block
+	if retain {
+		b, next, gen = next, nil, rs.BufferGen()
+	} else {
+		b = pe.take()
+	}
 	for n := 0; ; n++ {
 		if n&0xfff == 0 && ctx.Err() != nil {
 			break
@@ -227,6 +253,27 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 		}
 		if f.File >= 0 && f.File < len(perFile) {
 			perFile[f.File]++
+		}
+		if retain {
+			if g := rs.BufferGen(); g != gen {
+				// The source moved to next's data: b's frames are
+				// all it will hold.
+				gen = g
+				if len(b.frames) > 0 {
+					pe.send(b)
+				} else {
+					pe.free <- b
+				}
+				b, next = next, nil
+				b.frames = b.frames[:0]
+			}
+			// The frames grow past blockFrames only for records
+			// of a few bytes (a block ends with its buffer).
+			b.frames = append(b.frames, blockFrame{})
+			bf := &b.frames[len(b.frames)-1]
+			bf.ts, bf.off, bf.n, bf.orig, bf.link = f.TS, uint32(offsetIn(b.data, f.Data)), uint32(len(f.Data)), f.OrigLen, f.Link
+			pe.mark(bf, f.Data, f.Link, f.OrigLen)
+			continue
 		}
 		if len(b.frames) == cap(b.frames) || len(b.data)+len(f.Data) > cap(b.data) {
 			if len(b.frames) > 0 {
@@ -266,6 +313,41 @@ func (pe *Parallel) mark(bf *blockFrame, data []byte, link decode.LinkType, orig
 		bf.hash = flow.PeekHash(&pe.pk)
 		pe.peeked++
 	}
+}
+
+// offsetIn returns where d, a slice of buf's array, starts in buf. The
+// source returned d out of buf, the buffer it read into (Retain); a frame
+// elsewhere would be a broken contract, not a capture to analyse.
+func offsetIn(buf, d []byte) int {
+	if len(d) == 0 {
+		// A record with no bytes: nothing to point at (an empty
+		// three-index slice keeps the array's start).
+		return 0
+	}
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(d))) - uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	if off < 0 || off+len(d) > len(buf) {
+		panic("engine: a retained frame outside its source's buffer")
+	}
+	return off
+}
+
+// retainSource is a source whose frames can stay where it read them
+// (capture.FileSource).
+type retainSource interface {
+	Retain(size int, get func() []byte) bool
+	BufferGen() uint64
+}
+
+// setBlockBytes replaces the blocks by blocks of n bytes (tests: a
+// retaining source then moves buffers often). Before Run only.
+func (pe *Parallel) setBlockBytes(n int) {
+	for range blocksOut {
+		<-pe.free
+	}
+	for range blocksOut {
+		pe.free <- &block{data: make([]byte, 0, n), frames: make([]blockFrame, 0, blockFrames)}
+	}
+	pe.bufBytes = n
 }
 
 // take returns an empty block, waiting for one when all are in use.

@@ -53,16 +53,44 @@ func serialReport(t *testing.T, cfg Config, path string) *result.Report {
 	return e.Finish()
 }
 
-func parallelReport(t *testing.T, cfg Config, path string, n int) (*result.Report, int, uint64) {
+// Ways parallelReport reads the capture: frames copied into the blocks
+// (a source reading ahead), read by the source into the blocks' buffers
+// (capture.FileSource.Retain, as analyze runs it), and so with small
+// buffers that the source moves on every few dozen frames.
+const (
+	readCopy = iota
+	readRetain
+	readRetainSmall
+)
+
+func parallelReport(t *testing.T, cfg Config, path string, n int, read ...int) (*result.Report, int, uint64) {
 	t.Helper()
-	src, err := capture.OpenFiles([]string{path}, capture.Options{})
+	opt := capture.Options{}
+	mode := readCopy
+	if len(read) > 0 {
+		mode = read[0]
+	}
+	switch mode {
+	case readRetain:
+		opt.NoReadahead = true
+	case readRetainSmall:
+		opt = capture.Options{NoReadahead: true, MaxRecord: 1 << 16, BufferSize: 1}
+	}
+	src, err := capture.OpenFiles([]string{path}, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
 	pe := NewParallel(cfg, n)
+	if mode == readRetainSmall {
+		pe.setBlockBytes(1<<16 + 64<<10 + 64)
+	}
+	gen0 := src.BufferGen()
 	if _, err := pe.Run(context.Background(), src, 1); err != nil {
 		t.Fatal(err)
+	}
+	if retained := src.BufferGen() > gen0; retained != (mode != readCopy) {
+		t.Fatalf("read mode %d: source buffers %d -> %d", mode, gen0, src.BufferGen())
 	}
 	pe.AddInput(result.Input{File: path, Packets: pe.Frames()})
 	busy := 0
@@ -131,8 +159,9 @@ func TestParallelEqualsSerial(t *testing.T) {
 			t.Run(filepath.Base(path)+"/"+c.name, func(t *testing.T) {
 				want := serialReport(t, c.cfg, path)
 				wantJS, wantText := renderBoth(t, want)
-				for _, workers := range c.workers {
-					got, busy, pk := parallelReport(t, c.cfg, path, workers)
+				for i, workers := range c.workers {
+					mode := (i + n) % 3 // each read mode on every capture
+					got, busy, pk := parallelReport(t, c.cfg, path, workers, mode)
 					if busy > 1 {
 						spread++
 					}
