@@ -122,9 +122,16 @@ type block struct {
 
 const (
 	blockFrames = 4096
-	blockBytes  = 1 << 20
+	blockBytes  = ParallelBufferSize
 	blocksOut   = 4 // blocks in flight: being filled, queued, being analysed
 )
+
+// ParallelBufferSize is the size of a block's data: the read buffer
+// size (capture.Options.BufferSize) to open a source with for Parallel,
+// which can then read into the blocks itself (capture.FileSource.Retain
+// takes buffers at least as large as what was read at open). 512 KiB
+// hold ~3,500 frames of a bulk capture, about blockFrames.
+const ParallelBufferSize = 512 << 10
 
 type worker struct {
 	idx, n int

@@ -72,7 +72,7 @@ func parallelReport(t *testing.T, cfg Config, path string, n int, read ...int) (
 	}
 	switch mode {
 	case readRetain:
-		opt.NoReadahead = true
+		opt = capture.Options{NoReadahead: true, BufferSize: ParallelBufferSize}
 	case readRetainSmall:
 		opt = capture.Options{NoReadahead: true, MaxRecord: 1 << 16, BufferSize: 1}
 	}
