@@ -237,6 +237,12 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 	var next *block
 	rs, retain := src.(retainSource)
 	retain = retain && rs.Retain(pe.bufBytes, func() []byte {
+		if next != nil {
+			// The source moved on again before returning a frame
+			// from next's data (files without frames, pcapng blocks
+			// other than packets): nothing of it is in use.
+			pe.free <- next
+		}
 		next = pe.take()
 		next.data = next.data[:cap(next.data)]
 		return next.data
