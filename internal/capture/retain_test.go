@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -203,5 +204,61 @@ func TestRetainStdin(t *testing.T) {
 	diffFrames(t, "stdin retained", got, want)
 	if s.BytesRead() != int64(len(raw)) || s.BufferGen() < 2 {
 		t.Errorf("read %d of %d bytes, %d buffers", s.BytesRead(), len(raw), s.BufferGen())
+	}
+}
+
+// TestPcapShortcutEqualsGeneral: Next's shortcut for little-endian pcap
+// records gives the frames and the final error nextPcap gives, on files
+// of every pcap flavour (little- and big-endian, micro- and nanosecond,
+// the modified format), with records over MaxRecord whole in the buffer,
+// cut files, small buffers (records straddling refills), several files in
+// a row and the testdata captures, read ahead and not.
+func TestPcapShortcutEqualsGeneral(t *testing.T) {
+	le, be := binary.LittleEndian, binary.BigEndian
+	var recs []pcapRec
+	for i := range 300 {
+		d := bytes.Repeat([]byte{byte(i)}, 20+i*7%400)
+		recs = append(recs, pcapRec{sec: uint32(1700000000 + i), frac: uint32(i * 999), orig: uint32(len(d) + i%3), data: d})
+	}
+	recs = append(recs, pcapRec{sec: 0xffffffff, frac: 0xffffffff, orig: 0xffffffff, data: []byte{1}}, pcapRec{data: nil})
+	var paths []string
+	for _, bo := range []byteOrder{le, be} {
+		for _, magic := range []uint32{0xa1b2c3d4, 0xa1b23c4d, 0xa1b2cd34} {
+			raw := pcapBytes(bo, magic, 1, recs...)
+			paths = append(paths, writeFile(t, "f.pcap", raw), writeFile(t, "cut.pcap", raw[:len(raw)-50]), writeFile(t, "f.pcap.gz", gz(t, raw)))
+		}
+	}
+	good, _ := testdataCaptures(t)
+	paths = append(paths, good...)
+	sets := [][]string{paths[:3], paths[3:6]}
+	for _, p := range paths {
+		sets = append(sets, []string{p})
+	}
+	// A closed source returns no more frames.
+	s, err := OpenFiles(paths[:1], Options{NoReadahead: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f Frame
+	for range 5 {
+		if err := s.Next(&f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	if err := s.Next(&f); err == nil {
+		t.Errorf("Next after Close returned frame %d", f.Index)
+	}
+	for _, set := range sets {
+		for _, opt := range []Options{{}, {NoReadahead: true}, {MaxRecord: 300, BufferSize: 1, NoReadahead: true}, {MaxRecord: 300}} {
+			noPcapShortcut = true
+			want, _, werr := readAll(t, set, opt)
+			noPcapShortcut = false
+			got, _, gerr := readAll(t, set, opt)
+			diffFrames(t, "shortcut", got, want)
+			if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+				t.Errorf("%v %+v: error %v with the shortcut, %v without", set, opt, gerr, werr)
+			}
+		}
 	}
 }
