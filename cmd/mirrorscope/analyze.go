@@ -357,9 +357,15 @@ func runAnalyze(cmd *cobra.Command, o *analyzeOpts, paths []string) error {
 // many engines (engine.Parallel), with the same report.
 func analyzeFiles(cmd *cobra.Command, cfg engine.Config, paths []string, quiet bool, workers int, opened func(*capture.FileSource)) (*result.Report, error) {
 	// With workers the reader is a goroutine of its own already: reading
-	// ahead on yet another one measured slower (docs/benchmarks.md).
+	// ahead on yet another one measured slower (docs/benchmarks.md). Its
+	// read buffer is a block's, so that the source reads into the blocks
+	// (no copy of the frames).
 	parallel := workers > 1 && cfg.OnPacket == nil && cfg.OnFlowEnd == nil
-	src, err := capture.OpenFiles(paths, capture.Options{NoReadahead: parallel})
+	opt := capture.Options{}
+	if parallel {
+		opt = capture.Options{NoReadahead: true, BufferSize: engine.ParallelBufferSize}
+	}
+	src, err := capture.OpenFiles(paths, opt)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}

@@ -9,7 +9,10 @@
 // the end. Frame.Data points into the source's buffer (the read buffer,
 // or the kernel ring for live capture) and is valid only until the next
 // call to Next on the same source; the caller copies what it keeps. Next
-// does not allocate.
+// does not allocate. FileSource.Retain hands the buffers over instead:
+// the source reads into buffers the caller supplies and never writes one
+// again once it has moved on, so the frames stay valid, uncopied, until
+// the caller reuses their buffer (engine.Parallel's blocks).
 //
 // # Files
 //

@@ -44,6 +44,9 @@ const (
 	fmtPcapNG
 )
 
+// noPcapShortcut turns Next's pcap shortcut off (tests compare the two).
+var noPcapShortcut bool
+
 // FileSource reads frames from pcap and pcapng files (optionally gzip
 // compressed), one file after another, streaming through one fixed buffer:
 // memory does not grow with file size and Next does not allocate.
@@ -78,6 +81,10 @@ type FileSource struct {
 	fixed []byte
 	raErr error
 
+	// Retain (see there): get supplies the buffers, gen counts them.
+	get func() []byte
+	gen uint64
+
 	format   format
 	be       bool // big-endian file (pcap) or section (pcapng)
 	maxRec   uint32
@@ -88,6 +95,10 @@ type FileSource struct {
 	pcapNano  bool
 	pcapLink  decode.LinkType
 	pcapIface uint32
+	// fastPcap: a little-endian file with 16-byte record headers, read
+	// by Next's shortcut; fracMul makes its fraction nanoseconds.
+	fastPcap bool
+	fracMul  int64
 
 	// pcapng
 	section  int       // section number within the file, -1 before the first SHB
@@ -196,6 +207,55 @@ func OpenFiles(paths []string, opt Options) (*FileSource, error) {
 	return s, nil
 }
 
+// Retain makes the frames the source returns stay valid after the next
+// call to Next, until the caller reuses the buffer they lie in: from now
+// on the source reads into buffers of size bytes that get returns (the
+// caller must not write one until it is done with every frame in it),
+// never writes one again once it has moved on, and moves the unread tail
+// of a buffer (at most one partial record or block) into the next.
+// BufferGen tells when it moved: the frames returned before then all lie
+// in earlier buffers. Retain calls get once at once, for the bytes
+// already read. It reports false, and changes nothing, when size cannot
+// hold the largest record or block the source accepts (Options.MaxRecord
+// and its block slack; MinRetainBuffer for the default) or the bytes
+// read ahead of the next frame so far (up to Options.BufferSize), or when the
+// source is reading ahead on its own goroutine (Options.NoReadahead unset
+// and a regular file open), whose chunks are its own; after Retain no
+// file is read ahead. Call it before the first Next.
+func (s *FileSource) Retain(size int, get func() []byte) bool {
+	if s.ra != nil || s.err != nil || size < int(s.maxBlock)+64 || size < s.w-s.r {
+		return false
+	}
+	s.get = get
+	s.swapBuffer()
+	s.base += int64(s.r)
+	s.w -= s.r
+	s.r = 0
+	return true
+}
+
+// MinRetainBuffer is the smallest buffer size Retain takes with the
+// default Options.MaxRecord: the largest record or block the source
+// accepts, and room to spare.
+const MinRetainBuffer = defaultMaxRecord + blockSlack + 64
+
+// BufferGen counts the buffers of Retain the source has moved to: when it
+// changes between two frames, the earlier frames lie in buffers the
+// source will not read into again.
+func (s *FileSource) BufferGen() uint64 { return s.gen }
+
+// swapBuffer moves buf[r:w] to the start of a buffer from get; r and w
+// are then the caller's to adjust.
+func (s *FileSource) swapBuffer() {
+	nb := s.get()
+	if len(nb) < int(s.maxBlock)+64 {
+		panic(fmt.Sprintf("capture: Retain buffer of %d bytes, need %d", len(nb), int(s.maxBlock)+64))
+	}
+	copy(nb, s.buf[s.r:s.w])
+	s.buf = nb
+	s.gen++
+}
+
 // BytesRead returns the number of bytes read so far from the files (the
 // compressed bytes for gzip files), comparable to TotalBytes. Safe to call
 // from any goroutine.
@@ -247,6 +307,30 @@ func (s *FileSource) Close() error {
 // CPUs can step backwards by a few hundred microseconds, and it is the
 // analysis that decides how to treat that.
 func (s *FileSource) Next(f *Frame) error {
+	if s.fastPcap && s.err == nil {
+		// A little-endian pcap record with the classic 16-byte header,
+		// whole in the buffer and within MaxRecord: nextPcap's work
+		// without its byte-order tests and refills. Anything else
+		// (a record to read in or to refuse) takes nextPcap.
+		r := s.r
+		if s.w-r >= 16 {
+			h := s.buf[r : r+16 : r+16]
+			capLen := binary.LittleEndian.Uint32(h[8:12])
+			if end := r + 16 + int(capLen); capLen <= s.maxRec && end <= s.w {
+				s.index++
+				f.TS = int64(binary.LittleEndian.Uint32(h[0:4]))*1e9 + int64(binary.LittleEndian.Uint32(h[4:8]))*s.fracMul
+				f.CapLen = capLen
+				f.OrigLen = binary.LittleEndian.Uint32(h[12:16])
+				f.Link = s.pcapLink
+				f.Iface = s.pcapIface
+				f.Index = s.index
+				f.File = s.fileIdx
+				f.Data = s.buf[r+16 : end : end]
+				s.r = end
+				return nil
+			}
+		}
+	}
 	for {
 		if s.err != nil {
 			return s.err
@@ -284,6 +368,7 @@ func (s *FileSource) openNext() error {
 	}
 	s.src = nil
 	s.format = fmtNone
+	s.fastPcap = false
 	s.fileIdx++
 	if s.fileIdx >= len(s.paths) {
 		return io.EOF
@@ -303,6 +388,11 @@ func (s *FileSource) openNext() error {
 		raw = f
 	}
 	s.src = countingReader{r: raw, n: &s.read, file: &s.fileRead[s.fileIdx]}
+	if s.get != nil {
+		// The last file's frames stay valid in their buffer.
+		s.r = s.w
+		s.swapBuffer()
+	}
 	s.r, s.w, s.base = 0, 0, 0
 	s.cut = false
 
@@ -326,7 +416,7 @@ func (s *FileSource) openNext() error {
 	if s.w < 4 {
 		return &Error{File: s.name, Kind: ErrNotCapture, Detail: fmt.Sprintf("file has only %d bytes", s.w)}
 	}
-	if s.file != nil && !s.opt.NoReadahead {
+	if s.file != nil && !s.opt.NoReadahead && s.get == nil {
 		// Regular files (plain or gzip) are read ahead on another
 		// goroutine; standard input is read in place, since a pipe may
 		// block forever and its reader could not be stopped.
@@ -364,7 +454,13 @@ func (s *FileSource) fill(n int) error {
 		return s.fillReadahead(n)
 	}
 	if len(s.buf)-s.r < n {
-		copy(s.buf, s.buf[s.r:s.w])
+		if s.get != nil {
+			// The frames returned so far stay where they are: the
+			// unread tail moves to a fresh buffer.
+			s.swapBuffer()
+		} else {
+			copy(s.buf, s.buf[s.r:s.w])
+		}
 		s.base += int64(s.r)
 		s.w -= s.r
 		s.r = 0
@@ -479,6 +575,11 @@ func (s *FileSource) pcapHeader() error {
 	s.ifaces = append(s.ifaces, Interface{Link: s.pcapLink, SnapLen: snap, TSResol: resol, File: s.fileIdx})
 	s.r += 24
 	s.format = fmtPcap
+	s.fracMul = 1000
+	if s.pcapNano {
+		s.fracMul = 1
+	}
+	s.fastPcap = !s.be && s.pcapHdr == 16 && !noPcapShortcut
 	return nil
 }
 

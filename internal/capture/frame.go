@@ -11,7 +11,8 @@ import (
 //
 // Data is owned by the source that filled the Frame and is valid only until
 // the next call to Next on the same source (the source reuses its buffer);
-// copy it to keep it longer.
+// copy it to keep it longer. A FileSource after Retain is the exception:
+// its frames stay valid until the caller reuses the buffer they lie in.
 type Frame struct {
 	Data    []byte
 	TS      int64 // Unix time in nanoseconds, as recorded (never reordered or clamped)

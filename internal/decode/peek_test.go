@@ -107,3 +107,76 @@ func BenchmarkPeek(b *testing.B) {
 		})
 	}
 }
+
+// TestPeekTCP4FastEqualsPeekFrame: Peek's one-pass case for a TCP segment
+// in untagged IPv4 without options answers exactly as peekFrame, the
+// general case it shortcuts (a TCP frame is not a tunnel, so Peek's answer
+// was peekFrame's), and Decode agrees with it. Frames: every untagged IPv4
+// TCP frame among the agreement inputs, with the total length, the
+// fragment bits, the data offset and the version/IHL byte set around the
+// shortcut's conditions, each cut at several lengths and given several
+// wire lengths.
+func TestPeekTCP4FastEqualsPeekFrame(t *testing.T) {
+	d := New(DefaultConfig())
+	taken, refused := 0, 0
+	for _, x := range testFrames(t) {
+		f := x.data
+		if x.link != LinkEthernet || len(f) < 54 || f[12] != 0x08 || f[13] != 0 || f[14] != 0x45 || f[23] != protoTCP {
+			continue
+		}
+		var vars [][]byte
+		set := func(edit func(v []byte)) {
+			v := append([]byte(nil), f...)
+			edit(v)
+			vars = append(vars, v)
+		}
+		set(func([]byte) {})
+		for _, tot := range []int{0, 19, 20, 39, 40, 41, len(f) - 15, len(f) - 14, len(f) - 13, len(f), int(x.origLen) - 14, int(x.origLen) - 13, 65535} {
+			set(func(v []byte) { binary.BigEndian.PutUint16(v[16:18], uint16(max(tot, 0))) })
+		}
+		for _, fr := range []uint16{0x4000, 0x2000, 0x0001, 0x1fff, 0x8000} {
+			set(func(v []byte) { binary.BigEndian.PutUint16(v[20:22], fr) })
+		}
+		for _, doff := range []byte{0, 4, 5, 6, 15} {
+			set(func(v []byte) { v[14+20+12] = doff<<4 | v[14+20+12]&0x0f })
+		}
+		for _, vihl := range []byte{0x46, 0x44, 0x65, 0x55} {
+			set(func(v []byte) { v[14] = vihl })
+		}
+		set(func(v []byte) { v[23] = protoUDP })
+		for _, v := range vars {
+			for _, cut := range []int{len(v), 55, 54, 53, 40} {
+				if cut > len(v) {
+					continue
+				}
+				for _, orig := range []uint32{x.origLen, uint32(cut), x.origLen + 100, x.origLen - 10, 0} {
+					data := v[:cut]
+					var got, want FlowPeek
+					ok := d.Peek(data, LinkEthernet, orig, &got)
+					wire := int(max(orig, uint32(len(data))))
+					wok := peekFrame(data, wire, true, &want)
+					if wok && want.Proto == protoUDP {
+						// A UDP frame: Peek's other cases decide.
+						continue
+					}
+					if wok {
+						want.VNI, want.GWLBEndpointID, want.OuterSrcLo = 0, 0, 0
+					}
+					if ok != wok || (ok && got != want) {
+						t.Fatalf("% x (orig %d): Peek %v %+v, peekFrame %v %+v", data, orig, ok, got, wok, want)
+					}
+					checkPeek(t, d, data, LinkEthernet, orig)
+					if ok {
+						taken++
+					} else {
+						refused++
+					}
+				}
+			}
+		}
+	}
+	if taken == 0 || refused == 0 {
+		t.Errorf("taken %d, refused %d: the variants miss a side", taken, refused)
+	}
+	t.Logf("%d variants read, %d refused", taken, refused)
+}

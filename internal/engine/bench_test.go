@@ -118,8 +118,14 @@ func BenchmarkParallelFile(b *testing.B) {
 			}
 			var frames uint64
 			b.ReportAllocs()
+			// Opened as analyze opens them: read ahead for one engine;
+			// for workers read by the reader into the blocks.
+			opt := capture.Options{}
+			if n > 1 {
+				opt = capture.Options{NoReadahead: true, BufferSize: ParallelBufferSize}
+			}
 			for b.Loop() {
-				src, err := capture.OpenFiles([]string{path}, capture.Options{})
+				src, err := capture.OpenFiles([]string{path}, opt)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
+	"unsafe"
 
 	"github.com/mirrorscope/mirrorscope/internal/capture"
 	"github.com/mirrorscope/mirrorscope/internal/decode"
@@ -18,9 +20,12 @@ import (
 // worker goroutine, and merges their results into the report one Engine
 // would have written: the same bytes, flow ids and order included.
 //
-// The reader (the goroutine calling Run) copies the frames into large
+// The reader (the goroutine calling Run) gathers the frames into large
 // blocks (blockFrames frames or blockBytes bytes) and hands every block to
-// every worker at once. For the common frame (Ethernet, at most one
+// every worker at once. From a source that can read into the blocks
+// itself (capture.FileSource.Retain: analyze's files, not read ahead) a
+// block is the source's buffer and the frames it read there, uncopied;
+// from any other source the reader copies the frames into the block. For the common frame (Ethernet, at most one
 // 802.1Q tag, IPv4 without options or IPv6 without extension headers, not
 // a fragment, TCP or UDP; plain, in VXLAN, or in GENEVE around VXLAN) it
 // reads the flow hash from the raw headers (decode.Peek, flow.PeekHash:
@@ -66,7 +71,9 @@ type Parallel struct {
 	// peeked counts the frames dealt by Peek (tests).
 	peeked uint64
 	free   chan *block
-	ran    bool
+	// bufBytes is the blocks' data size (blockBytes; tests change it).
+	bufBytes int
+	ran      bool
 }
 
 // workerState is what a worker's Engine keeps beyond a plain Engine.
@@ -87,7 +94,8 @@ func (w *workerState) created(f *flow.Flow, p *decode.Packet) {
 	}
 }
 
-// blockFrame is one frame of a block: data[off:off+n].
+// blockFrame is one frame of a block: data[off:off+n]. It holds no
+// pointer, so the collector does not scan the blocks.
 type blockFrame struct {
 	ts   int64
 	off  uint32
@@ -100,8 +108,12 @@ type blockFrame struct {
 	hash   uint64
 }
 
-// block is a run of frames copied out of the source, shared read-only by
-// every worker; the last worker done with it gives it back.
+// block is a run of frames, shared read-only by every worker; the last
+// worker done with it gives it back. The frames' bytes are in data:
+// copied there out of the source, or, from a source that reads into
+// buffers it hands over (capture.FileSource.Retain), read there by the
+// source itself (data is then the source's buffer, the frames it
+// returned from it, and the block ends when the source moves on).
 type block struct {
 	data   []byte
 	frames []blockFrame
@@ -110,9 +122,16 @@ type block struct {
 
 const (
 	blockFrames = 4096
-	blockBytes  = 1 << 20
+	blockBytes  = ParallelBufferSize
 	blocksOut   = 4 // blocks in flight: being filled, queued, being analysed
 )
+
+// ParallelBufferSize is the size of a block's data: the read buffer
+// size (capture.Options.BufferSize) to open a source with for Parallel,
+// which can then read into the blocks itself (capture.FileSource.Retain
+// takes buffers at least as large as what was read at open). 512 KiB
+// hold ~3,500 frames of a bulk capture, about blockFrames.
+const ParallelBufferSize = 512 << 10
 
 type worker struct {
 	idx, n int
@@ -149,7 +168,7 @@ func NewParallel(cfg Config, n int) *Parallel {
 	if cfg.OnPacket != nil || cfg.OnFlowEnd != nil {
 		panic("engine: NewParallel with per-packet hooks")
 	}
-	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut), dec: decode.New(cfg.Decode)}
+	pe := &Parallel{disp: New(cfg), free: make(chan *block, blocksOut), dec: decode.New(cfg.Decode), bufBytes: blockBytes}
 	pe.peek = cfg.Select == nil && cfg.Accept == nil
 	for range blocksOut {
 		pe.free <- &block{data: make([]byte, 0, blockBytes), frames: make([]blockFrame, 0, blockFrames)}
@@ -213,7 +232,28 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 	perFile := make([]uint64, files)
 	var f capture.Frame
 	var err error
-	b := pe.take()
+	// A retaining source reads into the blocks' data itself: no copy.
+	// next is the block whose data the source took last.
+	var next *block
+	rs, retain := src.(retainSource)
+	retain = retain && rs.Retain(pe.bufBytes, func() []byte {
+		if next != nil {
+			// The source moved on again before returning a frame
+			// from next's data (files without frames, pcapng blocks
+			// other than packets): nothing of it is in use.
+			pe.free <- next
+		}
+		next = pe.take()
+		next.data = next.data[:cap(next.data)]
+		return next.data
+	})
+	var gen uint64
+	var b *block
+	if retain {
+		b, next, gen = next, nil, rs.BufferGen()
+	} else {
+		b = pe.take()
+	}
 	for n := 0; ; n++ {
 		if n&0xfff == 0 && ctx.Err() != nil {
 			break
@@ -226,6 +266,27 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 		}
 		if f.File >= 0 && f.File < len(perFile) {
 			perFile[f.File]++
+		}
+		if retain {
+			if g := rs.BufferGen(); g != gen {
+				// The source moved to next's data: b's frames are
+				// all it will hold.
+				gen = g
+				if len(b.frames) > 0 {
+					pe.send(b)
+				} else {
+					pe.free <- b
+				}
+				b, next = next, nil
+				b.frames = b.frames[:0]
+			}
+			// The frames grow past blockFrames only for records
+			// of a few bytes (a block ends with its buffer).
+			b.frames = append(b.frames, blockFrame{})
+			bf := &b.frames[len(b.frames)-1]
+			bf.ts, bf.off, bf.n, bf.orig, bf.link = f.TS, uint32(offsetIn(b.data, f.Data)), uint32(len(f.Data)), f.OrigLen, f.Link
+			pe.mark(bf, f.Data, f.Link, f.OrigLen)
+			continue
 		}
 		if len(b.frames) == cap(b.frames) || len(b.data)+len(f.Data) > cap(b.data) {
 			if len(b.frames) > 0 {
@@ -245,7 +306,7 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 		b.frames = b.frames[:len(b.frames)+1]
 		bf := &b.frames[len(b.frames)-1]
 		bf.ts, bf.off, bf.n, bf.orig, bf.link = f.TS, uint32(off), uint32(len(f.Data)), f.OrigLen, f.Link
-		pe.mark(bf, f.Data)
+		pe.mark(bf, f.Data, f.Link, f.OrigLen)
 	}
 	if len(b.frames) > 0 {
 		pe.send(b)
@@ -258,13 +319,48 @@ func (pe *Parallel) Run(ctx context.Context, src FrameSource, files int) ([]uint
 }
 
 // mark reads the flow hash of bf, whose bytes are data, when decode.Peek
-// can.
-func (pe *Parallel) mark(bf *blockFrame, data []byte) {
-	bf.peeked = pe.peek && pe.dec.Peek(data, bf.link, bf.orig, &pe.pk)
+// can (link and orig are bf's, passed rather than loaded back).
+func (pe *Parallel) mark(bf *blockFrame, data []byte, link decode.LinkType, orig uint32) {
+	bf.peeked = pe.peek && pe.dec.Peek(data, link, orig, &pe.pk)
 	if bf.peeked {
 		bf.hash = flow.PeekHash(&pe.pk)
 		pe.peeked++
 	}
+}
+
+// offsetIn returns where d, a slice of buf's array, starts in buf. The
+// source returned d out of buf, the buffer it read into (Retain); a frame
+// elsewhere would be a broken contract, not a capture to analyse.
+func offsetIn(buf, d []byte) int {
+	if len(d) == 0 {
+		// A record with no bytes: nothing to point at (an empty
+		// three-index slice keeps the array's start).
+		return 0
+	}
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(d))) - uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	if off < 0 || off+len(d) > len(buf) {
+		panic("engine: a retained frame outside its source's buffer")
+	}
+	return off
+}
+
+// retainSource is a source whose frames can stay where it read them
+// (capture.FileSource).
+type retainSource interface {
+	Retain(size int, get func() []byte) bool
+	BufferGen() uint64
+}
+
+// setBlockBytes replaces the blocks by blocks of n bytes (tests: a
+// retaining source then moves buffers often). Before Run only.
+func (pe *Parallel) setBlockBytes(n int) {
+	for range blocksOut {
+		<-pe.free
+	}
+	for range blocksOut {
+		pe.free <- &block{data: make([]byte, 0, n), frames: make([]blockFrame, 0, blockFrames)}
+	}
+	pe.bufBytes = n
 }
 
 // take returns an empty block, waiting for one when all are in use.
@@ -290,13 +386,20 @@ func (w *worker) process(b *block) {
 	g, e := w.g, w.e
 	c := &g.capt
 	p := &g.pkt
-	for i := range b.frames {
-		fr := &b.frames[i]
-		data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
+	// The frame number, the flow clock and the tick time stay in locals
+	// over the loop: every store to the engines' fields made the
+	// compiler load them again for the next frame (it cannot tell them
+	// apart from what the calls write), and most frames are another
+	// worker's, for which this loop does nothing else.
+	frame, flowNow, lastTick := g.frame, w.flowNow, g.lastExpire
+	clock := w.idx == 0
+	frames := b.frames
+	c.Packets += uint64(len(frames))
+	for i := range frames {
+		fr := &frames[i]
 		ts := fr.ts
-		g.frame++
-		c.Packets++
-		if w.idx == 0 {
+		frame++
+		if clock {
 			g.clock(ts)
 		}
 		if fr.peeked {
@@ -305,11 +408,10 @@ func (w *worker) process(b *block) {
 			// reads only frames that Decode gives without error as a
 			// packet that reaches its flow, so every worker knows the
 			// frame is admitted.
-			if ts > w.flowNow {
-				w.flowNow = ts
-			}
+			flowNow = max(flowNow, ts)
 			if w.owns(fr.hash) {
 				a := w.acc
+				data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
 				if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
 					// Not reached: Peek reads only frames Decode
 					// takes (TestPeekAgreesWithDecode).
@@ -318,15 +420,18 @@ func (w *worker) process(b *block) {
 				}
 				a.capt.Bytes += uint64(p.FrameLen)
 				a.admit(p, ts, len(data) >= int(fr.orig))
-				e.frame = g.frame
+				e.frame = frame
 				e.flowPacket(p, ts)
 			}
-			if g.tick(ts) {
-				e.table.Advance(w.flowNow)
+			if ts-lastTick > int64(time.Second) && g.tick(ts) {
+				lastTick = ts
+				e.table.Advance(flowNow)
 				e.table.Expire()
 			}
 			continue
 		}
+		data := b.data[fr.off : fr.off+fr.n : fr.off+fr.n]
+		g.frame = frame // for the capture-global part's own use
 		if err := g.dec.Decode(data, fr.link, fr.orig, p); err != nil {
 			g.countError(ts, err)
 			continue
@@ -335,20 +440,20 @@ func (w *worker) process(b *block) {
 		if !g.admit(p, ts, len(data) >= int(fr.orig)) {
 			continue
 		}
-		if ts > w.flowNow {
-			w.flowNow = ts
-		}
+		flowNow = max(flowNow, ts)
 		if w.owns(flow.PacketHash(p)) {
-			e.frame = g.frame
+			e.frame = frame
 			e.flowPacket(p, ts)
 		}
-		if g.tick(ts) {
+		if ts-lastTick > int64(time.Second) && g.tick(ts) {
 			// Every worker ends its idle flows as of the same time, at
 			// the same point of the stream as one engine would.
-			e.table.Advance(w.flowNow)
+			lastTick = ts
+			e.table.Advance(flowNow)
 			e.table.Expire()
 		}
 	}
+	g.frame, w.flowNow = frame, flowNow
 }
 
 // owns reports whether the flow of hash h is the worker's. A bucket's

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -53,16 +54,44 @@ func serialReport(t *testing.T, cfg Config, path string) *result.Report {
 	return e.Finish()
 }
 
-func parallelReport(t *testing.T, cfg Config, path string, n int) (*result.Report, int, uint64) {
+// Ways parallelReport reads the capture: frames copied into the blocks
+// (a source reading ahead), read by the source into the blocks' buffers
+// (capture.FileSource.Retain, as analyze runs it), and so with small
+// buffers that the source moves on every few dozen frames.
+const (
+	readCopy = iota
+	readRetain
+	readRetainSmall
+)
+
+func parallelReport(t *testing.T, cfg Config, path string, n int, read ...int) (*result.Report, int, uint64) {
 	t.Helper()
-	src, err := capture.OpenFiles([]string{path}, capture.Options{})
+	opt := capture.Options{}
+	mode := readCopy
+	if len(read) > 0 {
+		mode = read[0]
+	}
+	switch mode {
+	case readRetain:
+		opt = capture.Options{NoReadahead: true, BufferSize: ParallelBufferSize}
+	case readRetainSmall:
+		opt = capture.Options{NoReadahead: true, MaxRecord: 1 << 16, BufferSize: 1}
+	}
+	src, err := capture.OpenFiles([]string{path}, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
 	pe := NewParallel(cfg, n)
+	if mode == readRetainSmall {
+		pe.setBlockBytes(1<<16 + 64<<10 + 64)
+	}
+	gen0 := src.BufferGen()
 	if _, err := pe.Run(context.Background(), src, 1); err != nil {
 		t.Fatal(err)
+	}
+	if retained := src.BufferGen() > gen0; retained != (mode != readCopy) {
+		t.Fatalf("read mode %d: source buffers %d -> %d", mode, gen0, src.BufferGen())
 	}
 	pe.AddInput(result.Input{File: path, Packets: pe.Frames()})
 	busy := 0
@@ -131,8 +160,9 @@ func TestParallelEqualsSerial(t *testing.T) {
 			t.Run(filepath.Base(path)+"/"+c.name, func(t *testing.T) {
 				want := serialReport(t, c.cfg, path)
 				wantJS, wantText := renderBoth(t, want)
-				for _, workers := range c.workers {
-					got, busy, pk := parallelReport(t, c.cfg, path, workers)
+				for i, workers := range c.workers {
+					mode := (i + n) % 3 // each read mode on every capture
+					got, busy, pk := parallelReport(t, c.cfg, path, workers, mode)
 					if busy > 1 {
 						spread++
 					}
@@ -250,7 +280,7 @@ func testParallelWorkerZeroAlloc(t *testing.T, peek bool) {
 			off := len(b.data)
 			b.data = append(b.data, f.data...)
 			b.frames = append(b.frames, blockFrame{ts: f.ts, off: uint32(off), n: uint32(len(f.data)), orig: f.origLen, link: f.link})
-			pe.mark(&b.frames[len(b.frames)-1], f.data)
+			pe.mark(&b.frames[len(b.frames)-1], f.data, f.link, f.origLen)
 		}
 	}
 	half := len(frames) / 2
@@ -323,6 +353,82 @@ func TestParallelTicksEndIdleFlowsInEveryWorker(t *testing.T) {
 		js, _ := renderBoth(t, pe.Finish())
 		if !bytes.Equal(js, wantJS) {
 			t.Errorf("%d workers: JSON differs (-parallel +serial):\n%s", n, cmp.Diff(string(js), string(wantJS)))
+		}
+	}
+}
+
+// TestParallelRetainFilesWithoutFrames: a run of capture files without a
+// frame (header only) between others makes a retaining source move to a
+// new buffer several times between two frames; the blocks it took and
+// left unused go back, so the reader never waits for a block that no
+// worker will free, and the report equals one engine's over the same
+// files.
+func TestParallelRetainFilesWithoutFrames(t *testing.T) {
+	a := findCapture(t, "shaper/shaper.srv.pcap")
+	b := findCapture(t, "policer/policer.mon.pcap")
+	raw, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty.pcap")
+	if err := os.WriteFile(empty, raw[:24], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for range 2 * blocksOut {
+		paths = append(paths, empty)
+	}
+	paths = append(paths, a)
+	for range 2 * blocksOut {
+		paths = append(paths, empty)
+	}
+	paths = append(paths, b, empty)
+	run := func(parallel bool, opt capture.Options, blockSize int) []byte {
+		src, err := capture.OpenFiles(paths, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		var r *result.Report
+		if parallel {
+			pe := NewParallel(DefaultConfig(), 2)
+			if blockSize > 0 {
+				pe.setBlockBytes(blockSize)
+			}
+			done := make(chan error, 1)
+			go func() { _, err := pe.Run(context.Background(), src, len(paths)); done <- err }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("Parallel.Run did not end: the reader waits for a block")
+			}
+			if src.BufferGen() < uint64(len(paths)) {
+				t.Fatalf("%d source buffers for %d files: not retained", src.BufferGen(), len(paths))
+			}
+			r = pe.Finish()
+		} else {
+			e := New(DefaultConfig())
+			if _, err := e.Run(context.Background(), src, len(paths)); err != nil {
+				t.Fatal(err)
+			}
+			r = e.Finish()
+		}
+		js, _ := renderBoth(t, r)
+		return js
+	}
+	want := run(false, capture.Options{}, 0)
+	for _, c := range []struct {
+		opt  capture.Options
+		size int
+	}{
+		{capture.Options{NoReadahead: true, BufferSize: ParallelBufferSize}, 0},
+		{capture.Options{NoReadahead: true, MaxRecord: 1 << 16, BufferSize: 1}, 1<<16 + 64<<10 + 64},
+	} {
+		if got := run(true, c.opt, c.size); !bytes.Equal(got, want) {
+			t.Errorf("%+v: report differs (-parallel +serial):\n%s", c.opt, cmp.Diff(string(got), string(want)))
 		}
 	}
 }
