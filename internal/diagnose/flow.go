@@ -347,11 +347,200 @@ func (f *Flow) minRTT(d *dirState) int64 {
 // ts is in ns and may step backwards slightly (clamped). r may be nil.
 // p and r are only read during the call.
 //
-// Observe runs for every packet of a diagnosed flow, so its common case
-// (a data segment in order, or an ACK of new data) is written out here
-// without calls; handshakes, holes, retransmissions, idle periods and
-// round ends go to functions of their own.
+// Observe runs for every packet of a diagnosed flow. Its common case, a
+// data segment in order that acknowledges nothing new (see observeFast),
+// takes a path without calls; every other packet takes observe. (Small
+// enough to inline into the engine.)
 func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
+	f.observeFast(ts, dir, p, r)
+}
+
+// observeFast is observe for the packet most of a bulk transfer's are: a
+// data segment of dir that starts at the highest seq (no hole, no
+// retransmission), acknowledges nothing new for the other direction
+// (every data segment of a one-way transfer repeats its ACK) with the
+// same window, needs no echo sample, ends no idle gap, no receiver-style
+// round and no rate bin, and has room for its record without a new
+// chunk. It tests all of that first and, when a test fails, hands the
+// packet to observe unchanged and returns false; when they all pass it
+// does what observe does for such a packet, without a call. The calls
+// to observe are its only calls and come before any work, so nothing is
+// live across them: observe, with calls on its rare paths, spilled its
+// arguments and locals at entry and reloaded them after each call (~40
+// instructions a packet with the call setup).
+// TestObserveFastMatchesObserve checks it against observe.
+func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bool {
+	ts0 := ts
+	// settled: started, both ISNs known, observeRare has nothing to do
+	// but for a SYN or a CE mark
+	if p == nil || uint(dir) > 1 || !f.settled || !p.HasTCP() || p.PayloadLen == 0 || p.ECN() == 3 || !f.dataSeen[dir] {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+	t := &p.TCP
+	flags := t.Flags
+	const notFast = decode.TCPSyn | decode.TCPFin | decode.TCPRst | decode.TCPEce | decode.TCPAck
+	if flags&notFast != decode.TCPAck || t.NSACK != 0 {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+	if ts < f.last {
+		ts = f.last
+	}
+	d, o := &f.d[0], &f.d[1]
+	if dir != 0 {
+		d, o = o, d
+	}
+	// the ACK: a duplicate of o's highest, with the window o has
+	ack := t.Ack - o.isn
+	if !o.hasAck || ack != o.highAck || !o.hasDeliv || seqLT(o.highDeliv, ack) {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+	var win uint64
+	if r != nil && r.Window > 0 {
+		win = uint64(r.Window)
+	} else {
+		win = uint64(t.Window)
+		if d.hasWS {
+			win <<= d.wscale
+		}
+	}
+	if win != o.rwnd {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+	// the data: in order, inside the open 1 ms bin, no gap to account
+	seq := t.Seq - d.isn
+	b := &d.bins[0]
+	if seq != d.high || !b.active || ts >= b.curEnd ||
+		d.lastDataT != 0 && ts-d.lastDataT > f.cfg.IdleFloorNS {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+	var tsEcr uint32
+	if t.HasTS {
+		tsEcr = t.TSEcr
+	}
+	// no echo sample to take, no receiver-style round to close
+	if tsEcr != 0 && (o.tsn > 0 && tsEcr != d.echoDone ||
+		d.rr.open && d.rr.haveTS && !seqLT(tsEcr, d.rr.ackTS)) {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+	record := d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15
+	if record && d.rb.n == d.rb.lim {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+
+	// observe's work for this packet, in its order
+	f.last = ts
+	frameLen := p.FrameLen
+	d.pkts++
+	d.wire += uint64(frameLen)
+	b.acc += float64(frameLen)
+	// (the ACK)
+	if win == 0 {
+		o.zeroWin++
+	}
+	o.dupAcks++
+	tsVal := t.TSVal
+	if !t.HasTS {
+		tsVal = 0
+	}
+	if o.rr.open && !o.rr.haveTS && tsVal != 0 {
+		o.rr.ackTS = tsVal
+		o.rr.haveTS = true
+	}
+	// TS bookkeeping
+	if tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
+		if d.tsn == 0 {
+			d.tsFirst, d.tsFirstT = tsVal, ts
+		}
+		d.tsLastT = ts
+		d.ts[d.tsh] = tsEnt{tsval: tsVal, t: ts}
+		d.tsh = (d.tsh + 1) % tsRing
+		if d.tsn < tsRing {
+			d.tsn++
+		}
+		d.lastTS = tsVal
+	}
+	// the data
+	plen := p.PayloadLen
+	end := seq + plen
+	if plen > d.maxSeg {
+		d.maxSeg = plen
+	}
+	d.dataPkts++
+	d.payload += uint64(plen)
+	if flags&decode.TCPCwr != 0 {
+		d.cwr++
+	}
+	d.high = end
+	if tsEcr != 0 && (!d.hasEcr || tsEcr != d.ecrLast) {
+		if v := ts/1e6 - int64(tsEcr); !d.hasEcr || v < d.ecrMin {
+			d.ecrMin, d.hasEcr = v, true
+		}
+		d.ecrLast = tsEcr
+	}
+	d.lastDataT = ts
+	// the record
+	if record {
+		var owd int16
+		if t.HasTS {
+			v := ts/1e6 - int64(tsVal)
+			if !d.hasOwd {
+				d.owdBase, d.hasOwd = v, true
+			}
+			owd = int16(max(-32768, min(32767, v-d.owdBase)))
+		}
+		*d.rb.slot() = rec{
+			t: uint32(uint64(ts-f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(frameLen),
+			rttB: d.lastEchoUs, kind: recOrig, owd: owd,
+		}
+		if d.pn < pendRing {
+			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(d.rb.n - 1)}
+			d.pn++
+		}
+	} else {
+		d.recDropped++
+		if d.pn < pendRing {
+			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: -1}
+			d.pn++
+		}
+	}
+	// rounds
+	flight := uint64(0)
+	if d.hasAck && !seqLT(end, d.highAck) {
+		flight = uint64(end - d.highAck)
+	}
+	if !d.sr.open {
+		if d.rwnd > 0 {
+			d.rwndHist.add(float64(d.rwnd))
+		}
+		d.sr = round{open: true, startT: ts, endSeq: end}
+	}
+	if flight > d.sr.max {
+		d.sr.max = flight
+	}
+	if d.rwnd > 0 && flight >= d.rwndFull {
+		d.sr.wfull = true
+	}
+	if !d.rr.open {
+		d.rr = round{open: true, startT: ts}
+	}
+	d.rr.bytes += uint64(plen)
+	if d.rwnd > 0 && d.rr.bytes >= d.rwndFull {
+		d.rr.wfull = true
+	}
+	return true
+}
+
+// observe is Observe for every packet: handshakes, holes,
+// retransmissions, idle periods and round ends go to functions of their
+// own.
+func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	if p == nil || !p.HasTCP() || uint(dir) > 1 {
 		return
 	}
