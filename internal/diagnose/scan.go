@@ -57,6 +57,15 @@ func scanRecs(recs *recBuf, receiver bool, s *recScan) {
 // data segments (hole records are no arrivals).
 func scanRecv(recs *recBuf, s *recScan) {
 	st := recvScan{prevT: -1}
+	// the frame length the gap counts are for: the middle arrival's (a
+	// bulk transfer's segments are nearly all full-sized; its first may
+	// be a short request)
+	for i := recs.n / 2; i < recs.n; i++ {
+		if r := recs.at(i); r.kind != recHole {
+			st.dispFlen = r.flen
+			break
+		}
+	}
 	base := int32(0)
 	for _, c := range recs.chunks {
 		st.chunk(c, base, s)
@@ -64,13 +73,34 @@ func scanRecv(recs *recBuf, s *recScan) {
 	}
 	s.originals += st.originals
 	s.passedB += st.passedB
+	// the counted samples, each gap's at once
+	if st.dispFlen != 0 {
+		h := &s.dispersionHist
+		for g, n := range st.disp {
+			if n > 0 {
+				h.addN(dispScale*1000*float64(uint32(g))/float64(st.dispFlen), n)
+			}
+		}
+	}
 }
+
+// dispGaps: recvScan counts the dispersion samples of gaps under
+// dispGaps µs between frames of dispFlen bytes (the middle arrival's), rather than adding each
+// to the histogram: at speed nearly all of them (bulk8.srv: 98.7 % of
+// the gaps under 256 µs, 99 % of the frames 1514 bytes). The histogram
+// is a multiset (counts, n, minimum), so adding each gap's samples at
+// the end gives it exactly.
+const dispGaps = 256
 
 // recvScan is scanRecv's state between chunks.
 type recvScan struct {
 	originals, passedB uint64
 	prevLost           bool
 	prevT              int64 // the previous arrival, -1 none
+	// disp[g]: dispersion samples of gap g µs over dispFlen bytes (0:
+	// none counted), not yet in the histogram
+	dispFlen uint16
+	disp     [dispGaps]uint64
 }
 
 // chunk scans one chunk of records, the first of which is record base.
@@ -82,6 +112,7 @@ type recvScan struct {
 func (st *recvScan) chunk(c []rec, base int32, s *recScan) {
 	originals, passedB, prevLost, prevT := st.originals, st.passedB, st.prevLost, st.prevT
 	h := &s.dispersionHist
+	disp, dispFlen := &st.disp, st.dispFlen
 	for k := range c {
 		r := &c[k]
 		kind, flags, flen := r.kind, r.flags, r.flen
@@ -114,7 +145,11 @@ func (st *recvScan) chunk(c []rec, base int32, s *recScan) {
 		t := r.t
 		if prevT >= 0 {
 			if g := t - uint32(prevT); g > 0 && flen > 0 {
-				h.add(dispScale * 1000 * float64(g) / float64(flen))
+				if g < dispGaps && flen == dispFlen {
+					disp[g]++
+				} else {
+					h.add(dispScale * 1000 * float64(g) / float64(flen))
+				}
 			}
 		}
 		prevT = int64(t)
