@@ -17,7 +17,7 @@ import (
 // fast path.
 func observeBoth(a, b *Flow, ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bool {
 	fast := a.observeFast(ts, dir, p, r) // (observe when false)
-	b.observe(ts, dir, p, r)
+	b.observeSlow(ts, dir, p, r)
 	return fast
 }
 

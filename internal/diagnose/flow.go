@@ -127,8 +127,7 @@ type dirState struct {
 	tsh, tsn uint32
 	ph, pn   uint32
 
-	lastDataT  int64
-	firstDataT int64
+	lastDataT int64
 
 	// ACKs received for this direction's data (sent by the peer).
 	highAck    uint32
@@ -136,7 +135,7 @@ type dirState struct {
 	recoverEnd uint32 // Karn: no RTT samples for segments ending at or below
 	lastEchoUs uint32
 	rwnd       uint64
-	rwndFull   uint64 // ceil(RwndFullFrac*rwnd): the window-full threshold
+	rwndFull   uint64 // ceil(RwndFullFrac*rwnd): the window-full threshold; MaxUint64 while rwnd is 0 (no flight or round reaches it: the tests need not ask for rwnd > 0)
 	dupAcks    uint64 // (every data segment of a bulk transfer is one for the other direction)
 	hasISN     bool
 	hasHigh    bool
@@ -161,6 +160,9 @@ type dirState struct {
 	ecrLast uint32 // TSecr of the last data segment that was checked against ecrMin
 	hasEcr  bool
 	hasOwd  bool
+	// fast: observeFast may take this direction's data (setFast; in the
+	// padding before echoDone)
+	fast bool
 	// echoDone: the TSecr of d's last echo-half sample (in the padding
 	// before sr)
 	echoDone uint32
@@ -209,7 +211,9 @@ type dirState struct {
 	// before new data, as a sender-side point sees it (zeroFlight)
 	highAckT int64
 	zeroNs   int64
-	_        int64 // (keeps dirState a whole number of cache lines)
+	// firstDataT: the direction's first data (set once: out of the
+	// per-packet lines)
+	firstDataT int64
 
 	// ackBins: payload bytes newly acknowledged per 100 ms (delivered
 	// rate seen from the sender side).
@@ -319,6 +323,7 @@ func NewFlow(cfg Config) *Flow {
 		d.sAckTS = series{cap: cfg.SeriesPoints, per: 1}
 		d.ackBinsTS = binner{width: 100e6, series: &d.sAckTS}
 		d.minA, d.minB = -1, -1
+		d.rwndFull = math.MaxUint64
 	}
 	return f
 }
@@ -371,30 +376,28 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 // TestObserveFastMatchesObserve checks it against observe.
 func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bool {
 	ts0 := ts
-	// settled: started, both ISNs known, observeRare has nothing to do
-	// but for a SYN or a CE mark
-	if p == nil || uint(dir) > 1 || !f.settled || !p.HasTCP() || p.PayloadLen == 0 || p.ECN() == 3 || !f.dataSeen[dir] {
-		f.observe(ts0, dir, p, r)
+	if p == nil || uint(dir) > 1 || !p.HasTCP() || p.PayloadLen == 0 || p.ECN() == 3 {
+		f.observeSlow(ts0, dir, p, r)
 		return false
-	}
-	t := &p.TCP
-	flags := t.Flags
-	const notFast = decode.TCPSyn | decode.TCPFin | decode.TCPRst | decode.TCPEce | decode.TCPAck
-	if flags&notFast != decode.TCPAck || t.NSACK != 0 {
-		f.observe(ts0, dir, p, r)
-		return false
-	}
-	if ts < f.last {
-		ts = f.last
 	}
 	d, o := &f.d[0], &f.d[1]
 	if dir != 0 {
 		d, o = o, d
 	}
-	// the ACK: a duplicate of o's highest, with the window o has
-	ack := t.Ack - o.isn
-	if !o.hasAck || ack != o.highAck || !o.hasDeliv || seqLT(o.highDeliv, ack) {
-		f.observe(ts0, dir, p, r)
+	t := &p.TCP
+	flags := t.Flags
+	const notFast = decode.TCPSyn | decode.TCPFin | decode.TCPRst | decode.TCPEce | decode.TCPAck
+	if !d.fast || flags&notFast != decode.TCPAck || t.NSACK != 0 {
+		f.observeSlow(ts0, dir, p, r)
+		return false
+	}
+	if ts < f.last {
+		ts = f.last
+	}
+	// the ACK: a duplicate of o's highest (d.fast: o's ACK state allows
+	// one), with the window o has
+	if t.Ack-o.isn != o.highAck {
+		f.observeSlow(ts0, dir, p, r)
 		return false
 	}
 	var win uint64
@@ -407,7 +410,7 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 		}
 	}
 	if win != o.rwnd {
-		f.observe(ts0, dir, p, r)
+		f.observeSlow(ts0, dir, p, r)
 		return false
 	}
 	// the data: in order, inside the open 1 ms bin, no gap to account
@@ -415,7 +418,7 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	b := &d.bins[0]
 	if seq != d.high || !b.active || ts >= b.curEnd ||
 		d.lastDataT != 0 && ts-d.lastDataT > f.cfg.IdleFloorNS {
-		f.observe(ts0, dir, p, r)
+		f.observeSlow(ts0, dir, p, r)
 		return false
 	}
 	var tsEcr uint32
@@ -425,12 +428,12 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	// no echo sample to take, no receiver-style round to close
 	if tsEcr != 0 && (o.tsn > 0 && tsEcr != d.echoDone ||
 		d.rr.open && d.rr.haveTS && !seqLT(tsEcr, d.rr.ackTS)) {
-		f.observe(ts0, dir, p, r)
+		f.observeSlow(ts0, dir, p, r)
 		return false
 	}
 	record := d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15
 	if record && d.rb.n == d.rb.lim {
-		f.observe(ts0, dir, p, r)
+		f.observeSlow(ts0, dir, p, r)
 		return false
 	}
 
@@ -524,17 +527,35 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	if flight > d.sr.max {
 		d.sr.max = flight
 	}
-	if d.rwnd > 0 && flight >= d.rwndFull {
+	if flight >= d.rwndFull {
 		d.sr.wfull = true
 	}
 	if !d.rr.open {
 		d.rr = round{open: true, startT: ts}
 	}
 	d.rr.bytes += uint64(plen)
-	if d.rwnd > 0 && d.rr.bytes >= d.rwndFull {
+	if d.rr.bytes >= d.rwndFull {
 		d.rr.wfull = true
 	}
 	return true
+}
+
+// observeSlow is observe, then the flags observeFast reads (setFast).
+func (f *Flow) observeSlow(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
+	f.observe(ts, dir, p, r)
+	f.setFast()
+}
+
+// setFast sets each direction's fast flag from what only observe
+// changes: the handshake is settled (observeRare has nothing to do but
+// for a SYN or a CE mark), the direction's first data is noted
+// (firstData), and the other direction's ACK state lets a duplicate of
+// its highest ACK be one (onAck's fast case in observe: an ACK and a
+// delivered point, the latter not below the former).
+func (f *Flow) setFast() {
+	d0, d1 := &f.d[0], &f.d[1]
+	d0.fast = f.settled && f.dataSeen[0] && d1.hasAck && d1.hasDeliv && !seqLT(d1.highDeliv, d1.highAck)
+	d1.fast = f.settled && f.dataSeen[1] && d0.hasAck && d0.hasDeliv && !seqLT(d0.highDeliv, d0.highAck)
 }
 
 // observe is Observe for every packet: handshakes, holes,
@@ -746,7 +767,7 @@ func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	if flight > d.sr.max {
 		d.sr.max = flight
 	}
-	if d.rwnd > 0 && flight >= d.rwndFull {
+	if flight >= d.rwndFull {
 		d.sr.wfull = true
 	}
 	if kind != recOrig {
@@ -765,7 +786,7 @@ func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	if kind != recOrig {
 		d.rr.retx = true
 	}
-	if d.rwnd > 0 && d.rr.bytes >= d.rwndFull {
+	if d.rr.bytes >= d.rwndFull {
 		d.rr.wfull = true
 	}
 }
@@ -1012,7 +1033,10 @@ func (f *Flow) onWindow(d, o *dirState, t *decode.TCP, r *tcpseq.Result) {
 	if win != o.rwnd {
 		// flight >= RwndFullFrac*rwnd in integers: for whole x,
 		// float64(x) >= v exactly when x >= ceil(v)
-		o.rwndFull = uint64(math.Ceil(f.cfg.RwndFullFrac * float64(win)))
+		o.rwndFull = math.MaxUint64
+		if win > 0 {
+			o.rwndFull = uint64(math.Ceil(f.cfg.RwndFullFrac * float64(win)))
+		}
 		o.rwnd = win
 		if win > o.rwndMax { // (rwndMax >= rwnd: only a change can raise it)
 			o.rwndMax = win
@@ -1449,6 +1473,9 @@ type recBuf struct {
 	chunks [][]rec
 	n      int
 	lim    int // records the chunks hold when full: add grows at n == lim
+	// cur: the last chunk's slice in chunks (slot appends to it without
+	// indexing chunks; grow sets it)
+	cur *[]rec
 }
 
 // chunkOf returns the chunk holding record i (0 <= i < n) and the index
@@ -1487,9 +1514,10 @@ func (b *recBuf) add(pool *RecordPool) *rec {
 // where a push(rec) by value copied its 24 bytes twice and called.
 func (b *recBuf) slot() *rec {
 	b.n++
-	c := &b.chunks[len(b.chunks)-1]
-	*c = (*c)[:len(*c)+1]
-	return &(*c)[len(*c)-1]
+	c := b.cur
+	i := len(*c)
+	*c = (*c)[:i+1]
+	return &(*c)[i]
 }
 
 // grow adds the next chunk, empty: the head chunk
@@ -1501,7 +1529,8 @@ func (b *recBuf) grow(pool *RecordPool) {
 	} else {
 		b.chunks = append(b.chunks, pool.get())
 	}
-	b.lim += cap(b.chunks[len(b.chunks)-1])
+	b.cur = &b.chunks[len(b.chunks)-1]
+	b.lim += cap(*b.cur)
 }
 
 // push appends r (tests; Observe fills add's slot in place).
