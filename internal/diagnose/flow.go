@@ -135,7 +135,7 @@ type dirState struct {
 	recoverEnd uint32 // Karn: no RTT samples for segments ending at or below
 	lastEchoUs uint32
 	rwnd       uint64
-	rwndFull   uint64 // ceil(RwndFullFrac*rwnd): the window-full threshold; MaxUint64 while rwnd is 0 (no flight or round reaches it: the tests need not ask for rwnd > 0)
+	rwndFull   uint64 // ceil(RwndFullFrac*rwnd): the window-full threshold
 	dupAcks    uint64 // (every data segment of a bulk transfer is one for the other direction)
 	hasISN     bool
 	hasHigh    bool
@@ -323,7 +323,6 @@ func NewFlow(cfg Config) *Flow {
 		d.sAckTS = series{cap: cfg.SeriesPoints, per: 1}
 		d.ackBinsTS = binner{width: 100e6, series: &d.sAckTS}
 		d.minA, d.minB = -1, -1
-		d.rwndFull = math.MaxUint64
 	}
 	return f
 }
@@ -527,15 +526,18 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	if flight > d.sr.max {
 		d.sr.max = flight
 	}
-	if flight >= d.rwndFull {
-		d.sr.wfull = true
-	}
 	if !d.rr.open {
 		d.rr = round{open: true, startT: ts}
 	}
 	d.rr.bytes += uint64(plen)
-	if d.rr.bytes >= d.rwndFull {
-		d.rr.wfull = true
+	// (both window-full tests under one rwnd test)
+	if d.rwnd > 0 {
+		if flight >= d.rwndFull {
+			d.sr.wfull = true
+		}
+		if d.rr.bytes >= d.rwndFull {
+			d.rr.wfull = true
+		}
 	}
 	return true
 }
@@ -767,7 +769,7 @@ func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	if flight > d.sr.max {
 		d.sr.max = flight
 	}
-	if flight >= d.rwndFull {
+	if d.rwnd > 0 && flight >= d.rwndFull {
 		d.sr.wfull = true
 	}
 	if kind != recOrig {
@@ -786,7 +788,7 @@ func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	if kind != recOrig {
 		d.rr.retx = true
 	}
-	if d.rr.bytes >= d.rwndFull {
+	if d.rwnd > 0 && d.rr.bytes >= d.rwndFull {
 		d.rr.wfull = true
 	}
 }
@@ -1033,10 +1035,7 @@ func (f *Flow) onWindow(d, o *dirState, t *decode.TCP, r *tcpseq.Result) {
 	if win != o.rwnd {
 		// flight >= RwndFullFrac*rwnd in integers: for whole x,
 		// float64(x) >= v exactly when x >= ceil(v)
-		o.rwndFull = math.MaxUint64
-		if win > 0 {
-			o.rwndFull = uint64(math.Ceil(f.cfg.RwndFullFrac * float64(win)))
-		}
+		o.rwndFull = uint64(math.Ceil(f.cfg.RwndFullFrac * float64(win)))
 		o.rwnd = win
 		if win > o.rwndMax { // (rwndMax >= rwnd: only a change can raise it)
 			o.rwndMax = win
