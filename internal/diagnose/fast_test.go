@@ -17,7 +17,7 @@ import (
 // fast path.
 func observeBoth(a, b *Flow, ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bool {
 	fast := a.observeFast(ts, dir, p, r) // (observe when false)
-	b.observeSlow(ts, dir, p, r)
+	b.observe(ts, dir, p, r)
 	return fast
 }
 
@@ -166,6 +166,9 @@ func TestObserveFastMatchesObserve(t *testing.T) {
 				p.TCP.Flags |= decode.TCPFin
 			case x < 19:
 				p.TCP.Flags = 0
+			case x < 20 && rnd.IntN(4) == 0: // a SYN mid-stream (a new handshake to settle)
+				p.TCP.Flags, p.PayloadLen, p.TCP.Seq = decode.TCPSyn, 0, s.seq-1
+				seq = s.seq - p.PayloadLen
 			}
 			dir := 0
 			ts := s.ts

@@ -376,7 +376,7 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bool {
 	ts0 := ts
 	if p == nil || uint(dir) > 1 || !p.HasTCP() || p.PayloadLen == 0 || p.ECN() == 3 {
-		f.observeSlow(ts0, dir, p, r)
+		f.observe(ts0, dir, p, r)
 		return false
 	}
 	d, o := &f.d[0], &f.d[1]
@@ -387,7 +387,7 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	flags := t.Flags
 	const notFast = decode.TCPSyn | decode.TCPFin | decode.TCPRst | decode.TCPEce | decode.TCPAck
 	if !d.fast || flags&notFast != decode.TCPAck || t.NSACK != 0 {
-		f.observeSlow(ts0, dir, p, r)
+		f.observe(ts0, dir, p, r)
 		return false
 	}
 	if ts < f.last {
@@ -396,7 +396,7 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	// the ACK: a duplicate of o's highest (d.fast: o's ACK state allows
 	// one), with the window o has
 	if t.Ack-o.isn != o.highAck {
-		f.observeSlow(ts0, dir, p, r)
+		f.observe(ts0, dir, p, r)
 		return false
 	}
 	var win uint64
@@ -409,7 +409,7 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 		}
 	}
 	if win != o.rwnd {
-		f.observeSlow(ts0, dir, p, r)
+		f.observe(ts0, dir, p, r)
 		return false
 	}
 	// the data: in order, inside the open 1 ms bin, no gap to account
@@ -417,7 +417,7 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	b := &d.bins[0]
 	if seq != d.high || !b.active || ts >= b.curEnd ||
 		d.lastDataT != 0 && ts-d.lastDataT > f.cfg.IdleFloorNS {
-		f.observeSlow(ts0, dir, p, r)
+		f.observe(ts0, dir, p, r)
 		return false
 	}
 	var tsEcr uint32
@@ -427,12 +427,12 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	// no echo sample to take, no receiver-style round to close
 	if tsEcr != 0 && (o.tsn > 0 && tsEcr != d.echoDone ||
 		d.rr.open && d.rr.haveTS && !seqLT(tsEcr, d.rr.ackTS)) {
-		f.observeSlow(ts0, dir, p, r)
+		f.observe(ts0, dir, p, r)
 		return false
 	}
 	record := d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15
 	if record && d.rb.n == d.rb.lim {
-		f.observeSlow(ts0, dir, p, r)
+		f.observe(ts0, dir, p, r)
 		return false
 	}
 
@@ -542,18 +542,13 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	return true
 }
 
-// observeSlow is observe, then the flags observeFast reads (setFast).
-func (f *Flow) observeSlow(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
-	f.observe(ts, dir, p, r)
-	f.setFast()
-}
-
-// setFast sets each direction's fast flag from what only observe
-// changes: the handshake is settled (observeRare has nothing to do but
-// for a SYN or a CE mark), the direction's first data is noted
-// (firstData), and the other direction's ACK state lets a duplicate of
-// its highest ACK be one (onAck's fast case in observe: an ACK and a
-// delivered point, the latter not below the former).
+// setFast sets each direction's fast flag from what only observeRare,
+// firstData and onAck change, at their ends: the handshake is settled
+// (observeRare has nothing to do but for a SYN or a CE mark), the
+// direction's first data is noted (firstData), and the other direction's
+// ACK state lets a duplicate of its highest ACK be one (onAck's fast case
+// in observe: an ACK and a delivered point, the latter not below the
+// former).
 func (f *Flow) setFast() {
 	d0, d1 := &f.d[0], &f.d[1]
 	d0.fast = f.settled && f.dataSeen[0] && d1.hasAck && d1.hasDeliv && !seqLT(d1.highDeliv, d1.highAck)
@@ -844,6 +839,7 @@ func (f *Flow) observeRare(ts int64, dir int, d, o *dirState, p *decode.Packet, 
 		d.ce++
 	}
 	f.settled = f.d[0].hasISN && f.d[1].hasISN && (f.hsAckT != 0 || f.synT == 0)
+	f.setFast()
 }
 
 // firstData notes the first data of a direction (and of the response).
@@ -860,6 +856,7 @@ func (f *Flow) firstData(ts int64, dir int, d *dirState, seq uint32) {
 	}
 	// (ts may be 0 in a capture: then this runs again, as it did)
 	f.dataSeen[dir] = d.firstDataT != 0 && (dir == 0 || f.respT != 0)
+	f.setFast()
 }
 
 // idleEcho: the data segment at ts follows a gap with no data of d that
@@ -1143,6 +1140,7 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		o.rr.ackTS = t.TSVal
 		o.rr.haveTS = true
 	}
+	f.setFast()
 }
 
 // ackPending pops the pending segments ack covers (a dozen per ACK at
