@@ -273,6 +273,9 @@ func (f *Flow) inflatedLossFrac(a *analysis) float64 {
 	var hist logHist
 	rtts, infl, all := 0, 0, 0
 	prev1, prev2 := -1.0, -1.0
+	// lastUs, lastBin: the delay of the last sample added (0 none) and
+	// its bin: a record with the same delay adds the same value
+	lastUs, lastBin := uint32(0), 0
 	// packetRTTus written out for the pass (a bulk flow's 131,072
 	// records): the side and the added half are the same for every
 	// record, and a lost record or a hole has no delay
@@ -308,12 +311,24 @@ func (f *Flow) inflatedLossFrac(a *analysis) float64 {
 						us = r.rttA
 					}
 				}
-				if us != 0 {
-					v := float64(us-1) + add
-					hist.add(v)
-					rtts++
-					prev2, prev1 = prev1, v
+				if us == 0 {
+					continue
 				}
+				rtts++
+				if us == lastUs { // (a run: rttB changes once per echo sample)
+					// hist.add(prev1): the same bin, the minimum unmoved
+					hist.n++
+					if c := &hist.counts[lastBin]; *c < math.MaxUint32 {
+						*c++
+						hist.total++
+					}
+					prev2 = prev1
+					continue
+				}
+				v := float64(us-1) + add
+				hist.add(v)
+				prev2, prev1 = prev1, v
+				lastUs, lastBin = us, histIndex(v)
 				continue
 			}
 			all++
