@@ -327,6 +327,14 @@ func NewFlow(cfg Config) *Flow {
 	return f
 }
 
+// dirOf is d's index in f.d.
+func (f *Flow) dirOf(d *dirState) int {
+	if d == &f.d[0] {
+		return 0
+	}
+	return 1
+}
+
 func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
 func seqLE(a, b uint32) bool { return int32(a-b) <= 0 }
 
@@ -550,6 +558,7 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 // in observe: an ACK and a delivered point, the latter not below the
 // former).
 func (f *Flow) setFast() {
+	// (onAck sets its d's alone, as here)
 	d0, d1 := &f.d[0], &f.d[1]
 	d0.fast = f.settled && f.dataSeen[0] && d1.hasAck && d1.hasDeliv && !seqLT(d1.highDeliv, d1.highAck)
 	d1.fast = f.settled && f.dataSeen[1] && d0.hasAck && d0.hasDeliv && !seqLT(d0.highDeliv, d0.highAck)
@@ -1140,7 +1149,8 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		o.rr.ackTS = t.TSVal
 		o.rr.haveTS = true
 	}
-	f.setFast()
+	// (o's ACK state is what changed: d.fast reads it)
+	d.fast = f.settled && f.dataSeen[f.dirOf(d)] && o.hasAck && o.hasDeliv && !seqLT(o.highDeliv, o.highAck)
 }
 
 // ackPending pops the pending segments ack covers (a dozen per ACK at
