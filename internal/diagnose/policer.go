@@ -259,6 +259,73 @@ func selectKth(s []float64, k int) {
 	}
 }
 
+// inflScan is inflatedLossFrac's pass between live losses: the delays
+// seen so far (hist, rtts), the last two (prev1, prev2), and what it
+// adds to each.
+type inflScan struct {
+	hist         logHist
+	rtts         int
+	prev1, prev2 float64
+	add          float64 // the other half's minimum, ms
+	recv         bool    // receiver side: rttB, else the originals' rttA
+	// lastUs, lastBin: the delay of the last sample added (0 none) and
+	// its bin: a record with the same delay adds the same value
+	lastUs  uint32
+	lastBin int
+}
+
+// run adds the delays of ch's records from k on, up to the next live
+// lost record, and returns that record's index (len(ch) when none). (A
+// loop without calls, its state in registers: with the quantiles of
+// each loss in the same loop the compiler spilled it around them on
+// every record.)
+func (st *inflScan) run(ch []rec, k int) int {
+	h := &st.hist
+	rtts, prev1, prev2, lastUs, lastBin := st.rtts, st.prev1, st.prev2, st.lastUs, st.lastBin
+	recv, add := st.recv, st.add
+	for ; k < len(ch); k++ {
+		r := &ch[k]
+		flags := r.flags
+		if flags&recVoid != 0 {
+			continue
+		}
+		if flags&recLost != 0 {
+			break
+		}
+		kind := r.kind
+		if kind == recHole {
+			continue
+		}
+		us := r.rttB
+		if !recv {
+			us = 0
+			if kind == recOrig {
+				us = r.rttA
+			}
+		}
+		if us == 0 {
+			continue
+		}
+		rtts++
+		if us == lastUs { // (a run: rttB changes once per echo sample)
+			// h.add(prev1): the same bin, the minimum unmoved
+			h.n++
+			if c := &h.counts[lastBin]; *c < math.MaxUint32 {
+				*c++
+				h.total++
+			}
+			prev2 = prev1
+			continue
+		}
+		v := float64(us-1) + add
+		h.add(v)
+		prev2, prev1 = prev1, v
+		lastUs, lastBin = us, histIndex(v)
+	}
+	st.rtts, st.prev1, st.prev2, st.lastUs, st.lastBin = rtts, prev1, prev2, lastUs, lastBin
+	return k
+}
+
 // inflatedLossFrac is the share of losses preceded by an inflated RTT
 // (Flach step 9 over all losses), -1 without losses.
 func (f *Flow) inflatedLossFrac(a *analysis) float64 {
@@ -270,20 +337,15 @@ func (f *Flow) inflatedLossFrac(a *analysis) float64 {
 		return -1
 	}
 	c := &f.cfg
-	var hist logHist
-	rtts, infl, all := 0, 0, 0
-	prev1, prev2 := -1.0, -1.0
-	// lastUs, lastBin: the delay of the last sample added (0 none) and
-	// its bin: a record with the same delay adds the same value
-	lastUs, lastBin := uint32(0), 0
+	infl, all := 0, 0
 	// packetRTTus written out for the pass (a bulk flow's 131,072
 	// records): the side and the added half are the same for every
 	// record, and a lost record or a hole has no delay
-	recv, add := a.receiver, 0.0
-	if recv && a.d.minA > 0 {
-		add = float64(a.d.minA) / 1000
-	} else if !recv && a.d.minB > 0 {
-		add = float64(a.d.minB) / 1000
+	st := inflScan{prev1: -1, prev2: -1, recv: a.receiver}
+	if st.recv && a.d.minA > 0 {
+		st.add = float64(a.d.minA) / 1000
+	} else if !st.recv && a.d.minB > 0 {
+		st.add = float64(a.d.minB) / 1000
 	}
 	// Records after the last live loss change nothing counted: with the
 	// scan done, the pass ends at it.
@@ -295,46 +357,12 @@ func (f *Flow) inflatedLossFrac(a *analysis) float64 {
 		if first := recHead + (i-1)*recChunk; i > 0 && first >= end {
 			break
 		}
-		for k := range ch {
-			r := &ch[k]
-			if r.flags&recVoid != 0 {
-				continue
-			}
-			if r.flags&recLost == 0 {
-				if r.kind == recHole {
-					continue
-				}
-				us := r.rttB
-				if !recv {
-					us = 0
-					if r.kind == recOrig {
-						us = r.rttA
-					}
-				}
-				if us == 0 {
-					continue
-				}
-				rtts++
-				if us == lastUs { // (a run: rttB changes once per echo sample)
-					// hist.add(prev1): the same bin, the minimum unmoved
-					hist.n++
-					if c := &hist.counts[lastBin]; *c < math.MaxUint32 {
-						*c++
-						hist.total++
-					}
-					prev2 = prev1
-					continue
-				}
-				v := float64(us-1) + add
-				hist.add(v)
-				prev2, prev1 = prev1, v
-				lastUs, lastBin = us, histIndex(v)
-				continue
-			}
+		// each live lost record: was the delay before it inflated?
+		for k := st.run(ch, 0); k < len(ch); k = st.run(ch, k+1) {
 			all++
-			if rtts > 1 && prev2 >= hist.quantile(0.5) &&
-				prev2 > c.FlachInflatedFactor*hist.quantile(c.FlachInflatedPct/100) &&
-				prev2 >= c.FlachInflatedMinMS*1000 {
+			if st.rtts > 1 && st.prev2 >= st.hist.quantile(0.5) &&
+				st.prev2 > c.FlachInflatedFactor*st.hist.quantile(c.FlachInflatedPct/100) &&
+				st.prev2 >= c.FlachInflatedMinMS*1000 {
 				infl++
 			}
 		}
