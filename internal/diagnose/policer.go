@@ -268,10 +268,9 @@ type inflScan struct {
 	prev1, prev2 float64
 	add          float64 // the other half's minimum, ms
 	recv         bool    // receiver side: rttB, else the originals' rttA
-	// lastUs, lastBin: the delay of the last sample added (0 none) and
-	// its bin: a record with the same delay adds the same value
-	lastUs  uint32
-	lastBin int
+	// lastUs: the delay of the last sample added (0 none): a record
+	// with the same delay adds the same value (prev1)
+	lastUs uint32
 }
 
 // run adds the delays of ch's records from k on, up to the next live
@@ -281,8 +280,9 @@ type inflScan struct {
 // every record.)
 func (st *inflScan) run(ch []rec, k int) int {
 	h := &st.hist
-	rtts, prev1, prev2, lastUs, lastBin := st.rtts, st.prev1, st.prev2, st.lastUs, st.lastBin
+	rtts, prev1, prev2, lastUs := st.rtts, st.prev1, st.prev2, st.lastUs
 	recv, add := st.recv, st.add
+	rep := uint64(0)
 	for ; k < len(ch); k++ {
 		r := &ch[k]
 		flags := r.flags
@@ -308,21 +308,25 @@ func (st *inflScan) run(ch []rec, k int) int {
 		}
 		rtts++
 		if us == lastUs { // (a run: rttB changes once per echo sample)
-			// h.add(prev1): the same bin, the minimum unmoved
-			h.n++
-			if c := &h.counts[lastBin]; *c < math.MaxUint32 {
-				*c++
-				h.total++
-			}
-			prev2 = prev1
+			rep++
 			continue
+		}
+		if rep > 0 {
+			h.addN(prev1, rep)
+			rep = 0
 		}
 		v := float64(us-1) + add
 		h.add(v)
 		prev2, prev1 = prev1, v
-		lastUs, lastBin = us, histIndex(v)
+		lastUs = us
 	}
-	st.rtts, st.prev1, st.prev2, st.lastUs, st.lastBin = rtts, prev1, prev2, lastUs, lastBin
+	// rep repeats of prev1 since it was added: add them (their minimum
+	// is prev1's, not below the histogram's), and each made prev2 prev1
+	if rep > 0 {
+		h.addN(prev1, rep)
+		prev2 = prev1
+	}
+	st.rtts, st.prev1, st.prev2, st.lastUs = rtts, prev1, prev2, lastUs
 	return k
 }
 
