@@ -60,9 +60,11 @@ func scanRecv(recs *recBuf, s *recScan) {
 	// the frame length the gap counts are for: the middle arrival's (a
 	// bulk transfer's segments are nearly all full-sized; its first may
 	// be a short request)
+	// (any other but 0: the counts are of frames of a length > 0)
+	st.dispFlen = 1
 	for i := recs.n / 2; i < recs.n; i++ {
 		if r := recs.at(i); r.kind != recHole {
-			st.dispFlen = r.flen
+			st.dispFlen = max(r.flen, 1)
 			break
 		}
 	}
@@ -74,22 +76,20 @@ func scanRecv(recs *recBuf, s *recScan) {
 	s.originals += st.originals
 	s.passedB += st.passedB
 	// the counted samples, each gap's at once
-	if st.dispFlen != 0 {
-		h := &s.dispersionHist
-		for g, n := range st.disp {
-			if n > 0 {
-				h.addN(dispScale*1000*float64(uint32(g))/float64(st.dispFlen), n)
-			}
+	h := &s.dispersionHist
+	for g, n := range st.disp {
+		if n > 0 {
+			h.addN(dispScale*1000*float64(uint32(g))/float64(st.dispFlen), n)
 		}
 	}
 }
 
 // dispGaps: recvScan counts the dispersion samples of gaps under
-// dispGaps µs between frames of dispFlen bytes (the middle arrival's), rather than adding each
-// to the histogram: at speed nearly all of them (bulk8.srv: 98.7 % of
-// the gaps under 256 µs, 99 % of the frames 1514 bytes). The histogram
-// is a multiset (counts, n, minimum), so adding each gap's samples at
-// the end gives it exactly.
+// dispGaps µs between frames of dispFlen bytes (the middle arrival's),
+// rather than adding each to the histogram: at speed nearly all of them
+// (bulk8.srv: 98.7 % of the gaps under 256 µs, 99 % of the frames 1514
+// bytes). The histogram is a multiset (counts, n, minimum), so adding
+// each gap's samples at the end gives it exactly.
 const dispGaps = 256
 
 // recvScan is scanRecv's state between chunks.
@@ -97,8 +97,8 @@ type recvScan struct {
 	originals, passedB uint64
 	prevLost           bool
 	prevT              int64 // the previous arrival, -1 none
-	// disp[g]: dispersion samples of gap g µs over dispFlen bytes (0:
-	// none counted), not yet in the histogram
+	// disp[g]: dispersion samples of gap g µs over dispFlen bytes (> 0),
+	// not yet in the histogram
 	dispFlen uint16
 	disp     [dispGaps]uint64
 }
@@ -116,40 +116,46 @@ func (st *recvScan) chunk(c []rec, base int32, s *recScan) {
 	for k := range c {
 		r := &c[k]
 		kind, flags, flen := r.kind, r.flags, r.flen
-		if flags&(recLost|recVoid) == 0 {
-			if kind == recOrig || kind == recHole {
-				originals++
-			}
+		if flags&(recLost|recVoid) == 0 && kind == recOrig {
+			// (nearly every record: new data, live, not lost)
+			originals++
 			prevLost = false
 			passedB += uint64(flen)
 		} else {
-			if kind == recOrig || kind == recHole && flags&recVoid == 0 {
-				originals++
+			if flags&(recLost|recVoid) == 0 {
+				if kind == recHole {
+					originals++
+				}
+				prevLost = false
+				passedB += uint64(flen)
+			} else {
+				if kind == recOrig || kind == recHole && flags&recVoid == 0 {
+					originals++
+				}
+				lost := flags&recLost != 0
+				if kind == recHole && lost {
+					s.lostHoles++
+				}
+				isLost := lost && kind == recHole
+				if isLost && prevLost {
+					s.lostRuns++
+				}
+				prevLost = isLost
+				if flags&recVoid == 0 { // lost
+					s.liveLoss(base+int32(k), passedB)
+				}
 			}
-			lost := flags&recLost != 0
-			if kind == recHole && lost {
-				s.lostHoles++
+			if kind == recHole {
+				continue
 			}
-			isLost := lost && kind == recHole
-			if isLost && prevLost {
-				s.lostRuns++
-			}
-			prevLost = isLost
-			if flags&recVoid == 0 { // lost
-				s.liveLoss(base+int32(k), passedB)
-			}
-		}
-		if kind == recHole {
-			continue
 		}
 		t := r.t
 		if prevT >= 0 {
-			if g := t - uint32(prevT); g > 0 && flen > 0 {
-				if g < dispGaps && flen == dispFlen {
-					disp[g]++
-				} else {
-					h.add(dispScale * 1000 * float64(g) / float64(flen))
-				}
+			// (g-1 < dispGaps-1: 0 < g < dispGaps, one test)
+			if g := t - uint32(prevT); g-1 < dispGaps-1 && flen == dispFlen {
+				disp[g]++
+			} else if g > 0 && flen > 0 {
+				h.add(dispScale * 1000 * float64(g) / float64(flen))
 			}
 		}
 		prevT = int64(t)
