@@ -3,6 +3,7 @@ package diagnose
 import (
 	"math"
 	"sort"
+	"unsafe"
 )
 
 // flachResult is the outcome of the Flach et al. policing detector.
@@ -283,8 +284,10 @@ func (st *inflScan) run(ch []rec, k int) int {
 	rtts, prev1, prev2, lastUs := st.rtts, st.prev1, st.prev2, st.lastUs
 	recv, add := st.recv, st.add
 	rep := uint64(0)
-	for ; k < len(ch); k++ {
-		r := &ch[k]
+	p, end := recsOff(ch) // (by byte offset: one load a field)
+	off := uintptr(k) * recSize
+	for ; off < end; off += recSize {
+		r := (*rec)(unsafe.Add(p, off))
 		flags := r.flags
 		if flags&recVoid != 0 {
 			continue
@@ -327,7 +330,7 @@ func (st *inflScan) run(ch []rec, k int) int {
 		prev2 = prev1
 	}
 	st.rtts, st.prev1, st.prev2, st.lastUs = rtts, prev1, prev2, lastUs
-	return k
+	return int(off / recSize)
 }
 
 // inflatedLossFrac is the share of losses preceded by an inflated RTT

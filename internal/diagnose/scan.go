@@ -1,5 +1,19 @@
 package diagnose
 
+import "unsafe"
+
+// recSize is a record's size in bytes.
+const recSize = unsafe.Sizeof(rec{})
+
+// recsOff returns c's first record and its length in bytes, for a loop
+// over its records by byte offset, (*rec)(unsafe.Add(p, off)) for off
+// from 0 to end in steps of recSize. go1.26 reads a byte or 16-bit field
+// of &c[k] (24-byte records) through two LEAQs each (a scaled index has
+// no byte or word load); by byte offset each field is one load.
+func recsOff(c []rec) (p unsafe.Pointer, end uintptr) {
+	return unsafe.Pointer(unsafe.SliceData(c)), uintptr(len(c)) * recSize
+}
+
 // flachScan: the live lost records flach needs at each end of the
 // records, for its cutoffs 0 and 2.
 const flachScan = 3
@@ -113,8 +127,10 @@ func (st *recvScan) chunk(c []rec, base int32, s *recScan) {
 	originals, passedB, prevLost, prevT := st.originals, st.passedB, st.prevLost, st.prevT
 	h := &s.dispersionHist
 	disp, dispFlen := &st.disp, st.dispFlen
-	for k := range c {
-		r := &c[k]
+	// (the records by byte offset: see recsOff)
+	p, end := recsOff(c)
+	for off := uintptr(0); off < end; off += recSize {
+		r := (*rec)(unsafe.Add(p, off))
 		kind, flags, flen := r.kind, r.flags, r.flen
 		if flags&(recLost|recVoid) == 0 && kind == recOrig {
 			// (nearly every record: new data, live, not lost)
@@ -142,7 +158,7 @@ func (st *recvScan) chunk(c []rec, base int32, s *recScan) {
 				}
 				prevLost = isLost
 				if flags&recVoid == 0 { // lost
-					s.liveLoss(base+int32(k), passedB)
+					s.liveLoss(base+int32(off/recSize), passedB)
 				}
 			}
 			if kind == recHole {
