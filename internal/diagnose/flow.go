@@ -1187,7 +1187,10 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 			c, c0 := o.rb.chunkOf(int(e.rec))
 			for ; j < pn; j++ {
 				e := &o.pend[(ph+j)%pendRing]
-				i := uint(int(e.rec) - c0)
+				// (rec as uint32: -1 is past every chunk as well, and
+				// the load takes one instruction, a sign-extending one
+				// three)
+				i := uint(uint32(e.rec)) - uint(c0)
 				if i >= uint(len(c)) || !seqLE(e.end, ack) {
 					break
 				}
@@ -1388,38 +1391,40 @@ func (f *Flow) closeRound(st *roundStats, r *round, d *dirState, ts int64) {
 	if r.wfull {
 		st.wfull++
 	}
-	mss := uint64(d.segSize())
-	if mss == 0 {
-		mss = 1448
-	}
 	if st.prev > 0 {
 		if !st.ssDone && st.n > 2 && float64(fl) < 1.5*float64(st.prev) {
 			st.ssDone = true
 			st.ssExitT = ts
 			st.ssExitB = st.prev
 		}
-		ratio := float64(fl) / float64(st.prev)
-		if ratio < 0.85 && (r.retx || r.ecn || r.timeout) {
-			st.redCount++
-			if st.nred < maxRed {
-				kind := "other"
-				switch {
-				case fl <= 2*mss:
-					kind = "1mss"
-				case ratio >= 0.4 && ratio < 0.6:
-					kind = "0.5"
-				case ratio >= 0.6 && ratio < 0.8:
-					kind = "0.7"
+		// (the flags first: most rounds have none, and skip the division)
+		if r.retx || r.ecn || r.timeout {
+			if ratio := float64(fl) / float64(st.prev); ratio < 0.85 {
+				st.redCount++
+				if st.nred < maxRed {
+					mss := uint64(d.segSize())
+					if mss == 0 {
+						mss = 1448
+					}
+					kind := "other"
+					switch {
+					case fl <= 2*mss:
+						kind = "1mss"
+					case ratio >= 0.4 && ratio < 0.6:
+						kind = "0.5"
+					case ratio >= 0.6 && ratio < 0.8:
+						kind = "0.7"
+					}
+					cause := "fast_retransmit"
+					switch {
+					case r.ecn:
+						cause = "ecn"
+					case r.timeout || fl <= 2*mss:
+						cause = "timeout"
+					}
+					st.reds[st.nred] = Reduction{AtS: float64(ts-f.t0) / 1e9, Ratio: ratio, Kind: kind, Cause: cause}
+					st.nred++
 				}
-				cause := "fast_retransmit"
-				switch {
-				case r.ecn:
-					cause = "ecn"
-				case r.timeout || fl <= 2*mss:
-					cause = "timeout"
-				}
-				st.reds[st.nred] = Reduction{AtS: float64(ts-f.t0) / 1e9, Ratio: ratio, Kind: kind, Cause: cause}
-				st.nred++
 			}
 		}
 	}
