@@ -109,7 +109,8 @@ const dispGaps = 256
 // recvScan is scanRecv's state between chunks.
 type recvScan struct {
 	originals, passedB uint64
-	prevLost           bool
+	prevLost           bool  // the last record was a lost hole
+	base               int32 // (chunk's first record's index, for the rare records)
 	prevT              int64 // the previous arrival, -1 none
 	// disp[g]: dispersion samples of gap g µs over dispFlen bytes (> 0),
 	// not yet in the histogram
@@ -124,25 +125,32 @@ type recvScan struct {
 // state to the stack on every record, and reloaded the fields after every
 // store to s, which it cannot tell from the records.)
 func (st *recvScan) chunk(c []rec, base int32, s *recScan) {
-	originals, passedB, prevLost, prevT := st.originals, st.passedB, st.prevLost, st.prevT
+	originals, passedB, prevT := st.originals, st.passedB, st.prevT
 	h := &s.dispersionHist
 	disp, dispFlen := &st.disp, st.dispFlen
 	// (the records by byte offset: see recsOff)
 	p, end := recsOff(c)
+	// lostAt: the offset after the last lost hole record, for the next
+	// record's test of a run (the previous record was a lost hole when
+	// its offset is lostAt): kept by the rare records alone, where a
+	// flag was set by every record
+	lostAt := ^uintptr(0)
+	if st.prevLost {
+		lostAt = 0
+	}
+	st.base = base
 	for off := uintptr(0); off < end; off += recSize {
 		r := (*rec)(unsafe.Add(p, off))
 		kind, flags, flen := r.kind, r.flags, r.flen
 		if flags&(recLost|recVoid) == 0 && kind == recOrig {
 			// (nearly every record: new data, live, not lost)
 			originals++
-			prevLost = false
 			passedB += uint64(flen)
 		} else {
 			if flags&(recLost|recVoid) == 0 {
 				if kind == recHole {
 					originals++
 				}
-				prevLost = false
 				passedB += uint64(flen)
 			} else {
 				if kind == recOrig || kind == recHole && flags&recVoid == 0 {
@@ -152,13 +160,14 @@ func (st *recvScan) chunk(c []rec, base int32, s *recScan) {
 				if kind == recHole && lost {
 					s.lostHoles++
 				}
-				isLost := lost && kind == recHole
-				if isLost && prevLost {
-					s.lostRuns++
+				if isLost := lost && kind == recHole; isLost {
+					if lostAt == off {
+						s.lostRuns++
+					}
+					lostAt = off + recSize
 				}
-				prevLost = isLost
 				if flags&recVoid == 0 { // lost
-					s.liveLoss(base+int32(off/recSize), passedB)
+					s.liveLoss(st.base+int32(off/recSize), passedB)
 				}
 			}
 			if kind == recHole {
@@ -176,7 +185,7 @@ func (st *recvScan) chunk(c []rec, base int32, s *recScan) {
 		}
 		prevT = int64(t)
 	}
-	st.originals, st.passedB, st.prevLost, st.prevT = originals, passedB, prevLost, prevT
+	st.originals, st.passedB, st.prevLost, st.prevT = originals, passedB, lostAt == end, prevT
 }
 
 // scanSend is scanRecs at a sender-side point: loss runs over the
