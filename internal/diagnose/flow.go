@@ -383,9 +383,12 @@ func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 // TestObserveFastMatchesObserve checks it against observe.
 func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bool {
 	ts0 := ts
-	if p == nil || uint(dir) > 1 || !p.HasTCP() || p.PayloadLen == 0 || p.ECN() == 3 {
+	if p == nil || uint(dir) > 1 || !p.HasTCP() || p.ECN() == 3 {
 		f.observe(ts0, dir, p, r)
 		return false
+	}
+	if p.PayloadLen == 0 {
+		return f.ackFast(ts, dir, p, r)
 	}
 	d, o := &f.d[0], &f.d[1]
 	if dir != 0 {
@@ -562,6 +565,66 @@ func (f *Flow) setFast() {
 	d0, d1 := &f.d[0], &f.d[1]
 	d0.fast = f.settled && f.dataSeen[0] && d1.hasAck && d1.hasDeliv && !seqLT(d1.highDeliv, d1.highAck)
 	d1.fast = f.settled && f.dataSeen[1] && d0.hasAck && d0.hasDeliv && !seqLT(d0.highDeliv, d0.highAck)
+}
+
+// ackFast is observeFast for a packet without data: a pure ACK of o's
+// data, the handshake settled, no SYN, FIN or RST, inside the open 1 ms
+// bin, takes observe's steps for it with onAck as its last call (the TS
+// bookkeeping before it, which reads and writes none of what onAck
+// does), so that nothing is live across a call; any other goes to
+// observe unchanged (false).
+func (f *Flow) ackFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bool {
+	d, o := &f.d[0], &f.d[1]
+	if dir != 0 {
+		d, o = o, d
+	}
+	t := &p.TCP
+	flags := t.Flags
+	b := &d.bins[0]
+	if ts < f.last {
+		ts = f.last
+	}
+	if !f.settled || flags&(decode.TCPSyn|decode.TCPFin|decode.TCPRst|decode.TCPAck) != decode.TCPAck ||
+		!b.active || ts >= b.curEnd {
+		f.observe(ts, dir, p, r)
+		return false
+	}
+	f.last = ts
+	frameLen := p.FrameLen
+	d.pkts++
+	d.wire += uint64(frameLen)
+	b.acc += float64(frameLen)
+	// TS bookkeeping
+	tsVal := t.TSVal
+	if !t.HasTS {
+		tsVal = 0
+	}
+	if tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
+		if d.tsn == 0 {
+			d.tsFirst, d.tsFirstT = tsVal, ts
+		}
+		d.tsLastT = ts
+		d.ts[d.tsh] = tsEnt{tsval: tsVal, t: ts}
+		d.tsh = (d.tsh + 1) % tsRing
+		if d.tsn < tsRing {
+			d.tsn++
+		}
+		d.lastTS = tsVal
+	}
+	// the ACK (settled: o's ISN is known), as observe takes it
+	const notFast = decode.TCPSyn | decode.TCPFin | decode.TCPRst | decode.TCPEce
+	if ack := t.Ack - o.isn; flags&notFast == 0 && t.NSACK == 0 &&
+		o.hasAck && ack == o.highAck && o.hasDeliv && !seqLT(o.highDeliv, ack) {
+		f.onWindow(d, o, t, r)
+		o.dupAcks++
+		if o.rr.open && !o.rr.haveTS && tsVal != 0 {
+			o.rr.ackTS = tsVal
+			o.rr.haveTS = true
+		}
+		return true
+	}
+	f.onAck(ts, d, o, t, r, false)
+	return true
 }
 
 // observe is Observe for every packet: handshakes, holes,

@@ -113,7 +113,10 @@ func owdCountWin(chunks [][]rec, win *[owdWin]int32) (n, out int) {
 		for off := uintptr(0); off < end; off += recSize {
 			if r := (*rec)(unsafe.Add(p, off)); r.kind == recOrig {
 				n++
-				if i := uint(int(r.owd) + owdWinOff); i < owdWin {
+				// (owd+owdWinOff in 16 bits: a value below the window
+				// wraps past it, and the zero-extending load takes one
+				// instruction, a sign-extending one three)
+				if i := uint(uint16(r.owd) + owdWinOff); i < owdWin {
 					win[i]++
 				} else {
 					out++
