@@ -47,8 +47,10 @@ func TestObserveFastMatchesObserve(t *testing.T) {
 			}
 		}
 	}
-	if testing.Short() && len(paths) > 12 {
-		paths = paths[:12]
+	runs := 300
+	if (testing.Short() || raceEnabled) && len(paths) > 12 {
+		// (the race detector makes the whole set take minutes)
+		paths, runs = paths[:12], 60
 	}
 	if len(paths) == 0 {
 		t.Skip("no captures")
@@ -95,7 +97,7 @@ func TestObserveFastMatchesObserve(t *testing.T) {
 	// random streams: a bulk transfer with every kind of disturbance
 	rnd := rand.New(rand.NewPCG(7, 11))
 	pkts, fast = 0, 0
-	for run := range 300 {
+	for run := range runs {
 		c := cfg
 		c.MaxRecords = []int{cfg.MaxRecords, 50, 64, 65, 1100, 3000}[run%6]
 		a, b := NewFlow(c), NewFlow(c)
