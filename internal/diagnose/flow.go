@@ -1212,15 +1212,8 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		o.rr.ackTS = t.TSVal
 		o.rr.haveTS = true
 	}
-	// (o's ACK state is what changed: d.fast reads it. Set, it stays
-	// set but for the delivered point falling behind the ACK: the rest
-	// of its inputs only become true here, or change in observeRare,
-	// which sets it itself)
-	if d.fast {
-		d.fast = !seqLT(o.highDeliv, o.highAck)
-	} else {
-		d.fast = f.settled && f.dataSeen[f.dirOf(d)] && o.hasAck && o.hasDeliv && !seqLT(o.highDeliv, o.highAck)
-	}
+	// (o's ACK state is what changed: d.fast reads it)
+	d.fast = f.settled && f.dataSeen[f.dirOf(d)] && o.hasAck && o.hasDeliv && !seqLT(o.highDeliv, o.highAck)
 }
 
 // ackPending pops the pending segments ack covers (a dozen per ACK at
