@@ -85,6 +85,15 @@ func TestInflatedLossFracMatchesReference(t *testing.T) {
 		grow[i].rttB = grow[i].rttA
 	}
 	traces = append(traces, grow)
+	// delays in runs, as rttB is (one value per echo sample), rttA too
+	runs := mixedRecs(recHead+3*recChunk, rnd)
+	for i := 0; i < len(runs); {
+		k, a, b := 1+rnd.IntN(30), uint32(rnd.IntN(3)*(1+rnd.IntN(20000))), uint32(rnd.IntN(3)*(1+rnd.IntN(20000)))
+		for ; k > 0 && i < len(runs); k, i = k-1, i+1 {
+			runs[i].rttA, runs[i].rttB = a, b
+		}
+	}
+	traces = append(traces, runs)
 	// losses that end early, a chunk or more before the records do
 	early := mixedRecs(recHead+4*recChunk, rnd)
 	for i := range early {

@@ -127,8 +127,7 @@ type dirState struct {
 	tsh, tsn uint32
 	ph, pn   uint32
 
-	lastDataT  int64
-	firstDataT int64
+	lastDataT int64
 
 	// ACKs received for this direction's data (sent by the peer).
 	highAck    uint32
@@ -161,6 +160,9 @@ type dirState struct {
 	ecrLast uint32 // TSecr of the last data segment that was checked against ecrMin
 	hasEcr  bool
 	hasOwd  bool
+	// fast: observeFast may take this direction's data (setFast; in the
+	// padding before echoDone)
+	fast bool
 	// echoDone: the TSecr of d's last echo-half sample (in the padding
 	// before sr)
 	echoDone uint32
@@ -209,7 +211,9 @@ type dirState struct {
 	// before new data, as a sender-side point sees it (zeroFlight)
 	highAckT int64
 	zeroNs   int64
-	_        int64 // (keeps dirState a whole number of cache lines)
+	// firstDataT: the direction's first data (set once: out of the
+	// per-packet lines)
+	firstDataT int64
 
 	// ackBins: payload bytes newly acknowledged per 100 ms (delivered
 	// rate seen from the sender side).
@@ -323,6 +327,14 @@ func NewFlow(cfg Config) *Flow {
 	return f
 }
 
+// dirOf is d's index in f.d.
+func (f *Flow) dirOf(d *dirState) int {
+	if d == &f.d[0] {
+		return 0
+	}
+	return 1
+}
+
 func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
 func seqLE(a, b uint32) bool { return int32(a-b) <= 0 }
 
@@ -347,11 +359,278 @@ func (f *Flow) minRTT(d *dirState) int64 {
 // ts is in ns and may step backwards slightly (clamped). r may be nil.
 // p and r are only read during the call.
 //
-// Observe runs for every packet of a diagnosed flow, so its common case
-// (a data segment in order, or an ACK of new data) is written out here
-// without calls; handshakes, holes, retransmissions, idle periods and
-// round ends go to functions of their own.
+// Observe runs for every packet of a diagnosed flow. Its common case, a
+// data segment in order that acknowledges nothing new (see observeFast),
+// takes a path without calls; every other packet takes observe. (Small
+// enough to inline into the engine.)
 func (f *Flow) Observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
+	f.observeFast(ts, dir, p, r)
+}
+
+// observeFast is observe for the packet most of a bulk transfer's are: a
+// data segment of dir that starts at the highest seq (no hole, no
+// retransmission), acknowledges nothing new for the other direction
+// (every data segment of a one-way transfer repeats its ACK) with the
+// same window, needs no echo sample, ends no idle gap, no receiver-style
+// round and no rate bin, and has room for its record without a new
+// chunk. It tests all of that first and, when a test fails, hands the
+// packet to observe unchanged and returns false; when they all pass it
+// does what observe does for such a packet, without a call. The calls
+// to observe are its only calls and come before any work, so nothing is
+// live across them: observe, with calls on its rare paths, spilled its
+// arguments and locals at entry and reloaded them after each call (~40
+// instructions a packet with the call setup).
+// TestObserveFastMatchesObserve checks it against observe.
+func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bool {
+	ts0 := ts
+	if p == nil || uint(dir) > 1 || !p.HasTCP() || p.ECN() == 3 {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+	if p.PayloadLen == 0 {
+		return f.ackFast(ts, dir, p, r)
+	}
+	d, o := &f.d[0], &f.d[1]
+	if dir != 0 {
+		d, o = o, d
+	}
+	t := &p.TCP
+	flags := t.Flags
+	const notFast = decode.TCPSyn | decode.TCPFin | decode.TCPRst | decode.TCPEce | decode.TCPAck
+	if !d.fast || flags&notFast != decode.TCPAck || t.NSACK != 0 {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+	if ts < f.last {
+		ts = f.last
+	}
+	// the ACK: a duplicate of o's highest (d.fast: o's ACK state allows
+	// one), with the window o has
+	if t.Ack-o.isn != o.highAck {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+	var win uint64
+	if r != nil && r.Window > 0 {
+		win = uint64(r.Window)
+	} else {
+		win = uint64(t.Window)
+		if d.hasWS {
+			win <<= d.wscale
+		}
+	}
+	if win != o.rwnd {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+	// the data: in order, inside the open 1 ms bin, no gap to account
+	seq := t.Seq - d.isn
+	b := &d.bins[0]
+	if seq != d.high || !b.active || ts >= b.curEnd ||
+		d.lastDataT != 0 && ts-d.lastDataT > f.cfg.IdleFloorNS {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+	var tsEcr uint32
+	if t.HasTS {
+		tsEcr = t.TSEcr
+	}
+	// no echo sample to take, no receiver-style round to close
+	if tsEcr != 0 && (o.tsn > 0 && tsEcr != d.echoDone ||
+		d.rr.open && d.rr.haveTS && !seqLT(tsEcr, d.rr.ackTS)) {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+	record := d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15
+	if record && d.rb.n == d.rb.lim {
+		f.observe(ts0, dir, p, r)
+		return false
+	}
+
+	// observe's work for this packet, in its order
+	f.last = ts
+	frameLen := p.FrameLen
+	d.pkts++
+	d.wire += uint64(frameLen)
+	b.acc += float64(frameLen)
+	// (the ACK)
+	if win == 0 {
+		o.zeroWin++
+	}
+	o.dupAcks++
+	tsVal := t.TSVal
+	if !t.HasTS {
+		tsVal = 0
+	}
+	if o.rr.open && !o.rr.haveTS && tsVal != 0 {
+		o.rr.ackTS = tsVal
+		o.rr.haveTS = true
+	}
+	// TS bookkeeping
+	if tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
+		if d.tsn == 0 {
+			d.tsFirst, d.tsFirstT = tsVal, ts
+		}
+		d.tsLastT = ts
+		d.ts[d.tsh] = tsEnt{tsval: tsVal, t: ts}
+		d.tsh = (d.tsh + 1) % tsRing
+		if d.tsn < tsRing {
+			d.tsn++
+		}
+		d.lastTS = tsVal
+	}
+	// the data
+	plen := p.PayloadLen
+	end := seq + plen
+	if plen > d.maxSeg {
+		d.maxSeg = plen
+	}
+	d.dataPkts++
+	d.payload += uint64(plen)
+	if flags&decode.TCPCwr != 0 {
+		d.cwr++
+	}
+	d.high = end
+	if tsEcr != 0 && (!d.hasEcr || tsEcr != d.ecrLast) {
+		if v := ts/1e6 - int64(tsEcr); !d.hasEcr || v < d.ecrMin {
+			d.ecrMin, d.hasEcr = v, true
+		}
+		d.ecrLast = tsEcr
+	}
+	d.lastDataT = ts
+	// the record
+	if record {
+		var owd int16
+		if t.HasTS {
+			v := ts/1e6 - int64(tsVal)
+			if !d.hasOwd {
+				d.owdBase, d.hasOwd = v, true
+			}
+			owd = int16(max(-32768, min(32767, v-d.owdBase)))
+		}
+		*d.rb.slot() = rec{
+			t: uint32(uint64(ts-f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(frameLen),
+			rttB: d.lastEchoUs, kind: recOrig, owd: owd,
+		}
+		if d.pn < pendRing {
+			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: int32(d.rb.n - 1)}
+			d.pn++
+		}
+	} else {
+		d.recDropped++
+		if d.pn < pendRing {
+			d.pend[(d.ph+d.pn)%pendRing] = pend{end: end, t: ts, rec: -1}
+			d.pn++
+		}
+	}
+	// rounds
+	flight := uint64(0)
+	if d.hasAck && !seqLT(end, d.highAck) {
+		flight = uint64(end - d.highAck)
+	}
+	if !d.sr.open {
+		if d.rwnd > 0 {
+			d.rwndHist.add(float64(d.rwnd))
+		}
+		d.sr = round{open: true, startT: ts, endSeq: end}
+	}
+	if flight > d.sr.max {
+		d.sr.max = flight
+	}
+	if !d.rr.open {
+		d.rr = round{open: true, startT: ts}
+	}
+	d.rr.bytes += uint64(plen)
+	// (both window-full tests under one rwnd test)
+	if d.rwnd > 0 {
+		if flight >= d.rwndFull {
+			d.sr.wfull = true
+		}
+		if d.rr.bytes >= d.rwndFull {
+			d.rr.wfull = true
+		}
+	}
+	return true
+}
+
+// setFast sets each direction's fast flag from what only observeRare,
+// firstData and onAck change, at their ends: the handshake is settled
+// (observeRare has nothing to do but for a SYN or a CE mark), the
+// direction's first data is noted (firstData), and the other direction's
+// ACK state lets a duplicate of its highest ACK be one (onAck's fast case
+// in observe: an ACK and a delivered point, the latter not below the
+// former).
+func (f *Flow) setFast() {
+	// (onAck sets its d's alone, as here)
+	d0, d1 := &f.d[0], &f.d[1]
+	d0.fast = f.settled && f.dataSeen[0] && d1.hasAck && d1.hasDeliv && !seqLT(d1.highDeliv, d1.highAck)
+	d1.fast = f.settled && f.dataSeen[1] && d0.hasAck && d0.hasDeliv && !seqLT(d0.highDeliv, d0.highAck)
+}
+
+// ackFast is observeFast for a packet without data: a pure ACK of o's
+// data, the handshake settled, no SYN, FIN or RST, inside the open 1 ms
+// bin, takes observe's steps for it with onAck as its last call (the TS
+// bookkeeping before it, which reads and writes none of what onAck
+// does), so that nothing is live across a call; any other goes to
+// observe unchanged (false).
+func (f *Flow) ackFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bool {
+	d, o := &f.d[0], &f.d[1]
+	if dir != 0 {
+		d, o = o, d
+	}
+	t := &p.TCP
+	flags := t.Flags
+	b := &d.bins[0]
+	if ts < f.last {
+		ts = f.last
+	}
+	if !f.settled || flags&(decode.TCPSyn|decode.TCPFin|decode.TCPRst|decode.TCPAck) != decode.TCPAck ||
+		!b.active || ts >= b.curEnd {
+		f.observe(ts, dir, p, r)
+		return false
+	}
+	f.last = ts
+	frameLen := p.FrameLen
+	d.pkts++
+	d.wire += uint64(frameLen)
+	b.acc += float64(frameLen)
+	// TS bookkeeping
+	tsVal := t.TSVal
+	if !t.HasTS {
+		tsVal = 0
+	}
+	if tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
+		if d.tsn == 0 {
+			d.tsFirst, d.tsFirstT = tsVal, ts
+		}
+		d.tsLastT = ts
+		d.ts[d.tsh] = tsEnt{tsval: tsVal, t: ts}
+		d.tsh = (d.tsh + 1) % tsRing
+		if d.tsn < tsRing {
+			d.tsn++
+		}
+		d.lastTS = tsVal
+	}
+	// the ACK (settled: o's ISN is known), as observe takes it
+	const notFast = decode.TCPSyn | decode.TCPFin | decode.TCPRst | decode.TCPEce
+	if ack := t.Ack - o.isn; flags&notFast == 0 && t.NSACK == 0 &&
+		o.hasAck && ack == o.highAck && o.hasDeliv && !seqLT(o.highDeliv, ack) {
+		f.onWindow(d, o, t, r)
+		o.dupAcks++
+		if o.rr.open && !o.rr.haveTS && tsVal != 0 {
+			o.rr.ackTS = tsVal
+			o.rr.haveTS = true
+		}
+		return true
+	}
+	f.onAck(ts, d, o, t, r, false)
+	return true
+}
+
+// observe is Observe for every packet: handshakes, holes,
+// retransmissions, idle periods and round ends go to functions of their
+// own.
+func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	if p == nil || !p.HasTCP() || uint(dir) > 1 {
 		return
 	}
@@ -632,6 +911,7 @@ func (f *Flow) observeRare(ts int64, dir int, d, o *dirState, p *decode.Packet, 
 		d.ce++
 	}
 	f.settled = f.d[0].hasISN && f.d[1].hasISN && (f.hsAckT != 0 || f.synT == 0)
+	f.setFast()
 }
 
 // firstData notes the first data of a direction (and of the response).
@@ -648,6 +928,7 @@ func (f *Flow) firstData(ts int64, dir int, d *dirState, seq uint32) {
 	}
 	// (ts may be 0 in a capture: then this runs again, as it did)
 	f.dataSeen[dir] = d.firstDataT != 0 && (dir == 0 || f.respT != 0)
+	f.setFast()
 }
 
 // idleEcho: the data segment at ts follows a gap with no data of d that
@@ -931,6 +1212,8 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		o.rr.ackTS = t.TSVal
 		o.rr.haveTS = true
 	}
+	// (o's ACK state is what changed: d.fast reads it)
+	d.fast = f.settled && f.dataSeen[f.dirOf(d)] && o.hasAck && o.hasDeliv && !seqLT(o.highDeliv, o.highAck)
 }
 
 // ackPending pops the pending segments ack covers (a dozen per ACK at
@@ -967,7 +1250,10 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 			c, c0 := o.rb.chunkOf(int(e.rec))
 			for ; j < pn; j++ {
 				e := &o.pend[(ph+j)%pendRing]
-				i := uint(int(e.rec) - c0)
+				// (rec as uint32: -1 is past every chunk as well, and
+				// the load takes one instruction, a sign-extending one
+				// three)
+				i := uint(uint32(e.rec)) - uint(c0)
 				if i >= uint(len(c)) || !seqLE(e.end, ack) {
 					break
 				}
@@ -1168,38 +1454,40 @@ func (f *Flow) closeRound(st *roundStats, r *round, d *dirState, ts int64) {
 	if r.wfull {
 		st.wfull++
 	}
-	mss := uint64(d.segSize())
-	if mss == 0 {
-		mss = 1448
-	}
 	if st.prev > 0 {
 		if !st.ssDone && st.n > 2 && float64(fl) < 1.5*float64(st.prev) {
 			st.ssDone = true
 			st.ssExitT = ts
 			st.ssExitB = st.prev
 		}
-		ratio := float64(fl) / float64(st.prev)
-		if ratio < 0.85 && (r.retx || r.ecn || r.timeout) {
-			st.redCount++
-			if st.nred < maxRed {
-				kind := "other"
-				switch {
-				case fl <= 2*mss:
-					kind = "1mss"
-				case ratio >= 0.4 && ratio < 0.6:
-					kind = "0.5"
-				case ratio >= 0.6 && ratio < 0.8:
-					kind = "0.7"
+		// (the flags first: most rounds have none, and skip the division)
+		if r.retx || r.ecn || r.timeout {
+			if ratio := float64(fl) / float64(st.prev); ratio < 0.85 {
+				st.redCount++
+				if st.nred < maxRed {
+					mss := uint64(d.segSize())
+					if mss == 0 {
+						mss = 1448
+					}
+					kind := "other"
+					switch {
+					case fl <= 2*mss:
+						kind = "1mss"
+					case ratio >= 0.4 && ratio < 0.6:
+						kind = "0.5"
+					case ratio >= 0.6 && ratio < 0.8:
+						kind = "0.7"
+					}
+					cause := "fast_retransmit"
+					switch {
+					case r.ecn:
+						cause = "ecn"
+					case r.timeout || fl <= 2*mss:
+						cause = "timeout"
+					}
+					st.reds[st.nred] = Reduction{AtS: float64(ts-f.t0) / 1e9, Ratio: ratio, Kind: kind, Cause: cause}
+					st.nred++
 				}
-				cause := "fast_retransmit"
-				switch {
-				case r.ecn:
-					cause = "ecn"
-				case r.timeout || fl <= 2*mss:
-					cause = "timeout"
-				}
-				st.reds[st.nred] = Reduction{AtS: float64(ts-f.t0) / 1e9, Ratio: ratio, Kind: kind, Cause: cause}
-				st.nred++
 			}
 		}
 	}
@@ -1260,6 +1548,9 @@ type recBuf struct {
 	chunks [][]rec
 	n      int
 	lim    int // records the chunks hold when full: add grows at n == lim
+	// cur: the last chunk's slice in chunks (slot appends to it without
+	// indexing chunks; grow sets it)
+	cur *[]rec
 }
 
 // chunkOf returns the chunk holding record i (0 <= i < n) and the index
@@ -1298,9 +1589,10 @@ func (b *recBuf) add(pool *RecordPool) *rec {
 // where a push(rec) by value copied its 24 bytes twice and called.
 func (b *recBuf) slot() *rec {
 	b.n++
-	c := &b.chunks[len(b.chunks)-1]
-	*c = (*c)[:len(*c)+1]
-	return &(*c)[len(*c)-1]
+	c := b.cur
+	i := len(*c)
+	*c = (*c)[:i+1]
+	return &(*c)[i]
 }
 
 // grow adds the next chunk, empty: the head chunk
@@ -1312,7 +1604,8 @@ func (b *recBuf) grow(pool *RecordPool) {
 	} else {
 		b.chunks = append(b.chunks, pool.get())
 	}
-	b.lim += cap(b.chunks[len(b.chunks)-1])
+	b.cur = &b.chunks[len(b.chunks)-1]
+	b.lim += cap(*b.cur)
 }
 
 // push appends r (tests; Observe fills add's slot in place).

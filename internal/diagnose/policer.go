@@ -3,6 +3,7 @@ package diagnose
 import (
 	"math"
 	"sort"
+	"unsafe"
 )
 
 // flachResult is the outcome of the Flach et al. policing detector.
@@ -259,6 +260,79 @@ func selectKth(s []float64, k int) {
 	}
 }
 
+// inflScan is inflatedLossFrac's pass between live losses: the delays
+// seen so far (hist, rtts), the last two (prev1, prev2), and what it
+// adds to each.
+type inflScan struct {
+	hist         logHist
+	rtts         int
+	prev1, prev2 float64
+	add          float64 // the other half's minimum, ms
+	recv         bool    // receiver side: rttB, else the originals' rttA
+	// lastUs: the delay of the last sample added (0 none): a record
+	// with the same delay adds the same value (prev1)
+	lastUs uint32
+}
+
+// run adds the delays of ch's records from k on, up to the next live
+// lost record, and returns that record's index (len(ch) when none). (A
+// loop without calls, its state in registers: with the quantiles of
+// each loss in the same loop the compiler spilled it around them on
+// every record.)
+func (st *inflScan) run(ch []rec, k int) int {
+	h := &st.hist
+	rtts, prev1, prev2, lastUs := st.rtts, st.prev1, st.prev2, st.lastUs
+	recv, add := st.recv, st.add
+	rep := uint64(0)
+	p, end := recsOff(ch) // (by byte offset: one load a field)
+	off := uintptr(k) * recSize
+	for ; off < end; off += recSize {
+		r := (*rec)(unsafe.Add(p, off))
+		flags := r.flags
+		if flags&recVoid != 0 {
+			continue
+		}
+		if flags&recLost != 0 {
+			break
+		}
+		kind := r.kind
+		if kind == recHole {
+			continue
+		}
+		us := r.rttB
+		if !recv {
+			us = 0
+			if kind == recOrig {
+				us = r.rttA
+			}
+		}
+		if us == 0 {
+			continue
+		}
+		rtts++
+		if us == lastUs { // (a run: rttB changes once per echo sample)
+			rep++
+			continue
+		}
+		if rep > 0 {
+			h.addN(prev1, rep)
+			rep = 0
+		}
+		v := float64(us-1) + add
+		h.add(v)
+		prev2, prev1 = prev1, v
+		lastUs = us
+	}
+	// rep repeats of prev1 since it was added: add them (their minimum
+	// is prev1's, not below the histogram's), and each made prev2 prev1
+	if rep > 0 {
+		h.addN(prev1, rep)
+		prev2 = prev1
+	}
+	st.rtts, st.prev1, st.prev2, st.lastUs = rtts, prev1, prev2, lastUs
+	return int(off / recSize)
+}
+
 // inflatedLossFrac is the share of losses preceded by an inflated RTT
 // (Flach step 9 over all losses), -1 without losses.
 func (f *Flow) inflatedLossFrac(a *analysis) float64 {
@@ -270,17 +344,15 @@ func (f *Flow) inflatedLossFrac(a *analysis) float64 {
 		return -1
 	}
 	c := &f.cfg
-	var hist logHist
-	rtts, infl, all := 0, 0, 0
-	prev1, prev2 := -1.0, -1.0
+	infl, all := 0, 0
 	// packetRTTus written out for the pass (a bulk flow's 131,072
 	// records): the side and the added half are the same for every
 	// record, and a lost record or a hole has no delay
-	recv, add := a.receiver, 0.0
-	if recv && a.d.minA > 0 {
-		add = float64(a.d.minA) / 1000
-	} else if !recv && a.d.minB > 0 {
-		add = float64(a.d.minB) / 1000
+	st := inflScan{prev1: -1, prev2: -1, recv: a.receiver}
+	if st.recv && a.d.minA > 0 {
+		st.add = float64(a.d.minA) / 1000
+	} else if !st.recv && a.d.minB > 0 {
+		st.add = float64(a.d.minB) / 1000
 	}
 	// Records after the last live loss change nothing counted: with the
 	// scan done, the pass ends at it.
@@ -292,34 +364,12 @@ func (f *Flow) inflatedLossFrac(a *analysis) float64 {
 		if first := recHead + (i-1)*recChunk; i > 0 && first >= end {
 			break
 		}
-		for k := range ch {
-			r := &ch[k]
-			if r.flags&recVoid != 0 {
-				continue
-			}
-			if r.flags&recLost == 0 {
-				if r.kind == recHole {
-					continue
-				}
-				us := r.rttB
-				if !recv {
-					us = 0
-					if r.kind == recOrig {
-						us = r.rttA
-					}
-				}
-				if us != 0 {
-					v := float64(us-1) + add
-					hist.add(v)
-					rtts++
-					prev2, prev1 = prev1, v
-				}
-				continue
-			}
+		// each live lost record: was the delay before it inflated?
+		for k := st.run(ch, 0); k < len(ch); k = st.run(ch, k+1) {
 			all++
-			if rtts > 1 && prev2 >= hist.quantile(0.5) &&
-				prev2 > c.FlachInflatedFactor*hist.quantile(c.FlachInflatedPct/100) &&
-				prev2 >= c.FlachInflatedMinMS*1000 {
+			if st.rtts > 1 && st.prev2 >= st.hist.quantile(0.5) &&
+				st.prev2 > c.FlachInflatedFactor*st.hist.quantile(c.FlachInflatedPct/100) &&
+				st.prev2 >= c.FlachInflatedMinMS*1000 {
 				infl++
 			}
 		}

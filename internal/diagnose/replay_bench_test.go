@@ -211,6 +211,9 @@ func cloneFlow(f *Flow) *Flow {
 		for _, ch := range f.d[i].rb.chunks {
 			d.rb.chunks = append(d.rb.chunks, append(make([]rec, 0, cap(ch)), ch...))
 		}
+		if len(d.rb.chunks) > 0 {
+			d.rb.cur = &d.rb.chunks[len(d.rb.chunks)-1]
+		}
 		d.s100.pts = append([]float64(nil), d.s100.pts...)
 		d.s1s.pts = append([]float64(nil), d.s1s.pts...)
 		d.sAck.pts = append([]float64(nil), d.sAck.pts...)

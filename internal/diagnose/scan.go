@@ -1,5 +1,19 @@
 package diagnose
 
+import "unsafe"
+
+// recSize is a record's size in bytes.
+const recSize = unsafe.Sizeof(rec{})
+
+// recsOff returns c's first record and its length in bytes, for a loop
+// over its records by byte offset, (*rec)(unsafe.Add(p, off)) for off
+// from 0 to end in steps of recSize. go1.26 reads a byte or 16-bit field
+// of &c[k] (24-byte records) through two LEAQs each (a scaled index has
+// no byte or word load); by byte offset each field is one load.
+func recsOff(c []rec) (p unsafe.Pointer, end uintptr) {
+	return unsafe.Pointer(unsafe.SliceData(c)), uintptr(len(c)) * recSize
+}
+
 // flachScan: the live lost records flach needs at each end of the
 // records, for its cutoffs 0 and 2.
 const flachScan = 3
@@ -57,6 +71,17 @@ func scanRecs(recs *recBuf, receiver bool, s *recScan) {
 // data segments (hole records are no arrivals).
 func scanRecv(recs *recBuf, s *recScan) {
 	st := recvScan{prevT: -1}
+	// the frame length the gap counts are for: the middle arrival's (a
+	// bulk transfer's segments are nearly all full-sized; its first may
+	// be a short request)
+	// (any other but 0: the counts are of frames of a length > 0)
+	st.dispFlen = 1
+	for i := recs.n / 2; i < recs.n; i++ {
+		if r := recs.at(i); r.kind != recHole {
+			st.dispFlen = max(r.flen, 1)
+			break
+		}
+	}
 	base := int32(0)
 	for _, c := range recs.chunks {
 		st.chunk(c, base, s)
@@ -64,13 +89,33 @@ func scanRecv(recs *recBuf, s *recScan) {
 	}
 	s.originals += st.originals
 	s.passedB += st.passedB
+	// the counted samples, each gap's at once
+	h := &s.dispersionHist
+	for g, n := range st.disp {
+		if n > 0 {
+			h.addN(dispScale*1000*float64(uint32(g))/float64(st.dispFlen), n)
+		}
+	}
 }
+
+// dispGaps: recvScan counts the dispersion samples of gaps under
+// dispGaps µs between frames of dispFlen bytes (the middle arrival's),
+// rather than adding each to the histogram: at speed nearly all of them
+// (bulk8.srv: 98.7 % of the gaps under 256 µs, 99 % of the frames 1514
+// bytes). The histogram is a multiset (counts, n, minimum), so adding
+// each gap's samples at the end gives it exactly.
+const dispGaps = 256
 
 // recvScan is scanRecv's state between chunks.
 type recvScan struct {
 	originals, passedB uint64
-	prevLost           bool
+	prevLost           bool  // the last record was a lost hole
+	base               int32 // (chunk's first record's index, for the rare records)
 	prevT              int64 // the previous arrival, -1 none
+	// disp[g]: dispersion samples of gap g µs over dispFlen bytes (> 0),
+	// not yet in the histogram
+	dispFlen uint16
+	disp     [dispGaps]uint64
 }
 
 // chunk scans one chunk of records, the first of which is record base.
@@ -80,46 +125,67 @@ type recvScan struct {
 // state to the stack on every record, and reloaded the fields after every
 // store to s, which it cannot tell from the records.)
 func (st *recvScan) chunk(c []rec, base int32, s *recScan) {
-	originals, passedB, prevLost, prevT := st.originals, st.passedB, st.prevLost, st.prevT
+	originals, passedB, prevT := st.originals, st.passedB, st.prevT
 	h := &s.dispersionHist
-	for k := range c {
-		r := &c[k]
+	disp, dispFlen := &st.disp, st.dispFlen
+	// (the records by byte offset: see recsOff)
+	p, end := recsOff(c)
+	// lostAt: the offset after the last lost hole record, for the next
+	// record's test of a run (the previous record was a lost hole when
+	// its offset is lostAt): kept by the rare records alone, where a
+	// flag was set by every record
+	lostAt := ^uintptr(0)
+	if st.prevLost {
+		lostAt = 0
+	}
+	st.base = base
+	for off := uintptr(0); off < end; off += recSize {
+		r := (*rec)(unsafe.Add(p, off))
 		kind, flags, flen := r.kind, r.flags, r.flen
-		if flags&(recLost|recVoid) == 0 {
-			if kind == recOrig || kind == recHole {
-				originals++
-			}
-			prevLost = false
+		if flags&(recLost|recVoid) == 0 && kind == recOrig {
+			// (nearly every record: new data, live, not lost)
+			originals++
 			passedB += uint64(flen)
 		} else {
-			if kind == recOrig || kind == recHole && flags&recVoid == 0 {
-				originals++
+			if flags&(recLost|recVoid) == 0 {
+				if kind == recHole {
+					originals++
+				}
+				passedB += uint64(flen)
+			} else {
+				if kind == recOrig || kind == recHole && flags&recVoid == 0 {
+					originals++
+				}
+				lost := flags&recLost != 0
+				if kind == recHole && lost {
+					s.lostHoles++
+				}
+				if isLost := lost && kind == recHole; isLost {
+					if lostAt == off {
+						s.lostRuns++
+					}
+					lostAt = off + recSize
+				}
+				if flags&recVoid == 0 { // lost
+					s.liveLoss(st.base+int32(off/recSize), passedB)
+				}
 			}
-			lost := flags&recLost != 0
-			if kind == recHole && lost {
-				s.lostHoles++
+			if kind == recHole {
+				continue
 			}
-			isLost := lost && kind == recHole
-			if isLost && prevLost {
-				s.lostRuns++
-			}
-			prevLost = isLost
-			if flags&recVoid == 0 { // lost
-				s.liveLoss(base+int32(k), passedB)
-			}
-		}
-		if kind == recHole {
-			continue
 		}
 		t := r.t
 		if prevT >= 0 {
-			if g := t - uint32(prevT); g > 0 && flen > 0 {
+			// (g-1 < dispGaps-1: 0 < g < dispGaps, one test)
+			if g := t - uint32(prevT); g-1 < dispGaps-1 && flen == dispFlen {
+				disp[g]++
+			} else if g > 0 && flen > 0 {
 				h.add(dispScale * 1000 * float64(g) / float64(flen))
 			}
 		}
 		prevT = int64(t)
 	}
-	st.originals, st.passedB, st.prevLost, st.prevT = originals, passedB, prevLost, prevT
+	st.originals, st.passedB, st.prevLost, st.prevT = originals, passedB, lostAt == end, prevT
 }
 
 // scanSend is scanRecs at a sender-side point: loss runs over the

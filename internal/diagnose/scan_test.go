@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -176,6 +177,10 @@ func TestScanRecsMatchesPasses(t *testing.T) {
 		{"policed", policedRecs(12e6, 8e6, 24000, 3000, rnd)},
 		{"random-loss", aimdRandomLoss(0.02, 3000, rnd)},
 		{"one-loss", aimdRandomLoss(0.0004, 3000, rand.New(rand.NewPCG(3, 3)))},
+		{"bulk", bulkRecs(recHead+5*recChunk, 0, rnd)},
+		{"bulk-hole-first", bulkRecs(2000, 1, rnd)},
+		{"bulk-holes-first", bulkRecs(recHead+recChunk, recHead+3, rnd)},
+		{"bulk-all-holes", bulkRecs(100, 100, rnd)},
 	} {
 		cases = append(cases, tc)
 	}
@@ -330,6 +335,58 @@ func TestMarkLossMatchesReference(t *testing.T) {
 			if g, w := *got.rb.at(i), *want.rb.at(i); g != w {
 				t.Fatalf("%s: record %d is %+v, want %+v", tc.name, i, g, w)
 			}
+		}
+	}
+}
+
+// bulkRecs is a receiver-side bulk trace as scanRecv's gap counts see
+// it: mostly full-sized frames with gaps of a few µs, some around and
+// past dispGaps, other frame lengths, a zero-length frame, hole records
+// (the first holes of them leading).
+func bulkRecs(n, holesFirst int, rnd *rand.Rand) []rec {
+	recs := make([]rec, 0, n)
+	seq, t := uint32(1), uint32(0)
+	for len(recs) < n {
+		r := rec{t: t, seq: seq, plen: 1448, flen: 1514, kind: recOrig}
+		switch x := rnd.IntN(100); {
+		case len(recs) < holesFirst || x < 3:
+			r.kind, r.flags = recHole, recLost
+		case x < 6:
+			r.flen = uint16(60 + rnd.IntN(1454))
+		case x < 7:
+			r.flen = 0
+		case x < 12:
+			t += uint32(dispGaps - 3 + rnd.IntN(6))
+		case x < 14:
+			t += uint32(rnd.IntN(100000))
+		default:
+			t += uint32(rnd.IntN(6))
+		}
+		r.t = t
+		seq += 1448
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// TestHistAddN: addN(v, n) is n adds of v, a saturating bin included.
+func TestHistAddN(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 5))
+	for range 2000 {
+		var got, want logHist
+		for range rnd.IntN(20) {
+			v, n := float64(rnd.IntN(3000))/7, uint64(rnd.IntN(5))
+			if rnd.IntN(10) == 0 { // a bin near saturation
+				i := histIndex(v)
+				got.counts[i], want.counts[i] = math.MaxUint32-2, math.MaxUint32-2
+			}
+			got.addN(v, n)
+			for range n {
+				want.add(v)
+			}
+		}
+		if got != want {
+			t.Fatalf("addN differs from adds: %+v, want %+v", got.n, want.n)
 		}
 	}
 }

@@ -57,6 +57,22 @@ func (h *logHist) add(v float64) {
 	}
 }
 
+// addN is n adds of v: the histogram holds a multiset, so the order of
+// adds does not matter (a bin saturates as n single adds would).
+func (h *logHist) addN(v float64, n uint64) {
+	if n == 0 {
+		return
+	}
+	if h.n == 0 || v < h.min {
+		h.min = v
+	}
+	h.n += n
+	c := &h.counts[histIndex(v)]
+	k := min(n, uint64(math.MaxUint32-*c))
+	*c += uint32(k)
+	h.total += k
+}
+
 // quantile q in [0,1]; 0 when empty. q==0 gives the exact minimum.
 func (h *logHist) quantile(q float64) float64 {
 	if h.n == 0 {
