@@ -13,16 +13,17 @@ import (
 // TestRecordPoolUnmapped: a pool's slabs are unmapped once it is
 // unreachable (analyze and tests make a pool per run in one process).
 func TestRecordPoolUnmapped(t *testing.T) {
-	start, size := func() (uintptr, int) {
-		p := NewRecordPool()
-		c := append(p.get(), rec{t: 1})
-		p.put([][]rec{c})
-		m := p.maps.m[0]
-		return uintptr(unsafe.Pointer(&m[0])), len(m)
-	}()
+	p := NewRecordPool()
+	c := append(p.get(), rec{t: 1})
+	p.put([][]rec{c})
+	start, size := uintptr(unsafe.Pointer(&p.maps.m[0][0])), len(p.maps.m[0])
 	if !mappedAt(t, start, size) {
 		t.Fatalf("slab at %#x (%d bytes) not found in /proc/self/maps", start, size)
 	}
+	// (the pool stays reachable until the slab was found: a collection
+	// between the two, which other tests' garbage can start at any
+	// time, unmapped it before the first look; test.sh under -race)
+	runtime.KeepAlive(p)
 	deadline := time.Now().Add(10 * time.Second)
 	for mappedAt(t, start, size) {
 		if time.Now().After(deadline) {
