@@ -20,8 +20,8 @@ import (
 // through policers stood 1.15-20x their own plateau (5th percentile
 // 1.38), that of 230 flows through shapers and 127 through FIFOs at
 // 0.98-1.09x for the quarter alone at their limiter; the members of
-// shared ones stood at 0.95-1.13x the limiter's rate in 56 of 62 runs,
-// the members of a run alike to 2 % in most (the members of shared
+// shared ones stood at 0.95-1.13x the limiter's rate in 57 of 63 captures,
+// the members of a capture alike to 2 % in most (the members of shared
 // policers: 0.13-0.86x, or 1.43-9.5x, apart by 10-200 %). A shaper or FIFO whose queue is a few ms on a long path
 // shows no RTT growth and drops at its tail when full: Flach's test and
 // the flat-rate-with-loss test call it a policer (o042 a 28-frame FIFO at
