@@ -26,6 +26,9 @@ type Options struct {
 	// NoReadahead reads regular files on the caller's goroutine instead of
 	// reading ahead on another one.
 	NoReadahead bool
+	// noPcapShortcut turns Next's pcap shortcut off (tests compare the
+	// two).
+	noPcapShortcut bool
 }
 
 const (
@@ -43,9 +46,6 @@ const (
 	fmtPcap
 	fmtPcapNG
 )
-
-// noPcapShortcut turns Next's pcap shortcut off (tests compare the two).
-var noPcapShortcut bool
 
 // FileSource reads frames from pcap and pcapng files (optionally gzip
 // compressed), one file after another, streaming through one fixed buffer:
@@ -579,7 +579,7 @@ func (s *FileSource) pcapHeader() error {
 	if s.pcapNano {
 		s.fracMul = 1
 	}
-	s.fastPcap = !s.be && s.pcapHdr == 16 && !noPcapShortcut
+	s.fastPcap = !s.be && s.pcapHdr == 16 && !s.opt.noPcapShortcut
 	return nil
 }
 

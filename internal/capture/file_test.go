@@ -440,9 +440,9 @@ func TestMultipleFiles(t *testing.T) {
 	}
 }
 
-func TestStdin(t *testing.T) {
-	cis, datas := synthPackets(30, 300, 5)
-	raw := gz(t, genPcap(t, false, cis, datas, 300))
+// stdinFrom makes os.Stdin a pipe that yields raw, until the test ends.
+func stdinFrom(t *testing.T, raw []byte) {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -450,7 +450,13 @@ func TestStdin(t *testing.T) {
 	go func() { w.Write(raw); w.Close() }()
 	old := os.Stdin
 	os.Stdin = r
-	defer func() { os.Stdin = old; r.Close() }()
+	t.Cleanup(func() { os.Stdin = old; r.Close() })
+}
+
+func TestStdin(t *testing.T) {
+	cis, datas := synthPackets(30, 300, 5)
+	raw := gz(t, genPcap(t, false, cis, datas, 300))
+	stdinFrom(t, raw)
 	got, s, err := readAll(t, []string{"-"}, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"os"
 	"testing"
 	"unsafe"
 )
@@ -189,14 +188,7 @@ func TestRetainStdin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { w.Write(raw); w.Close() }()
-	old := os.Stdin
-	os.Stdin = r
-	defer func() { os.Stdin = old; r.Close() }()
+	stdinFrom(t, raw)
 	got, s, err := readRetained(t, []string{"-"}, Options{}, MinRetainBuffer)
 	if err != nil {
 		t.Fatal(err)
@@ -251,9 +243,9 @@ func TestPcapShortcutEqualsGeneral(t *testing.T) {
 	}
 	for _, set := range sets {
 		for _, opt := range []Options{{}, {NoReadahead: true}, {MaxRecord: 300, BufferSize: 1, NoReadahead: true}, {MaxRecord: 300}} {
-			noPcapShortcut = true
-			want, _, werr := readAll(t, set, opt)
-			noPcapShortcut = false
+			general := opt
+			general.noPcapShortcut = true
+			want, _, werr := readAll(t, set, general)
 			got, _, gerr := readAll(t, set, opt)
 			diffFrames(t, "shortcut", got, want)
 			if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {

@@ -61,7 +61,7 @@ func (f *Flow) serializedShaper(a *analysis, dg *Diagnosis) {
 	dg.QueueDelayMS = round3(math.Max(0, q))
 	dg.Evidence = append(dg.Evidence,
 		fmt.Sprintf("packet dispersion: back-to-back segments arrived %s apart, a rate of %s against the flow's %s: a queue served at that rate spaced them (a policer passes the sender's spacing)",
-			usTxt(1514*8/a.capBps*1e6), mbps(a.capBps), mbps(a.plateauBps)),
+			msTxt(1514*8/a.capBps*1e3), mbps(a.capBps), mbps(a.plateauBps)),
 		"not policed as the loss alone suggests: "+dg.Summary)
 	suffix := ""
 	if a.vis == VisDataOnly {
@@ -69,14 +69,6 @@ func (f *Flow) serializedShaper(a *analysis, dg *Diagnosis) {
 	}
 	dg.Summary = fmt.Sprintf("shaped at %s: segments arrive one serialisation time apart at the flow's rate (CV %.2f), queueing delay up to %.0f ms, %.2f%% loss at the queue's tail%s",
 		mbps(a.plateauBps), a.plateauCV, math.Max(0, q), 100*a.lossFrac, suffix)
-}
-
-// usTxt prints a duration in µs with a precision that suits it.
-func usTxt(us float64) string {
-	if us >= 1000 {
-		return fmt.Sprintf("%.1f ms", us/1000)
-	}
-	return fmt.Sprintf("%.0f µs", us)
 }
 
 // membersSerialized: every member measured its capacity at a receiver-side
