@@ -68,12 +68,15 @@ const (
 	chainRaise = 1.15
 )
 
-// dropEvents lists the flow's data segments in the data direction at a
-// sender-side point, after markLoss, when it lost any (a member of a
-// shared policer may lose little; the aggregate needs its segments).
+// dropEvents lists the flow's data segments in the data direction, after
+// markLoss, when it lost any (a member of a shared policer may lose
+// little; the aggregate needs its segments). At a sender-side point the
+// lost ones are marked; at a receiver-side point none is (a lost segment
+// never arrived): there they serve the arrival curve (envelope.go), not
+// the drop chains.
 func (f *Flow) dropEvents(a *analysis) []drop {
 	d := a.d
-	if a.receiver || a.vis == VisAcksOnly || a.lost == 0 {
+	if a.vis == VisAcksOnly || a.lost == 0 {
 		return nil
 	}
 	n := min(d.rb.n, chainMaxEvents)
@@ -81,7 +84,9 @@ func (f *Flow) dropEvents(a *analysis) []drop {
 	t0 := f.t0 / 1000
 	for i := range d.rb.n {
 		r := d.rb.at(i)
-		if r.kind != recOrig && r.kind != recRetx {
+		// (at a receiver the retransmissions that fill holes passed the
+		// bucket too)
+		if r.kind != recOrig && r.kind != recRetx && !(a.receiver && r.kind == recFill) {
 			continue
 		}
 		if len(ev) == chainMaxEvents {
@@ -102,7 +107,17 @@ type chainEstimate struct {
 
 // chainRate estimates the rate from ev, sorted by time.
 func chainRate(ev []drop) chainEstimate {
-	var drops []int
+	var est chainEstimate
+	nLost := 0
+	for _, e := range ev {
+		if e.lost {
+			nLost++
+		}
+	}
+	if nLost < chainMinDrops {
+		return est
+	}
+	drops := make([]int, 0, nLost)
 	cum := make([]uint64, len(ev)+1) // passed bytes before ev[i]
 	for i, e := range ev {
 		cum[i+1] = cum[i]
@@ -111,10 +126,6 @@ func chainRate(ev []drop) chainEstimate {
 		} else {
 			cum[i+1] += uint64(e.flen)
 		}
-	}
-	var est chainEstimate
-	if len(drops) < chainMinDrops {
-		return est
 	}
 	fits := make([]float64, 0, 5)
 	for _, g := range [...]int64{5000, 7000, 10000, 15000, 20000} {
@@ -194,7 +205,8 @@ func (c chainEstimate) evidence(rate float64) string {
 }
 
 // refinePolicer raises a policer verdict's rate to the drop chains'
-// estimate when that stands above it (chainEstimate.raises).
+// estimate when that stands above it (chainEstimate.raises), then to the
+// arrival curve's (bucketFit.raises).
 func (f *Flow) refinePolicer(a *analysis, dg *Diagnosis) {
 	if len(a.drops) == 0 {
 		return
@@ -203,10 +215,24 @@ func (f *Flow) refinePolicer(a *analysis, dg *Diagnosis) {
 	if c.ok {
 		dg.Detectors.ChainRateBps = math.Round(c.bps)
 	}
-	if dg.Verdict != VerdictPolicer || !c.raises(dg.RateBps) {
+	if dg.Verdict != VerdictPolicer {
 		return
 	}
-	dg.restate(c.bps, c.evidence(dg.RateBps))
+	if c.raises(dg.RateBps) {
+		dg.restate(c.bps, c.evidence(dg.RateBps))
+	}
+	b := fitBucket(a.drops)
+	if !b.ok {
+		return
+	}
+	dg.Detectors.BucketRateBps, dg.Detectors.BucketBytes = math.Round(b.bps), math.Round(b.bytes)
+	// (not when the delivered rate held flat: a flow that holds the
+	// rate shows it, as BBR does; a line over its short windows is its
+	// pacing, 10-42% over the policer's rate on 4 BBR flows of
+	// heldout9-16)
+	if !a.flat && b.raises(dg.RateBps) {
+		dg.restate(b.bps, b.evidence(dg.RateBps))
+	}
 }
 
 // restate sets the verdict's rate to bps, in its summary too, and adds

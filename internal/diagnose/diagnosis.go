@@ -128,6 +128,10 @@ type Detectors struct {
 	// ChainRateBps: the drop chains' estimate of a policer's rate (a
 	// sender-side point with drops; chain.go), 0 when not made
 	ChainRateBps float64 `json:"drop_chain_rate_bps,omitempty"`
+	// BucketRateBps, BucketBytes: the arrival curve's token bucket (a
+	// policer's flows that lost some; envelope.go), 0 when not made
+	BucketRateBps float64 `json:"bucket_rate_bps,omitempty"`
+	BucketBytes   float64 `json:"bucket_bytes,omitempty"`
 }
 
 // Measurements are the per-flow measurements (issue item 1).
