@@ -153,8 +153,10 @@ type dirState struct {
 	// TS clock and one-way delay growth (one-direction views), read or
 	// written per data segment: here with the rest of the per-packet
 	// state rather than after the rings (a cache line more per packet).
-	ecrMin  int64 // ms: min of capture ms less TSecr over data segments
-	owdBase int64 // ms: the first data segment's capture ms less TSval
+	ecrMin int64 // ms: min of capture ms less TSecr over data segments
+	// owdOff: the first data segment's TSval less its capture ms counted
+	// from the 1 ms bins' first (recOwd)
+	owdOff  int64
 	tsLastT int64
 	tsFirst uint32
 	ecrLast uint32 // TSecr of the last data segment that was checked against ecrMin
@@ -441,8 +443,11 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 		f.observe(ts0, dir, p, r)
 		return false
 	}
-	record := d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15
-	if record && d.rb.n == d.rb.lim {
+	// (the chunk full first: it is rarely, where the record test below
+	// is not; the test is made again where the record is written, the
+	// values it reads unchanged in between: carried as a flag from here,
+	// the compiler kept it in a stack slot)
+	if d.rb.n == d.rb.lim && d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15 {
 		f.observe(ts0, dir, p, r)
 		return false
 	}
@@ -499,14 +504,10 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	}
 	d.lastDataT = ts
 	// the record
-	if record {
+	if d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15 {
 		var owd int16
 		if t.HasTS {
-			v := ts/1e6 - int64(tsVal)
-			if !d.hasOwd {
-				d.owdBase, d.hasOwd = v, true
-			}
-			owd = int16(max(-32768, min(32767, v-d.owdBase)))
+			owd = d.recOwd(ts, tsVal)
 		}
 		*d.rb.slot() = rec{
 			t: uint32(uint64(ts-f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(frameLen),
@@ -792,11 +793,7 @@ func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	if d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15 {
 		var owd int16
 		if t.HasTS {
-			v := ts/1e6 - int64(t.TSVal)
-			if !d.hasOwd {
-				d.owdBase, d.hasOwd = v, true
-			}
-			owd = int16(max(-32768, min(32767, v-d.owdBase)))
+			owd = d.recOwd(ts, t.TSVal)
 		}
 		if d.rb.n == d.rb.lim {
 			d.rb.grow(f.cfg.Records)
@@ -912,6 +909,26 @@ func (f *Flow) observeRare(ts int64, dir int, d, o *dirState, p *decode.Packet, 
 	}
 	f.settled = f.d[0].hasISN && f.d[1].hasISN && (f.hsAckT != 0 || f.synT == 0)
 	f.setFast()
+}
+
+// recOwd is a record's owd for d's data segment at ts with TSval tsVal:
+// its capture ms less tsVal, relative to the direction's first such
+// sample (the first call), clamped to int16. ts must be in bins[0]'s
+// open bin (observe has added the segment to it; observeFast tests it).
+// The capture ms is counted from the bins' first (k): the bins sit on
+// whole ms of the clock, so on a clock >= 0 k is the open bin's index,
+// without a division by 1e6 a record; owdOff, the first sample's TSval
+// less its k, makes it relative: k+owdOff-tsVal is (ms-ms0)-(tsVal-tsVal0).
+func (d *dirState) recOwd(ts int64, tsVal uint32) int16 {
+	b := &d.bins[0]
+	k := b.cur
+	if b.start < 0 { // (bins from a negative clock: truncated divisions)
+		k = ts/1e6 - b.start/1e6
+	}
+	if !d.hasOwd {
+		d.owdOff, d.hasOwd = int64(tsVal)-k, true
+	}
+	return int16(max(-32768, min(32767, k+d.owdOff-int64(tsVal))))
 }
 
 // firstData notes the first data of a direction (and of the response).
