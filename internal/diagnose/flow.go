@@ -438,7 +438,8 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 		tsEcr = t.TSEcr
 	}
 	// no echo sample to take, no receiver-style round to close
-	if tsEcr != 0 && (o.tsn > 0 && tsEcr != d.echoDone ||
+	// (echoDone first: the rest of a burst echoes it)
+	if tsEcr != 0 && (tsEcr != d.echoDone && o.tsn > 0 ||
 		d.rr.open && d.rr.haveTS && !seqLT(tsEcr, d.rr.ackTS)) {
 		f.observe(ts0, dir, p, r)
 		return false
@@ -471,8 +472,8 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 		o.rr.ackTS = tsVal
 		o.rr.haveTS = true
 	}
-	// TS bookkeeping
-	if tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
+	// TS bookkeeping (tsVal == lastTS first: see observe's)
+	if tsVal != d.lastTS && tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
 		if d.tsn == 0 {
 			d.tsFirst, d.tsFirstT = tsVal, ts
 		}
@@ -496,7 +497,8 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 		d.cwr++
 	}
 	d.high = end
-	if tsEcr != 0 && (!d.hasEcr || tsEcr != d.ecrLast) {
+	// (see observe)
+	if tsEcr != d.ecrLast && tsEcr != 0 {
 		if v := ts/1e6 - int64(tsEcr); !d.hasEcr || v < d.ecrMin {
 			d.ecrMin, d.hasEcr = v, true
 		}
@@ -541,13 +543,16 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	if !d.rr.open {
 		d.rr = round{open: true, startT: ts}
 	}
-	d.rr.bytes += uint64(plen)
+	// (the sum kept for the test below: the compiler reloads it after
+	// the store)
+	rrBytes := d.rr.bytes + uint64(plen)
+	d.rr.bytes = rrBytes
 	// (both window-full tests under one rwnd test)
 	if d.rwnd > 0 {
 		if flight >= d.rwndFull {
 			d.sr.wfull = true
 		}
-		if d.rr.bytes >= d.rwndFull {
+		if rrBytes >= d.rwndFull {
 			d.rr.wfull = true
 		}
 	}
@@ -600,7 +605,8 @@ func (f *Flow) ackFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bo
 	if !t.HasTS {
 		tsVal = 0
 	}
-	if tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
+	// (tsVal == lastTS first: see observe's)
+	if tsVal != d.lastTS && tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
 		if d.tsn == 0 {
 			d.tsFirst, d.tsFirstT = tsVal, ts
 		}
@@ -684,8 +690,10 @@ func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		}
 	}
 	// TS bookkeeping for echo matching (after the ACK part, before data).
-	if t.HasTS && t.TSVal != 0 {
-		if d.tsn == 0 || seqLT(d.lastTS, t.TSVal) {
+	// (tsVal == lastTS first: the rest of a clock tick's packets, which
+	// change nothing here; lastTS is 0 until the first sample, as tsn)
+	if tsVal := t.TSVal; t.HasTS && tsVal != d.lastTS && tsVal != 0 {
+		if d.tsn == 0 || seqLT(d.lastTS, tsVal) {
 			if d.tsn == 0 {
 				d.tsFirst, d.tsFirstT = t.TSVal, ts
 			}
@@ -772,8 +780,10 @@ func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	// last one that moved the minimum cannot lower it: the minimum is
 	// computed when the echo changes, about once per peer clock tick,
 	// and the age only for a gap)
+	// (ecrLast is 0 until hasEcr, and tsEcr then not 0: one test of
+	// the echo's change, first)
 	echo := tsEcr != 0
-	if echo && (!d.hasEcr || tsEcr != d.ecrLast) {
+	if tsEcr != d.ecrLast && echo {
 		if v := ts/1e6 - int64(tsEcr); !d.hasEcr || v < d.ecrMin {
 			d.ecrMin, d.hasEcr = v, true
 		}
