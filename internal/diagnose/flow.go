@@ -1264,17 +1264,31 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 		// in a chunk); c is set outside it, so that the compiler does not
 		// rotate its registers on every segment (~10 moves a segment, as
 		// much again for a count of the covered ones first).
+		// The delays are divided in 32 bits, which the compiler does
+		// with a multiply into any register (the 64-bit division's MULQ
+		// takes AX and DX, and the loop shuffled its registers around
+		// it): the run's first segment was sent first, so when its
+		// delay is under 2^32 ns (4.3 s: every ACK's at speed) so are
+		// the others', and the low 32 bits of the times give them
+		// (ts32); uint32(delay/1000) for a longer one.
+		ts32 := uint32(ts)
 		j := uint32(0)
 		for j < pn {
 			e := &o.pend[(ph+j)%pendRing]
 			if !seqLE(e.end, ack) {
 				break
 			}
-			if uint(e.rec) >= nrec { // (rec -1: not recorded)
+			if uint(uint32(e.rec)) >= nrec { // (rec -1: not recorded; as uint32, see below)
 				j++
 				continue
 			}
 			c, c0 := o.rb.chunkOf(int(e.rec))
+			if d := uint64(ts - e.t); d > math.MaxUint32 {
+				// (this one alone)
+				c[int(e.rec)-c0].rttA = uint32(d/1000) + 1
+				j++
+				continue
+			}
 			for ; j < pn; j++ {
 				e := &o.pend[(ph+j)%pendRing]
 				// (rec as uint32: -1 is past every chunk as well, and
@@ -1284,7 +1298,7 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 				if i >= uint(len(c)) || !seqLE(e.end, ack) {
 					break
 				}
-				c[i].rttA = usSince(ts, e.t) + 1
+				c[i].rttA = (ts32-uint32(e.t))/1000 + 1
 			}
 		}
 		if j == 0 {
@@ -1327,19 +1341,6 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 		}
 	}
 	return nil
-}
-
-// usSince is the µs from t to ts (ts >= t), truncated to 32 bits as
-// uint32(uint64(ts-t)/1000) is. Under 2^32 ns (4.3 s: every ACK's
-// delay at speed) it divides 32 bits, which the compiler does with a
-// multiply into any register: the 64-bit division's MULQ takes AX and DX
-// and had ackPending's loop shuffle its registers around it.
-func usSince(ts, t int64) uint32 {
-	if d := uint64(ts - t); d <= math.MaxUint32 {
-		return uint32(d) / 1000
-	} else {
-		return uint32(d / 1000)
-	}
 }
 
 func clamp16(v uint32) uint16 {
