@@ -425,11 +425,15 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 		f.observe(ts0, dir, p, r)
 		return false
 	}
-	// the data: in order, inside the open 1 ms bin, no gap to account
+	// the data: in order, inside the open 1 ms bin, no gap to account.
+	// (d.fast holds d's first data noted, so observe has added a packet
+	// of d to the bin: it is active. A gap from lastDataT 0, a segment
+	// at time 0 before this one, goes to observe, which does not
+	// account it either: without observe's lastDataT != 0 test here, the
+	// rare case declines, and every other packet saves the test.)
 	seq := t.Seq - d.isn
 	b := &d.bins[0]
-	if seq != d.high || !b.active || ts >= b.curEnd ||
-		d.lastDataT != 0 && ts-d.lastDataT > f.cfg.IdleFloorNS {
+	if seq != d.high || ts >= b.curEnd || ts-d.lastDataT > f.cfg.IdleFloorNS {
 		f.observe(ts0, dir, p, r)
 		return false
 	}
