@@ -104,6 +104,12 @@ func TestObserveFastMatchesObserve(t *testing.T) {
 		a, b := NewFlow(c), NewFlow(c)
 		s := newSynth(int64(1+rnd.IntN(400))*1e3, int64(1+rnd.IntN(50))*1e6)
 		s.ts = int64(rnd.Uint64() >> 4)
+		switch run % 10 {
+		case 4: // a clock from 0 (a gap from lastDataT 0; recOwd's bins)
+			s.ts = 0
+		case 8: // a negative one, across 0
+			s.ts = -int64(rnd.IntN(3e9))
+		}
 		var res tcpseq.Result
 		hs := run%3 != 0 // with a handshake
 		if hs {

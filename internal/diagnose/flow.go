@@ -591,12 +591,16 @@ func (f *Flow) ackFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bo
 	t := &p.TCP
 	flags := t.Flags
 	b := &d.bins[0]
+	// (observe gets the time as given: before the flow's first packet
+	// f.last is 0, and a negative first time clamped to it here started
+	// the flow at 0)
+	ts0 := ts
 	if ts < f.last {
 		ts = f.last
 	}
 	if !f.settled || flags&(decode.TCPSyn|decode.TCPFin|decode.TCPRst|decode.TCPAck) != decode.TCPAck ||
 		!b.active || ts >= b.curEnd {
-		f.observe(ts, dir, p, r)
+		f.observe(ts0, dir, p, r)
 		return false
 	}
 	f.last = ts
