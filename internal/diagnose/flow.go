@@ -1627,8 +1627,11 @@ func (b *recBuf) slot() *rec {
 	b.n++
 	c := b.cur
 	i := len(*c)
-	*c = (*c)[:i+1]
-	return &(*c)[i]
+	// (indexing the new slice, not *c again: its length is i+1, so the
+	// compiler drops the index's bounds check)
+	s := (*c)[:i+1]
+	*c = s
+	return &s[i]
 }
 
 // grow adds the next chunk, empty: the head chunk
