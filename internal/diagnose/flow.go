@@ -1279,7 +1279,12 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 		// delay is under 2^32 ns (4.3 s: every ACK's at speed) so are
 		// the others', and the low 32 bits of the times give them
 		// (ts32); uint32(delay/1000) for a longer one.
-		ts32 := uint32(ts)
+		// (tsLim: the times before it are over 2^32 ns ago; where ts -
+		// MaxUint32 wraps, every time is before it, and each takes
+		// the exact 64-bit division alone. A test of e.t against it,
+		// not of ts - e.t: with ts in the loop the compiler copied it
+		// between registers on every segment not recorded.)
+		ts32, tsLim := uint32(ts), ts-math.MaxUint32
 		j := uint32(0)
 		for j < pn {
 			e := &o.pend[(ph+j)%pendRing]
@@ -1291,9 +1296,9 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 				continue
 			}
 			c, c0 := o.rb.chunkOf(int(e.rec))
-			if d := uint64(ts - e.t); d > math.MaxUint32 {
+			if e.t < tsLim {
 				// (this one alone)
-				c[int(e.rec)-c0].rttA = uint32(d/1000) + 1
+				c[int(e.rec)-c0].rttA = uint32(uint64(ts-e.t)/1000) + 1
 				j++
 				continue
 			}
