@@ -239,7 +239,13 @@ func TestAckPendingMatchesReference(t *testing.T) {
 		pn := uint32(rnd.IntN(pendRing + 1))
 		end := uint32(rnd.Uint32())
 		ri := rnd.IntN(nrec + 1)
+		// send times in sending order (ackPending's 32-bit division
+		// counts on it), with steps from none to seconds: the delays
+		// reach past 2^32 ns for the oldest segments of some rings
+		st := int64(rnd.IntN(1e9))
+		step := []int{1, 1e3, 1e6, 30e6, 3e9}[trial%5]
 		for j := range pn {
+			st += int64(rnd.IntN(step))
 			end += uint32(1 + rnd.IntN(3000))
 			r := int32(-1)
 			switch x := rnd.IntN(10); {
@@ -249,7 +255,7 @@ func TestAckPendingMatchesReference(t *testing.T) {
 			case trial%2 == 1 && x < 6:
 				r = int32(rnd.IntN(nrec + 5))
 			}
-			e := pend{end: end, rec: r, t: int64(rnd.IntN(1e9))}
+			e := pend{end: end, rec: r, t: st}
 			got.pend[(ph+j)%pendRing], want.pend[(ph+j)%pendRing] = e, e
 		}
 		got.ph, got.pn, want.ph, want.pn = ph, pn, ph, pn
@@ -259,7 +265,7 @@ func TestAckPendingMatchesReference(t *testing.T) {
 			got.recoverEnd, want.recoverEnd = re, re
 		}
 		ack := end - uint32(rnd.IntN(int(pn)*2000+2000))
-		ts := int64(1e9 + rnd.IntN(1e9))
+		ts := st + int64(rnd.IntN([]int{1e9, 6e9}[trial%2]))
 		g, w := got.ackPending(ack, ts), ackPendingRef(&want, ack, ts)
 		if (g == nil) != (w == nil) || g != nil && *g != *w {
 			t.Fatalf("trial %d: last %v, want %v", trial, g, w)

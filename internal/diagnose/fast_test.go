@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
@@ -103,6 +104,12 @@ func TestObserveFastMatchesObserve(t *testing.T) {
 		a, b := NewFlow(c), NewFlow(c)
 		s := newSynth(int64(1+rnd.IntN(400))*1e3, int64(1+rnd.IntN(50))*1e6)
 		s.ts = int64(rnd.Uint64() >> 4)
+		switch run % 10 {
+		case 4: // a clock from 0 (a gap from lastDataT 0; recOwd's bins)
+			s.ts = 0
+		case 8: // a negative one, across 0
+			s.ts = -int64(rnd.IntN(3e9))
+		}
 		var res tcpseq.Result
 		hs := run%3 != 0 // with a handshake
 		if hs {
@@ -223,5 +230,87 @@ func TestObserveFastMatchesObserve(t *testing.T) {
 	t.Logf("random: %d packets, %d on the fast path", pkts, fast)
 	if fast < pkts/4 {
 		t.Errorf("only %d of %d packets took the fast path", fast, pkts)
+	}
+}
+
+// TestRecOwdMatchesDivision: every record's owd equals the former
+// per-record formula, the segment's capture ms (ts/1e6, ts clamped to
+// the flow's last) less its TSval, less the same of the direction's
+// first segment with the option, clamped to int16: recOwd counts the ms
+// from the 1 ms bins instead. Streams start on clocks below zero,
+// across zero and far above it (the bins then sit off whole ms), with
+// time steps back, idle gaps, TSvals that jump (the clamp) and segments
+// without the option; both directions send, so that observeFast and
+// observe both write records.
+func TestRecOwdMatchesDivision(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 5))
+	starts := []int64{-5e9 - 123457, -1e6 + 17, -999_999, -1, 0, 999_999, 1e18 + 424_242, 1_700_000_000_123_456_789}
+	var checked, fast int
+	for run := range 240 {
+		c := DefaultConfig()
+		c.MaxRecords = []int{c.MaxRecords, 300}[run%2]
+		f := NewFlow(c)
+		s := newSynth(int64(1+rnd.IntN(300))*1e3, 10e6)
+		ts := starts[run%len(starts)] + int64(rnd.IntN(3e6))
+		last := int64(math.MinInt64) // (the flow's: its first packet's time, then clamped)
+		var base [2]int64
+		var hasBase [2]bool
+		seq := [2]uint32{1000, 9000}
+		tsv := [2]uint32{uint32(rnd.Uint32()), uint32(rnd.Uint32())}
+		for range 400 + rnd.IntN(3000) {
+			dir := 0
+			if rnd.IntN(8) == 0 {
+				dir = 1
+			}
+			p := s.data
+			if dir == 1 {
+				p.Src, p.Dst, p.SrcPort, p.DstPort = s.data.Dst, s.data.Src, s.data.DstPort, s.data.SrcPort
+			}
+			p.TCP.Seq, p.TCP.Ack = seq[dir], seq[1-dir]
+			switch x := rnd.IntN(60); {
+			case x < 2:
+				tsv[dir] += uint32(rnd.IntN(80000)) // past the int16 clamp
+			case x < 4:
+				tsv[dir] -= uint32(rnd.IntN(80000))
+			case x < 30:
+				tsv[dir] += uint32(rnd.IntN(2))
+			}
+			p.TCP.TSVal, p.TCP.TSEcr = tsv[dir], tsv[1-dir] // (echoing the peer's: observeFast takes it)
+			if rnd.IntN(40) == 0 {
+				p.TCP.HasTS = false
+			}
+			at := ts
+			if rnd.IntN(50) == 0 {
+				at -= int64(rnd.IntN(3e6)) // a step back: clamped
+			}
+			last = max(last, at)
+			d := &f.d[dir]
+			n := d.rb.n
+			if f.observeFast(at, dir, &p, nil) {
+				fast++
+			}
+			seq[dir] += p.PayloadLen
+			// (the segment's record is the last: the base is the first
+			// recorded segment's, as it was)
+			if p.TCP.HasTS && d.rb.n > n {
+				v := last/1e6 - int64(p.TCP.TSVal)
+				if !hasBase[dir] {
+					base[dir], hasBase[dir] = v, true
+				}
+				want := int16(max(-32768, min(32767, v-base[dir])))
+				if got := d.rb.at(d.rb.n - 1).owd; got != want {
+					t.Fatalf("run %d (start %d): record %d of direction %d: owd %d, want %d (at %d, last %d, tsval %d, base %d, bin start %d cur %d)", run, starts[run%len(starts)], d.rb.n-1, dir, got, want, at, last, p.TCP.TSVal, base[dir], d.bins[0].start, d.bins[0].cur)
+				}
+				checked++
+			}
+			ts += s.gapNS
+			if rnd.IntN(100) == 0 {
+				ts += int64(rnd.IntN(2000)) * 1e6 // an idle gap
+			}
+		}
+	}
+	t.Logf("%d records checked, %d packets on the fast path", checked, fast)
+	if checked < 100000 || fast < checked/8 {
+		t.Errorf("too few records checked (%d) or fast-path packets (%d)", checked, fast)
 	}
 }

@@ -153,8 +153,10 @@ type dirState struct {
 	// TS clock and one-way delay growth (one-direction views), read or
 	// written per data segment: here with the rest of the per-packet
 	// state rather than after the rings (a cache line more per packet).
-	ecrMin  int64 // ms: min of capture ms less TSecr over data segments
-	owdBase int64 // ms: the first data segment's capture ms less TSval
+	ecrMin int64 // ms: min of capture ms less TSecr over data segments
+	// owdOff: the first data segment's TSval less its capture ms counted
+	// from the 1 ms bins' first (recOwd)
+	owdOff  int64
 	tsLastT int64
 	tsFirst uint32
 	ecrLast uint32 // TSecr of the last data segment that was checked against ecrMin
@@ -423,11 +425,15 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 		f.observe(ts0, dir, p, r)
 		return false
 	}
-	// the data: in order, inside the open 1 ms bin, no gap to account
+	// the data: in order, inside the open 1 ms bin, no gap to account.
+	// (d.fast holds d's first data noted, so observe has added a packet
+	// of d to the bin: it is active. A gap from lastDataT 0, a segment
+	// at time 0 before this one, goes to observe, which does not
+	// account it either: without observe's lastDataT != 0 test here, the
+	// rare case declines, and every other packet saves the test.)
 	seq := t.Seq - d.isn
 	b := &d.bins[0]
-	if seq != d.high || !b.active || ts >= b.curEnd ||
-		d.lastDataT != 0 && ts-d.lastDataT > f.cfg.IdleFloorNS {
+	if seq != d.high || ts >= b.curEnd || ts-d.lastDataT > f.cfg.IdleFloorNS {
 		f.observe(ts0, dir, p, r)
 		return false
 	}
@@ -436,13 +442,17 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 		tsEcr = t.TSEcr
 	}
 	// no echo sample to take, no receiver-style round to close
-	if tsEcr != 0 && (o.tsn > 0 && tsEcr != d.echoDone ||
+	// (echoDone first: the rest of a burst echoes it)
+	if tsEcr != 0 && (tsEcr != d.echoDone && o.tsn > 0 ||
 		d.rr.open && d.rr.haveTS && !seqLT(tsEcr, d.rr.ackTS)) {
 		f.observe(ts0, dir, p, r)
 		return false
 	}
-	record := d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15
-	if record && d.rb.n == d.rb.lim {
+	// (the chunk full first: it is rarely, where the record test below
+	// is not; the test is made again where the record is written, the
+	// values it reads unchanged in between: carried as a flag from here,
+	// the compiler kept it in a stack slot)
+	if d.rb.n == d.rb.lim && d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15 {
 		f.observe(ts0, dir, p, r)
 		return false
 	}
@@ -466,8 +476,8 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 		o.rr.ackTS = tsVal
 		o.rr.haveTS = true
 	}
-	// TS bookkeeping
-	if tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
+	// TS bookkeeping (tsVal == lastTS first: see observe's)
+	if tsVal != d.lastTS && tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
 		if d.tsn == 0 {
 			d.tsFirst, d.tsFirstT = tsVal, ts
 		}
@@ -491,7 +501,8 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 		d.cwr++
 	}
 	d.high = end
-	if tsEcr != 0 && (!d.hasEcr || tsEcr != d.ecrLast) {
+	// (see observe)
+	if tsEcr != d.ecrLast && tsEcr != 0 {
 		if v := ts/1e6 - int64(tsEcr); !d.hasEcr || v < d.ecrMin {
 			d.ecrMin, d.hasEcr = v, true
 		}
@@ -499,14 +510,10 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	}
 	d.lastDataT = ts
 	// the record
-	if record {
+	if d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15 {
 		var owd int16
 		if t.HasTS {
-			v := ts/1e6 - int64(tsVal)
-			if !d.hasOwd {
-				d.owdBase, d.hasOwd = v, true
-			}
-			owd = int16(max(-32768, min(32767, v-d.owdBase)))
+			owd = d.recOwd(ts, tsVal)
 		}
 		*d.rb.slot() = rec{
 			t: uint32(uint64(ts-f.t0) / 1000), seq: seq, plen: clamp16(plen), flen: clamp16(frameLen),
@@ -540,13 +547,16 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 	if !d.rr.open {
 		d.rr = round{open: true, startT: ts}
 	}
-	d.rr.bytes += uint64(plen)
+	// (the sum kept for the test below: the compiler reloads it after
+	// the store)
+	rrBytes := d.rr.bytes + uint64(plen)
+	d.rr.bytes = rrBytes
 	// (both window-full tests under one rwnd test)
 	if d.rwnd > 0 {
 		if flight >= d.rwndFull {
 			d.sr.wfull = true
 		}
-		if d.rr.bytes >= d.rwndFull {
+		if rrBytes >= d.rwndFull {
 			d.rr.wfull = true
 		}
 	}
@@ -581,12 +591,16 @@ func (f *Flow) ackFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bo
 	t := &p.TCP
 	flags := t.Flags
 	b := &d.bins[0]
+	// (observe gets the time as given: before the flow's first packet
+	// f.last is 0, and a negative first time clamped to it here started
+	// the flow at 0)
+	ts0 := ts
 	if ts < f.last {
 		ts = f.last
 	}
 	if !f.settled || flags&(decode.TCPSyn|decode.TCPFin|decode.TCPRst|decode.TCPAck) != decode.TCPAck ||
 		!b.active || ts >= b.curEnd {
-		f.observe(ts, dir, p, r)
+		f.observe(ts0, dir, p, r)
 		return false
 	}
 	f.last = ts
@@ -599,7 +613,8 @@ func (f *Flow) ackFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bo
 	if !t.HasTS {
 		tsVal = 0
 	}
-	if tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
+	// (tsVal == lastTS first: see observe's)
+	if tsVal != d.lastTS && tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
 		if d.tsn == 0 {
 			d.tsFirst, d.tsFirstT = tsVal, ts
 		}
@@ -683,8 +698,10 @@ func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 		}
 	}
 	// TS bookkeeping for echo matching (after the ACK part, before data).
-	if t.HasTS && t.TSVal != 0 {
-		if d.tsn == 0 || seqLT(d.lastTS, t.TSVal) {
+	// (tsVal == lastTS first: the rest of a clock tick's packets, which
+	// change nothing here; lastTS is 0 until the first sample, as tsn)
+	if tsVal := t.TSVal; t.HasTS && tsVal != d.lastTS && tsVal != 0 {
+		if d.tsn == 0 || seqLT(d.lastTS, tsVal) {
 			if d.tsn == 0 {
 				d.tsFirst, d.tsFirstT = t.TSVal, ts
 			}
@@ -771,8 +788,10 @@ func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	// last one that moved the minimum cannot lower it: the minimum is
 	// computed when the echo changes, about once per peer clock tick,
 	// and the age only for a gap)
+	// (ecrLast is 0 until hasEcr, and tsEcr then not 0: one test of
+	// the echo's change, first)
 	echo := tsEcr != 0
-	if echo && (!d.hasEcr || tsEcr != d.ecrLast) {
+	if tsEcr != d.ecrLast && echo {
 		if v := ts/1e6 - int64(tsEcr); !d.hasEcr || v < d.ecrMin {
 			d.ecrMin, d.hasEcr = v, true
 		}
@@ -792,11 +811,7 @@ func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	if d.rb.n < f.cfg.MaxRecords && ts-f.t0 < 4e15 {
 		var owd int16
 		if t.HasTS {
-			v := ts/1e6 - int64(t.TSVal)
-			if !d.hasOwd {
-				d.owdBase, d.hasOwd = v, true
-			}
-			owd = int16(max(-32768, min(32767, v-d.owdBase)))
+			owd = d.recOwd(ts, t.TSVal)
 		}
 		if d.rb.n == d.rb.lim {
 			d.rb.grow(f.cfg.Records)
@@ -912,6 +927,26 @@ func (f *Flow) observeRare(ts int64, dir int, d, o *dirState, p *decode.Packet, 
 	}
 	f.settled = f.d[0].hasISN && f.d[1].hasISN && (f.hsAckT != 0 || f.synT == 0)
 	f.setFast()
+}
+
+// recOwd is a record's owd for d's data segment at ts with TSval tsVal:
+// its capture ms less tsVal, relative to the direction's first such
+// sample (the first call), clamped to int16. ts must be in bins[0]'s
+// open bin (observe has added the segment to it; observeFast tests it).
+// The capture ms is counted from the bins' first (k): the bins sit on
+// whole ms of the clock, so on a clock >= 0 k is the open bin's index,
+// without a division by 1e6 a record; owdOff, the first sample's TSval
+// less its k, makes it relative: k+owdOff-tsVal is (ms-ms0)-(tsVal-tsVal0).
+func (d *dirState) recOwd(ts int64, tsVal uint32) int16 {
+	b := &d.bins[0]
+	k := b.cur
+	if b.start < 0 { // (bins from a negative clock: truncated divisions)
+		k = ts/1e6 - b.start/1e6
+	}
+	if !d.hasOwd {
+		d.owdOff, d.hasOwd = int64(tsVal)-k, true
+	}
+	return int16(max(-32768, min(32767, k+d.owdOff-int64(tsVal))))
 }
 
 // firstData notes the first data of a direction (and of the response).
@@ -1237,17 +1272,36 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 		// in a chunk); c is set outside it, so that the compiler does not
 		// rotate its registers on every segment (~10 moves a segment, as
 		// much again for a count of the covered ones first).
+		// The delays are divided in 32 bits, which the compiler does
+		// with a multiply into any register (the 64-bit division's MULQ
+		// takes AX and DX, and the loop shuffled its registers around
+		// it): the run's first segment was sent first, so when its
+		// delay is under 2^32 ns (4.3 s: every ACK's at speed) so are
+		// the others', and the low 32 bits of the times give them
+		// (ts32); uint32(delay/1000) for a longer one.
+		// (tsLim: the times before it are over 2^32 ns ago; where ts -
+		// MaxUint32 wraps, every time is before it, and each takes
+		// the exact 64-bit division alone. A test of e.t against it,
+		// not of ts - e.t: with ts in the loop the compiler copied it
+		// between registers on every segment not recorded.)
+		ts32, tsLim := uint32(ts), ts-math.MaxUint32
 		j := uint32(0)
 		for j < pn {
 			e := &o.pend[(ph+j)%pendRing]
 			if !seqLE(e.end, ack) {
 				break
 			}
-			if uint(e.rec) >= nrec { // (rec -1: not recorded)
+			if uint(uint32(e.rec)) >= nrec { // (rec -1: not recorded; as uint32, see below)
 				j++
 				continue
 			}
 			c, c0 := o.rb.chunkOf(int(e.rec))
+			if e.t < tsLim {
+				// (this one alone)
+				c[int(e.rec)-c0].rttA = uint32(uint64(ts-e.t)/1000) + 1
+				j++
+				continue
+			}
 			for ; j < pn; j++ {
 				e := &o.pend[(ph+j)%pendRing]
 				// (rec as uint32: -1 is past every chunk as well, and
@@ -1257,7 +1311,7 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 				if i >= uint(len(c)) || !seqLE(e.end, ack) {
 					break
 				}
-				c[i].rttA = usSince(ts, e.t) + 1
+				c[i].rttA = (ts32-uint32(e.t))/1000 + 1
 			}
 		}
 		if j == 0 {
@@ -1300,19 +1354,6 @@ func (o *dirState) ackPending(ack uint32, ts int64) *pend {
 		}
 	}
 	return nil
-}
-
-// usSince is the µs from t to ts (ts >= t), truncated to 32 bits as
-// uint32(uint64(ts-t)/1000) is. Under 2^32 ns (4.3 s: every ACK's
-// delay at speed) it divides 32 bits, which the compiler does with a
-// multiply into any register: the 64-bit division's MULQ takes AX and DX
-// and had ackPending's loop shuffle its registers around it.
-func usSince(ts, t int64) uint32 {
-	if d := uint64(ts - t); d <= math.MaxUint32 {
-		return uint32(d) / 1000
-	} else {
-		return uint32(d / 1000)
-	}
 }
 
 func clamp16(v uint32) uint16 {
@@ -1591,8 +1632,11 @@ func (b *recBuf) slot() *rec {
 	b.n++
 	c := b.cur
 	i := len(*c)
-	*c = (*c)[:i+1]
-	return &(*c)[i]
+	// (indexing the new slice, not *c again: its length is i+1, so the
+	// compiler drops the index's bounds check)
+	s := (*c)[:i+1]
+	*c = s
+	return &s[i]
 }
 
 // grow adds the next chunk, empty: the head chunk
