@@ -290,13 +290,14 @@ func compactDrops(ev []drop) (base int64, out []DropEvent) {
 		return 0, nil
 	}
 	base = ev[0].t
-	out = make([]DropEvent, 0, len(ev))
-	for _, e := range ev {
+	// (written by index: append's checks were a third of the loop)
+	out = make([]DropEvent, len(ev))
+	for i, e := range ev {
 		dt := e.t - base
 		if dt > math.MaxUint32 {
-			break
+			return base, out[:i]
 		}
-		out = append(out, DropEvent{T: uint32(dt), Flen: uint16(min(e.flen, math.MaxUint16)), Lost: e.lost})
+		out[i] = DropEvent{T: uint32(dt), Flen: uint16(min(e.flen, math.MaxUint16)), Lost: e.lost}
 	}
 	return base, out
 }
