@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"unsafe"
 )
 
 // Drop chains: a token bucket's rate from the timing of its drops.
@@ -80,21 +81,30 @@ func (f *Flow) dropEvents(a *analysis) []drop {
 		return nil
 	}
 	n := min(d.rb.n, chainMaxEvents)
-	ev := make([]drop, 0, n)
+	ev := make([]drop, n)
 	t0 := f.t0 / 1000
-	for i := range d.rb.n {
-		r := d.rb.at(i)
-		// (at a receiver the retransmissions that fill holes passed the
-		// bucket too)
-		if r.kind != recOrig && r.kind != recRetx && !(a.receiver && r.kind == recFill) {
-			continue
+	// (at a receiver the retransmissions that fill holes passed the
+	// bucket too)
+	fill := a.receiver
+	// The chunks in order, each by byte offset (recsOff), the events
+	// written by index: through recBuf.at and append a record cost ~37
+	// instructions (8 flows: 20 M).
+	k := 0
+	for _, c := range d.rb.chunks {
+		p, end := recsOff(c)
+		for off := uintptr(0); off < end; off += recSize {
+			r := (*rec)(unsafe.Add(p, off))
+			if kind := r.kind; kind != recOrig && kind != recRetx && !(fill && kind == recFill) {
+				continue
+			}
+			if k == len(ev) { // (chainMaxEvents, or every record)
+				return ev
+			}
+			ev[k] = drop{t: t0 + int64(r.t), flen: uint32(r.flen), lost: r.flags&recLost != 0}
+			k++
 		}
-		if len(ev) == chainMaxEvents {
-			break
-		}
-		ev = append(ev, drop{t: t0 + int64(r.t), flen: uint32(r.flen), lost: r.flags&recLost != 0})
 	}
-	return ev
+	return ev[:k]
 }
 
 // chainEstimate is the drop chains' estimate of the rate.
@@ -280,13 +290,14 @@ func compactDrops(ev []drop) (base int64, out []DropEvent) {
 		return 0, nil
 	}
 	base = ev[0].t
-	out = make([]DropEvent, 0, len(ev))
-	for _, e := range ev {
+	// (written by index: append's checks were a third of the loop)
+	out = make([]DropEvent, len(ev))
+	for i, e := range ev {
 		dt := e.t - base
 		if dt > math.MaxUint32 {
-			break
+			return base, out[:i]
 		}
-		out = append(out, DropEvent{T: uint32(dt), Flen: uint16(min(e.flen, math.MaxUint16)), Lost: e.lost})
+		out[i] = DropEvent{T: uint32(dt), Flen: uint16(min(e.flen, math.MaxUint16)), Lost: e.lost}
 	}
 	return base, out
 }
