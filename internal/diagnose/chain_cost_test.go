@@ -46,7 +46,7 @@ func compactDropsRef(ev []drop) (base int64, out []DropEvent) {
 	return base, out
 }
 
-// TestDropEventsMatchesReference: dropEvents and compactDrops give the
+// TestDropEventsMatchesReference: segEvents (dropEvents' list) and compactDrops give the
 // lists the former loops gave, on random records (kinds and flags mixed,
 // counts around the chunk sizes and past chainMaxEvents) at both sides,
 // with times that pass compactDrops' 2^32 µs span.
@@ -70,7 +70,7 @@ func TestDropEventsMatchesReference(t *testing.T) {
 			d.rb.push(r, nil)
 		}
 		a := &analysis{d: d, vis: []string{VisBoth, VisDataOnly, VisAcksOnly}[rnd.IntN(3)], receiver: trial%2 == 0, lost: uint64(rnd.IntN(3))}
-		got, want := f.dropEvents(a), dropEventsRef(f, a)
+		got, want := f.segEvents(a), dropEventsRef(f, a)
 		if len(got) != len(want) || len(want) > 0 && !reflect.DeepEqual(got, want) {
 			t.Fatalf("trial %d (%d records): %d events, want %d, or they differ", trial, n, len(got), len(want))
 		}
