@@ -141,18 +141,3 @@ func TestWindowMax(t *testing.T) {
 		}
 	}
 }
-
-func TestBucketFitRaises(t *testing.T) {
-	f := bucketFit{bps: 100e6, ok: true}
-	for _, tc := range []struct {
-		rate float64
-		want bool
-	}{{100e6, false}, {96e6, false}, {90e6, true}, {67e6, true}, {66e6, false}, {0, false}} {
-		if got := f.raises(tc.rate); got != tc.want {
-			t.Errorf("raises(%.0f) = %v, want %v", tc.rate, got, tc.want)
-		}
-	}
-	if (bucketFit{bps: 100e6}).raises(90e6) {
-		t.Error("a fit not ok raises")
-	}
-}

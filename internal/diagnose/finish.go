@@ -224,7 +224,8 @@ func (f *Flow) Finish() *Diagnosis {
 	}
 	// the drops, for the aggregate's drop chains, by the flows that may
 	// join one (SharedLimiters)
-	if dg.Agg != nil && len(a.drops) > 0 && (aggCandidate(dg.Verdict) || dg.Agg.OneWay && aggCandidateOneWay(dg.Verdict)) {
+	// (a sender-side point's: a receiver's show no drop)
+	if dg.Agg != nil && !a.receiver && len(a.drops) > 0 && (aggCandidate(dg.Verdict) || dg.Agg.OneWay && aggCandidateOneWay(dg.Verdict)) {
 		dg.Agg.DropBase, dg.Agg.Drops = compactDrops(a.drops)
 	}
 	f.done = dg

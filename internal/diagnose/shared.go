@@ -427,20 +427,9 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		// the bucket's rate between their bursts deliver less than it
 		// (chain.go; 6 reno flows under a 64 Mbit/s policer at 60 ms
 		// delivered 21.5, their drops chained at 63; heldout4, spent)
-		ev := memberDrops(flows, idx)
-		if c := chainRate(ev); c.raises(rate) {
+		if c := chainRate(memberDrops(flows, idx)); c.raises(rate) {
 			extraEv = c.evidence(rate)
 			rate = c.bps
-		}
-		// the arrival curve of what passed, the members' segments
-		// together (envelope.go), when their sum is a saw-tooth (7 cubic
-		// flows under a 108 Mbit/s policer with a 22 kB bucket delivered
-		// 84 at best, their arrivals fitted 103-105); not when it held
-		// flat (8 BBR flows held a 21 Mbit/s policer's rate, their
-		// pacing fitted 25-26; heldout9-16)
-		if b := fitBucket(ev); !pl.flat && b.raises(rate) {
-			extraEv = b.evidence(rate)
-			rate = b.bps
 		}
 	case (pl.flat || flat1s && (flows[idx[0]].Diagnosis.Agg.Sent || medQueue >= aggDeepQueueMS)) && queued || serial:
 		// A shared queue at a flat summed rate: a tbf shaper, or a link
