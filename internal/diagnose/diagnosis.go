@@ -129,7 +129,8 @@ type Detectors struct {
 	// sender-side point with drops; chain.go), 0 when not made
 	ChainRateBps float64 `json:"drop_chain_rate_bps,omitempty"`
 	// BucketRateBps, BucketBytes: the arrival curve's token bucket (a
-	// policer's flows that lost some; envelope.go), 0 when not made
+	// policer verdict whose flow lost some; envelope.go), 0 when not
+	// made. A detector only: the verdict's rate does not follow it
 	BucketRateBps float64 `json:"bucket_rate_bps,omitempty"`
 	BucketBytes   float64 `json:"bucket_bytes,omitempty"`
 }
