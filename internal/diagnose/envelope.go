@@ -47,14 +47,14 @@ const (
 	// userspace wire and the kernel pass frames in batches (1-2 ms
 	// windows carried 800 Mbit/s behind a 94 Mbit/s policer), and
 	// slow flows' bursts of a large bucket's size still take that
-	// long at the line rate, so a line at a short window fitted 3-18x
+	// long at the line rate, so a line at a short window fitted 3-19x
 	// the rate of 7 BBR and cubic flows behind 65-211 kB buckets
 	envMinW = 10_000
 	// envStep: the windows grow by this factor
 	envStep = 1.25
 	// envMaxW: the longest window, µs
 	envMaxW = 3_000_000
-	// envMinPoints: windows the fit needs (10-95 ms at least)
+	// envMinPoints: windows the fit needs (10-31 ms at least)
 	envMinPoints = 6
 	// envTolFrac, envTolBytes: a window touches the line when within
 	// this share of the depth, or these bytes, of it (two frames: the
