@@ -477,17 +477,8 @@ func (f *Flow) observeFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result
 		o.rr.haveTS = true
 	}
 	// TS bookkeeping (tsVal == lastTS first: see observe's)
-	if tsVal != d.lastTS && tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
-		if d.tsn == 0 {
-			d.tsFirst, d.tsFirstT = tsVal, ts
-		}
-		d.tsLastT = ts
-		d.ts[d.tsh] = tsEnt{tsval: tsVal, t: ts}
-		d.tsh = (d.tsh + 1) % tsRing
-		if d.tsn < tsRing {
-			d.tsn++
-		}
-		d.lastTS = tsVal
+	if tsVal != d.lastTS && tsVal != 0 {
+		d.noteTS(tsVal, ts)
 	}
 	// the data
 	plen := p.PayloadLen
@@ -614,17 +605,8 @@ func (f *Flow) ackFast(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) bo
 		tsVal = 0
 	}
 	// (tsVal == lastTS first: see observe's)
-	if tsVal != d.lastTS && tsVal != 0 && (d.tsn == 0 || seqLT(d.lastTS, tsVal)) {
-		if d.tsn == 0 {
-			d.tsFirst, d.tsFirstT = tsVal, ts
-		}
-		d.tsLastT = ts
-		d.ts[d.tsh] = tsEnt{tsval: tsVal, t: ts}
-		d.tsh = (d.tsh + 1) % tsRing
-		if d.tsn < tsRing {
-			d.tsn++
-		}
-		d.lastTS = tsVal
+	if tsVal != d.lastTS && tsVal != 0 {
+		d.noteTS(tsVal, ts)
 	}
 	// the ACK (settled: o's ISN is known), as observe takes it
 	const notFast = decode.TCPSyn | decode.TCPFin | decode.TCPRst | decode.TCPEce
@@ -701,18 +683,7 @@ func (f *Flow) observe(ts int64, dir int, p *decode.Packet, r *tcpseq.Result) {
 	// (tsVal == lastTS first: the rest of a clock tick's packets, which
 	// change nothing here; lastTS is 0 until the first sample, as tsn)
 	if tsVal := t.TSVal; t.HasTS && tsVal != d.lastTS && tsVal != 0 {
-		if d.tsn == 0 || seqLT(d.lastTS, tsVal) {
-			if d.tsn == 0 {
-				d.tsFirst, d.tsFirstT = t.TSVal, ts
-			}
-			d.tsLastT = ts
-			d.ts[d.tsh] = tsEnt{tsval: t.TSVal, t: ts}
-			d.tsh = (d.tsh + 1) % tsRing
-			if d.tsn < tsRing {
-				d.tsn++
-			}
-			d.lastTS = t.TSVal
-		}
+		d.noteTS(tsVal, ts)
 	}
 
 	if p.PayloadLen == 0 || syn {
@@ -1654,6 +1625,27 @@ func (b *recBuf) grow(pool *RecordPool) {
 
 // push appends r (tests; Observe fills add's slot in place).
 func (b *recBuf) push(r rec, pool *RecordPool) { *b.add(pool) = r }
+
+// noteTS records a TSval the direction sent at ts in the echo-matching
+// ring when it is newer than the last one (the callers test tsVal !=
+// lastTS and tsVal != 0 first: the rest of a clock tick's packets change
+// nothing here; lastTS is 0 until the first sample, as tsn). Small
+// enough to inline, so the fast paths stay call-free.
+func (d *dirState) noteTS(tsVal uint32, ts int64) {
+	if d.tsn != 0 && !seqLT(d.lastTS, tsVal) {
+		return
+	}
+	if d.tsn == 0 {
+		d.tsFirst, d.tsFirstT = tsVal, ts
+	}
+	d.tsLastT = ts
+	d.ts[d.tsh] = tsEnt{tsval: tsVal, t: ts}
+	d.tsh = (d.tsh + 1) % tsRing
+	if d.tsn < tsRing {
+		d.tsn++
+	}
+	d.lastTS = tsVal
+}
 
 // findTS returns the ring entry holding tsval, or nil.
 func (d *dirState) findTS(tsval uint32) *tsEnt {
