@@ -207,6 +207,19 @@
 //     they end and had made a policer "congestion at a shared
 //     bottleneck". No verdict of heldout9-12 changed rightness.
 //
+// Fourteenth-session additions (issue 11; tuned on heldout13-19, heldout20
+// evaluated once after):
+//
+//   - With the ACKs alone, the handshake half in the ACK direction gives
+//     the path's RTT: the client's SYN to its handshake ACK when the
+//     client acknowledges (the whole RTT), the server's SYN/ACK to its
+//     first ACK of client data when the server does (an upper bound).
+//     A flat, lossless rate whose largest advertised window implies an
+//     RTT over twice that plus 10 ms was not held by the window: the
+//     application (a receiver-window limit implied the handshake's RTT
+//     within 2 ms on 86 ACK-only views of heldout17-19; applications at
+//     a constant rate 25-1100 times it).
+//
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
 // terms.

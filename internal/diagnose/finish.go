@@ -92,6 +92,13 @@ type analysis struct {
 	// rttSrv: with the server's data alone, its SYN/ACK to its first ACK
 	// of client data, ms: an upper bound of the RTT (0: none)
 	rttSrv float64
+	// ackHsRTT: with the ACKs alone, the handshake half they carry, ms
+	// (0: none): the client's SYN to its handshake ACK when the client
+	// acknowledges the server's data (the whole RTT at this point), or
+	// the server's SYN/ACK to its first ACK of the client's data (an
+	// upper bound, rttSrv's; ackHsUpper)
+	ackHsRTT   float64
+	ackHsUpper bool
 	// sendBase: the RTT sendQ is measured over; sendUpper when that is
 	// rttSrv (a queue found over it is there, no queue found proves
 	// nothing)
@@ -332,6 +339,14 @@ func (f *Flow) measure(a *analysis) {
 	// data, an upper bound of the RTT (the client's delay included)
 	if a.rtt.Samples == 0 && a.vis == VisDataOnly && a.dir == 1 && f.synAckT > 0 && f.srvAckT > f.synAckT {
 		a.rttSrv = round3(float64(f.srvAckT-f.synAckT) / 1e6)
+	}
+	if a.vis == VisAcksOnly {
+		switch {
+		case a.dir == 1 && f.synT > 0 && f.hsAckT > f.synT:
+			a.ackHsRTT = round3(float64(f.hsAckT-f.synT) / 1e6)
+		case a.dir == 0 && f.synAckT > 0 && f.srvAckT > f.synAckT:
+			a.ackHsRTT, a.ackHsUpper = round3(float64(f.srvAckT-f.synAckT)/1e6), true
+		}
 	}
 	a.medRTTus = a.rtt.P50MS * 1000
 	a.queueMS = a.rtt.QueueMS

