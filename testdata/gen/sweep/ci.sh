@@ -18,8 +18,12 @@ DST=$ROOT/testdata/sweep-ci
 # heldout17/k019_app_const: iperf3 at a constant 32 Mbit/s on a 2 ms path;
 # from its ACKs alone (srv, egress) the 398 kB window implies a 101 ms RTT
 # where the handshake shows 2.2 ms: the application, not the window
+# heldout16/l029_rwnd: 3 cubic flows each held by a 40 kB window on a
+# 91 ms path; from their ACKs alone (srv, egress) each window gives its
+# rate over the handshake's RTT plus 4 ms of growth: window limits, not
+# one shared shaper
 SUBSET=(t002_fifo:mon,srv t010_shaper:mon t013_loss:cli t007_app_bursty:srv t018_app_const:cli t028_policer:mon t066_policer:cli t029_rwnd:srv
-	heldout3/v020_policer:srv heldout11/q012_shaper:srv heldout17/k019_app_const:srv)
+	heldout3/v020_policer:srv heldout11/q012_shaper:srv heldout17/k019_app_const:srv heldout16/l029_rwnd:srv)
 for item in "${SUBSET[@]}"; do
 	run=${item%%:*} points=${item#*:} set=tune
 	if [[ $run == */* ]]; then set=${run%%/*} run=${run#*/}; fi
