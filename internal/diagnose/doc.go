@@ -225,6 +225,10 @@
 //     RTT plus that growth (within 1.3 times and 2 ms) is a window limit,
 //     not a shaper: the growth is the sender's own (BBR's pacing, TSQ).
 //     Members held by their windows join no shared shaper.
+//   - With the ACKs alone, a variable lossless rate without a queue whose
+//     mean the largest window gives over 0.7-1.3 times the handshake's
+//     RTT (plus 2 ms) is a window limit at that mean: rounds longer than
+//     a 100 ms bin, or flows sharing a host, make the rate vary.
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS

