@@ -381,6 +381,16 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 			}
 			dg.Summary = fmt.Sprintf("receiver-window limited at %s on average: no loss, no queue, and the advertised window (max %.0f kB) held full gives that rate over a %.0f ms RTT, the handshake's %s%s (only the ACK direction is mirrored)",
 				mbps(a.meanBps), float64(d.rwndMax)/1000, meanRTT, bound, msTxt(a.ackHsRTT))
+		case !a.flat && a.owdOK && a.owdQ < 2*c.ShaperMinQueueMS && dupFr < ackAppMaxDupFrac && a.ackHsRTT > 0 && d.rwndMax > 0 && a.meanBps > 0 &&
+			meanRTT >= ackRwndHsFactor*a.ackHsRTT+ackRwndHsSlackMS:
+			// the same with a window that allowed far more than the mean
+			// rate over the handshake's RTT: nothing on the path held
+			// the flow (no loss, no queue), nor the window: the sender
+			// had nothing more to send
+			set(VerdictApplication, 0.4)
+			dg.RateBps = math.Round(a.meanBps)
+			dg.Summary = fmt.Sprintf("application-limited at %s on average: no loss, no queue, and the advertised window (max %.0f kB) allowed %.0f times that rate over the %s RTT of the handshake (only the ACK direction is mirrored)",
+				mbps(a.meanBps), float64(d.rwndMax)/1000, meanRTT/math.Max(a.ackHsRTT, 0.1), msTxt(a.ackHsRTT))
 		case !a.flat && a.owdOK && a.owdQ < 4*c.ShaperMinQueueMS && dupFr >= ackPolicerMinDupFrac && holeSegs > 0 && holeSegs <= ackRandomMaxHole:
 			// the receiver reports loss, the delivered rate finds no
 			// ceiling and nothing queues in front of it: random loss,

@@ -25,8 +25,12 @@ DST=$ROOT/testdata/sweep-ci
 # heldout17/k051_rwnd: one cubic flow held by a 10 kB window on a 21 ms
 # path, its delivered rate varying by 100 ms; from its ACKs alone (srv,
 # egress) the window gives its mean rate over the handshake's RTT
+# heldout15/m004_app_const: 2 BBR flows of iperf3 at 5.4 Mbit/s each on
+# a 7 ms path, their delivered rates varying; from their ACKs alone (srv,
+# egress) the windows allowed 108-141 times their mean over the
+# handshake's RTT: the application
 SUBSET=(t002_fifo:mon,srv t010_shaper:mon t013_loss:cli t007_app_bursty:srv t018_app_const:cli t028_policer:mon t066_policer:cli t029_rwnd:srv
-	heldout3/v020_policer:srv heldout11/q012_shaper:srv heldout17/k019_app_const:srv heldout16/l029_rwnd:srv heldout17/k051_rwnd:srv)
+	heldout3/v020_policer:srv heldout11/q012_shaper:srv heldout17/k019_app_const:srv heldout16/l029_rwnd:srv heldout17/k051_rwnd:srv heldout15/m004_app_const:srv)
 for item in "${SUBSET[@]}"; do
 	run=${item%%:*} points=${item#*:} set=tune
 	if [[ $run == */* ]]; then set=${run%%/*} run=${run#*/}; fi
