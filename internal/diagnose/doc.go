@@ -230,10 +230,11 @@
 //     RTT (plus 2 ms) is a window limit at that mean: rounds longer than
 //     a 100 ms bin, or flows sharing a host, make the rate vary. When the
 //     window allowed over twice the handshake's RTT plus 10 ms at that
-//     mean, nothing held the flow but its sender: application (iperf3 at
-//     a constant or bursty rate 12-6114 times; also two lab flows
-//     without a limiter at 7 Gbit/s, the hosts' own limit, which the
-//     sweep counts as unconstrained).
+//     mean and the ACKs paused (gaps over 1 ms) at least 80% of the
+//     time, nothing held the flow but its sender: application (iperf3 at
+//     a constant or bursty rate: 12-6114 times, paused 90-100%; senders
+//     at their hosts' limit, 3-7 Gbit/s on the lab's veths, paused
+//     1-67% and stay insufficient_data).
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS

@@ -258,6 +258,12 @@ type dirState struct {
 	ackOwdMin int64 // µs: min of ACK time less TSecr ms (the data's TSval)
 	ackOwdN   uint64
 	ackOwd    [256]uint16 // ms above ackOwdMin, last bin 255+
+	// ackGapNs: the time between advances of the ACK of d's data that
+	// were over ackGapNS apart, summed: an application's pauses between
+	// writes, seen from its ACKs alone (a sender at its host's limit
+	// keeps them coming)
+	ackGapNs int64
+	_        [56]byte
 
 	// (a whole number of cache lines without padding, TestFlowLayout:
 	// the second direction's per-packet head then starts on a line too)
@@ -1179,6 +1185,9 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		}
 	}
 	if !o.hasAck || seqLT(o.highAck, ack) {
+		if g := ts - o.highAckT; o.hasAck && g > ackGapNS {
+			o.ackGapNs += g
+		}
 		o.highAck = ack
 		o.highAckT = ts
 		o.hasAck = true
