@@ -234,7 +234,10 @@
 //     time, nothing held the flow but its sender: application (iperf3 at
 //     a constant or bursty rate: 12-6114 times, paused 90-100%; senders
 //     at their hosts' limit, 3-7 Gbit/s on the lab's veths, paused
-//     1-67% and stay insufficient_data).
+//     1-67% and stay insufficient_data). A flat rate whose window
+//     implied over twice the handshake's RTT is an application only with
+//     those pauses too; without them, insufficient_data (the same
+//     senders at 4-7 Gbit/s had been called receiver_window).
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS

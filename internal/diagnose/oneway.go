@@ -359,6 +359,14 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 					dg.Summary = fmt.Sprintf("receiver-window limited at %s: flat delivered rate (CV %.2f) from the ACKs, no loss, no queue; the advertised window (max %.0f kB) held full gives that rate over a %.0f ms RTT, and the handshake's RTT is %s%s (only the ACK direction is mirrored)",
 						mbps(a.plateauBps), a.plateauCV, float64(d.rwndMax)/1000, impliedRTT, bound, msTxt(a.ackHsRTT))
 				}
+			} else if impliedRTT < ackAppMinRTTMS && gapFr < ackAppMinGapFrac {
+				// the window was not the limit, but the ACKs kept coming:
+				// no application's pauses between writes (senders at
+				// their hosts' limit, 6-7 Gbit/s on the lab's veths,
+				// paused under 70% of the time; applications 90-100%)
+				set(VerdictInsufficientData, 0.5)
+				dg.Summary = fmt.Sprintf("cannot tell the limiter from the ACKs alone: flat delivered rate at %s, no loss, no queue, and the advertised window (max %.0f kB) allowed %.0f times that rate over the %s RTT of the handshake, but the ACKs paused only %.0f%% of the time: a sender at its host's limit, or an application (only the ACK direction is mirrored)",
+					mbps(a.plateauBps), float64(d.rwndMax)/1000, impliedRTT/math.Max(a.ackHsRTT, 0.1), msTxt(a.ackHsRTT), 100*gapFr)
 			} else {
 				set(VerdictApplication, 0.5)
 				dg.RateBps = math.Round(a.plateauBps)
