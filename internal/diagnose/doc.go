@@ -252,6 +252,13 @@
 //     summed to CV 0.18 per 100 ms, 8 bidirectional ones through 2.5
 //     Mbit/s with 215 kB to 0.40; 4 s runs are too short for the test by
 //     the second), and each member alone looked like random loss.
+//   - With the data alone and no handshake RTT (the server's data: the
+//     client's SYN and handshake ACK go the other way), the window-rounds
+//     test takes the server's SYN/ACK to its first ACK of the client's
+//     data as the RTT (an upper bound, the RTT itself when the client
+//     sends at once): receiver-window limits seen at the server, or at
+//     the client receiving, left insufficient_data for want of an RTT
+//     (28 views of heldout13-21 moved, none of another kind).
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
