@@ -258,7 +258,12 @@
 //     data as the RTT (an upper bound, the RTT itself when the client
 //     sends at once): receiver-window limits seen at the server, or at
 //     the client receiving, left insufficient_data for want of an RTT
-//     (28 views of heldout13-21 moved, none of another kind).
+//     (28 views of heldout13-21 moved, none of another kind). The test
+//     asks for 30% of the bursts one RTT after the previous one, not 50%
+//     (receiver-window flows whose ACKs return in clumps split their
+//     rounds), under 50% only where the timestamps show no queue in
+//     front (a shared FIFO's member drew 40% behind its queue), and with
+//     a lower confidence.
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
