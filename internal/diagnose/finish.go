@@ -64,7 +64,12 @@ type analysis struct {
 	capBps float64
 	share  float64
 	shared bool // the flow got well under the capacity: others share its bottleneck
-	deliv  Series
+	// burstCapBps: at a receiver-side point, the capacity the data's
+	// spacing gave when it was over 20 times the flow's rate (capBps is
+	// then 0): the segments came in bursts that no bottleneck at the
+	// flow's rate had spaced
+	burstCapBps float64
+	deliv       Series
 	// lossRunFrac: share of lost segments whose predecessor was lost
 	// too. A token bucket that runs dry drops the rest of a burst; random
 	// loss drops a segment's neighbour with probability p.
@@ -886,6 +891,9 @@ func (f *Flow) dispersion(a *analysis) {
 		// leave in bursts, and their spacing gives capacities far
 		// beyond anything the flow saw (e.g. ~11.9 Gbit/s for a
 		// 20 Mbit/s shaper): not a measurement of the bottleneck
+		if a.receiver {
+			a.burstCapBps = a.capBps
+		}
 		a.capBps, a.share = 0, 0
 		return
 	}
