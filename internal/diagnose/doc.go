@@ -239,9 +239,10 @@
 //     those pauses too; without them, insufficient_data (the same
 //     senders at 4-7 Gbit/s had been called receiver_window).
 //
-// Fifteenth-session additions (issue 11; from heldout21's misses, read
-// after its one evaluation, and checked on heldout13-20; heldout22
-// evaluated once after):
+// Fifteenth-session additions (issue 11; the first three from the misses
+// of heldout20 and 21, read after their one evaluation, checked on
+// heldout13-21, heldout22 evaluated once after; the fourth from
+// heldout22's and heldout14's, heldout23 evaluated once after):
 //
 //   - A shared aggregate that lost a fifth of its segments or more, in
 //     runs (15% of the lost ones next to another), with a median queueing

@@ -469,13 +469,13 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		offFr = float64(d.staleNs) / float64(a.durNS)
 	}
 	// the window-rounds test reads every record: only for the flows it
-	// can apply to (nothing lost, a handshake RTT)
+	// can apply to (nothing lost, an RTT)
 	var rounds windowRounds
 	// the rounds' RTT: the handshake's, or else (the server's data alone)
 	// its SYN/ACK to its first ACK of the client's data, an upper bound
 	// that is the RTT when the client sends at once (iperf3's cookie):
 	// receiver-window limits seen at their servers were insufficient_data
-	// for want of it (35 views of heldout13-21's down runs, spent)
+	// for want of it (28 views of heldout13-21 right with it, spent)
 	roundRTT, roundTxt := a.rtt.MinMS, "the handshake's"
 	if a.rtt.Samples == 0 {
 		roundRTT, roundTxt = a.rttSrv, "at most; the server's SYN/ACK to its first ACK"
