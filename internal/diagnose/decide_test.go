@@ -43,3 +43,33 @@ func TestAloneShaperNeedsARate(t *testing.T) {
 		}
 	}
 }
+
+// TestApplicationRateIsItsMean: the median 100 ms bin of a sender writing
+// in bursts seconds apart is next to empty; the application's rate is
+// its mean (iperf3 -b 4.4M with 2 MB blocks was "application-limited at
+// 0.0 Mbit/s", heldout14 n045).
+func TestApplicationRateIsItsMean(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		plateau, mean float64
+		want          float64
+	}{
+		{"bursts seconds apart", 5280, 4.76e6, 4.76e6},
+		{"steady", 20.1e6, 20.0e6, 20.1e6},
+	} {
+		f := NewFlow(DefaultConfig())
+		d := &f.d[0]
+		d.dataPkts = 3000
+		a := &analysis{
+			d: d, durNS: 5e9, senderWait: true, queueMS: 172,
+			plateau: make([]float64, 40), plateauBps: tc.plateau, meanBps: tc.mean,
+			rtt:   RTTStats{Samples: 100, MinMS: 53, P10MS: 60, P50MS: 120, P90MS: 225},
+			flach: [2]flachResult{{code: 3}, {code: 3}},
+		}
+		dg := &Diagnosis{Direction: "client_to_server"}
+		f.decide(a, dg)
+		if dg.Verdict != VerdictApplication || dg.RateBps != tc.want {
+			t.Errorf("%s: %s at %.0f (%q), want application at %.0f", tc.name, dg.Verdict, dg.RateBps, dg.Summary, tc.want)
+		}
+	}
+}
