@@ -103,9 +103,9 @@ var kindWeights = []struct {
 
 // SetNames are the sweep's sets in report order: the tune set, the next
 // held-out set (seed 11025, not made yet: make it before any tuning), the
-// sets evaluated once at the end of the fifteenth session (seeds 11024 and
-// 11023; their misses not read), and the spent held-out sets (seeds 11022
-// to 11002): each was evaluated once and then looked at.
+// set evaluated once in the fifteenth session (seed 11023; its misses not
+// read), and the spent held-out sets (seeds 11024, 11022 to 11002): each
+// was evaluated once and then looked at.
 var SetNames = []string{"tune", "heldout25", "heldout24", "heldout23", "heldout22", "heldout21", "heldout20", "heldout19", "heldout18", "heldout17", "heldout16", "heldout15", "heldout14", "heldout13", "heldout12", "heldout11", "heldout10", "heldout9", "heldout8", "heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout"}
 
 // Plan samples n runs for set from seed. Names are PREFIX%03d_KIND.

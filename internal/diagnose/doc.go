@@ -275,6 +275,11 @@
 //     shapers and full links of heldout13-22 that reached that case
 //     arrived at 0.98-1.29 times their rate). Not with the data alone:
 //     a receiver window's bursts arrive as fast.
+//   - Two summaries no longer print a rate of 0.0 Mbit/s (heldout24 and
+//     the spent sets, verdicts unchanged): the shaper case for a flow
+//     alone at its queue needs a plateau above zero (empty bins have CV
+//     0 too), and an application's rate is its mean when its median
+//     100 ms bin is under half of it (bursts seconds apart).
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
