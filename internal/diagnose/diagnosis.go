@@ -105,6 +105,10 @@ type AggInput struct {
 	// (0 elsewhere, or not measured): a queue the members share spaces
 	// them all at its rate (serial.go)
 	CapBps float64
+	// AckCapBps: the same capacity from the spacing of the ACKs at a
+	// sender-side point with both directions (0 when they queued on
+	// their way back: dispersion), for the filled-queue test (serial.go)
+	AckCapBps float64
 }
 
 // Detectors records what each detector concluded.

@@ -281,6 +281,31 @@
 //     0 too), and an application's rate is its mean when its median
 //     100 ms bin is under half of it (bursts seconds apart).
 //
+// Sixteenth-session additions (issue 11; from the misses of the spent sets
+// heldout3-24, checked on heldout13-24 and on regenerated runs of the
+// older sets, heldout25 evaluated once after):
+//
+//   - A shared queue the members keep full only between their losses
+//     (reno and cubic flows losing 5-25% behind a deep FIFO or a slow
+//     tbf with a large bucket) sums to a rate that is not flat, and each
+//     member was "congestion". When two thirds of the members measured
+//     the same capacity from their packets' spacing (at a receiver-side
+//     point from the segments, at a sender-side point from ACKs that did
+//     not queue on their way back), and the sum sits at 0.8-1.08 of it
+//     at the median and reaches 0.95 of it at its 85th percentile, the
+//     members share a shaper (or a link) at that capacity (membersFill).
+//     Traffic the capture does not show would leave the visible sum short
+//     of the capacity, peaks included: that stays congestion. 19 flows
+//     of heldout24 and a regenerated heldout7 run moved to right, none
+//     of another kind.
+//   - With the data alone at the receiver, a flat rate losing in runs
+//     with no one-way delay growth is a policer when the segments keep
+//     the sender's spacing (dispersion capacity 1.38 times the rate or
+//     more) and the tail of a queue too shallow to show when they arrive
+//     one serialisation time apart at the rate; between the two it stays
+//     insufficient_data. 6 data-only views of heldout17-24 moved from
+//     insufficient_data to policer, none of another kind.
+//
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
 // terms.

@@ -234,6 +234,9 @@ func (f *Flow) Finish() *Diagnosis {
 	if dg.Agg != nil && a.receiver {
 		dg.Agg.CapBps = a.capBps
 	}
+	if dg.Agg != nil && !a.receiver && a.vis == VisBoth {
+		dg.Agg.AckCapBps = a.capBps
+	}
 	// the drops, for the aggregate's drop chains, by the flows that may
 	// join one (SharedLimiters)
 	// (a sender-side point's: a receiver's show no drop)

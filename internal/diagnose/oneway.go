@@ -588,6 +588,35 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		set(VerdictRandomLoss, 0.3) // tune: 4 of 14
 		dg.Summary = fmt.Sprintf("limited by random loss: %.2f%% of segments lost without a rate plateau or queueing, %s, %s on average (only the data direction is mirrored)",
 			100*a.lossFrac, rttTxt, mbps(a.meanBps))
+	case a.receiver && a.flat && a.lossFrac >= c.LossMinFrac && a.lossRunFrac >= c.PolicerRunFrac/2 && a.owdOK && a.owdQ < c.ShaperMinQueueMS &&
+		(a.serialized() || a.capBps >= dispPolicerMin*a.plateauBps):
+		// At the receiver, a flat rate losing in runs without a queue
+		// in front: a token bucket that ran dry, or the tail of a queue
+		// too shallow to show. The packets' spacing tells them apart
+		// (serial.go): a queue sends them one serialisation time apart
+		// at its rate, a policer passes the sender's bursts.
+		rate := math.Round(a.plateauBps)
+		if a.serialized() {
+			set(VerdictShaper, 0.35)
+			dg.RateBps = rate
+			dg.QueueDelayMS = round3(math.Max(0, a.owdQ))
+			ev("packet dispersion: back-to-back segments arrived at %s, the flow's rate: a queue served at that rate spaced them (a policer passes the sender's spacing)", mbps(a.capBps))
+			dg.Summary = fmt.Sprintf("shaped at %s: flat rate (CV %.2f), segments arrive one serialisation time apart at it, %.2f%% lost in runs at the tail of a queue too shallow to show (%.0f ms from the timestamps), %s (only the data direction is mirrored)",
+				mbps(a.plateauBps), a.plateauCV, 100*a.lossFrac, math.Max(0, a.owdQ), rttTxt)
+			break
+		}
+		// the rate: the top of the flow's bins, as with both directions
+		// (decide): the saw-tooth stays under the bucket's rate between
+		// its losses
+		rate = ceiling(a.plateau, 0.85)
+		if w := windowMeans(a.plateau, 10); len(w) >= 10 && a.lossFrac >= policerHeavyLoss {
+			rate = ceiling(w, 0.9)
+		}
+		set(VerdictPolicer, 0.35)
+		dg.RateBps = math.Round(rate)
+		ev("packet dispersion: back-to-back segments arrived at %s, %.1f times the flow's rate: no queue at the rate spaced them (the sender's bursts passed as sent)", mbps(a.capBps), a.capBps/a.plateauBps)
+		dg.Summary = fmt.Sprintf("policed at about %s: flat rate (CV %.2f), %.2f%% of segments lost, %.0f%% of them next to another (a token bucket that ran dry), no queueing (%.0f ms from the timestamps), and the segments keep the sender's spacing, %s (only the data direction is mirrored)",
+			mbps(rate), a.plateauCV, 100*a.lossFrac, 100*a.lossRunFrac, math.Max(0, a.owdQ), rttTxt)
 	default:
 		set(VerdictInsufficientData, 0.5)
 		rate := "variable"

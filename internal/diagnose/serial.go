@@ -35,6 +35,10 @@ const (
 	// serialAgree: the members' capacities, the largest over the
 	// smallest, at most this for one queue's serialisation
 	serialAgree = 1.05
+	// dispPolicerMin: the capacity over the flow's plateau from which
+	// its packets kept the sender's spacing (policers: 5th percentile
+	// 1.38, above)
+	dispPolicerMin = 1.38
 )
 
 // serialized: at a receiver-side point, the flow's packets arrived at
@@ -89,4 +93,57 @@ func membersSerialized(flows []FlowRef, idx []int, bps float64) (float64, bool) 
 	}
 	m := quantileSorted(caps, 0.5)
 	return m, bps > 0 && m >= serialLo*bps && m <= serialHi*bps
+}
+
+// A shared queue the members keep full part of the time: their losses
+// and backoffs leave its output short between the peaks (reno and cubic
+// flows losing 5-25 % behind a deep queue, several of them synchronised,
+// or the ACKs of a bidirectional transfer queued behind the other way's
+// data), so the summed rate is not flat, but whenever they fill it the
+// sum reaches the queue's rate, and their back-to-back packets leave it
+// one serialisation time apart. Traffic the capture does not show
+// competing for the queue would leave the visible sum short of the
+// capacity the spacing gives, peaks included.
+const (
+	// fillAgree: a member's capacity within this of the members' median
+	// counts as the same queue's
+	fillAgree = 0.05
+	// fillMinMedian, fillMaxMedian: the summed plateau's median over the
+	// capacity
+	fillMinMedian = 0.8
+	fillMaxMedian = serialHi
+	// fillTopQ, fillTop: the summed plateau reaches fillTop of the
+	// capacity at this quantile of its bins
+	fillTopQ = 0.85
+	fillTop  = 0.95
+)
+
+// membersFill: two thirds of the members at least measured the same
+// capacity (at a receiver-side point from their segments, at a
+// sender-side point from their ACKs), and the members' summed plateau pts
+// sits near it at the median and reaches it at its top (see above). It
+// returns the members' median capacity.
+func membersFill(flows []FlowRef, idx []int, pts []float64, bps float64) (float64, bool) {
+	caps := make([]float64, 0, len(idx))
+	for _, i := range idx {
+		a := flows[i].Diagnosis.Agg
+		if c := math.Max(a.CapBps, a.AckCapBps); c > 0 {
+			caps = append(caps, c)
+		}
+	}
+	if len(caps) == 0 || 3*len(caps) < 2*len(idx) {
+		return 0, false
+	}
+	sort.Float64s(caps)
+	m := quantileSorted(caps, 0.5)
+	agree := 0
+	for _, c := range caps {
+		if math.Abs(c-m) <= fillAgree*m {
+			agree++
+		}
+	}
+	if 3*agree < 2*len(idx) {
+		return 0, false
+	}
+	return m, bps >= fillMinMedian*m && bps <= fillMaxMedian*m && ceiling(pts, fillTopQ) >= fillTop*m
 }

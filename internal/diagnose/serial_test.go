@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -86,5 +87,98 @@ func TestMembersSerialized(t *testing.T) {
 		if _, got := membersSerialized(fl, idx, tc.sum); got != tc.want {
 			t.Errorf("%s: membersSerialized = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestMembersFill(t *testing.T) {
+	const c = 23.26e6
+	peaks := func(med, top float64) []float64 {
+		// 100 bins: 80 around the median, 20 at the top
+		pts := make([]float64, 100)
+		for i := range pts {
+			pts[i] = med * (0.9 + 0.2*float64(i%10)/9)
+			if i%5 == 0 {
+				pts[i] = top
+			}
+		}
+		return pts
+	}
+	for _, tc := range []struct {
+		name     string
+		caps     []float64 // CapBps, then AckCapBps for negative values
+		pts      []float64
+		med      float64
+		want     bool
+		wantRate float64
+	}{
+		// 3 reno flows through a 716-frame FIFO at 23 Mbit/s losing 24%
+		// (heldout24 c011, spent): the sum's median 19.6, its 85th
+		// percentile 23.0
+		{"filled between losses", []float64{c, c, c}, peaks(19.6e6, 23.0e6), 19.6e6, true, c},
+		// the capacity from the ACKs at the senders (heldout24 c054)
+		{"from the ACKs", []float64{-2.907e6, -2.907e6, -2.907e6, -2.907e6, -2.907e6}, peaks(2.908e6, 3.6e6), 2.908e6, true, 2.907e6},
+		// one member's spacing apart, two thirds agree
+		{"one apart", []float64{4.24e6, 3.38e6, 4.24e6}, peaks(4.24e6, 4.7e6), 4.24e6, true, 4.24e6},
+		{"two apart", []float64{4.24e6, 3.38e6, 5.5e6}, peaks(4.24e6, 4.7e6), 4.24e6, false, 0},
+		{"a third not measured", []float64{c, c, 0}, peaks(19.6e6, 23.0e6), 19.6e6, true, c},
+		{"half not measured", []float64{c, 0}, peaks(19.6e6, 23.0e6), 19.6e6, false, 0},
+		// traffic the capture does not show takes part of the queue: the
+		// visible sum stays short of its capacity, peaks included
+		{"short of it", []float64{c, c, c}, peaks(12e6, 18e6), 12e6, false, 0},
+		{"median short", []float64{c, c, c}, peaks(17e6, 23.0e6), 17e6, false, 0},
+		{"never reaches it", []float64{c, c, c}, peaks(19.6e6, 21.0e6), 19.6e6, false, 0},
+		// the senders' spacing (a policer passes it): far over the sum
+		{"over the sum", []float64{60e6, 60e6, 60e6}, peaks(19.6e6, 23.0e6), 19.6e6, false, 0},
+	} {
+		var fl []FlowRef
+		var idx []int
+		for i, v := range tc.caps {
+			a := &AggInput{CapBps: v}
+			if v < 0 {
+				a = &AggInput{AckCapBps: -v}
+			}
+			fl = append(fl, FlowRef{ID: uint64(i + 1), Diagnosis: &Diagnosis{Agg: a}})
+			idx = append(idx, i)
+		}
+		got, ok := membersFill(fl, idx, tc.pts, tc.med)
+		if ok != tc.want || ok && got != tc.wantRate {
+			t.Errorf("%s: membersFill = %.0f, %v; want %.0f, %v", tc.name, got, ok, tc.wantRate, tc.want)
+		}
+	}
+}
+
+// Flows that share a deep queue and lose much: their sum is not flat, but
+// it reaches the capacity their packets' spacing gives between losses; a
+// shared shaper at that capacity, and without the capacity, no verdict
+// on the aggregate.
+func TestSharedQueueFilled(t *testing.T) {
+	mk := func(capBps float64) []FlowRef {
+		var flows []FlowRef
+		for i := range 3 {
+			bps := make([]float64, 60)
+			for j := range bps {
+				// a second of the three flows together at the queue's
+				// rate, then seconds of them backing off after losses
+				bps[j] = []float64{0.95, 0.75, 1, 0.8, 1, 0.85}[j/10] * 23e6 / 3
+			}
+			d := &Diagnosis{Verdict: VerdictCongestion, Visibility: VisBoth, Direction: "client_to_server", Summary: "congestion",
+				Agg: &AggInput{Deliv: Series{StartNS: 0, StepNS: 100e6, Bps: bps}, Lost: 200, Originals: 1000, Inflated: true,
+					QueueMS: 390, MinRTTMS: 40, LossRunFrac: 0.7, Verdict: VerdictCongestion, CapBps: capBps}}
+			flows = append(flows, FlowRef{ID: uint64(i + 1), Client: fmt.Sprintf("10.0.0.1:%d", 40000+i), Server: "10.0.0.2:5201",
+				StartNS: 0, EndNS: 6e9, Diagnosis: d})
+		}
+		return flows
+	}
+	flows := mk(23.26e6)
+	got := SharedLimiters(flows)
+	if len(got) != 1 || got[0].Verdict != VerdictShaper || got[0].RateBps != 23.26e6 {
+		t.Fatalf("SharedLimiters = %+v, want one shared shaper at 23260000", got)
+	}
+	if s := flows[0].Diagnosis.Summary; !strings.HasPrefix(s, "shaped at 23.3 Mbit/s shared by flows #1 #2 #3: their packets leave a queue at that rate") {
+		t.Errorf("summary %q", s)
+	}
+	flows = mk(0)
+	if got := SharedLimiters(flows); len(got) != 0 || flows[0].Diagnosis.Verdict != VerdictCongestion {
+		t.Errorf("without a capacity: SharedLimiters = %+v, first member %s; want none, congestion", got, flows[0].Diagnosis.Verdict)
 	}
 }

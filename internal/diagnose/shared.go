@@ -412,7 +412,11 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 	// and 10 ms of growth it made 6 flows right and 8 wrong (heldout21)
 	bucket := !queued && !serial && !upper && medQueue < aggShallowQueueMS && lossFrac >= aggBucketLossFrac && runsOK &&
 		flows[idx[0]].Diagnosis.Visibility != VisAcksOnly
-	bucketVaries := false
+	bucketVaries, filled := false, false
+	fillBps, fillOK := 0.0, false
+	if queued && !(pl.flat || flat1s && (sent || medQueue >= aggDeepQueueMS)) {
+		fillBps, fillOK = membersFill(flows, idx, pl.pts, pl.bps)
+	}
 	switch {
 	case bucket && !(pl.flat || flat1sSum || 2*policed > len(idx)):
 		verdict, bucketVaries = VerdictPolicer, true
@@ -474,6 +478,14 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		// (not less the lost share: a shaper's queue drops from its
 		// tail what it cannot send, and what the senders sent sums to
 		// its rate within 2% on tune + heldout3, 3 to 9.5% lost)
+	case queued && !sent && !flows[idx[0]].Diagnosis.Agg.OneWay && fillOK:
+		// a queue the members share and fill at its peaks (serial.go,
+		// membersFill): a shaper (or a link) at the capacity its
+		// spacing gives
+		verdict, filled = VerdictShaper, true
+		rate = fillBps
+		extraEv = fmt.Sprintf("packet dispersion: the members' back-to-back packets left a queue at %s; their summed rate is %.0f%% of it at the median and reaches it at its peaks (%s at the %.0fth percentile of the 100 ms bins): they fill that queue when their losses let them, and no traffic the capture does not show takes its share",
+			mbps(fillBps), 100*pl.bps/fillBps, mbps(ceiling(pl.pts, fillTopQ)), 100*fillTopQ)
 	default:
 		return nil
 	}
@@ -539,6 +551,10 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		case VerdictShaper:
 			d.Summary = fmt.Sprintf("shaped at %s shared by flows %s: flat summed rate (CV %.2f), queueing delay up to %.0f ms%s",
 				mbps(rate), members, pl.cv, medQueue, oneWay)
+			if filled {
+				d.Summary = fmt.Sprintf("shaped at %s shared by flows %s: their packets leave a queue at that rate and their summed rate reaches it between losses (median %.0f%% of it), %s, queueing delay up to %.0f ms",
+					mbps(rate), members, 100*pl.bps/rate, lossTxt, medQueue)
+			}
 		case VerdictCongestion:
 			d.BottleneckBps = sl.RateBps
 			d.Summary = fmt.Sprintf("congestion at a bottleneck of %s shared by flows %s: %.2f%% loss after queueing up to %.0f ms",
