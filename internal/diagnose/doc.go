@@ -283,7 +283,8 @@
 //
 // Sixteenth-session additions (issue 11; from the misses of the spent sets
 // heldout3-24, checked on heldout13-24 and on regenerated runs of the
-// older sets, heldout25 evaluated once after):
+// older sets; heldout25 and heldout26 evaluated once after, where they
+// moved 1 and 4 data-only views, to right):
 //
 //   - A shared queue the members keep full only between their losses
 //     (reno and cubic flows losing 5-25% behind a deep FIFO or a slow
