@@ -283,8 +283,10 @@
 //
 // Sixteenth-session additions (issue 11; from the misses of the spent sets
 // heldout3-24, checked on heldout13-24 and on regenerated runs of the
-// older sets; heldout25 and heldout26 evaluated once after, where they
-// moved 1 and 4 data-only views, to right):
+// older sets; heldout25 and heldout26 evaluated once after the first
+// two, where they moved 1 and 4 data-only views to right, and heldout27
+// after the third, where the three moved 12 flows with both directions
+// and 1 data-only view to right, none to wrong):
 //
 //   - A shared queue the members keep full only between their losses
 //     (reno and cubic flows losing 5-25% behind a deep FIFO or a slow
