@@ -214,19 +214,7 @@ func (f *Flow) decide(a *analysis, dg *Diagnosis) {
 		// short of the rate and its fill tests fail, but the drops come
 		// in runs (the bucket ran dry during a burst) with no queueing,
 		// and the delivered rate tops out at the rate
-		rate := ceiling(a.plateau, 0.85)
-		// A flow that loses a twentieth of its segments is over the
-		// rate most of the time: its rate is then the top of its 1 s
-		// windows, not of its 100 ms bins, into which a bucket of B
-		// bytes lets B more (a 47 kB bucket is 3.8 Mbit/s over 100 ms,
-		// +130% on a 2.9 Mbit/s policer, but B/1 s over a second).
-		// One that loses little is under it but at its saw-tooth's
-		// tops, which 1 s windows average away (cubic through a 40
-		// Mbit/s policer at 11 ms, 1.4% lost: 33 over 1 s, testdata/
-		// classes class 3)
-		if w := windowMeans(a.plateau, 10); len(w) >= 10 && a.lossFrac >= policerHeavyLoss {
-			rate = ceiling(w, 0.9)
-		}
+		rate := a.policedTop()
 		set(VerdictPolicer, 0.4) // tune: 4 of 10
 		dg.RateBps = math.Round(rate)
 		ev("Flach tests inconclusive (codes %d/%d), but %.0f%% of the lost segments follow a lost segment (drops in runs: a bucket that ran dry), without RTT growth; the delivered rate tops out at %s",
@@ -432,3 +420,20 @@ func lossTxt(frac float64) string {
 // policerHeavyLoss: from this loss on a policed flow's rate is read over
 // 1 s windows.
 const policerHeavyLoss = 0.05
+
+// policedTop is the rate of a token bucket that a saw-tooth runs dry,
+// read off the flow's plateau: the top of its 100 ms bins, or of its 1 s
+// windows when it loses heavily. A flow that loses a twentieth of its
+// segments is over the rate most of the time: its rate is then the top of
+// its 1 s windows, not of its 100 ms bins, into which a bucket of B bytes
+// lets B more (a 47 kB bucket is 3.8 Mbit/s over 100 ms, +130% on a 2.9
+// Mbit/s policer, but B/1 s over a second). One that loses little is
+// under it but at its saw-tooth's tops, which 1 s windows average away
+// (cubic through a 40 Mbit/s policer at 11 ms, 1.4% lost: 33 over 1 s,
+// testdata/classes class 3).
+func (a *analysis) policedTop() float64 {
+	if w := windowMeans(a.plateau, 10); len(w) >= 10 && a.lossFrac >= policerHeavyLoss {
+		return ceiling(w, 0.9)
+	}
+	return ceiling(a.plateau, 0.85)
+}

@@ -613,10 +613,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		// the rate: the top of the flow's bins, as with both directions
 		// (decide): the saw-tooth stays under the bucket's rate between
 		// its losses
-		rate = ceiling(a.plateau, 0.85)
-		if w := windowMeans(a.plateau, 10); len(w) >= 10 && a.lossFrac >= policerHeavyLoss {
-			rate = ceiling(w, 0.9)
-		}
+		rate = a.policedTop()
 		set(VerdictPolicer, 0.35)
 		dg.RateBps = math.Round(rate)
 		ev("packet dispersion: back-to-back segments arrived at %s, %.1f times the flow's rate: no queue at the rate spaced them (the sender's bursts passed as sent)", mbps(a.capBps), a.capBps/a.plateauBps)
