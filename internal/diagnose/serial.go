@@ -97,13 +97,15 @@ func membersSerialized(flows []FlowRef, idx []int, bps float64) (float64, bool) 
 
 // A shared queue the members keep full part of the time: their losses
 // and backoffs leave its output short between the peaks (reno and cubic
-// flows losing 5-25 % behind a deep queue, several of them synchronised,
-// or the ACKs of a bidirectional transfer queued behind the other way's
-// data), so the summed rate is not flat, but whenever they fill it the
+// flows losing 5-25 % behind a deep FIFO, several of them synchronised;
+// a slow tbf whose large bucket lets the queue out in bursts after
+// them), so the summed rate is not flat, but whenever they fill it the
 // sum reaches the queue's rate, and their back-to-back packets leave it
 // one serialisation time apart. Traffic the capture does not show
 // competing for the queue would leave the visible sum short of the
-// capacity the spacing gives, peaks included.
+// capacity the spacing gives, peaks included. (At a sender-side point of
+// a bidirectional transfer the ACKs queue behind the other way's data
+// and give no capacity: dispersion; such members stay as they were.)
 const (
 	// fillAgree: a member's capacity within this of the members' median
 	// counts as the same queue's
