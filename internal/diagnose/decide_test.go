@@ -21,10 +21,7 @@ func TestAloneShaperNeedsARate(t *testing.T) {
 		f := NewFlow(DefaultConfig())
 		d := &f.d[0]
 		d.dataPkts = 5000
-		pts := make([]float64, 40)
-		for i := range pts {
-			pts[i] = tc.plateau
-		}
+		pts := sawBins(40, tc.plateau, 0)
 		a := &analysis{
 			d: d, durNS: 5e9, lossFrac: 0.02, lost: 100, originals: 5000,
 			inflLossFr: 0.8, inflated: true, queueMS: 430,
@@ -92,10 +89,7 @@ func TestOneWayDispersionTellsLimiter(t *testing.T) {
 		f := NewFlow(DefaultConfig())
 		d := &f.d[0]
 		d.dataPkts = 20000
-		pts := make([]float64, 60)
-		for i := range pts {
-			pts[i] = 32e6 * (1 + 0.03*float64(i%5-2)) // a saw-tooth's bins, CV ~0.04
-		}
+		pts := sawBins(60, 32e6, 0.03) // CV ~0.04
 		a := &analysis{
 			d: d, vis: VisDataOnly, receiver: true, point: "receiver", durNS: 6e9,
 			lossFrac: 0.015, lost: 300, originals: 20000, lossRunFrac: 0.63,
@@ -132,10 +126,7 @@ func TestOneWayFlachNeedsNoQueue(t *testing.T) {
 		f := NewFlow(DefaultConfig())
 		d := &f.d[0]
 		d.dataPkts = 20000
-		pts := make([]float64, 60)
-		for i := range pts {
-			pts[i] = 6.5e6 * (1 + 0.02*float64(i%5-2))
-		}
+		pts := sawBins(60, 6.5e6, 0.02)
 		a := &analysis{
 			d: d, vis: VisDataOnly, point: "sender", durNS: 6e9,
 			lossFrac: 0.0104, lost: 208, originals: 20000, lossRunFrac: 0.2,
@@ -150,4 +141,14 @@ func TestOneWayFlachNeedsNoQueue(t *testing.T) {
 			t.Errorf("%s: verdict %s (%q), want %s", tc.name, dg.Verdict, dg.Summary, tc.want)
 		}
 	}
+}
+
+// sawBins is n 100 ms bins around bps, stepping by amp of it over every 5
+// (a saw-tooth's bins; amp 0: flat).
+func sawBins(n int, bps, amp float64) []float64 {
+	pts := make([]float64, n)
+	for i := range pts {
+		pts[i] = bps * (1 + amp*float64(i%5-2))
+	}
+	return pts
 }

@@ -600,10 +600,9 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		// too shallow to show. The packets' spacing tells them apart
 		// (serial.go): a queue sends them one serialisation time apart
 		// at its rate, a policer passes the sender's bursts.
-		rate := math.Round(a.plateauBps)
 		if a.serialized() {
 			set(VerdictShaper, 0.35)
-			dg.RateBps = rate
+			dg.RateBps = math.Round(a.plateauBps)
 			dg.QueueDelayMS = round3(math.Max(0, a.owdQ))
 			ev("packet dispersion: back-to-back segments arrived at %s, the flow's rate: a queue served at that rate spaced them (a policer passes the sender's spacing)", mbps(a.capBps))
 			dg.Summary = fmt.Sprintf("shaped at %s: flat rate (CV %.2f), segments arrive one serialisation time apart at it, %.2f%% lost in runs at the tail of a queue too shallow to show (%.0f ms from the timestamps), %s (only the data direction is mirrored)",
@@ -613,7 +612,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		// the rate: the top of the flow's bins, as with both directions
 		// (decide): the saw-tooth stays under the bucket's rate between
 		// its losses
-		rate = a.policedTop()
+		rate := a.policedTop()
 		set(VerdictPolicer, 0.35)
 		dg.RateBps = math.Round(rate)
 		ev("packet dispersion: back-to-back segments arrived at %s, %.1f times the flow's rate: no queue at the rate spaced them (the sender's bursts passed as sent)", mbps(a.capBps), a.capBps/a.plateauBps)

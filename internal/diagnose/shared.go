@@ -413,8 +413,13 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 	bucket := !queued && !serial && !upper && medQueue < aggShallowQueueMS && lossFrac >= aggBucketLossFrac && runsOK &&
 		flows[idx[0]].Diagnosis.Visibility != VisAcksOnly
 	bucketVaries, filled := false, false
+	// the sum flat enough for a shared queue (flat by the second is
+	// enough at the senders and behind a deep queue; see the shaper
+	// case below)
+	flatSum := pl.flat || flat1s && (sent || medQueue >= aggDeepQueueMS)
+	// else a queue its members fill between their losses (membersFill)
 	fillBps, fillOK := 0.0, false
-	if queued && !(pl.flat || flat1s && (sent || medQueue >= aggDeepQueueMS)) {
+	if queued && !flatSum && !sent && !flows[idx[0]].Diagnosis.Agg.OneWay {
 		fillBps, fillOK = membersFill(flows, idx, pl.pts, pl.bps)
 	}
 	switch {
@@ -451,7 +456,7 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 			extraEv = c.evidence(rate)
 			rate = c.bps
 		}
-	case (pl.flat || flat1s && (flows[idx[0]].Diagnosis.Agg.Sent || medQueue >= aggDeepQueueMS)) && queued || serial:
+	case flatSum && queued || serial:
 		// A shared queue at a flat summed rate: a tbf shaper, or a link
 		// of that rate with a drop-tail FIFO that several flows fill.
 		// The two are the same thing on the wire (a queue served at one
@@ -478,7 +483,7 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		// (not less the lost share: a shaper's queue drops from its
 		// tail what it cannot send, and what the senders sent sums to
 		// its rate within 2% on tune + heldout3, 3 to 9.5% lost)
-	case queued && !sent && !flows[idx[0]].Diagnosis.Agg.OneWay && fillOK:
+	case fillOK:
 		// a queue the members share and fill at its peaks (serial.go,
 		// membersFill): a shaper (or a link) at the capacity its
 		// spacing gives
