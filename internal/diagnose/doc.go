@@ -316,6 +316,21 @@
 //     shaper, one more and one policer to insufficient_data (after
 //     heldout26's evaluation; heldout27 evaluates it).
 //
+// Seventeenth-session addition (issue 11; from the data-only misses of
+// the spent sets heldout13-22 and 24; heldout28 evaluates it):
+//
+//   - With the data alone at the sender, the queue on the path is read
+//     from the segment sent next after a lost one to the retransmission,
+//     less the handshake RTT (sendQueue): the ACK that set the
+//     retransmission off came back after that segment. It was read from
+//     the lost segment's own transmission less four segment times at the
+//     flow's rate, which a member of a shared queue (a segment every few
+//     tens of ms) overshot: its queue read none, and the members' sum was
+//     neither a shared shaper nor a policer. 76 data-only views moved to
+//     right (49 behind shapers and FIFOs, 27 behind policers whose
+//     members no longer looked queued), one (a single cubic flow behind
+//     a 12 ms FIFO, now 9.8 ms of queue) to wrong.
+//
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
 // terms.

@@ -461,8 +461,8 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		ev("RTT at most %s: the server's SYN/ACK to its first ACK of the client's data (the client's delay before it sent included)", msTxt(a.rttSrv))
 	}
 	if a.sendQOK {
-		ev("lost segments were retransmitted %.1f ms (p10) after they were sent: %.1f ms beyond the %s RTT and the next segments' time (%d retransmissions)",
-			a.retxDelay.quantile(0.1)/1000, a.sendQ, msTxt(a.sendBase), a.retxDelay.n)
+		ev("lost segments were retransmitted %.1f ms (p10) after the next segment was sent: %.1f ms beyond the %s RTT (%d retransmissions)",
+			a.retxAfter.quantile(0.1)/1000, a.sendQ, msTxt(a.sendBase), a.retxAfter.n)
 	}
 	offFr := 0.0
 	if a.durNS > 0 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"testing"
 )
 
@@ -265,15 +266,23 @@ func refMarkLoss(d *dirState, a *analysis) {
 		if overlap(r.seq, end, o.seq, o.seq+uint32(o.plen)) == 0 {
 			continue
 		}
-		prev := o
+		prev, pi := o, int(origs[j])
 		if lastTx[j] >= 0 {
-			prev = d.rb.at(int(lastTx[j]))
+			prev, pi = d.rb.at(int(lastTx[j])), int(lastTx[j])
 		}
 		if prev.flags&recLost == 0 {
 			prev.flags |= recLost
 			a.lost++
 			if r.t > prev.t {
 				a.retxDelay.add(float64(r.t - prev.t))
+			}
+			for q := pi + 1; q < i && q <= pi+retxAfterScan; q++ {
+				if x := d.rb.at(q); x.kind != recHole {
+					if r.t > x.t {
+						a.retxAfter.add(float64(r.t - x.t))
+					}
+					break
+				}
 			}
 		}
 		lastTx[j] = int32(i)
@@ -328,8 +337,11 @@ func TestMarkLossMatchesReference(t *testing.T) {
 		ga, wa := &analysis{d: &got}, &analysis{d: &want}
 		f.markLoss(ga)
 		refMarkLoss(&want, wa)
-		if ga.lost != wa.lost || ga.retxDelay != wa.retxDelay {
-			t.Errorf("%s: lost %d, want %d (retransmission delays equal: %v)", tc.name, ga.lost, wa.lost, ga.retxDelay == wa.retxDelay)
+		if ga.lost != wa.lost || ga.retxDelay != wa.retxDelay || ga.retxAfter != wa.retxAfter {
+			t.Errorf("%s: lost %d, want %d (retransmission delays equal: %v, from the next segment: %v)", tc.name, ga.lost, wa.lost, ga.retxDelay == wa.retxDelay, ga.retxAfter == wa.retxAfter)
+		}
+		if ga.retxAfter.n == 0 {
+			t.Errorf("%s: no delay from the next segment measured", tc.name)
 		}
 		for i := range got.rb.n {
 			if g, w := *got.rb.at(i), *want.rb.at(i); g != w {
@@ -387,6 +399,58 @@ func TestHistAddN(t *testing.T) {
 		}
 		if got != want {
 			t.Fatalf("addN differs from adds: %+v, want %+v", got.n, want.n)
+		}
+	}
+}
+
+// A member of a shared queue sends a segment every 30 ms (7 reno flows
+// through a 3.4 Mbit/s shaper: heldout20 g037, spent). A fast
+// retransmission comes one RTT, queueing included, after the segment
+// that followed the lost one, which is five of the flow's own segment
+// times after the lost one. sendQueue reads the path's queue off it (70
+// ms over a 47 ms RTT); behind a policer, with no queue, about none.
+func TestSendQueueSharedMember(t *testing.T) {
+	const base, gap = 47_000, 30_000 // µs
+	for _, tc := range []struct {
+		name            string
+		queue           uint32 // µs
+		queued, noQueue bool
+	}{
+		{"shared shaper", 70_000, true, false},
+		{"shared policer", 1_000, false, true},
+	} {
+		var recs []rec
+		seq, tm := uint32(1), uint32(0)
+		for k := range 600 {
+			tm += gap
+			recs = append(recs, rec{t: tm, seq: seq, plen: 1448, flen: 1514, kind: recOrig})
+			if k%10 == 3 {
+				// lost: retransmitted an RTT after the next segment
+				// (tm+gap), plus up to 3 ms of the ACKs' own jitter
+				rt := tm + gap + base + tc.queue + uint32(k%4)*1000
+				recs = append(recs, rec{t: rt, seq: seq, plen: 1448, flen: 1514, kind: recRetx})
+			}
+			seq += 1448
+		}
+		sort.SliceStable(recs, func(i, j int) bool { return recs[i].t < recs[j].t })
+		var d dirState
+		d.rb = recBufOf(recs)
+		for i, r := range recs {
+			if r.kind == recRetx {
+				d.retxRecEnd = int32(i + 1)
+			}
+		}
+		f := NewFlow(DefaultConfig())
+		a := &analysis{d: &d, vis: VisDataOnly, plateauBps: 1514 * 8 / 0.03}
+		a.rtt.MinMS, a.rtt.Samples = base/1000, 1
+		f.markLoss(a)
+		f.sendQueue(a)
+		want := float64(tc.queue) / 1000
+		if !a.sendQOK || math.Abs(a.sendQ-want) > 1.5 {
+			t.Errorf("%s: queue %.1f ms (measured %v), want %.1f ± 1.5", tc.name, a.sendQ, a.sendQOK, want)
+		}
+		if a.sendQueued() != tc.queued || a.sendUnqueued() != tc.noQueue {
+			t.Errorf("%s: queued %v, no queue %v; want %v, %v", tc.name, a.sendQueued(), a.sendUnqueued(), tc.queued, tc.noQueue)
 		}
 	}
 }
