@@ -133,7 +133,7 @@ func TestOneWayFlachNeedsNoQueue(t *testing.T) {
 			plateau: pts, plateauBps: 6.5e6, plateauCV: 0.03, flat: true,
 			rtt:     RTTStats{Samples: 1, MinMS: 16.3, P10MS: 16.3, P50MS: 16.3, P90MS: 16.3},
 			flach:   [2]flachResult{{code: 0, rate: 6.5e6}, {code: 3}},
-			sendQOK: true, sendQ: tc.sendQ, sendBase: 16.3, retxP10: 16.3 + tc.sendQ,
+			sendQOK: true, sendQN: 10, sendQ: tc.sendQ, sendBase: 16.3, retxP10: 16.3 + tc.sendQ,
 		}
 		dg := &Diagnosis{Direction: "client_to_server"}
 		f.decideOneWay(a, dg)

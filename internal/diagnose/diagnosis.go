@@ -90,6 +90,8 @@ type AggInput struct {
 	// Upper: QueueMS is measured over an upper bound of the RTT: a
 	// queue it shows is there, its absence proves nothing
 	Upper bool
+	// QueueN: the retransmission delays QueueMS is read from, when Sent
+	QueueN int
 	// LossRunFrac: the flow's share of lost segments that follow a lost
 	// one (lossRuns)
 	LossRunFrac float64

@@ -316,7 +316,7 @@
 //     shaper, one more and one policer to insufficient_data (after
 //     heldout26's evaluation; heldout27 evaluates it).
 //
-// Seventeenth-session addition (issue 11; from the data-only misses of
+// Seventeenth-session additions (issue 11; from the data-only misses of
 // the spent sets heldout13-22 and 24; heldout28 evaluates it):
 //
 //   - With the data alone at the sender, the queue on the path is read
@@ -330,6 +330,15 @@
 //     right (49 behind shapers and FIFOs, 27 behind policers whose
 //     members no longer looked queued), one (a single cubic flow behind
 //     a 12 ms FIFO, now 9.8 ms of queue) to wrong.
+//   - A member of such an aggregate needs 3 retransmission delays, not
+//     10, and no rate plateau of its own: the aggregate pools its
+//     members' delays (10 in all). Members of shared shapers losing
+//     0.1-0.2% retransmit 5-13 times each. 27 more views to right; 4
+//     members of a shared policer, right on their own, to
+//     insufficient_data with the group, and 7 members of reordering
+//     runs' shared 21 and 52 Mbit/s links to shaper at the links' rate
+//     (the runs' truth is reordering, which the data alone at the
+//     sender cannot show: no SACK is seen).
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS

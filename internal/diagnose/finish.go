@@ -98,8 +98,11 @@ type analysis struct {
 	// queue sends a segment every few tens of ms)
 	retxAfter logHist
 	// sendQ: with the data alone at the sender, the queue on the path
-	// from the retransmission delays (sendQueue); sendQOK when measured
+	// from the retransmission delays (sendQueue); sendQN of them (at
+	// least sendQMinShare), sendQOK when they are enough for the flow's
+	// own verdict (sendQMinOwn)
 	sendQ   float64
+	sendQN  uint64
 	sendQOK bool
 	// rttSrv: with the server's data alone, its SYN/ACK to its first ACK
 	// of client data, ms: an upper bound of the RTT (0: none)
@@ -211,10 +214,12 @@ func (f *Flow) Finish() *Diagnosis {
 	// (over an upper bound of the RTT only a queue found counts, and no
 	// queue where the retransmissions agree with the bound:
 	// sendUnqueued; else Upper)
-	if len(a.deliv.Bps) > 0 && a.vis == VisDataOnly && !a.receiver && a.sendQOK {
-		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.sendQueued(),
+	// (a member losing little has a few delays: the aggregate pools
+	// them, QueueN)
+	if len(a.deliv.Bps) > 0 && a.vis == VisDataOnly && !a.receiver && a.sendQN > 0 {
+		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.sendQueuedQ(),
 			Flat: a.flat, QueueMS: math.Max(0, a.sendQ), MinRTTMS: a.sendBase, Verdict: dg.Verdict, Small: a.small, OneWay: true, Sent: true,
-			Upper: a.sendUpper && !a.sendUnqueued(), LossRunFrac: a.lossRunFrac}
+			Upper: a.sendUpper && !a.sendUnqueuedQ(), LossRunFrac: a.lossRunFrac, QueueN: int(a.sendQN)}
 	}
 	if len(a.deliv.Bps) > 0 && (a.vis == VisDataOnly && a.receiver || a.vis == VisAcksOnly) && a.owdOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.owdQ >= 2*f.cfg.ShaperMinQueueMS,
@@ -970,7 +975,7 @@ const retxAfterScan = 8
 // tenth of the shared shapers: a member of 7 reno flows through a 3.4
 // Mbit/s shaper sends a segment every 30 ms; heldout20 g037.)
 func (f *Flow) sendQueue(a *analysis) {
-	if a.vis != VisDataOnly || a.receiver || a.retxAfter.n < 10 || a.plateauBps <= 0 {
+	if a.vis != VisDataOnly || a.receiver || a.retxAfter.n < sendQMinShare {
 		return
 	}
 	a.sendBase = a.rtt.MinMS
@@ -982,13 +987,29 @@ func (f *Flow) sendQueue(a *analysis) {
 	}
 	a.retxP10 = a.retxDelay.quantile(0.1) / 1000
 	a.sendQ = a.retxAfter.quantile(0.1)/1000 - a.sendBase
-	a.sendQOK = true
+	a.sendQN = a.retxAfter.n
+	a.sendQOK = a.sendQN >= sendQMinOwn
 }
 
+// The retransmission delays sendQueue needs: sendQMinOwn for the flow's
+// own verdict; sendQMinShare for a member of an aggregate, which pools
+// its members' (aggregate: sendQMinOwn in all). Members of a shared
+// shaper losing 0.1-0.2% retransmit 5-13 times each in a few seconds
+// (heldout19 i019, spent).
+const (
+	sendQMinOwn   = 10
+	sendQMinShare = 3
+)
+
 // sendQueued and sendUnqueued: the queue from sendQueue is clearly there,
-// or clearly not (between the two: neither).
+// or clearly not (between the two: neither); the ...Q forms whatever the
+// number of delays (an aggregate's member).
 func (a *analysis) sendQueued() bool {
-	return a.sendQOK && a.sendQ >= math.Max(sendQueueMinMS, sendQueueMinFrac*a.sendBase)
+	return a.sendQOK && a.sendQueuedQ()
+}
+
+func (a *analysis) sendQueuedQ() bool {
+	return a.sendQN > 0 && a.sendQ >= math.Max(sendQueueMinMS, sendQueueMinFrac*a.sendBase)
 }
 
 // Over the upper bound rttSrv (the server's SYN/ACK to its first ACK of
@@ -998,8 +1019,12 @@ func (a *analysis) sendQueued() bool {
 // sooner than that bound allows: on heldout4 rttSrv was within 1-4 ms of
 // the lab's RTT, and random loss retransmitted 0-3 ms past it.
 func (a *analysis) sendUnqueued() bool {
+	return a.sendQOK && a.sendUnqueuedQ()
+}
+
+func (a *analysis) sendUnqueuedQ() bool {
 	lim := math.Max(sendNoQueueMaxMS, sendNoQueueMaxFrac*a.sendBase)
-	return a.sendQOK && a.sendQ <= lim && (!a.sendUpper || a.retxP10 >= a.sendBase-lim)
+	return a.sendQN > 0 && a.sendQ <= lim && (!a.sendUpper || a.retxP10 >= a.sendBase-lim)
 }
 
 const (

@@ -218,6 +218,7 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 	var runs float64 // lost segments that follow a lost segment
 	inflated := 0
 	var queue, bases []float64
+	queueN := 0
 	for _, i := range idx {
 		a := flows[i].Diagnosis.Agg
 		base := a.Deliv.StartNS / step
@@ -234,6 +235,12 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		}
 		queue = append(queue, a.QueueMS)
 		bases = append(bases, a.MinRTTMS)
+		queueN += a.QueueN
+	}
+	// at the senders, the members' retransmission delays pooled: as
+	// many as a flow's own verdict needs (sendQueue)
+	if flows[idx[0]].Diagnosis.Agg.Sent && queueN < sendQMinOwn {
+		return nil
 	}
 	pl := plateauOf(sum, &cfg)
 	if len(pl.pts) < cfg.PlateauMinBins || pl.bps <= 0 {
