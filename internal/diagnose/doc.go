@@ -338,7 +338,9 @@
 //     insufficient_data with the group, and 7 members of reordering
 //     runs' shared 21 and 52 Mbit/s links to shaper at the links' rate
 //     (the runs' truth is reordering, which the data alone at the
-//     sender cannot show: no SACK is seen).
+//     sender cannot show: no SACK is seen). A member with no such delay
+//     still adds its rate to the sum (5 flows through a 2.1 Mbit/s FIFO
+//     read 1.6 Mbit/s without the one that lost too little).
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS

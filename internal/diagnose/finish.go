@@ -215,8 +215,8 @@ func (f *Flow) Finish() *Diagnosis {
 	// queue where the retransmissions agree with the bound:
 	// sendUnqueued; else Upper)
 	// (a member losing little has a few delays: the aggregate pools
-	// them, QueueN)
-	if len(a.deliv.Bps) > 0 && a.vis == VisDataOnly && !a.receiver && a.sendQN > 0 {
+	// them, QueueN; one with none still adds its rate to the sum)
+	if len(a.deliv.Bps) > 0 && a.vis == VisDataOnly && !a.receiver {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.sendQueuedQ(),
 			Flat: a.flat, QueueMS: math.Max(0, a.sendQ), MinRTTMS: a.sendBase, Verdict: dg.Verdict, Small: a.small, OneWay: true, Sent: true,
 			Upper: a.sendUpper && !a.sendUnqueuedQ(), LossRunFrac: a.lossRunFrac, QueueN: int(a.sendQN)}

@@ -230,6 +230,11 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		lost += a.Lost
 		origs += a.Originals
 		runs += a.LossRunFrac * float64(a.Lost)
+		// (a member that retransmitted too little at its sender has
+		// no queue of its own: its rate joins the sum, not its queue)
+		if a.Sent && a.QueueN == 0 {
+			continue
+		}
 		if a.Inflated {
 			inflated++
 		}
@@ -237,6 +242,7 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		bases = append(bases, a.MinRTTMS)
 		queueN += a.QueueN
 	}
+	known := len(queue) // members with a queue measured
 	// at the senders, the members' retransmission delays pooled: as
 	// many as a flow's own verdict needs (sendQueue)
 	if flows[idx[0]].Diagnosis.Agg.Sent && queueN < sendQMinOwn {
@@ -293,7 +299,7 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 	sentQueued, upper := true, false
 	for _, i := range idx {
 		a := flows[i].Diagnosis.Agg
-		sentQueued = sentQueued && a.Sent && a.Inflated
+		sentQueued = sentQueued && a.Sent && (a.Inflated || a.QueueN == 0)
 		upper = upper || a.Upper
 	}
 	if ownFlat == len(idx) && !sentQueued {
@@ -320,7 +326,7 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 	// grow by 2-3 ms at the sender (its own qdisc), past the members'
 	// relative test, without any queue on the path.
 	queued := medQueue >= aggQueueMinMS &&
-		(2*inflated >= len(idx) || medQueue >= aggQueueMinFrac*medBase && pl.cv <= aggBusyMaxCV)
+		(2*inflated >= known || medQueue >= aggQueueMinFrac*medBase && pl.cv <= aggBusyMaxCV)
 	// A deep queue is a queue whatever the members' own tests say: the
 	// members of 89 shared policers (5 sets) grew by at most 18.5 ms at
 	// the median, 6 reno flows through a 2.5 Mbit/s shaper by 98 ms on a
