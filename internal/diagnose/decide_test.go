@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -151,4 +152,66 @@ func sawBins(n int, bps, amp float64) []float64 {
 		pts[i] = bps * (1 + amp*float64(i%5-2))
 	}
 	return pts
+}
+
+// With the data alone at the sender, a cubic flow under a policer sends
+// in bursts that drain the bucket, then backs off under its rate: no
+// queue on the path, losses in runs, a sending rate without a ceiling.
+// The drops' timing gives the bucket's rate (heldout18 j008: a 120
+// Mbit/s policer, 105.5 Mbit/s sent at the median, 119.8 from the drop
+// chains; spent). Not with a queue on the path, nor where the
+// retransmissions come sooner than the handshake's RTT allows (a
+// reordering path's jitter: no base to measure a queue over).
+func TestOneWayDropChainPolicer(t *testing.T) {
+	const rate, bucket = 20e6, 15000.0 // bits/s, bytes
+	var drops []drop
+	tokens, last := bucket, int64(0)
+	lost, sent := 0, 0
+	for t := int64(0); t < 6e6; { // µs
+		gap := int64(303) // µs: 40 Mbit/s for 40 ms of every 100
+		if t%100000 >= 40000 {
+			gap = 1211 // 10 Mbit/s
+		}
+		tokens = math.Min(bucket, tokens+float64(t-last)*rate/8e6)
+		last = t
+		d := drop{t: t, flen: 1514}
+		if tokens >= 1514 {
+			tokens -= 1514
+		} else {
+			d.lost = true
+			lost++
+		}
+		drops = append(drops, d)
+		sent++
+		t += gap
+	}
+	for _, tc := range []struct {
+		name        string
+		sendQ, base float64
+		want        string
+	}{
+		{"no queue", 0.4, 20, VerdictPolicer},
+		{"a queue", 40, 20, VerdictInsufficientData},
+		{"retransmitted 6 ms before the RTT", -6, 20, VerdictInsufficientData},
+	} {
+		f := NewFlow(DefaultConfig())
+		d := &f.d[0]
+		d.dataPkts = uint64(sent)
+		a := &analysis{
+			d: d, vis: VisDataOnly, point: "sender", durNS: 6e9, drops: drops,
+			lossFrac: float64(lost) / float64(sent-lost), lost: uint64(lost), originals: uint64(sent - lost), lossRunFrac: 0.35,
+			plateau: sawBins(60, 17e6, 0.1), plateauBps: 17e6, plateauCV: 0.2, meanBps: 17e6,
+			rtt:     RTTStats{Samples: 1, MinMS: tc.base, P10MS: tc.base, P50MS: tc.base, P90MS: tc.base},
+			flach:   [2]flachResult{{code: 3}, {code: 3}},
+			sendQOK: true, sendQN: 50, sendQ: tc.sendQ, sendBase: tc.base, retxP10: tc.base + tc.sendQ,
+		}
+		dg := &Diagnosis{Direction: "client_to_server"}
+		f.decideOneWay(a, dg)
+		if dg.Verdict != tc.want {
+			t.Errorf("%s: verdict %s (%q), want %s", tc.name, dg.Verdict, dg.Summary, tc.want)
+		}
+		if tc.want == VerdictPolicer && math.Abs(dg.RateBps/rate-1) > 0.05 {
+			t.Errorf("%s: policed at %.0f, want %.0f within 5%%", tc.name, dg.RateBps, rate)
+		}
+	}
 }

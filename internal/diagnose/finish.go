@@ -1027,6 +1027,15 @@ func (a *analysis) sendUnqueuedQ() bool {
 	return a.sendQN > 0 && a.sendQ <= lim && (!a.sendUpper || a.retxP10 >= a.sendBase-lim)
 }
 
+// chainPolicerMinLoss and sendJitterMaxMS: decideOneWay's drop-chain
+// policer at the sender needs this much loss (single cubic flows through
+// policers lost 1.1-29%), and retransmissions no more than this much
+// sooner than the handshake's RTT allows (policers: 0.9 ms at most).
+const (
+	chainPolicerMinLoss = 0.01
+	sendJitterMaxMS     = 2
+)
+
 const (
 	sendQueueMinMS     = 10
 	sendQueueMinFrac   = 0.3

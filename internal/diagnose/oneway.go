@@ -490,6 +490,13 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		// its bursts one RTT apart behind its queue; tune)
 		return rounds.inRTT >= windowRoundsSureFrac || rounds.inRTT >= windowRoundsFrac && a.owdOK && a.owdQ < 2*c.ShaperMinQueueMS
 	}
+	// the drop chains' rate (chain.go): only for a sender that lost in
+	// runs with no queue on the path (the case below)
+	var chain chainEstimate
+	chainHeld := func() bool {
+		chain = chainRate(a.drops)
+		return chain.ok && chain.spanUS >= chainMinSegs*1514*8/chain.bps*1e6
+	}
 	rttTxt := "RTT unknown"
 	if a.rtt.Samples > 0 {
 		rttTxt = "RTT " + msTxt(a.rtt.MinMS)
@@ -585,6 +592,24 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		set(VerdictRandomLoss, 0.35)
 		dg.Summary = fmt.Sprintf("limited by random loss: %.2f%% of segments lost and retransmitted one %s RTT later (no queue on the path), without a rate plateau, %s on average (only the data direction is mirrored)",
 			100*a.lossFrac, msTxt(a.sendBase), mbps(a.meanBps))
+	case !a.receiver && a.lossFrac >= chainPolicerMinLoss && !a.flat && a.sendUnqueued() && a.sendQ >= -sendJitterMaxMS &&
+		a.lossRunFrac >= c.PolicerRunFrac/2 && chainHeld():
+		// At the sender, losses in runs with no queue on the path and a
+		// sending rate without a ceiling: a token bucket that cubic's
+		// and reno's saw-teeth stay under between their bursts, where
+		// the drops' timing still shows its rate (chain.go). Spent sets
+		// heldout13-22 and 24, single flows left insufficient_data this
+		// way: 26 policer views, the drop chains 0.91-1.06 of the rate
+		// (their sending rate's median 0.50-1.11); one BBR flow on a
+		// reordering path, at 0.73 of its link. (Not where the
+		// retransmissions came sooner than the handshake's RTT allows,
+		// sendJitterMaxMS: the RTT is then no base, as on reordering
+		// paths, 6-10 ms early.)
+		set(VerdictPolicer, 0.35)
+		dg.RateBps = math.Round(chain.bps)
+		ev("drop timing: between drops up to 20 ms apart the bucket let through %s (least squares over %d chains of drops at 10 ms)", mbps(chain.bps), chain.chains)
+		dg.Summary = fmt.Sprintf("policed at %s: %.2f%% of segments lost, %.0f%% of them next to another (a token bucket that ran dry), retransmitted one %s RTT later (no queue on the path); the drops' timing gives the rate, the sending rate stays under it between bursts (median %s, CV %.2f) (only the data direction is mirrored)",
+			mbps(chain.bps), 100*a.lossFrac, 100*a.lossRunFrac, msTxt(a.sendBase), mbps(a.plateauBps), a.plateauCV)
 	case a.receiver && a.lossFrac >= c.LossMinFrac && !a.flat && a.owdOK && a.owdQ < c.ShaperMinQueueMS && a.lossRunFrac < c.PolicerRunFrac/2:
 		// (single losses, as at the sender: of the segments lost behind
 		// a token bucket 14-48% followed a lost one at the receivers
