@@ -598,13 +598,13 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		// sending rate without a ceiling: a token bucket that cubic's
 		// and reno's saw-teeth stay under between their bursts, where
 		// the drops' timing still shows its rate (chain.go). Spent sets
-		// heldout13-22 and 24, single flows left insufficient_data this
-		// way: 26 policer views, the drop chains 0.91-1.06 of the rate
-		// (their sending rate's median 0.50-1.11); one BBR flow on a
-		// reordering path, at 0.73 of its link. (Not where the
-		// retransmissions came sooner than the handshake's RTT allows,
-		// sendJitterMaxMS: the RTT is then no base, as on reordering
-		// paths, 6-10 ms early.)
+		// heldout13-22 and 24: of the single flows left
+		// insufficient_data with no queue, the policed ones' drop chains
+		// read 0.91-1.06 of the rate (their sending rate's median
+		// 0.50-1.11); this case moved 22 of their views to right and no
+		// flow of another kind. (Not where the retransmissions came
+		// sooner than the handshake's RTT allows, sendJitterMaxMS: the
+		// RTT is then no base, as on reordering paths, 6-10 ms early.)
 		set(VerdictPolicer, 0.35)
 		dg.RateBps = math.Round(chain.bps)
 		ev("drop timing: between drops up to 20 ms apart the bucket let through %s (least squares over %d chains of drops at 10 ms)", mbps(chain.bps), chain.chains)
