@@ -11,7 +11,7 @@
 # truth is copied when the held-out set is evaluated: scripts/accuracy.sh --heldout).
 #
 #   testdata/gen/sweep/gen.sh tune        # 90 runs, seed 11001
-#   testdata/gen/sweep/gen.sh heldout30   # 64 runs, seed 11030 (the next held-out set)
+#   testdata/gen/sweep/gen.sh heldout30   # 64 runs, seed 11030 (the next held-out set; made, not evaluated)
 #   testdata/gen/sweep/gen.sh heldout29   # 64 runs, seed 11029 (evaluated once; its misses not read yet)
 #   testdata/gen/sweep/gen.sh heldout28   # 64 runs, seed 11028 (evaluated once; its misses not read yet)
 #   testdata/gen/sweep/gen.sh heldout27   # 64 runs, seed 11027 (evaluated once; its misses not read yet)
