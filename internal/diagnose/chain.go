@@ -224,7 +224,13 @@ func (c chainEstimate) raises(rate float64) bool {
 	if !c.ok || c.bps <= chainRaise*rate {
 		return false
 	}
-	return rate <= 0 || c.spanUS >= chainMinSegs*1514*8/rate*1e6
+	return rate <= 0 || c.spans(rate)
+}
+
+// spans: the chains span chainMinSegs segments' worth of tokens at rate
+// (bits/s, > 0).
+func (c chainEstimate) spans(rate float64) bool {
+	return c.spanUS >= chainMinSegs*1514*8/rate*1e6
 }
 
 // evidence says what the drop timing showed.

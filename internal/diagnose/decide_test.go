@@ -132,9 +132,9 @@ func TestOneWayFlachNeedsNoQueue(t *testing.T) {
 			d: d, vis: VisDataOnly, point: "sender", durNS: 6e9,
 			lossFrac: 0.0104, lost: 208, originals: 20000, lossRunFrac: 0.2,
 			plateau: pts, plateauBps: 6.5e6, plateauCV: 0.03, flat: true,
-			rtt:     RTTStats{Samples: 1, MinMS: 16.3, P10MS: 16.3, P50MS: 16.3, P90MS: 16.3},
-			flach:   [2]flachResult{{code: 0, rate: 6.5e6}, {code: 3}},
-			sendQOK: true, sendQN: 10, sendQ: tc.sendQ, sendBase: 16.3, retxP10: 16.3 + tc.sendQ,
+			rtt:    RTTStats{Samples: 1, MinMS: 16.3, P10MS: 16.3, P50MS: 16.3, P90MS: 16.3},
+			flach:  [2]flachResult{{code: 0, rate: 6.5e6}, {code: 3}},
+			sendQN: 10, sendQ: tc.sendQ, sendBase: 16.3, retxP10: 16.3 + tc.sendQ,
 		}
 		dg := &Diagnosis{Direction: "client_to_server"}
 		f.decideOneWay(a, dg)
@@ -201,9 +201,9 @@ func TestOneWayDropChainPolicer(t *testing.T) {
 			d: d, vis: VisDataOnly, point: "sender", durNS: 6e9, drops: drops,
 			lossFrac: float64(lost) / float64(sent-lost), lost: uint64(lost), originals: uint64(sent - lost), lossRunFrac: 0.35,
 			plateau: sawBins(60, 17e6, 0.1), plateauBps: 17e6, plateauCV: 0.2, meanBps: 17e6,
-			rtt:     RTTStats{Samples: 1, MinMS: tc.base, P10MS: tc.base, P50MS: tc.base, P90MS: tc.base},
-			flach:   [2]flachResult{{code: 3}, {code: 3}},
-			sendQOK: true, sendQN: 50, sendQ: tc.sendQ, sendBase: tc.base, retxP10: tc.base + tc.sendQ,
+			rtt:    RTTStats{Samples: 1, MinMS: tc.base, P10MS: tc.base, P50MS: tc.base, P90MS: tc.base},
+			flach:  [2]flachResult{{code: 3}, {code: 3}},
+			sendQN: 50, sendQ: tc.sendQ, sendBase: tc.base, retxP10: tc.base + tc.sendQ,
 		}
 		dg := &Diagnosis{Direction: "client_to_server"}
 		f.decideOneWay(a, dg)

@@ -98,12 +98,10 @@ type analysis struct {
 	// queue sends a segment every few tens of ms)
 	retxAfter logHist
 	// sendQ: with the data alone at the sender, the queue on the path
-	// from the retransmission delays (sendQueue); sendQN of them (at
-	// least sendQMinShare), sendQOK when they are enough for the flow's
-	// own verdict (sendQMinOwn)
-	sendQ   float64
-	sendQN  uint64
-	sendQOK bool
+	// from the retransmission delays (sendQueue), sendQN of them (at
+	// least sendQMinShare; 0: not measured)
+	sendQ  float64
+	sendQN uint64
 	// rttSrv: with the server's data alone, its SYN/ACK to its first ACK
 	// of client data, ms: an upper bound of the RTT (0: none)
 	rttSrv float64
@@ -988,7 +986,12 @@ func (f *Flow) sendQueue(a *analysis) {
 	a.retxP10 = a.retxDelay.quantile(0.1) / 1000
 	a.sendQ = a.retxAfter.quantile(0.1)/1000 - a.sendBase
 	a.sendQN = a.retxAfter.n
-	a.sendQOK = a.sendQN >= sendQMinOwn
+}
+
+// sendQOK: sendQueue measured the queue with enough delays for the
+// flow's own verdict.
+func (a *analysis) sendQOK() bool {
+	return a.sendQN >= sendQMinOwn
 }
 
 // The retransmission delays sendQueue needs: sendQMinOwn for the flow's
@@ -1005,7 +1008,7 @@ const (
 // or clearly not (between the two: neither); the ...Q forms whatever the
 // number of delays (an aggregate's member).
 func (a *analysis) sendQueued() bool {
-	return a.sendQOK && a.sendQueuedQ()
+	return a.sendQOK() && a.sendQueuedQ()
 }
 
 func (a *analysis) sendQueuedQ() bool {
@@ -1019,7 +1022,7 @@ func (a *analysis) sendQueuedQ() bool {
 // sooner than that bound allows: on heldout4 rttSrv was within 1-4 ms of
 // the lab's RTT, and random loss retransmitted 0-3 ms past it.
 func (a *analysis) sendUnqueued() bool {
-	return a.sendQOK && a.sendUnqueuedQ()
+	return a.sendQOK() && a.sendUnqueuedQ()
 }
 
 func (a *analysis) sendUnqueuedQ() bool {

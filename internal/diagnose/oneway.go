@@ -460,7 +460,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 	if a.rttSrv > 0 {
 		ev("RTT at most %s: the server's SYN/ACK to its first ACK of the client's data (the client's delay before it sent included)", msTxt(a.rttSrv))
 	}
-	if a.sendQOK {
+	if a.sendQOK() {
 		ev("lost segments were retransmitted %.1f ms (p10) after the next segment was sent: %.1f ms beyond the %s RTT (%d retransmissions)",
 			a.retxAfter.quantile(0.1)/1000, a.sendQ, msTxt(a.sendBase), a.retxAfter.n)
 	}
@@ -495,7 +495,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 	var chain chainEstimate
 	chainHeld := func() bool {
 		chain = chainRate(a.drops)
-		return chain.ok && chain.spanUS >= chainMinSegs*1514*8/chain.bps*1e6
+		return chain.ok && chain.spans(chain.bps)
 	}
 	rttTxt := "RTT unknown"
 	if a.rtt.Samples > 0 {

@@ -446,8 +446,8 @@ func TestSendQueueSharedMember(t *testing.T) {
 		f.markLoss(a)
 		f.sendQueue(a)
 		want := float64(tc.queue) / 1000
-		if !a.sendQOK || math.Abs(a.sendQ-want) > 1.5 {
-			t.Errorf("%s: queue %.1f ms (measured %v), want %.1f ± 1.5", tc.name, a.sendQ, a.sendQOK, want)
+		if !a.sendQOK() || math.Abs(a.sendQ-want) > 1.5 {
+			t.Errorf("%s: queue %.1f ms (measured %v), want %.1f ± 1.5", tc.name, a.sendQ, a.sendQOK(), want)
 		}
 		if a.sendQueued() != tc.queued || a.sendUnqueued() != tc.noQueue {
 			t.Errorf("%s: queued %v, no queue %v; want %v, %v", tc.name, a.sendQueued(), a.sendUnqueued(), tc.queued, tc.noQueue)
