@@ -39,20 +39,14 @@ func (f *Flow) owdQueue(a *analysis) {
 		}
 	}
 	if a.vis == VisAcksOnly {
-		if d.ackOwdN < 20 {
+		if d.ackOwdN < 20 || d.ackOwdWN < ackOwdMinWins {
 			a.owdWhy = "queueing delay unknown: fewer than 20 ACKs with timestamps"
+			if d.ackOwdN >= 20 {
+				a.owdWhy = fmt.Sprintf("queueing delay unknown: ACKs with timestamps over less than %.1f s", float64(ackOwdMinWins+1)*ackOwdWinNS/1e9)
+			}
 			return
 		}
-		target := uint64(math.Ceil(0.9 * float64(d.ackOwdN)))
-		var cum uint64
-		for i, c := range d.ackOwd {
-			cum += uint64(c)
-			if cum >= target {
-				a.owdQ, a.owdOK = float64(i), true
-				return
-			}
-		}
-		a.owdQ, a.owdOK = float64(len(d.ackOwd)-1), true
+		a.owdQ, a.owdOK = d.ackOwdQ(), true
 		return
 	}
 	if !d.hasOwd {
@@ -93,6 +87,29 @@ func (f *Flow) owdQueue(a *analysis) {
 	owdCount(d.rb.chunks, lo, counts)
 	a.owdQ, a.owdOK = quantileCounts(counts, n, lo, 0.9)-quantileCounts(counts, n, lo, 0.02), true
 }
+
+// ackOwdQ is the 90th percentile of the ACK windows' least samples
+// (ackOwdSample) over their minimum, ms: the closed windows and the open
+// one (read, not closed: Finish may not be the last look).
+func (d *dirState) ackOwdQ() float64 {
+	cnt := d.ackOwd
+	if i := min((d.ackWinMin-d.ackOwdMin)/1000, int64(len(cnt)-1)); cnt[i] < math.MaxUint16 {
+		cnt[i]++
+	}
+	target := uint64(math.Ceil(0.9 * float64(d.ackOwdWN+1)))
+	var cum uint64
+	for i, c := range cnt {
+		cum += uint64(c)
+		if cum >= target {
+			return float64(i)
+		}
+	}
+	return float64(len(cnt) - 1)
+}
+
+// ackOwdMinWins: the ACK windows (ackOwdWinNS) the ACKs' queueing needs
+// closed.
+const ackOwdMinWins = 4
 
 // owdCountWin's window: owd values from -owdWinOff to owdWin-owdWinOff-1
 // ms. Flows with fewer than owdWinMin records take owdRange and
