@@ -18,7 +18,8 @@ func dropEventsRef(f *Flow, a *analysis) []drop {
 	t0 := f.t0 / 1000
 	for i := range d.rb.n {
 		r := d.rb.at(i)
-		if r.kind != recOrig && r.kind != recRetx && !(a.receiver && r.kind == recFill) {
+		hole := a.receiver && r.kind == recHole && r.flags&recLost != 0
+		if r.kind != recOrig && r.kind != recRetx && !(a.receiver && r.kind == recFill) && !hole {
 			continue
 		}
 		if len(ev) == chainMaxEvents {
