@@ -378,6 +378,11 @@
 //     application-limited when nothing was ever retransmitted
 //     (steadyUnlimited): 25 views with both directions from
 //     unconstrained to application, none other moved.
+//   - With both directions at a sender-side point, a sparse flow (at most
+//     10 ACKs per 200 ms window) reads its queue no higher than the
+//     ACKs' windowed one: its RTT samples carry the same delayed-ACK
+//     waits. 17 views from shared shapers to shared policers (right),
+//     none to wrong.
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS
