@@ -389,12 +389,16 @@ func (f *Flow) measure(a *analysis) {
 	// the windows' minima missed the few ms of queue of high-rate shapers
 	// (ACK-only views). 7 reno flows through a 2.3 Mbit/s policer read 43
 	// ms of queue and made a shared shaper; 17 views of the spent sets to
-	// right, none to wrong.
+	// right, none to wrong. (The windows' growth is over the data's
+	// least RTT: over the handshake's, when that is the base, the
+	// standing queue between the two counts too.)
 	p90 := a.rtt.P90MS
 	if !a.receiver && a.vis == VisBoth && d.ackOwdWN >= ackOwdMinWins && float64(d.ackOwdN) <= sparseAcksPerWin*float64(d.ackOwdWN+1) {
-		if wq := d.ackOwdQ(); wq < a.queueMS && wq < 255 {
-			a.queueMS = wq
-			p90 = base + wq
+		if wq := d.ackOwdQ(); wq < 255 {
+			if wq += a.rtt.MinMS - base; wq < a.queueMS {
+				a.queueMS = wq
+				p90 = base + wq
+			}
 		}
 	}
 	if base > 0 {
