@@ -102,7 +102,8 @@ var kindWeights = []struct {
 }
 
 // SetNames are the sweep's sets in report order: the tune set, the next
-// held-out set (seed 11032, not made yet: make it before any tuning), the
+// held-out set (seed 11032, made at the end of the eighteenth session,
+// not evaluated yet), the
 // sets evaluated once and not read (seeds 11031 and 11030 in the
 // eighteenth session, 11029 and 11028 in the seventeenth, 11027 and 11026
 // in the sixteenth, 11023 in the fifteenth), and the spent held-out sets
