@@ -42,7 +42,7 @@ func (f *Flow) owdQueue(a *analysis) {
 		if d.ackOwdN < 20 || d.ackOwdWN < ackOwdMinWins {
 			a.owdWhy = "queueing delay unknown: fewer than 20 ACKs with timestamps"
 			if d.ackOwdN >= 20 {
-				a.owdWhy = fmt.Sprintf("queueing delay unknown: ACKs with timestamps over less than %.1f s", float64(ackOwdMinWins+1)*ackOwdWinNS/1e9)
+				a.owdWhy = fmt.Sprintf("queueing delay unknown: ACKs with timestamps in fewer than %d windows of %.0f ms", ackOwdMinWins+1, ackOwdWinNS/1e6)
 			}
 			return
 		}
