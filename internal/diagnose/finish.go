@@ -394,11 +394,9 @@ func (f *Flow) measure(a *analysis) {
 	// standing queue between the two counts too.)
 	p90 := a.rtt.P90MS
 	if !a.receiver && a.vis == VisBoth && d.ackOwdWN >= ackOwdMinWins && float64(d.ackOwdN) <= sparseAcksPerWin*float64(d.ackOwdWN+1) {
-		if wq := d.ackOwdQ(); wq < 255 {
-			if wq += a.rtt.MinMS - base; wq < a.queueMS {
-				a.queueMS = wq
-				p90 = base + wq
-			}
+		if wq := d.ackOwdQ(); wq < 255 && wq+a.rtt.MinMS-base < a.queueMS {
+			a.queueMS = wq + a.rtt.MinMS - base
+			p90 = base + a.queueMS
 		}
 	}
 	if base > 0 {

@@ -996,16 +996,20 @@ func (d *dirState) ackOwdSample(us, ts int64) {
 // ackOwdClose counts a window's least sample (µs) into ackOwd.
 func (d *dirState) ackOwdClose(us int64) {
 	d.ackOwdWN++
-	i := min((us-d.ackOwdMin)/1000, int64(len(d.ackOwd)-1))
-	if d.ackOwd[i] < math.MaxUint16 {
+	if i := d.ackOwdBin(us); d.ackOwd[i] < math.MaxUint16 {
 		d.ackOwd[i]++
 	}
 }
 
-// ackOwdWinNS: the window of ackOwdSample, from its first sample. 100 ms left 13-42 ms of the
-// delayed ACKs' wait in the 90th percentile of 3 of the 5 policed flows
-// above; 200 ms 0.9-1.0 ms in 2 of them and 22 ms in the slowest (104
-// ACKs in 6 s).
+// ackOwdBin is ackOwd's bin of a sample (µs): ms above ackOwdMin.
+func (d *dirState) ackOwdBin(us int64) int64 {
+	return min((us-d.ackOwdMin)/1000, int64(len(d.ackOwd)-1))
+}
+
+// ackOwdWinNS: the window of ackOwdSample, from its first sample. 100 ms
+// left 13-42 ms of the delayed ACKs' wait in the 90th percentile of 3 of
+// the 5 policed flows above; 200 ms 0.9-1.0 ms in 2 of them and 22 ms in
+// the slowest (104 ACKs in 6 s).
 const ackOwdWinNS = 200e6
 
 // echoSample takes the echo half of the RTT: from the ACK whose TSval e

@@ -93,7 +93,7 @@ func (f *Flow) owdQueue(a *analysis) {
 // one (read, not closed: Finish may not be the last look).
 func (d *dirState) ackOwdQ() float64 {
 	cnt := d.ackOwd
-	if i := min((d.ackWinMin-d.ackOwdMin)/1000, int64(len(cnt)-1)); cnt[i] < math.MaxUint16 {
+	if i := d.ackOwdBin(d.ackWinMin); cnt[i] < math.MaxUint16 {
 		cnt[i]++
 	}
 	target := uint64(math.Ceil(0.9 * float64(d.ackOwdWN+1)))
