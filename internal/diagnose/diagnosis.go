@@ -132,7 +132,8 @@ type Detectors struct {
 	ZeroFlightFrac float64 `json:"zero_flight_frac"`
 	InflatedLoss   float64 `json:"loss_after_inflated_rtt_frac"`
 	// ChainRateBps: the drop chains' estimate of a policer's rate (a
-	// sender-side point with drops; chain.go), 0 when not made
+	// sender-side point with drops, a receiver-side point's or the ACKs
+	// alone's policer verdict; chain.go), 0 when not made
 	ChainRateBps float64 `json:"drop_chain_rate_bps,omitempty"`
 	// BucketRateBps, BucketBytes: the arrival curve's token bucket (a
 	// policer verdict whose flow lost some; envelope.go), 0 when not

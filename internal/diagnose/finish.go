@@ -112,6 +112,10 @@ type analysis struct {
 	// upper bound, rttSrv's; ackHsUpper)
 	ackHsRTT   float64
 	ackHsUpper bool
+	// ackCeil: with the ACKs alone, a policer's rate read off the top of
+	// a delivered rate that varies (ceiling), not a flat one: a large
+	// bucket's bursts raise it (refinePolicer)
+	ackCeil bool
 	// sendBase: the RTT sendQ is measured over; sendUpper when that is
 	// rttSrv (a queue found over it is there, no queue found proves
 	// nothing)
@@ -249,8 +253,11 @@ func (f *Flow) Finish() *Diagnosis {
 	}
 	// the drops, for the aggregate's drop chains, by the flows that may
 	// join one (SharedLimiters)
-	// (a sender-side point's: a receiver's show no drop)
-	if dg.Agg != nil && !a.receiver && len(a.drops) > 0 && (aggCandidate(dg.Verdict) || dg.Agg.OneWay && aggCandidateOneWay(dg.Verdict)) {
+	// (a sender-side point's: a receiver's show no drop; nor do the
+	// ACKs alone, as for a receiver's holes: each member's drops show
+	// when that member next sends, and merged on the spent sets they
+	// put 39 more ACK-only views wrong than right)
+	if dg.Agg != nil && !a.receiver && len(a.drops) > 0 && a.vis != VisAcksOnly && (aggCandidate(dg.Verdict) || dg.Agg.OneWay && aggCandidateOneWay(dg.Verdict)) {
 		dg.Agg.DropBase, dg.Agg.Drops = compactDrops(a.drops)
 	}
 	f.done = dg

@@ -266,7 +266,10 @@ type dirState struct {
 	// writes, seen from its ACKs alone (a sender at its host's limit
 	// keeps them coming)
 	ackGapNs int64
-	_        [32]byte
+	// ackEv: the drops rebuilt from the ACKs of d's data while d has no
+	// packet (ackChain; nil until then)
+	ackEv *ackChain
+	_     [24]byte
 
 	// (a whole number of cache lines without padding, TestFlowLayout:
 	// the second direction's per-packet head then starts on a line too)
@@ -1169,6 +1172,9 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 	ack := t.Ack - o.isn
 	if !syn {
 		f.onWindow(d, o, t, r)
+		if o.pkts == 0 {
+			f.ackOnly(ts, o, ack, t)
+		}
 	}
 	if t.Flags&decode.TCPEce != 0 && !syn {
 		o.ece++
@@ -1267,6 +1273,22 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 	}
 	// (o's ACK state is what changed: d.fast reads it)
 	d.fast = f.settled && f.dataSeen[f.dirOf(d)] && o.hasAck && o.hasDeliv && !seqLT(o.highDeliv, o.highAck)
+}
+
+// ackOnly feeds an ACK of o's data to o's ackChain while o (the data
+// direction) has no packet: an ACK-only view.
+func (f *Flow) ackOnly(ts int64, o *dirState, ack uint32, t *decode.TCP) {
+	if o.ackEv == nil {
+		o.ackEv = &ackChain{limit: min(chainMaxEvents, f.cfg.MaxRecords)}
+	}
+	mss, hdr := o.mss, uint32(54)
+	if mss == 0 {
+		mss = 1448
+	}
+	if t.HasTS {
+		hdr = 66
+	}
+	o.ackEv.add(ts/1000, ack, t, o.isn, mss, hdr)
 }
 
 // ackPending pops the pending segments ack covers (a dozen per ACK at

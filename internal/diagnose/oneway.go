@@ -453,6 +453,7 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 			// passes tops out at its rate
 			rate := ceiling(a.plateau, 0.85)
 			set(VerdictPolicer, 0.35)
+			a.ackCeil = true
 			dg.RateBps = math.Round(rate)
 			ev("%d loss episodes in the SACK blocks, %.1f segments missing at the start of each on average: drops in runs", d.sackHoles, holeSegs)
 			dg.Summary = fmt.Sprintf("policed at about %s: losses in runs of %.1f segments on average (SACK), no queue (one-way delay within %.0f ms), the delivered rate tops out there (only the ACK direction is mirrored)",

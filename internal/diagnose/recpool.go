@@ -139,5 +139,6 @@ func (f *Flow) releaseRecords() {
 			f.cfg.Records.put(b.chunks[1:])
 		}
 		*b = recBuf{}
+		f.d[i].ackEv = nil
 	}
 }
