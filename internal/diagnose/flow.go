@@ -1172,9 +1172,6 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 	ack := t.Ack - o.isn
 	if !syn {
 		f.onWindow(d, o, t, r)
-		if o.pkts == 0 {
-			f.ackOnly(ts, o, ack, t)
-		}
 	}
 	if t.Flags&decode.TCPEce != 0 && !syn {
 		o.ece++
@@ -1249,6 +1246,11 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 				o.minA = s
 			}
 			o.srttA = ewma(o.srttA, s)
+		} else if o.pkts == 0 && !syn {
+			// (an ACK-only view: o's data never captured, so no
+			// segment is pending; tested here, where nothing was
+			// pending, not for every ACK)
+			f.ackOnly(ts, o, ack, t)
 		}
 		if o.open > 0 {
 			f.ackedHoles(o, ack)
@@ -1264,6 +1266,9 @@ func (f *Flow) onAck(ts int64, d, o *dirState, t *decode.TCP, r *tcpseq.Result, 
 		o.dupAcks++
 		if t.NSACK > 0 && (!o.hasHoleAck || o.holeAck != ack) {
 			o.sackHole(ack, t)
+		}
+		if o.pkts == 0 {
+			f.ackOnly(ts, o, ack, t)
 		}
 	}
 	// receiver-style round: remember the first ACK after the round began.
