@@ -85,3 +85,47 @@ func TestAckChainBounds(t *testing.T) {
 		t.Errorf("%d holes, want ackChainHoles (%d)", len(c.holes), ackChainHoles)
 	}
 }
+
+// TestAckOnlyFlowEvents: a flow whose data direction is not captured
+// rebuilds its segments from the ACKs, at most MaxRecords of them,
+// counted by MemBytes and let go by Finish; with both directions none is
+// kept.
+func TestAckOnlyFlowEvents(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxRecords = 3000
+	for _, acksOnly := range []bool{true, false} {
+		f := NewFlow(cfg)
+		s := newSynth(100e3, 1e6)
+		s.data.PayloadLen = 1448
+		base := f.MemBytes()
+		for i := 0; i < 10_000; i++ {
+			if acksOnly {
+				// the ACK direction only: the synth's segments are
+				// acknowledged one by one
+				s.seq += 1448
+				s.ts += s.gapNS
+				s.ack.TCP.Ack = s.seq
+				s.ack.TCP.TSVal = uint32(s.ts / 1e6)
+				f.Observe(s.ts, 1, &s.ack, nil)
+			} else {
+				s.next(f)
+			}
+		}
+		c := f.d[0].ackEv
+		switch {
+		case !acksOnly && c != nil:
+			t.Errorf("both directions: %d ACK-rebuilt segments kept, want none", len(c.ev))
+		case acksOnly && (c == nil || len(c.ev) != cfg.MaxRecords):
+			t.Errorf("ACKs only: ackEv %v, want MaxRecords (%d) segments", c != nil, cfg.MaxRecords)
+		case acksOnly && f.MemBytes()-base < cfg.MaxRecords*8:
+			t.Errorf("ACKs only: MemBytes grew %d B, want >= %d", f.MemBytes()-base, cfg.MaxRecords*8)
+		}
+		dg := f.Finish()
+		if acksOnly && dg.Visibility != VisAcksOnly {
+			t.Errorf("visibility %q, want %q", dg.Visibility, VisAcksOnly)
+		}
+		if f.d[0].ackEv != nil {
+			t.Errorf("acksOnly=%v: ackEv kept after Finish", acksOnly)
+		}
+	}
+}

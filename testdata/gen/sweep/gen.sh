@@ -11,7 +11,7 @@
 # truth is copied when the held-out set is evaluated: scripts/accuracy.sh --heldout).
 #
 #   testdata/gen/sweep/gen.sh tune        # 90 runs, seed 11001
-#   testdata/gen/sweep/gen.sh heldout34   # 64 runs, seed 11034 (the next held-out set)
+#   testdata/gen/sweep/gen.sh heldout34   # 64 runs, seed 11034 (the next held-out set; made, not evaluated)
 #   testdata/gen/sweep/gen.sh heldout33   # 64 runs, seed 11033 (evaluated once; its misses not read yet)
 #   testdata/gen/sweep/gen.sh heldout32   # 64 runs, seed 11032 (spent: evaluated, then its misses read)
 #   testdata/gen/sweep/gen.sh heldout31   # 64 runs, seed 11031 (evaluated once; its misses not read yet)
