@@ -321,9 +321,9 @@ func (f *Flow) refinePolicer(a *analysis, dg *Diagnosis) {
 		raise = chainRaiseAcks
 	}
 	if c.raisesBy(dg.RateBps, raise) {
-		dg.restate(c.bps, c.evidence(dg.RateBps))
+		dg.restate(c.bps, c.evidence(dg.RateBps), "drop timing")
 	} else if a.ackCeil && c.ok && c.bps*chainLower < dg.RateBps && c.spans(c.bps) {
-		dg.restate(c.bps, c.lowerEvidence(dg.RateBps))
+		dg.restate(c.bps, c.lowerEvidence(dg.RateBps), "drop timing")
 	}
 	// The fit is reported, not acted on: raising a saw-tooth's rate
 	// to it fixed 52 flows of the tuning sets and broke none there, but
@@ -336,12 +336,18 @@ func (f *Flow) refinePolicer(a *analysis, dg *Diagnosis) {
 }
 
 // restate sets the verdict's rate to bps, in its summary too, and adds
-// the evidence that moved it.
-func (dg *Diagnosis) restate(bps float64, ev string) {
+// the evidence that moved it. With a source (by), the summary says the
+// rate is that source's and what was delivered: its other words ("flat
+// delivered rate", "tops out there") are about the delivered one.
+func (dg *Diagnosis) restate(bps float64, ev, by string) {
 	old := mbps(dg.RateBps)
 	dg.Evidence = append(dg.Evidence, ev)
 	dg.RateBps = math.Round(bps)
-	dg.Summary = strings.Replace(dg.Summary, old, mbps(dg.RateBps), 1)
+	now := mbps(dg.RateBps)
+	if by != "" {
+		now = fmt.Sprintf("%s (%s; delivered %s)", now, by, old)
+	}
+	dg.Summary = strings.Replace(dg.Summary, old, now, 1)
 }
 
 // mergeDrops merges the members' segments into one sorted list over the

@@ -66,7 +66,7 @@ func SharedLimiters(flows []FlowRef) []*SharedLimiter {
 			continue
 		}
 		if ack := reverseAckBps(flows, []int{i}); ack > 0 {
-			d.restate(d.RateBps+ack, reverseAckTxt(ack))
+			d.restate(d.RateBps+ack, reverseAckTxt(ack), "")
 		}
 	}
 	return out

@@ -27,6 +27,8 @@ type classCase struct {
 	Shared     int      `json:"shared"`
 	Visibility string   `json:"visibility"`
 	MaxCeiling float64  `json:"max_ceiling_bps"`
+	// SummaryHas: words every member's summary must hold
+	SummaryHas string `json:"summary_has"`
 }
 
 // TestClasses: the six classes of traffic of issue 11 that the limiter
@@ -103,6 +105,9 @@ func TestClasses(t *testing.T) {
 					}
 				} else if d.SharedLimiter != nil {
 					t.Errorf("flow #%d: shared limiter %+v, want none", id, d.SharedLimiter)
+				}
+				if c.SummaryHas != "" && !strings.Contains(d.Summary, c.SummaryHas) {
+					t.Errorf("flow #%d: summary %q, want it to say %q", id, d.Summary, c.SummaryHas)
 				}
 				if c.MaxCeiling > 0 && d.BottleneckBps > c.MaxCeiling {
 					t.Errorf("flow #%d: bottleneck %.1f Mbit/s, impossible here (max %.0f)", id, d.BottleneckBps/1e6, c.MaxCeiling/1e6)
