@@ -129,3 +129,45 @@ func TestAckOnlyFlowEvents(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAckChain feeds ackChain hostile ACKs (any cumulative ACK, up to 4
+// SACK blocks anywhere): no panic, the events within the limit, the
+// holes within their bound, disjoint and ascending.
+func FuzzAckChain(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 0, 20, 1, 0, 0, 0, 30, 0, 0, 0, 40})
+	f.Add([]byte{0, 0, 0, 1, 0, 255, 255, 255, 255, 0, 0, 0, 0, 4, 127, 255, 255, 255, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := ackChain{limit: 1000}
+		u32 := func() uint32 {
+			if len(b) < 4 {
+				b = nil
+				return 0
+			}
+			v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+			b = b[4:]
+			return v
+		}
+		for ts := int64(0); len(b) > 0; ts += 100 {
+			var tcp decode.TCP
+			mss := uint32(b[0])
+			b = b[1:]
+			ack := u32()
+			if len(b) > 0 {
+				tcp.NSACK = b[0] % 5
+				b = b[1:]
+			}
+			for i := 0; i < int(tcp.NSACK); i++ {
+				tcp.SACK[i] = decode.SACKBlock{Left: u32(), Right: u32()}
+			}
+			c.add(ts, ack, &tcp, 0, mss+1, 66)
+			if len(c.ev) > c.limit || len(c.holes) > ackChainHoles {
+				t.Fatalf("%d events, %d holes: over their bounds", len(c.ev), len(c.holes))
+			}
+			for i := 1; i < len(c.holes); i++ {
+				if !seqLE(c.holes[i-1].r, c.holes[i].l) {
+					t.Fatalf("holes %v not disjoint and ascending", c.holes)
+				}
+			}
+		}
+	})
+}
