@@ -114,30 +114,27 @@ const (
 // lost ones are marked; at a receiver-side point none is (a lost segment
 // never arrived): there they serve only the arrival curve (envelope.go),
 // so they are listed later, for the flows that can use it
-// (arrivalEvents).
+// (arrivalEvents), as are those the ACKs alone show.
 func (f *Flow) dropEvents(a *analysis) []drop {
-	if a.vis == VisAcksOnly && a.d.ackEv != nil {
-		c := a.d.ackEv
-		ev := expandDrops(c.base, c.ev)
-		// (capture times may step back a little: the chains want them
-		// in order)
-		if !sort.SliceIsSorted(ev, func(i, j int) bool { return ev[i].t < ev[j].t }) {
-			sort.SliceStable(ev, func(i, j int) bool { return ev[i].t < ev[j].t })
-		}
-		return ev
-	}
 	if a.receiver {
 		return nil
 	}
 	return f.segEvents(a)
 }
 
-// arrivalEvents lists a receiver-side point's segments, after the
-// verdict, for a policer's arrival curve (bucketFit, a detector).
-// Listing them for every flow that lost a segment cost 33 M instructions
-// on 8 bulk flows through a shaper (their few holes were reordering).
+// arrivalEvents lists a receiver-side point's segments, or those the
+// ACKs alone show (ackChain), after the verdict, for a policer's drop
+// chains and arrival curve (bucketFit, a detector). Listing them for
+// every flow that lost a segment cost 33 M instructions on 8 bulk flows
+// through a shaper (their few holes were reordering).
 func (f *Flow) arrivalEvents(a *analysis, verdict string) {
-	if a.receiver && a.drops == nil && verdict == VerdictPolicer {
+	if a.drops != nil || verdict != VerdictPolicer {
+		return
+	}
+	switch {
+	case a.vis == VisAcksOnly:
+		a.drops = a.d.ackEv.drops()
+	case a.receiver:
 		a.drops = f.segEvents(a)
 	}
 }
@@ -482,6 +479,19 @@ func (c *ackChain) cover(l, r uint32) uint32 {
 		}
 	}
 	return got
+}
+
+// drops lists the segments rebuilt, in time order (capture times may
+// step back a little); nil for none.
+func (c *ackChain) drops() []drop {
+	if c == nil {
+		return nil
+	}
+	ev := expandDrops(c.base, c.ev)
+	if !sort.SliceIsSorted(ev, func(i, j int) bool { return ev[i].t < ev[j].t }) {
+		sort.SliceStable(ev, func(i, j int) bool { return ev[i].t < ev[j].t })
+	}
+	return ev
 }
 
 func (c *ackChain) addHole(h seqRange) {
