@@ -197,3 +197,58 @@ func TestSharedPolicerLargeBucket(t *testing.T) {
 		t.Errorf("shared policer at %.2f Mbit/s, want %.2f within 10%%", got[0].RateBps/1e6, r/1e6)
 	}
 }
+
+// Flows sharing a shaper, seen from the data alone at their senders: what
+// they sent sums to the shaper's rate and the tail drops it retransmits;
+// the rate is the sum less part of the lost share (sentShaperLostShare). A
+// member called receiver-window limited from its bursts alone joins the
+// sum (aggCandidateOneWay): a shared queue's ACK clock spaced it so.
+func TestSharedShaperAtSenders(t *testing.T) {
+	const r = 4e6 // the shaper's rate, bits/s
+	for _, tc := range []struct {
+		name    string
+		verdict []string // the members' own verdicts
+		lost    uint64   // per 1000 originals
+		want    float64  // the shared rate
+		members int
+	}{
+		{"lossless", []string{VerdictShaper, VerdictShaper, VerdictShaper, VerdictShaper}, 0, r, 4},
+		// 11% of what was sent retransmitted: the median bin sent 3.9% over
+		{"lossy", []string{VerdictShaper, VerdictShaper, VerdictShaper, VerdictShaper}, 125, r, 4},
+		{"one member's window from its bursts", []string{VerdictShaper, VerdictReceiverWindow, VerdictShaper, VerdictShaper}, 0, r, 4},
+		// (a member left to its own verdict, reordering: the rest sum to
+		// 3/4 of the rate)
+		{"one reordering member", []string{VerdictShaper, VerdictShaper, VerdictShaper, VerdictReordering}, 0, 0.75 * r, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			share := float64(tc.lost) / float64(1000+tc.lost)
+			var flows []FlowRef
+			for i, v := range tc.verdict {
+				bps := make([]float64, 60)
+				for j := range bps {
+					bps[j] = r / 4 / (1 - sentShaperLostShare*share) * (1 + 0.01*float64((i+j)%3-1))
+				}
+				d := &Diagnosis{Verdict: v, Visibility: VisDataOnly, Direction: "client_to_server", Summary: "own",
+					Agg: &AggInput{Deliv: Series{StartNS: 0, StepNS: 100e6, Bps: bps}, Lost: tc.lost, Originals: 1000, Flat: true,
+						Inflated: true, QueueMS: 40, MinRTTMS: 30, OneWay: true, Sent: true, QueueN: 20, LossRunFrac: 0.3, Verdict: v}}
+				flows = append(flows, FlowRef{ID: uint64(i + 1), Client: fmt.Sprintf("10.0.0.1:%d", 40000+i), Server: "10.0.0.2:5201",
+					StartNS: 0, EndNS: 6e9, Diagnosis: d})
+			}
+			got := SharedLimiters(flows)
+			if len(got) != 1 || got[0].Verdict != VerdictShaper {
+				t.Fatalf("SharedLimiters = %+v, want one shared shaper", got)
+			}
+			if len(got[0].Flows) != tc.members {
+				t.Errorf("members %v, want %d", got[0].Flows, tc.members)
+			}
+			if e := math.Abs(got[0].RateBps-tc.want) / tc.want; e > 0.02 {
+				t.Errorf("shared shaper at %.3f Mbit/s, want %.3f within 2%%", got[0].RateBps/1e6, tc.want/1e6)
+			}
+			for _, f := range flows {
+				if f.Diagnosis.SharedLimiter != nil && !strings.Contains(f.Diagnosis.Summary, "rates sent less 35% of the lost share") {
+					t.Errorf("flow %d: summary %q does not say how the rate was read", f.ID, f.Diagnosis.Summary)
+				}
+			}
+		})
+	}
+}
