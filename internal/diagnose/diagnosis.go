@@ -81,6 +81,9 @@ type AggInput struct {
 	// an aggregate either (iperf3's control connection, 38 kB
 	// acknowledged, joined 8 flows through one FIFO from the ACKs alone)
 	Small bool
+	// Bursts: with the data alone at a receiver, its segments arrived in
+	// bursts that no bottleneck at its rate spaced (decideOneWay)
+	Bursts bool
 	// OneWay: only the data direction was mirrored (QueueMS is the one-way
 	// delay growth, MinRTTMS unknown)
 	OneWay bool

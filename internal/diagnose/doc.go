@@ -429,6 +429,17 @@
 //     application-limited one: a shared queue's ACK clock can space a
 //     member so (one of 8 flows through a 109 Mbit/s shaper, left out,
 //     put the sum 13.5% under; 8 views right, none other moved).
+//   - With the data alone at a receiver, a flat, lossless flow behind
+//     one-way delay growth whose segments arrived in bursts at over 20
+//     times its rate is not shaped: no bottleneck at its rate spaced
+//     them, the growth is the bursts' own (as with both directions since
+//     the fifteenth session). An application when an RTT is known and
+//     its bursts are not one RTT apart (a window's would be), else
+//     insufficient_data; and flows that all arrived so share no queue
+//     (AggInput.Bursts, allBursts). 27 views of paced applications (1-4
+//     flows, alone or summed into a "shared shaper") to application, one
+//     77 Mbit/s shaper's to it (net +26 with the data alone).
+//     Regression: testdata/classes c12_appcbr_bursts, the ingress view.
 //
 // Correlate looks across finished flows for shared limiters and
 // ceilings and slow session setup and says what to check next in AWS

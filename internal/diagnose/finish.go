@@ -9,7 +9,10 @@ import (
 // analysis is the Finish-time view of the data direction.
 type analysis struct {
 	small bool // too little data to diagnose (decide, decideOneWay)
-	vis   string
+	// bursts: with the data alone at a receiver, the flow's segments
+	// arrived in bursts no bottleneck at its rate spaced (decideOneWay)
+	bursts bool
+	vis    string
 	// owdQ: queueing delay from timestamps alone (one-direction views):
 	// growth of capture time less TSval (data) or TSecr (ACKs) over its
 	// minimum, ms; owdOK when measured, else owdWhy says why not.
@@ -225,7 +228,7 @@ func (f *Flow) Finish() *Diagnosis {
 	}
 	if len(a.deliv.Bps) > 0 && (a.vis == VisDataOnly && a.receiver || a.vis == VisAcksOnly) && a.owdOK {
 		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.owdQ >= 2*f.cfg.ShaperMinQueueMS,
-			Flat: a.flat, QueueMS: a.owdQ, Verdict: dg.Verdict, Small: a.small, OneWay: true, LossRunFrac: a.lossRunFrac}
+			Flat: a.flat, QueueMS: a.owdQ, Verdict: dg.Verdict, Small: a.small, Bursts: a.bursts, OneWay: true, LossRunFrac: a.lossRunFrac}
 		if a.vis == VisAcksOnly {
 			// no segment to count: the duplicate ACKs over the
 			// acknowledged segments stand in for the loss (they

@@ -603,6 +603,29 @@ func (f *Flow) decideOneWayVerdict(a *analysis, dg *Diagnosis) {
 		dg.RateBps = math.Round(a.plateauBps)
 		dg.Summary = fmt.Sprintf("policed at %s: flat sending rate (CV %.2f), %.1f%% of segments lost and retransmitted one handshake RTT (%s) later: no queue on the path (only the data direction is mirrored)",
 			mbps(a.plateauBps), a.plateauCV, 100*a.lossFrac, msTxt(a.rtt.MinMS))
+	case a.receiver && a.flat && a.plateauBps > 0 && a.owdOK && a.owdQ >= 2*c.ShaperMinQueueMS && a.burstCapBps > 0 && d.retx == 0:
+		// A flat, lossless rate behind one-way delay growth whose
+		// segments arrived in bursts at over 20 times it (burstCapBps):
+		// no bottleneck at the rate spaced them, as with both directions
+		// (decide), and the growth is the bursts' own. The sender paced
+		// itself (an application) or a window held it, whose bursts would
+		// be one RTT apart (the window-rounds case above); without an RTT
+		// the two cannot be told apart. Spent sets heldout13-22, 24, 32:
+		// 27 views of paced applications (iperf3 -b, 1-4 flows, alone or
+		// summed into a "shared shaper") from shaper to application, one
+		// shaper's (77 Mbit/s, one flow) to it.
+		a.bursts = true
+		burst := fmt.Sprintf("no loss, and the data arrived in bursts at %s, %.0f times its rate (no bottleneck at its rate spaced it; the %.0f ms of one-way delay growth is the bursts' own)",
+			mbps(a.burstCapBps), a.burstCapBps/a.plateauBps, a.owdQ)
+		if roundRTT <= 0 {
+			set(VerdictInsufficientData, 0.5)
+			dg.Summary = fmt.Sprintf("cannot tell the application from the receiver window with the data alone: flat rate %s, %s; RTT unknown (only the data direction is mirrored)", mbps(a.plateauBps), burst)
+			break
+		}
+		set(VerdictApplication, 0.4)
+		dg.RateBps = math.Round(a.plateauBps)
+		dg.Summary = fmt.Sprintf("application-limited at %s: flat rate (CV %.2f), %s, and the bursts are not one RTT (%s) apart, as a receiver window's would be (only the data direction is mirrored)",
+			mbps(a.plateauBps), a.plateauCV, burst, msTxt(roundRTT))
 	case a.flat && a.plateauBps > 0 && a.owdOK && a.owdQ >= 2*c.ShaperMinQueueMS && a.lossFrac < c.ShaperMaxLossFrac:
 		set(VerdictShaper, 0.45) // tune: 58 of 129
 		dg.RateBps = math.Round(a.plateauBps)

@@ -49,7 +49,7 @@ func SharedLimiters(flows []FlowRef) []*SharedLimiter {
 	var out []*SharedLimiter
 	for _, g := range order {
 		idx := concurrent(flows, minorOut(flows, g.idx))
-		if len(idx) < 2 {
+		if len(idx) < 2 || allBursts(flows, idx) {
 			continue
 		}
 		if sl := aggregate(flows, idx, len(out)+1); sl != nil {
@@ -745,4 +745,16 @@ func dropTxt(frac float64, verb string) string {
 		return fmt.Sprintf("%.0f drops per 100 of their original segments (retransmissions %s again)", 100*frac, verb)
 	}
 	return fmt.Sprintf("%.2f%% of their segments %s", 100*frac, verb)
+}
+
+// allBursts: every member's segments arrived in bursts that no
+// bottleneck at its rate spaced (AggInput.Bursts): no queue they share
+// spaced them either.
+func allBursts(flows []FlowRef, idx []int) bool {
+	for _, i := range idx {
+		if !flows[i].Diagnosis.Agg.Bursts {
+			return false
+		}
+	}
+	return true
 }

@@ -252,3 +252,47 @@ func TestSharedShaperAtSenders(t *testing.T) {
 		})
 	}
 }
+
+// Flows seen from the data alone at their receiver, each flat behind a
+// growing one-way delay: a queue they share, unless every one of them
+// arrived in bursts that no bottleneck at its rate spaced (paced
+// applications: AggInput.Bursts). One member without bursts is enough
+// for the sum to be tested.
+func TestSharedQueueNotFromBursts(t *testing.T) {
+	const r = 30e6
+	for _, tc := range []struct {
+		name       string
+		bursts     []bool
+		wantShared bool
+	}{
+		{"every member in bursts", []bool{true, true, true}, false},
+		{"one member spaced", []bool{true, false, true}, true},
+		{"none in bursts", []bool{false, false, false}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var flows []FlowRef
+			for i, b := range tc.bursts {
+				bps := make([]float64, 60)
+				for j := range bps {
+					bps[j] = r / 3 * (1 + 0.01*float64((i+j)%3-1))
+				}
+				v := VerdictShaper
+				if b {
+					v = VerdictApplication
+				}
+				d := &Diagnosis{Verdict: v, Visibility: VisDataOnly, Direction: "client_to_server", Summary: "own",
+					Agg: &AggInput{Deliv: Series{StartNS: 0, StepNS: 100e6, Bps: bps}, Originals: 1000, Flat: true,
+						Inflated: true, QueueMS: 40, OneWay: true, Bursts: b, Verdict: v}}
+				flows = append(flows, FlowRef{ID: uint64(i + 1), Client: fmt.Sprintf("10.0.0.1:%d", 40000+i), Server: "10.0.0.2:5201",
+					StartNS: 0, EndNS: 6e9, Diagnosis: d})
+			}
+			got := SharedLimiters(flows)
+			if (len(got) == 1) != tc.wantShared {
+				t.Fatalf("SharedLimiters = %+v, want shared %v", got, tc.wantShared)
+			}
+			if tc.wantShared && (got[0].Verdict != VerdictShaper || math.Abs(got[0].RateBps-r)/r > 0.02) {
+				t.Errorf("shared %s at %.1f Mbit/s, want a shaper at %.1f", got[0].Verdict, got[0].RateBps/1e6, r/1e6)
+			}
+		})
+	}
+}
