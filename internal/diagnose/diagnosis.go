@@ -84,6 +84,10 @@ type AggInput struct {
 	// Bursts: with the data alone at a receiver, its segments arrived in
 	// bursts that no bottleneck at its rate spaced (decideOneWay)
 	Bursts bool
+	// NoQueue: its queue was not measured (the data alone at a receiver
+	// without the timestamps' one-way delay): its rate joins an
+	// aggregate's sum, not its queue
+	NoQueue bool
 	// OneWay: only the data direction was mirrored (QueueMS is the one-way
 	// delay growth, MinRTTMS unknown)
 	OneWay bool

@@ -240,7 +240,7 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		runs += a.LossRunFrac * float64(a.Lost)
 		// (a member that retransmitted too little at its sender has
 		// no queue of its own: its rate joins the sum, not its queue)
-		if a.Sent && a.QueueN == 0 {
+		if a.Sent && a.QueueN == 0 || a.NoQueue {
 			continue
 		}
 		if a.Inflated {
@@ -251,6 +251,9 @@ func aggregate(flows []FlowRef, idx []int, id int) *SharedLimiter {
 		queueN += a.QueueN
 	}
 	known := len(queue) // members with a queue measured
+	if known == 0 && !flows[idx[0]].Diagnosis.Agg.Sent {
+		return nil
+	}
 	// at the senders, the members' retransmission delays pooled: as
 	// many as a flow's own verdict needs (sendQueue)
 	if flows[idx[0]].Diagnosis.Agg.Sent && queueN < sendQMinOwn {

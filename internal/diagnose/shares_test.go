@@ -296,3 +296,52 @@ func TestSharedQueueNotFromBursts(t *testing.T) {
 		})
 	}
 }
+
+// With the data alone at the receiver, a member whose one-way delay was
+// not measured (AggInput.NoQueue) adds its rate to the sum but no queue;
+// members none of which measured a queue make no aggregate.
+func TestNoQueueMemberJoinsSum(t *testing.T) {
+	const r = 8e6
+	for _, tc := range []struct {
+		name    string
+		noQueue []bool
+		members int // 0: no shared limiter
+	}{
+		{"one member without a queue", []bool{false, false, false, true}, 4},
+		// (their zero queues would put the median at 0)
+		{"three members without a queue", []bool{false, true, true, true}, 4},
+		{"no member with a queue", []bool{true, true, true, true}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var flows []FlowRef
+			for i, nq := range tc.noQueue {
+				bps := make([]float64, 60)
+				for j := range bps {
+					bps[j] = r / 4 * (1 + 0.01*float64((i+j)%3-1))
+				}
+				v, q := VerdictShaper, 40.0
+				if nq {
+					v, q = VerdictInsufficientData, 0
+				}
+				d := &Diagnosis{Verdict: v, Visibility: VisDataOnly, Direction: "client_to_server", Summary: "own",
+					Agg: &AggInput{Deliv: Series{StartNS: 0, StepNS: 100e6, Bps: bps}, Originals: 1000, Flat: true,
+						Inflated: !nq, QueueMS: q, OneWay: true, NoQueue: nq, Verdict: v}}
+				flows = append(flows, FlowRef{ID: uint64(i + 1), Client: fmt.Sprintf("10.0.0.1:%d", 40000+i), Server: "10.0.0.2:5201",
+					StartNS: 0, EndNS: 6e9, Diagnosis: d})
+			}
+			got := SharedLimiters(flows)
+			if tc.members == 0 {
+				if len(got) != 0 {
+					t.Fatalf("SharedLimiters = %+v, want none", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Verdict != VerdictShaper || len(got[0].Flows) != tc.members {
+				t.Fatalf("SharedLimiters = %+v, want one shaper of %d flows", got, tc.members)
+			}
+			if e := math.Abs(got[0].RateBps-r) / r; e > 0.02 {
+				t.Errorf("shared shaper at %.2f Mbit/s, want %.2f (the member without a queue's rate in the sum)", got[0].RateBps/1e6, r/1e6)
+			}
+		})
+	}
+}
