@@ -6,9 +6,10 @@
 #   scripts/accuracy.sh             tune set: make missing runs (root + LAB), analyse, report
 #   scripts/accuracy.sh --no-lab    analyse the captures already in $CORPUS and report
 #   scripts/accuracy.sh --rescore   only re-score the committed results (no lab, no captures)
-#   scripts/accuracy.sh --heldout   also the held-out set heldout35 (make, analyse, copy its
+#   scripts/accuracy.sh --heldout   also the held-out set heldout36 (make, analyse, copy its
 #                                   manifest and truth into testdata/gen/sweep/, report).
-#                                   Evaluate it once. The earlier held-out sets (heldout34, seed 11034, evaluated once;
+#                                   Evaluate it once. The earlier held-out sets (heldout35, seed 11035, evaluated once;
+#                                   heldout34, seed 11034, evaluated once, then two miss rows seen;
 #                                   heldout33, seed 11033, evaluated once;
 #                                   heldout32, seed 11032, evaluated once, then read;
 #                                   heldout31, seed 11031, evaluated once;
@@ -71,8 +72,8 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 go build -o "$TMP/sweep" ./internal/accuracy/cmd/sweep
 SETS=tune
-for h in heldout35 heldout34 heldout33 heldout32 heldout31 heldout30 heldout29 heldout28 heldout27 heldout26 heldout25 heldout24 heldout23 heldout22 heldout21 heldout20 heldout19 heldout18 heldout17 heldout16 heldout15 heldout14 heldout13 heldout12 heldout11 heldout10 heldout9 heldout8 heldout7 heldout6 heldout5 heldout4 heldout3 heldout; do
-	if [[ -f $SWEEP/manifest-$h.json ]] || { [[ $h == heldout35 ]] && ((HELDOUT)); }; then SETS+=,$h; fi
+for h in heldout36 heldout35 heldout34 heldout33 heldout32 heldout31 heldout30 heldout29 heldout28 heldout27 heldout26 heldout25 heldout24 heldout23 heldout22 heldout21 heldout20 heldout19 heldout18 heldout17 heldout16 heldout15 heldout14 heldout13 heldout12 heldout11 heldout10 heldout9 heldout8 heldout7 heldout6 heldout5 heldout4 heldout3 heldout; do
+	if [[ -f $SWEEP/manifest-$h.json ]] || { [[ $h == heldout36 ]] && ((HELDOUT)); }; then SETS+=,$h; fi
 done
 if ((ANALYZE)); then
 	BIN=${MIRRORSCOPE_BIN:-}

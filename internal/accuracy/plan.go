@@ -102,24 +102,24 @@ var kindWeights = []struct {
 }
 
 // SetNames are the sweep's sets in report order: the tune set, the next
-// held-out set (seed 11035, not made yet: make it after the last detector
-// change), the sets evaluated once and not read (seed 11034 in the
+// held-out set (seed 11036, not made yet: make it after the last detector
+// change), the sets evaluated once and not read (seed 11035 in the
 // twentieth session, 11033 in the nineteenth, 11031 and 11030 in the
 // eighteenth, 11029 and 11028 in the seventeenth, 11027 and 11026 in the
 // sixteenth, 11023 in the fifteenth), and the spent held-out sets (seeds
-// 11032, 11025, 11024, 11022 to 11002): each was evaluated once and then
-// looked at. The single letters are used up: heldout27's runs are aa001..,
-// heldout28's ab001.., heldout29's ac001.., heldout30's ad001..,
+// 11034, 11032, 11025, 11024, 11022 to 11002): each was evaluated once
+// and then looked at. The single letters are used up: heldout27's runs are
+// aa001.., heldout28's ab001.., heldout29's ac001.., heldout30's ad001..,
 // heldout31's ae001.., heldout32's af001.., heldout33's ag001..,
-// heldout34's ah001.., heldout35's ai001.. .
-var SetNames = []string{"tune", "heldout35", "heldout34", "heldout33", "heldout32", "heldout31", "heldout30", "heldout29", "heldout28", "heldout27", "heldout26", "heldout25", "heldout24", "heldout23", "heldout22", "heldout21", "heldout20", "heldout19", "heldout18", "heldout17", "heldout16", "heldout15", "heldout14", "heldout13", "heldout12", "heldout11", "heldout10", "heldout9", "heldout8", "heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout"}
+// heldout34's ah001.., heldout35's ai001.., heldout36's aj001.. .
+var SetNames = []string{"tune", "heldout36", "heldout35", "heldout34", "heldout33", "heldout32", "heldout31", "heldout30", "heldout29", "heldout28", "heldout27", "heldout26", "heldout25", "heldout24", "heldout23", "heldout22", "heldout21", "heldout20", "heldout19", "heldout18", "heldout17", "heldout16", "heldout15", "heldout14", "heldout13", "heldout12", "heldout11", "heldout10", "heldout9", "heldout8", "heldout7", "heldout6", "heldout5", "heldout4", "heldout3", "heldout"}
 
 // Plan samples n runs for set from seed. Names are PREFIX%03d_KIND.
 // The sampling only uses math/rand/v2's PCG, whose output is fixed by its
 // specification, so a manifest can be made again from its seed.
 func Plan(set string, seed uint64, n int) Manifest {
 	r := rand.New(rand.NewPCG(seed, 0x6d6972726f7273))
-	prefix := map[string]string{"heldout": "h", "heldout3": "v", "heldout4": "w", "heldout5": "x", "heldout6": "y", "heldout7": "z", "heldout8": "u", "heldout9": "s", "heldout10": "r", "heldout11": "q", "heldout12": "p", "heldout13": "o", "heldout14": "n", "heldout15": "m", "heldout16": "l", "heldout17": "k", "heldout18": "j", "heldout19": "i", "heldout20": "g", "heldout21": "f", "heldout22": "e", "heldout23": "d", "heldout24": "c", "heldout25": "b", "heldout26": "a", "heldout27": "aa", "heldout28": "ab", "heldout29": "ac", "heldout30": "ad", "heldout31": "ae", "heldout32": "af", "heldout33": "ag", "heldout34": "ah", "heldout35": "ai"}[set]
+	prefix := map[string]string{"heldout": "h", "heldout3": "v", "heldout4": "w", "heldout5": "x", "heldout6": "y", "heldout7": "z", "heldout8": "u", "heldout9": "s", "heldout10": "r", "heldout11": "q", "heldout12": "p", "heldout13": "o", "heldout14": "n", "heldout15": "m", "heldout16": "l", "heldout17": "k", "heldout18": "j", "heldout19": "i", "heldout20": "g", "heldout21": "f", "heldout22": "e", "heldout23": "d", "heldout24": "c", "heldout25": "b", "heldout26": "a", "heldout27": "aa", "heldout28": "ab", "heldout29": "ac", "heldout30": "ad", "heldout31": "ae", "heldout32": "af", "heldout33": "ag", "heldout34": "ah", "heldout35": "ai", "heldout36": "aj"}[set]
 	if prefix == "" {
 		prefix = "t"
 	}

@@ -11,8 +11,9 @@
 # truth is copied when the held-out set is evaluated: scripts/accuracy.sh --heldout).
 #
 #   testdata/gen/sweep/gen.sh tune        # 90 runs, seed 11001
-#   testdata/gen/sweep/gen.sh heldout35   # 64 runs, seed 11035 (the next held-out set)
-#   testdata/gen/sweep/gen.sh heldout34   # 64 runs, seed 11034 (evaluated once; its misses not read yet)
+#   testdata/gen/sweep/gen.sh heldout36   # 64 runs, seed 11036 (the next held-out set)
+#   testdata/gen/sweep/gen.sh heldout35   # 64 runs, seed 11035 (evaluated once; its misses not read yet)
+#   testdata/gen/sweep/gen.sh heldout34   # 64 runs, seed 11034 (spent: evaluated, then two miss rows seen)
 #   testdata/gen/sweep/gen.sh heldout33   # 64 runs, seed 11033 (evaluated once; its misses not read yet)
 #   testdata/gen/sweep/gen.sh heldout32   # 64 runs, seed 11032 (spent: evaluated, then its misses read)
 #   testdata/gen/sweep/gen.sh heldout31   # 64 runs, seed 11031 (evaluated once; its misses not read yet)
@@ -85,9 +86,10 @@ heldout30) SEED=11030 N=${2:-64} ;; # evaluated once, misses not read yet
 heldout31) SEED=11031 N=${2:-64} ;; # evaluated once, misses not read yet
 heldout32) SEED=11032 N=${2:-64} ;; # spent: evaluated, then its misses read
 heldout33) SEED=11033 N=${2:-64} ;; # evaluated once, misses not read yet
-heldout34) SEED=11034 N=${2:-64} ;; # evaluated once, misses not read yet
-heldout35) SEED=11035 N=${2:-64} ;;
-*) echo "gen.sh: SET must be tune, heldout35, heldout34, heldout33, heldout32, heldout31, heldout30, heldout29, heldout28, heldout27, heldout26, heldout25, heldout24, heldout23, heldout22, heldout21, heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14, heldout13, heldout12, heldout11, heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3 or heldout" >&2; exit 2 ;;
+heldout34) SEED=11034 N=${2:-64} ;; # spent: evaluated, then two miss rows seen
+heldout35) SEED=11035 N=${2:-64} ;; # evaluated once, misses not read yet
+heldout36) SEED=11036 N=${2:-64} ;;
+*) echo "gen.sh: SET must be tune, heldout36, heldout35, heldout34, heldout33, heldout32, heldout31, heldout30, heldout29, heldout28, heldout27, heldout26, heldout25, heldout24, heldout23, heldout22, heldout21, heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14, heldout13, heldout12, heldout11, heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3 or heldout" >&2; exit 2 ;;
 esac
 [[ -x $LAB/mklab.sh ]] || { echo "gen.sh: no mklab.sh in LAB=$LAB (set LAB to the lab folder)" >&2; exit 2; }
 SWEEP=$ROOT/testdata/gen/sweep

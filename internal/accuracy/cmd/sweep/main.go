@@ -46,7 +46,7 @@ func run(ctx context.Context, log *slog.Logger, sub string, args []string) error
 	fs := flag.NewFlagSet(sub, flag.ContinueOnError)
 	switch sub {
 	case "plan":
-		set := fs.String("set", "tune", "tune, heldout35, heldout34, heldout33, heldout32, heldout31, heldout30, heldout29, heldout28, heldout27, heldout26, heldout25, heldout24, heldout23, heldout22, heldout21, heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14, heldout13, heldout12, heldout11, heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3 or heldout")
+		set := fs.String("set", "tune", "tune, heldout36, heldout35, heldout34, heldout33, heldout32, heldout31, heldout30, heldout29, heldout28, heldout27, heldout26, heldout25, heldout24, heldout23, heldout22, heldout21, heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14, heldout13, heldout12, heldout11, heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3 or heldout")
 		seed := fs.Uint64("seed", 11001, "sampling seed")
 		n := fs.Int("n", 90, "number of runs")
 		out := fs.String("o", "", "manifest file to write")
@@ -135,7 +135,7 @@ func run(ctx context.Context, log *slog.Logger, sub string, args []string) error
 			"set": m.Set, "runs": n, "mirrorscope": *version, "analyzed_utc": time.Now().UTC().Format(time.RFC3339)})
 	case "report":
 		sweep := fs.String("sweep", "testdata/gen/sweep", "sweep folder (manifests, truth/, results/)")
-		sets := fs.String("sets", "tune", "sets to report, comma-separated (tune, heldout35, heldout34, heldout33, heldout32, heldout31, heldout30, heldout29, heldout28, heldout27, heldout26, heldout25, heldout24, heldout23, heldout22, heldout21, heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14, heldout13, heldout12, heldout11, heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout)")
+		sets := fs.String("sets", "tune", "sets to report, comma-separated (tune, heldout36, heldout35, heldout34, heldout33, heldout32, heldout31, heldout30, heldout29, heldout28, heldout27, heldout26, heldout25, heldout24, heldout23, heldout22, heldout21, heldout20, heldout19, heldout18, heldout17, heldout16, heldout15, heldout14, heldout13, heldout12, heldout11, heldout10, heldout9, heldout8, heldout7, heldout6, heldout5, heldout4, heldout3, heldout)")
 		out := fs.String("o", "docs/accuracy.md", "report file")
 		command := fs.String("command", "scripts/accuracy.sh", "the command named in the report")
 		resultsDir := fs.String("results", "", "results folder (default SWEEP/results)")
