@@ -102,8 +102,8 @@ var kindWeights = []struct {
 }
 
 // SetNames are the sweep's sets in report order: the tune set, the next
-// held-out set (seed 11036, not made yet: make it after the last detector
-// change), the sets evaluated once and not read (seed 11035 in the
+// held-out set (seed 11036, made at the end of the twentieth session,
+// not evaluated yet), the sets evaluated once and not read (seed 11035 in the
 // twentieth session, 11033 in the nineteenth, 11031 and 11030 in the
 // eighteenth, 11029 and 11028 in the seventeenth, 11027 and 11026 in the
 // sixteenth, 11023 in the fifteenth), and the spent held-out sets (seeds

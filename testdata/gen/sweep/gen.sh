@@ -11,7 +11,7 @@
 # truth is copied when the held-out set is evaluated: scripts/accuracy.sh --heldout).
 #
 #   testdata/gen/sweep/gen.sh tune        # 90 runs, seed 11001
-#   testdata/gen/sweep/gen.sh heldout36   # 64 runs, seed 11036 (the next held-out set)
+#   testdata/gen/sweep/gen.sh heldout36   # 64 runs, seed 11036 (the next held-out set; made, not evaluated)
 #   testdata/gen/sweep/gen.sh heldout35   # 64 runs, seed 11035 (evaluated once; its misses not read yet)
 #   testdata/gen/sweep/gen.sh heldout34   # 64 runs, seed 11034 (spent: evaluated, then two miss rows seen)
 #   testdata/gen/sweep/gen.sh heldout33   # 64 runs, seed 11033 (evaluated once; its misses not read yet)
