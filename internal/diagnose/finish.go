@@ -226,17 +226,17 @@ func (f *Flow) Finish() *Diagnosis {
 			Flat: a.flat, QueueMS: math.Max(0, a.sendQ), MinRTTMS: a.sendBase, Verdict: dg.Verdict, Small: a.small, OneWay: true, Sent: true,
 			Upper: a.sendUpper && !a.sendUnqueuedQ(), LossRunFrac: a.lossRunFrac, QueueN: int(a.sendQN)}
 	}
-	// (without the one-way delay, a member still adds its rate to the
-	// sum, not its queue: the one flow of 8 through a 2.7 Mbit/s shaper
-	// that sent too little for its timestamps to tell, left out, put the
-	// sum 10% under; heldout32, spent)
-	if len(a.deliv.Bps) > 0 && a.vis == VisDataOnly && a.receiver && !a.owdOK {
-		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Flat: a.flat, Verdict: dg.Verdict,
-			Small: a.small, Bursts: a.bursts, OneWay: true, LossRunFrac: a.lossRunFrac, NoQueue: true}
-	}
-	if len(a.deliv.Bps) > 0 && (a.vis == VisDataOnly && a.receiver || a.vis == VisAcksOnly) && a.owdOK {
-		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.owdQ >= 2*f.cfg.ShaperMinQueueMS,
-			Flat: a.flat, QueueMS: a.owdQ, Verdict: dg.Verdict, Small: a.small, Bursts: a.bursts, OneWay: true, LossRunFrac: a.lossRunFrac}
+	// (the data alone without the one-way delay: the member still adds
+	// its rate to the sum, not its queue: the one flow of 8 through a
+	// 2.7 Mbit/s shaper that sent too little for its timestamps to tell,
+	// left out, put the sum 10% under; heldout32, spent)
+	if len(a.deliv.Bps) > 0 && (a.vis == VisDataOnly && a.receiver || a.vis == VisAcksOnly && a.owdOK) {
+		q := 0.0
+		if a.owdOK {
+			q = a.owdQ
+		}
+		dg.Agg = &AggInput{Deliv: a.deliv, Lost: a.lost, Originals: a.originals, Inflated: a.owdOK && q >= 2*f.cfg.ShaperMinQueueMS,
+			Flat: a.flat, QueueMS: q, Verdict: dg.Verdict, Small: a.small, Bursts: a.bursts, NoQueue: !a.owdOK, OneWay: true, LossRunFrac: a.lossRunFrac}
 		if a.vis == VisAcksOnly {
 			// no segment to count: the duplicate ACKs over the
 			// acknowledged segments stand in for the loss (they

@@ -222,18 +222,11 @@ func TestSharedShaperAtSenders(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			share := float64(tc.lost) / float64(1000+tc.lost)
-			var flows []FlowRef
-			for i, v := range tc.verdict {
-				bps := make([]float64, 60)
-				for j := range bps {
-					bps[j] = r / 4 / (1 - sentShaperLostShare*share) * (1 + 0.01*float64((i+j)%3-1))
-				}
-				d := &Diagnosis{Verdict: v, Visibility: VisDataOnly, Direction: "client_to_server", Summary: "own",
-					Agg: &AggInput{Deliv: Series{StartNS: 0, StepNS: 100e6, Bps: bps}, Lost: tc.lost, Originals: 1000, Flat: true,
-						Inflated: true, QueueMS: 40, MinRTTMS: 30, OneWay: true, Sent: true, QueueN: 20, LossRunFrac: 0.3, Verdict: v}}
-				flows = append(flows, FlowRef{ID: uint64(i + 1), Client: fmt.Sprintf("10.0.0.1:%d", 40000+i), Server: "10.0.0.2:5201",
-					StartNS: 0, EndNS: 6e9, Diagnosis: d})
-			}
+			flows := dataOnlyMembers(len(tc.verdict), r/4/(1-sentShaperLostShare*share), func(i int, d *Diagnosis) {
+				d.Verdict = tc.verdict[i]
+				a := d.Agg
+				a.Lost, a.MinRTTMS, a.Sent, a.QueueN, a.LossRunFrac = tc.lost, 30, true, 20, 0.3
+			})
 			got := SharedLimiters(flows)
 			if len(got) != 1 || got[0].Verdict != VerdictShaper {
 				t.Fatalf("SharedLimiters = %+v, want one shared shaper", got)
@@ -270,22 +263,11 @@ func TestSharedQueueNotFromBursts(t *testing.T) {
 		{"none in bursts", []bool{false, false, false}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var flows []FlowRef
-			for i, b := range tc.bursts {
-				bps := make([]float64, 60)
-				for j := range bps {
-					bps[j] = r / 3 * (1 + 0.01*float64((i+j)%3-1))
+			flows := dataOnlyMembers(len(tc.bursts), r/3, func(i int, d *Diagnosis) {
+				if tc.bursts[i] {
+					d.Verdict, d.Agg.Bursts = VerdictApplication, true
 				}
-				v := VerdictShaper
-				if b {
-					v = VerdictApplication
-				}
-				d := &Diagnosis{Verdict: v, Visibility: VisDataOnly, Direction: "client_to_server", Summary: "own",
-					Agg: &AggInput{Deliv: Series{StartNS: 0, StepNS: 100e6, Bps: bps}, Originals: 1000, Flat: true,
-						Inflated: true, QueueMS: 40, OneWay: true, Bursts: b, Verdict: v}}
-				flows = append(flows, FlowRef{ID: uint64(i + 1), Client: fmt.Sprintf("10.0.0.1:%d", 40000+i), Server: "10.0.0.2:5201",
-					StartNS: 0, EndNS: 6e9, Diagnosis: d})
-			}
+			})
 			got := SharedLimiters(flows)
 			if (len(got) == 1) != tc.wantShared {
 				t.Fatalf("SharedLimiters = %+v, want shared %v", got, tc.wantShared)
@@ -313,22 +295,12 @@ func TestNoQueueMemberJoinsSum(t *testing.T) {
 		{"no member with a queue", []bool{true, true, true, true}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var flows []FlowRef
-			for i, nq := range tc.noQueue {
-				bps := make([]float64, 60)
-				for j := range bps {
-					bps[j] = r / 4 * (1 + 0.01*float64((i+j)%3-1))
+			flows := dataOnlyMembers(len(tc.noQueue), r/4, func(i int, d *Diagnosis) {
+				if tc.noQueue[i] {
+					d.Verdict = VerdictInsufficientData
+					d.Agg.Inflated, d.Agg.QueueMS, d.Agg.NoQueue = false, 0, true
 				}
-				v, q := VerdictShaper, 40.0
-				if nq {
-					v, q = VerdictInsufficientData, 0
-				}
-				d := &Diagnosis{Verdict: v, Visibility: VisDataOnly, Direction: "client_to_server", Summary: "own",
-					Agg: &AggInput{Deliv: Series{StartNS: 0, StepNS: 100e6, Bps: bps}, Originals: 1000, Flat: true,
-						Inflated: !nq, QueueMS: q, OneWay: true, NoQueue: nq, Verdict: v}}
-				flows = append(flows, FlowRef{ID: uint64(i + 1), Client: fmt.Sprintf("10.0.0.1:%d", 40000+i), Server: "10.0.0.2:5201",
-					StartNS: 0, EndNS: 6e9, Diagnosis: d})
-			}
+			})
 			got := SharedLimiters(flows)
 			if tc.members == 0 {
 				if len(got) != 0 {
@@ -344,4 +316,26 @@ func TestNoQueueMemberJoinsSum(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dataOnlyMembers builds n concurrent data flows 10.0.0.1 -> 10.0.0.2
+// seen with the data alone over 6 s, each flat at bps (100 ms bins, 1%
+// ripple) behind 40 ms of queue, its own verdict shaper; set, when not
+// nil, changes member i's diagnosis (its Agg.Verdict follows Verdict).
+func dataOnlyMembers(n int, bps float64, set func(i int, d *Diagnosis)) []FlowRef {
+	flows := make([]FlowRef, n)
+	for i := range flows {
+		s := make([]float64, 60)
+		for j := range s {
+			s[j] = bps * (1 + 0.01*float64((i+j)%3-1))
+		}
+		d := &Diagnosis{Verdict: VerdictShaper, Visibility: VisDataOnly, Direction: "client_to_server", Summary: "own",
+			Agg: &AggInput{Deliv: Series{StepNS: 100e6, Bps: s}, Originals: 1000, Flat: true, Inflated: true, QueueMS: 40, OneWay: true}}
+		if set != nil {
+			set(i, d)
+		}
+		d.Agg.Verdict = d.Verdict
+		flows[i] = FlowRef{ID: uint64(i + 1), Client: fmt.Sprintf("10.0.0.1:%d", 40000+i), Server: "10.0.0.2:5201", EndNS: 6e9, Diagnosis: d}
+	}
+	return flows
 }
